@@ -1,0 +1,144 @@
+"""S3 settings from an OpenShift AI data connection, and the S3 client made from them.
+
+An OpenShift AI data connection is a Secret with the keys ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_S3_ENDPOINT``, ``AWS_S3_BUCKET`` and ``AWS_DEFAULT_REGION``.
+Pipeline steps get them as environment variables (kfp-kubernetes ``use_secret_as_env``); on a
+laptop the embedded stack exports the same keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from llama_rollout.errors import ConfigurationError, StorageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+ENV_KEYS = {
+    "endpoint": "AWS_S3_ENDPOINT",
+    "bucket": "AWS_S3_BUCKET",
+    "access_key_id": "AWS_ACCESS_KEY_ID",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "region": "AWS_DEFAULT_REGION",
+}
+
+
+class DataConnection(BaseModel):
+    """Where models are stored: one bucket of an S3-compatible endpoint.
+
+    Attributes:
+        name: the data connection's Secret name; the registry records it as ``storage_key``
+            and KServe reads the same Secret to fetch the model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: str
+    bucket: str
+    access_key_id: SecretStr
+    secret_access_key: SecretStr
+    region: str = "us-east-1"
+    name: str = "llama-rollout-models"
+    ca_bundle: str | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"AWS_S3_ENDPOINT must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, name: str | None = None) -> DataConnection:
+        """Read the data connection keys from the environment.
+
+        Args:
+            env: the environment to read (default ``os.environ``).
+            name: the data connection's Secret name (default ``DATA_CONNECTION_NAME`` or
+                ``llama-rollout-models``).
+
+        Raises:
+            ConfigurationError: a key is missing or invalid.
+        """
+        env = os.environ if env is None else env
+        missing = [key for field, key in ENV_KEYS.items() if field != "region" and not env.get(key)]
+        if missing:
+            raise ConfigurationError(
+                f"S3 data connection incomplete: {', '.join(missing)} not set",
+                hint="attach an OpenShift AI data connection to the step, or export the AWS_* keys "
+                "(`llama-rollout local up` prints them for the embedded S3)",
+            )
+        values: dict[str, Any] = {f: env[k] for f, k in ENV_KEYS.items() if env.get(k)}
+        values["name"] = name or env.get("DATA_CONNECTION_NAME") or "llama-rollout-models"
+        values["ca_bundle"] = env.get("AWS_CA_BUNDLE") or None
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid S3 data connection: {exc}") from exc
+
+    def client(self, *, max_pool_connections: int = 16, attempts: int = 8) -> S3Client:
+        """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections."""
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            region_name=self.region,
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            max_pool_connections=max_pool_connections,
+            connect_timeout=10,
+            read_timeout=120,
+            # Parts carry Content-MD5, which every S3 implementation checks; the newer default
+            # CRC trailers are refused by several on-premises S3 servers.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key_id.get_secret_value(),
+            aws_secret_access_key=self.secret_access_key.get_secret_value(),
+            config=config,
+            verify=self.ca_bundle if self.ca_bundle else None,
+        )
+
+    def check_bucket(self, client: S3Client) -> None:
+        """Fail early, with the fix, when the bucket or the credentials are wrong."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            raise storage_error(exc, self, f"bucket {self.bucket}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(
+                f"cannot reach S3 at {self.endpoint}: {exc}",
+                hint="check AWS_S3_ENDPOINT and that the endpoint is up",
+            ) from exc
+
+
+def storage_error(exc: Exception, connection: DataConnection, what: str) -> StorageError:
+    """Turn a botocore ClientError into a StorageError that names the fix."""
+    response = getattr(exc, "response", {}) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("NoSuchBucket", "404") or (status == 404 and what.startswith("bucket")):
+        return StorageError(
+            f"bucket {connection.bucket!r} does not exist at {connection.endpoint}",
+            hint="create it, or set AWS_S3_BUCKET to an existing bucket",
+        )
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied") or status == 403:
+        return StorageError(
+            f"S3 at {connection.endpoint} refused the credentials for {what} ({code or status})",
+            hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the data connection",
+        )
+    return StorageError(f"S3 request for {what} failed: {exc}")

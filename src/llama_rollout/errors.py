@@ -1,0 +1,48 @@
+"""The project's exceptions. Each message says what is wrong and what to do about it.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``; pipeline steps let
+the exception fail the task, so the same sentence lands in the step's log.
+"""
+
+from __future__ import annotations
+
+
+class RolloutError(Exception):
+    """Base class: a failure the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}: {hint}" if hint else message)
+
+
+class ConfigurationError(RolloutError):
+    """Bad input: a malformed URI, a missing setting, an invalid value."""
+
+    exit_code = 2
+
+
+class SourceError(RolloutError):
+    """The model source cannot be resolved or read."""
+
+
+class SourceNotFoundError(SourceError):
+    """The repository, revision or folder does not exist (or is not visible with this token)."""
+
+
+class IntegrityError(RolloutError):
+    """Bytes read do not match the checksum or size the source declared."""
+
+
+class StorageError(RolloutError):
+    """The object store refused or failed a request."""
+
+
+class IncompleteModelError(StorageError):
+    """A model prefix without a manifest: an interrupted or foreign copy."""
+
+
+class RegistryError(RolloutError):
+    """The Model Registry is unreachable or refused a request."""

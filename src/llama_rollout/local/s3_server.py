@@ -1,0 +1,87 @@
+"""The embedded S3: moto's server on loopback, with credentials enforced and the bucket made.
+
+moto accepts any credentials unless told to check them. This server lets exactly three
+unauthenticated requests through to create an IAM user with S3 rights and its access key,
+then checks every request's signature against that key, as a real endpoint does: wrong
+credentials get ``InvalidAccessKeyId`` / ``SignatureDoesNotMatch``.
+
+Run: ``python -m llama_rollout.local.s3_server --port N --bucket B --credentials FILE``.
+The access key is written to FILE (mode 0600) once the bucket exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+BOOTSTRAP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
+USER = "llama-rollout"
+REGION = "us-east-1"
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
+
+
+def serve(host: str, port: int, bucket: str, credentials: Path) -> None:
+    """Start moto, provision the user, key and bucket, write the key and block until SIGTERM."""
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(BOOTSTRAP_REQUESTS)
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    endpoint = f"http://{host}:{port}"
+
+    def client(service: str, key: str = "bootstrap", secret: str = "bootstrap"):  # noqa: ANN202
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
+
+    iam = client("iam")
+    iam.create_user(UserName=USER)
+    iam.put_user_policy(UserName=USER, PolicyName="s3-all", PolicyDocument=json.dumps(POLICY))
+    key = iam.create_access_key(UserName=USER)["AccessKey"]
+    s3 = client("s3", key["AccessKeyId"], key["SecretAccessKey"])
+    s3.create_bucket(Bucket=bucket)
+
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(
+            {
+                "AWS_S3_ENDPOINT": endpoint,
+                "AWS_S3_BUCKET": bucket,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            },
+            fh,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--credentials", type=Path, required=True)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.bucket, args.credentials)
+
+
+if __name__ == "__main__":
+    main()

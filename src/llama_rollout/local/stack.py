@@ -1,0 +1,261 @@
+"""The embedded stack: the servers the pipeline talks to, on loopback, on one laptop.
+
+``up`` starts what is not already running and healthy (S3, Model Registry, hub), each as a
+detached process with its log under the state folder; ``down`` stops only the processes ``up``
+recorded; ``status`` reports endpoints, pids, health and logs. ``environment()`` gives the
+variables a pipeline step reads on the cluster (the data connection keys, ``HF_ENDPOINT``), so
+the same code runs on both targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llama_rollout.local import processes
+from llama_rollout.local.processes import ProcessRecord
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
+BUCKET = "models"
+DATA_CONNECTION_NAME = "local-models"
+START_TIMEOUT = 60.0
+
+
+def state_dir() -> Path:
+    """Where the stack keeps pids, logs, credentials and the registry database."""
+    if configured := os.environ.get("LLAMA_ROLLOUT_STATE_DIR"):
+        return Path(configured)
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "llama-rollout"
+
+
+def cache_dir() -> Path:
+    """Where converted models and downloaded packages are cached across stacks."""
+    if configured := os.environ.get("LLAMA_ROLLOUT_CACHE_DIR"):
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "llama-rollout"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    log: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "pid": self.pid,
+            "running": self.running,
+            "healthy": self.healthy,
+            "log": self.log,
+        }
+
+
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    argv: Callable[[int], list[str]]
+    url: Callable[[int], str]
+    healthy: Callable[[str], bool]
+
+
+class EmbeddedStack:
+    """The servers of the local target.
+
+    Args:
+        root: the state folder (default :func:`state_dir`).
+        hub_repos: repositories the hub publishes (repo id -> folder); default the bundled
+            model, converted on first use.
+    """
+
+    def __init__(self, root: Path | None = None, hub_repos: dict[str, Path] | None = None) -> None:
+        self.root = root or state_dir()
+        self._hub_repos = hub_repos
+        self.state_file = self.root / "stack.json"
+        self.credentials_file = self.root / "s3-credentials.json"
+
+    # -- services -------------------------------------------------------------------------
+
+    def _services(self) -> list[_Service]:
+        python = sys.executable
+        return [
+            _Service(
+                "s3",
+                lambda port: [
+                    python, "-m", "llama_rollout.local.s3_server", "--port", str(port),
+                    "--bucket", BUCKET, "--credentials", str(self.credentials_file),
+                ],
+                lambda port: f"http://127.0.0.1:{port}",
+                lambda url: self._s3_healthy(),
+            ),
+            _Service(
+                "registry",
+                lambda port: [
+                    python, "-m", "llama_rollout.local.registry_server", "--port", str(port),
+                    "--db", str(self.root / "registry.sqlite"),
+                ],
+                lambda port: f"http://127.0.0.1:{port}",
+                lambda url: processes.http_ok(f"{url}/readyz/health"),
+            ),
+            _Service(
+                "hub",
+                lambda port: [
+                    python, "-m", "llama_rollout.local.hub_server", "--port", str(port),
+                    *(f"--repo={repo}={folder}" for repo, folder in self.hub_repos().items()),
+                ],
+                lambda port: f"http://127.0.0.1:{port}",
+                lambda url: processes.http_ok(f"{url}/api/models/{next(iter(self.hub_repos()))}"),
+            ),
+        ]  # fmt: skip
+
+    def _s3_healthy(self) -> bool:
+        """A signed HEAD of the bucket with the stack's key: up, provisioned and serving."""
+        from llama_rollout.data_connection import DataConnection
+        from llama_rollout.errors import StorageError
+
+        if not self.credentials_file.exists():
+            return False
+        try:
+            connection = DataConnection.from_env(json.loads(self.credentials_file.read_text()))
+            connection.check_bucket(connection.client(attempts=1))
+        except (StorageError, ValueError, OSError):
+            return False
+        return True
+
+    def hub_repos(self) -> dict[str, Path]:
+        if self._hub_repos is None:
+            from llama_rollout.local.bundled_model import ensure_bundled_model
+
+            self._hub_repos = {BUNDLED_REPO: ensure_bundled_model(cache_dir())}
+        return self._hub_repos
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def up(self) -> dict[str, ServiceStatus]:
+        """Start every service that is not running and healthy; reuse the others."""
+        with self._locked():
+            records = self._records()
+            for service in self._services():
+                record = records.get(service.name)
+                if record and processes.is_running(record) and service.healthy(record.url):
+                    logger.info("%s already running at %s (pid %d)", service.name, record.url, record.pid)
+                    continue
+                if record:
+                    processes.stop(record)
+                if service.name == "s3":
+                    self.credentials_file.unlink(missing_ok=True)
+                port = processes.free_port(_port_of(record.url) if record else None)
+                url = service.url(port)
+                record = processes.start(
+                    service.name,
+                    service.argv(port),
+                    log=self.root / "logs" / f"{service.name}.log",
+                    url=url,
+                )
+                records[service.name] = record
+                self._save(records)
+                processes.wait_until(
+                    lambda s=service, u=url: s.healthy(u),
+                    what=f"embedded {service.name} server",
+                    timeout=START_TIMEOUT,
+                    record=record,
+                )
+                logger.info("%s ready at %s", service.name, url)
+            return self._status(records)
+
+    def down(self) -> list[str]:
+        """Stop the processes ``up`` started; return their names."""
+        with self._locked():
+            stopped = [name for name, record in self._records().items() if processes.stop(record)]
+            self.state_file.unlink(missing_ok=True)
+            self.credentials_file.unlink(missing_ok=True)
+            return stopped
+
+    def status(self) -> dict[str, ServiceStatus]:
+        return self._status(self._records())
+
+    def is_healthy(self) -> bool:
+        status = self.status()
+        return len(status) == len(self._services()) and all(s.healthy for s in status.values())
+
+    def environment(self) -> dict[str, str]:
+        """What a pipeline step needs to reach the stack: data connection keys, hub, registry."""
+        records = self._records()
+        env = json.loads(self.credentials_file.read_text())
+        env["DATA_CONNECTION_NAME"] = DATA_CONNECTION_NAME
+        env["HF_ENDPOINT"] = records["hub"].url
+        env["MODEL_REGISTRY_URL"] = records["registry"].url
+        return env
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _status(self, records: dict[str, ProcessRecord]) -> dict[str, ServiceStatus]:
+        result = {}
+        for service in self._services_known(records):
+            record = records[service.name]
+            running = processes.is_running(record)
+            result[service.name] = ServiceStatus(
+                service.name,
+                record.url,
+                record.pid,
+                running,
+                running and service.healthy(record.url),
+                record.log,
+            )
+        return result
+
+    def _services_known(self, records: dict[str, ProcessRecord]) -> Iterator[_Service]:
+        if "hub" in records and self._hub_repos is None:
+            # Status must not convert the bundled model: read the repos the hub was given.
+            self._hub_repos = dict(
+                _repo_arg(arg) for arg in records["hub"].argv if arg.startswith("--repo=")
+            )
+        return (s for s in self._services() if s.name in records)
+
+    def _records(self) -> dict[str, ProcessRecord]:
+        try:
+            raw = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {name: ProcessRecord(**fields) for name, fields in raw.get("processes", {}).items()}
+
+    def _save(self, records: dict[str, ProcessRecord]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"processes": {n: r.as_dict() for n, r in records.items()}}, indent=2))
+        tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "stack.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _port_of(url: str) -> int | None:
+    tail = url.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _repo_arg(arg: str) -> tuple[str, Path]:
+    repo, _, folder = arg.removeprefix("--repo=").partition("=")
+    return repo, Path(folder)

@@ -1,0 +1,356 @@
+"""Model sources: where weights come from, pinned to an immutable revision.
+
+Two kinds of source URI:
+
+* ``hf://ORG/REPO[@REVISION]``: a Hugging Face hub repository, or any hub-compatible server
+  named by ``HF_ENDPOINT``; the token comes from ``HF_TOKEN``. Resolving asks the hub for the
+  commit sha of REVISION (default ``main``) and the file list with sizes, LFS sha256 and git
+  blob ids; files are then always read at that commit, never at a moving branch.
+* ``file:///PATH``: a model folder. Its revision is a digest of every file's path, size and
+  sha256, so a changed file gives a new revision.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, unquote, urlparse
+
+import urllib3
+
+from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+CHUNK_SIZE = 1024 * 1024
+
+# Repositories often carry the same weights twice (Meta's original checkpoint, .bin beside
+# .safetensors). vLLM reads safetensors, so the others would only cost transfer and storage.
+ALWAYS_SKIPPED = ("original/*", ".gitattributes")
+ALTERNATE_WEIGHT_FORMATS = ("*.bin", "*.pth", "*.pt", "*.h5", "*.msgpack", "*.ckpt", "*.gguf")
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+_SOURCE_FORMS = "hf://ORG/REPO[@REVISION] or file:///ABSOLUTE/PATH"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed source URI, before anything is looked up."""
+
+    kind: Literal["hf", "file"]
+    location: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "hf":
+            return f"hf://{self.location}" + (f"@{self.revision}" if self.revision else "")
+        return f"file://{self.location}"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a model: its path in the repository and what it must hash to."""
+
+    path: str
+    size: int
+    sha256: str | None = None
+    git_blob_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A source pinned to one revision, with the files to mirror."""
+
+    spec: SourceSpec
+    revision: str
+    files: tuple[SourceFile, ...]
+    skipped: tuple[str, ...] = field(default=())
+
+    @property
+    def pinned_uri(self) -> str:
+        """The source URI with the revision it resolved to."""
+        if self.spec.kind == "hf":
+            return f"hf://{self.spec.location}@{self.revision}"
+        return str(self.spec)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def default_model_name(self) -> str:
+        """A DNS-1123 name from the repo or folder name (``SmolLM2-135M`` -> ``smollm2-135m``)."""
+        base = self.spec.location.rstrip("/").rsplit("/", 1)[-1]
+        name = re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-")
+        return name[:63] or "model"
+
+
+def parse_source_uri(uri: str) -> SourceSpec:
+    """Parse a source URI.
+
+    Args:
+        uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///ABSOLUTE/PATH``.
+
+    Returns:
+        The parsed spec.
+
+    Raises:
+        ConfigurationError: the URI is not one of the two forms.
+    """
+    uri = uri.strip()
+    if uri.startswith("hf://"):
+        body = uri[len("hf://") :]
+        repo_id, _, revision = body.partition("@")
+        if not _REPO_ID.match(repo_id):
+            raise ConfigurationError(
+                f"malformed source URI {uri!r}",
+                hint=f"expected {_SOURCE_FORMS}, e.g. hf://meta-llama/Llama-3.2-3B-Instruct",
+            )
+        if "@" in body and not _REVISION.match(revision):
+            raise ConfigurationError(
+                f"malformed revision {revision!r} in source URI {uri!r}",
+                hint="give a branch, tag or commit sha after '@', e.g. hf://ORG/REPO@main",
+            )
+        return SourceSpec("hf", repo_id, revision or None)
+    if uri.startswith("file://"):
+        parsed = urlparse(uri)
+        path = unquote(parsed.path)
+        if parsed.netloc not in ("", "localhost") or not path.startswith("/"):
+            raise ConfigurationError(
+                f"malformed source URI {uri!r}",
+                hint="a folder URI has three slashes and an absolute path: file:///models/llama",
+            )
+        return SourceSpec("file", path)
+    raise ConfigurationError(f"unsupported source URI {uri!r}", hint=f"expected {_SOURCE_FORMS}")
+
+
+def select_serving_files(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Split a repository's files into those vLLM needs and those it would never read.
+
+    Args:
+        paths: every file path in the repository.
+
+    Returns:
+        ``(kept, skipped)``, both in the input order.
+    """
+    has_safetensors = any(p.endswith(".safetensors") for p in paths)
+    patterns = ALWAYS_SKIPPED + (ALTERNATE_WEIGHT_FORMATS if has_safetensors else ())
+    kept, skipped = [], []
+    for path in paths:
+        (skipped if any(fnmatch.fnmatch(path, pat) for pat in patterns) else kept).append(path)
+    return kept, skipped
+
+
+def hf_endpoint() -> str:
+    """The hub base URL: ``HF_ENDPOINT`` or huggingface.co."""
+    return os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/")
+
+
+def hf_token() -> str | None:
+    """The hub token from ``HF_TOKEN``, or None for anonymous access."""
+    return os.environ.get("HF_TOKEN") or None
+
+
+def resolve(spec: SourceSpec) -> ResolvedSource:
+    """Pin a source to an immutable revision and list its files.
+
+    Args:
+        spec: a parsed source URI.
+
+    Returns:
+        The resolved source; its files are the ones a vLLM server needs.
+
+    Raises:
+        SourceNotFoundError: the repository, revision or folder does not exist.
+        SourceError: the hub could not be reached or answered with an error.
+    """
+    if spec.kind == "hf":
+        return _resolve_hub(spec)
+    return _resolve_folder(spec)
+
+
+def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = hf_endpoint()
+    api = HfApi(endpoint=endpoint, token=hf_token() or False)
+    try:
+        info = api.model_info(spec.location, revision=spec.revision, files_metadata=True)
+    except GatedRepoError as exc:
+        raise SourceNotFoundError(
+            f"{spec} is gated and this token has no access",
+            hint="accept the model's licence on the hub and set HF_TOKEN to a token of that account",
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise SourceNotFoundError(
+            f"revision {spec.revision!r} not found in {spec.location} at {endpoint}",
+            hint="give an existing branch, tag or commit sha after '@'",
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise SourceNotFoundError(
+            f"repository {spec.location} not found at {endpoint}",
+            hint="check the ORG/REPO spelling; for a private or gated repo set HF_TOKEN",
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise SourceError(f"the hub at {endpoint} refused model info for {spec}: {exc}") from exc
+    except OSError as exc:
+        raise SourceError(
+            f"cannot reach the hub at {endpoint}: {exc}",
+            hint="check HF_ENDPOINT and the network, or mirror from a file:// folder",
+        ) from exc
+    if not info.sha:
+        raise SourceError(f"the hub at {endpoint} gave no commit sha for {spec}")
+
+    by_path = {s.rfilename: s for s in info.siblings or []}
+    kept, skipped = select_serving_files(sorted(by_path))
+    files = []
+    for path in kept:
+        sibling = by_path[path]
+        lfs = sibling.lfs
+        size = lfs.size if lfs else sibling.size
+        if size is None:
+            raise SourceError(
+                f"the hub at {endpoint} gave no size for {path} in {spec}",
+                hint="the server must answer /api/models/REPO?blobs=true with file sizes",
+            )
+        files.append(
+            SourceFile(
+                path=path,
+                size=size,
+                sha256=lfs.sha256 if lfs else None,
+                git_blob_id=None if lfs else sibling.blob_id,
+            )
+        )
+    if not files:
+        raise SourceNotFoundError(f"{spec} has no model files at revision {info.sha}")
+    logger.info(
+        "resolved %s to revision %s: %d files, %.1f MiB",
+        spec,
+        info.sha,
+        len(files),
+        sum(f.size for f in files) / 2**20,
+    )
+    return ResolvedSource(spec, info.sha, tuple(files), tuple(skipped))
+
+
+def _resolve_folder(spec: SourceSpec) -> ResolvedSource:
+    root = Path(spec.location)
+    if not root.is_dir():
+        raise SourceNotFoundError(
+            f"model folder {root} does not exist", hint="give the folder that holds config.json"
+        )
+    paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    kept, skipped = select_serving_files([p for p in paths if not p.startswith(".")])
+    if not kept:
+        raise SourceNotFoundError(f"model folder {root} has no model files")
+    files = tuple(
+        SourceFile(path, (root / path).stat().st_size, _sha256_of(root / path)) for path in kept
+    )
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.path}\0{f.size}\0{f.sha256}\n".encode())
+    revision = digest.hexdigest()
+    logger.info("resolved %s to content digest %s: %d files", spec, revision, len(files))
+    return ResolvedSource(spec, revision, files, tuple(skipped))
+
+
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class SourceReader:
+    """Reads the files of a resolved source as streams of chunks, from any offset.
+
+    One reader is shared by the mirror's worker threads (urllib3's pool is thread-safe).
+
+    Args:
+        source: the resolved source.
+        stall_timeout: seconds without a byte after which a hub read is aborted.
+    """
+
+    def __init__(self, source: ResolvedSource, *, stall_timeout: float = 60.0) -> None:
+        self.source = source
+        self._endpoint = hf_endpoint()
+        self._timeout = urllib3.Timeout(connect=min(stall_timeout, 30.0), read=stall_timeout)
+        self._pool = urllib3.PoolManager(maxsize=16, retries=urllib3.Retry(0, redirect=5))
+
+    def url_of(self, file: SourceFile) -> str:
+        """The URL a hub file is read from, pinned to the resolved commit."""
+        spec = self.source.spec
+        return (
+            f"{self._endpoint}/{spec.location}/resolve/{self.source.revision}/"
+            f"{quote(file.path)}"
+        )
+
+    def chunks(self, file: SourceFile, offset: int = 0) -> Iterator[bytes]:
+        """Yield the file's bytes from ``offset`` on.
+
+        Raises:
+            SourceError: the hub answered with an error status.
+            urllib3.exceptions.HTTPError: a transient network failure or stall; the caller
+                retries from the offset it reached.
+        """
+        if self.source.spec.kind == "file":
+            yield from self._folder_chunks(file, offset)
+        else:
+            yield from self._hub_chunks(file, offset)
+
+    def _folder_chunks(self, file: SourceFile, offset: int) -> Iterator[bytes]:
+        with (Path(self.source.spec.location) / file.path).open("rb") as fh:
+            fh.seek(offset)
+            while chunk := fh.read(CHUNK_SIZE):
+                yield chunk
+
+    def _hub_chunks(self, file: SourceFile, offset: int) -> Iterator[bytes]:
+        headers = {"Accept-Encoding": "identity", "User-Agent": "llama-rollout"}
+        if token := hf_token():
+            headers["Authorization"] = f"Bearer {token}"
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = self._pool.request(
+            "GET",
+            self.url_of(file),
+            headers=headers,
+            preload_content=False,
+            timeout=self._timeout,
+        )
+        try:
+            if response.status >= 400:
+                raise HubStatusError(response.status, self.url_of(file))
+            if offset and response.status != 206:
+                raise SourceError(
+                    f"the hub ignored a Range request for {file.path}",
+                    hint="use a hub or proxy that supports HTTP Range requests",
+                )
+            yield from response.stream(CHUNK_SIZE, decode_content=False)
+        finally:
+            response.release_conn()
+
+
+class HubStatusError(SourceError):
+    """The hub answered a file read with an HTTP error status."""
+
+    def __init__(self, status: int, url: str) -> None:
+        self.status = status
+        hint = "set HF_TOKEN to a token with access" if status in (401, 403) else None
+        super().__init__(f"the hub answered {status} for {url}", hint=hint)
+
+    @property
+    def transient(self) -> bool:
+        return self.status in (408, 429) or self.status >= 500
