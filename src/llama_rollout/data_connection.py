@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from llama_rollout.errors import ConfigurationError, StorageError
 
@@ -57,7 +57,9 @@ class DataConnection(BaseModel):
         return value.rstrip("/")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, name: str | None = None) -> DataConnection:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, name: str | None = None
+    ) -> DataConnection:
         """Read the data connection keys from the environment.
 
         Args:
@@ -81,8 +83,9 @@ class DataConnection(BaseModel):
         values["ca_bundle"] = env.get("AWS_CA_BUNDLE") or None
         try:
             return cls(**values)
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid S3 data connection: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise ConfigurationError(f"invalid S3 data connection: {problems}") from exc
 
     def client(self, *, max_pool_connections: int = 16, attempts: int = 8) -> S3Client:
         """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections."""
@@ -136,7 +139,10 @@ def storage_error(exc: Exception, connection: DataConnection, what: str) -> Stor
             f"bucket {connection.bucket!r} does not exist at {connection.endpoint}",
             hint="create it, or set AWS_S3_BUCKET to an existing bucket",
         )
-    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied") or status == 403:
+    if (
+        code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied")
+        or status == 403
+    ):
         return StorageError(
             f"S3 at {connection.endpoint} refused the credentials for {what} ({code or status})",
             hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the data connection",

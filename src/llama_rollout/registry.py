@@ -150,15 +150,23 @@ def register_version(
             metadata=provenance.as_metadata(),
         )
     except Exception as exc:
-        raise RegistryError(f"registering {model_name} version {version_name} failed: {exc}") from exc
+        raise RegistryError(
+            f"registering {model_name} version {version_name} failed: {exc}"
+        ) from exc
     version = client.get_model_version(model_name, version_name)
     if version is None:
-        raise RegistryError(f"the registry lost {model_name} version {version_name} right after creating it")
-    logger.info("registered %s version %s (id %s) -> %s", model_name, version_name, version.id, model_uri)
+        raise RegistryError(
+            f"the registry lost {model_name} version {version_name} right after creating it"
+        )
+    logger.info(
+        "registered %s version %s (id %s) -> %s", model_name, version_name, version.id, model_uri
+    )
     return _ids(client, model_name, version, created=True)
 
 
-def version_by_revision(client: ModelRegistry, model_name: str, revision: str) -> ModelVersion | None:
+def version_by_revision(
+    client: ModelRegistry, model_name: str, revision: str
+) -> ModelVersion | None:
     """The version of ``model_name`` registered for a source revision, if any."""
     if client.get_registered_model(model_name) is None:
         return None
@@ -183,7 +191,9 @@ def _revision_of(version: ModelVersion) -> Any:
     return (version.custom_properties or {}).get(REVISION_PROPERTY)
 
 
-def _ids(client: ModelRegistry, model_name: str, version: ModelVersion, *, created: bool) -> RegisteredVersion:
+def _ids(
+    client: ModelRegistry, model_name: str, version: ModelVersion, *, created: bool
+) -> RegisteredVersion:
     artifact = client.get_model_artifact(model_name, version.name)
     if artifact is None:
         raise RegistryError(

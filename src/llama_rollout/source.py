@@ -293,10 +293,7 @@ class SourceReader:
     def url_of(self, file: SourceFile) -> str:
         """The URL a hub file is read from, pinned to the resolved commit."""
         spec = self.source.spec
-        return (
-            f"{self._endpoint}/{spec.location}/resolve/{self.source.revision}/"
-            f"{quote(file.path)}"
-        )
+        return f"{self._endpoint}/{spec.location}/resolve/{self.source.revision}/{quote(file.path)}"
 
     def chunks(self, file: SourceFile, offset: int = 0) -> Iterator[bytes]:
         """Yield the file's bytes from ``offset`` on.

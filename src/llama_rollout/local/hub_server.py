@@ -47,7 +47,11 @@ class HubFile:
         return self.sha256 or self.blob_id
 
     def sibling(self) -> dict[str, object]:
-        entry: dict[str, object] = {"rfilename": self.path, "size": self.size, "blobId": self.blob_id}
+        entry: dict[str, object] = {
+            "rfilename": self.path,
+            "size": self.size,
+            "blobId": self.blob_id,
+        }
         if self.sha256:
             entry["lfs"] = {"sha256": self.sha256, "size": self.size, "pointerSize": 134}
         return entry
@@ -99,7 +103,9 @@ class Faults:
 
 def create_app(repos: dict[str, Path], faults: Faults | None = None) -> FastAPI:
     """The hub app serving ``repos`` (repo id -> folder)."""
-    published = {repo_id: HubRepo.publish(repo_id, Path(folder)) for repo_id, folder in repos.items()}
+    published = {
+        repo_id: HubRepo.publish(repo_id, Path(folder)) for repo_id, folder in repos.items()
+    }
     faults = faults or Faults()
     app = FastAPI(title="llama-rollout hub", docs_url=None, redoc_url=None)
     app.state.repos = published
@@ -185,7 +191,7 @@ def create_app(repos: dict[str, Path], faults: Faults | None = None) -> FastAPI:
     return app
 
 
-async def _read_range(path: Path, start: int, end: int, stall_at: int | None, stall_seconds: float):  # noqa: ANN202
+async def _read_range(path: Path, start: int, end: int, stall_at: int | None, stall_seconds: float):
     sent = 0
     with path.open("rb") as fh:
         fh.seek(start)
@@ -217,7 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     for item in args.repo:
         repo_id, _, folder = item.partition("=")
         repos[repo_id] = Path(os.path.expanduser(folder))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(create_app(repos), host=args.host, port=args.port, log_level="warning")
 
 

@@ -65,7 +65,9 @@ def start(
             env={**os.environ, **(env or {})},
         )
     logger.info("started %s (pid %d), log %s", name, process.pid, log)
-    return ProcessRecord(name, process.pid, argv, str(log), url, _start_time(process.pid) or time.time())
+    return ProcessRecord(
+        name, process.pid, argv, str(log), url, _start_time(process.pid) or time.time()
+    )
 
 
 def is_running(record: ProcessRecord) -> bool:

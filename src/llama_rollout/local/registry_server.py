@@ -93,7 +93,9 @@ def create_app(db_path: Path | str) -> FastAPI:
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"code": str(exc.status), "message": exc.message}, status_code=exc.status)
+        return JSONResponse(
+            {"code": str(exc.status), "message": exc.message}, status_code=exc.status
+        )
 
     @app.get("/readyz/isDirty")
     @app.get("/readyz/health")
@@ -151,11 +153,15 @@ def create_app(db_path: Path | str) -> FastAPI:
         return _served_version(store, resource_id)
 
     @router.get("/{collection}/{resource_id}/{child}")
-    def list_children(collection: str, resource_id: str, child: str, request: Request) -> dict[str, Any]:
+    def list_children(
+        collection: str, resource_id: str, child: str, request: Request
+    ) -> dict[str, Any]:
         kind, artifact_type = _child(collection, child)
         store.get(COLLECTIONS[collection][0], resource_id)
         artifact_type = artifact_type or request.query_params.get("artifactType")
-        page = store.list(kind, owner_id=resource_id, artifact_type=artifact_type, **_list_args(request))
+        page = store.list(
+            kind, owner_id=resource_id, artifact_type=artifact_type, **_list_args(request)
+        )
         return _list_body(page)
 
     @router.post("/{collection}/{resource_id}/{child}")
@@ -194,7 +200,11 @@ def _served_version(store: RegistryStore, inference_service_id: str) -> dict[str
     if service.get("modelVersionId"):
         return store.get("model_version", service["modelVersionId"])
     page = store.list(
-        "model_version", owner_id=service["registeredModelId"], order_by="CREATE_TIME", sort_order="DESC", page_size=1
+        "model_version",
+        owner_id=service["registeredModelId"],
+        order_by="CREATE_TIME",
+        sort_order="DESC",
+        page_size=1,
     )
     if not page.items:
         raise StoreError(404, f"registered model {service['registeredModelId']} has no versions")
@@ -210,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True, help="SQLite file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(create_app(args.db), host=args.host, port=args.port, log_level="warning")
 
 

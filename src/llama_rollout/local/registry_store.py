@@ -79,7 +79,17 @@ KINDS = {
         Kind(
             "serve_model",
             {"lastKnownState": "UNKNOWN"},
-            {"lastKnownState": ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")},
+            {
+                "lastKnownState": (
+                    "UNKNOWN",
+                    "NEW",
+                    "RUNNING",
+                    "COMPLETE",
+                    "FAILED",
+                    "CACHED",
+                    "CANCELED",
+                )
+            },
             required=("modelVersionId",),
         ),
     )
@@ -127,7 +137,9 @@ class RegistryStore:
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, kind: str, resource_id: str) -> dict[str, Any]:
-        row = self._row("SELECT * FROM resources WHERE kind=? AND id=?", (kind, _int_id(resource_id)))
+        row = self._row(
+            "SELECT * FROM resources WHERE kind=? AND id=?", (kind, _int_id(resource_id))
+        )
         if row is None:
             raise StoreError(404, f"no {kind} with id {resource_id}")
         return _render(row)
@@ -171,7 +183,9 @@ class RegistryStore:
     ) -> Page:
         column = {"ID": "id", "CREATE_TIME": "created", "LAST_UPDATE_TIME": "updated"}.get(order_by)
         if column is None:
-            raise StoreError(400, f"invalid orderBy {order_by!r}: use ID, CREATE_TIME or LAST_UPDATE_TIME")
+            raise StoreError(
+                400, f"invalid orderBy {order_by!r}: use ID, CREATE_TIME or LAST_UPDATE_TIME"
+            )
         if sort_order not in ("ASC", "DESC"):
             raise StoreError(400, f"invalid sortOrder {sort_order!r}: use ASC or DESC")
         if page_size < 1:
@@ -196,7 +210,9 @@ class RegistryStore:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def create(self, kind: str, body: dict[str, Any], *, owner_id: str | None = None) -> dict[str, Any]:
+    def create(
+        self, kind: str, body: dict[str, Any], *, owner_id: str | None = None
+    ) -> dict[str, Any]:
         spec = KINDS[kind]
         body = {k: v for k, v in body.items() if k not in READ_ONLY and v is not None}
         if spec.parent_field and owner_id is None:
@@ -276,7 +292,8 @@ class RegistryStore:
         for field, allowed in spec.enums.items():
             if field in body and body[field] not in allowed:
                 raise StoreError(
-                    400, f"invalid {field} {body[field]!r} for {spec.name}: one of {', '.join(allowed)}"
+                    400,
+                    f"invalid {field} {body[field]!r} for {spec.name}: one of {', '.join(allowed)}",
                 )
         props = body.get("customProperties") or {}
         if not isinstance(props, dict):

@@ -37,7 +37,7 @@ def serve(host: str, port: int, bucket: str, credentials: Path) -> None:
     server.start()
     endpoint = f"http://{host}:{port}"
 
-    def client(service: str, key: str = "bootstrap", secret: str = "bootstrap"):  # noqa: ANN202
+    def client(service: str, key: str = "bootstrap", secret: str = "bootstrap"):
         return boto3.client(
             service,
             endpoint_url=endpoint,

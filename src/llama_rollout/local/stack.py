@@ -153,7 +153,9 @@ class EmbeddedStack:
             for service in self._services():
                 record = records.get(service.name)
                 if record and processes.is_running(record) and service.healthy(record.url):
-                    logger.info("%s already running at %s (pid %d)", service.name, record.url, record.pid)
+                    logger.info(
+                        "%s already running at %s (pid %d)", service.name, record.url, record.pid
+                    )
                     continue
                 if record:
                     processes.stop(record)
@@ -237,7 +239,9 @@ class EmbeddedStack:
     def _save(self, records: dict[str, ProcessRecord]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"processes": {n: r.as_dict() for n, r in records.items()}}, indent=2))
+        tmp.write_text(
+            json.dumps({"processes": {n: r.as_dict() for n, r in records.items()}}, indent=2)
+        )
         tmp.replace(self.state_file)
 
     @contextlib.contextmanager

@@ -1,0 +1,71 @@
+"""Step 2: copy the pinned revision into S3, verified and resumable."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE)
+def mirror_weights(
+    pinned_uri: str,
+    model_name: str,
+    s3_prefix: str,
+    mirror_summary: dsl.Output[dsl.Markdown],
+    mirror_metrics: dsl.Output[dsl.Metrics],
+) -> NamedTuple(
+    "MirroredModel",
+    model_uri=str,
+    storage_path=str,
+    manifest_sha256=str,
+    bytes_transferred=int,
+    files=int,
+):
+    """Stream every file of the pinned source into the data connection's bucket.
+
+    Args:
+        pinned_uri: the source at its resolved revision (from ``resolve_source``).
+        model_name: the folder under ``s3_prefix``.
+        s3_prefix: the folder in the bucket that holds all models.
+        mirror_summary: a Markdown table of the mirrored files, for the dashboard.
+        mirror_metrics: bytes moved, files, throughput.
+
+    Returns:
+        model_uri: ``s3://BUCKET/PREFIX/MODEL/REVISION/``.
+        storage_path: the same path inside the bucket (KServe's ``storage.path``).
+        manifest_sha256: digest of the manifest written last.
+        bytes_transferred: bytes sent this run (0 when everything was already there).
+        files: number of files in the model.
+    """
+    import logging
+    import time
+    from collections import namedtuple
+
+    from llama_rollout import report, source, storage
+    from llama_rollout.data_connection import DataConnection
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    resolved = source.resolve(source.parse_source_uri(pinned_uri))
+    mirrored = storage.mirror(
+        resolved, DataConnection.from_env(), model_name=model_name, base_prefix=s3_prefix
+    )
+    elapsed = time.monotonic() - started
+    with open(mirror_summary.path, "w") as fh:
+        fh.write(report.mirror_markdown(mirrored))
+    mirror_metrics.log_metric("bytes_transferred", mirrored.bytes_transferred)
+    mirror_metrics.log_metric("model_bytes", mirrored.manifest.total_bytes)
+    mirror_metrics.log_metric("files", len(mirrored.manifest.files))
+    mirror_metrics.log_metric("seconds", round(elapsed, 2))
+    outputs = namedtuple(
+        "MirroredModel",
+        ["model_uri", "storage_path", "manifest_sha256", "bytes_transferred", "files"],
+    )
+    return outputs(
+        mirrored.uri,
+        mirrored.storage_path,
+        mirrored.manifest_sha256,
+        mirrored.bytes_transferred,
+        len(mirrored.manifest.files),
+    )

@@ -1,0 +1,70 @@
+"""Step 3: record the mirrored model in the Kubeflow Model Registry."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE)
+def register_model(
+    model_name: str,
+    model_uri: str,
+    registry_url: str,
+    data_connection: str,
+    pipeline_run_id: str,
+) -> NamedTuple(
+    "RegisteredVersion",
+    registered_model_id=str,
+    model_version_id=str,
+    model_version_name=str,
+    model_artifact_id=str,
+):
+    """Register the model version of a complete mirror (one with a manifest); idempotent.
+
+    Args:
+        model_name: the RegisteredModel name.
+        model_uri: ``s3://BUCKET/PREFIX/`` from ``mirror_weights``.
+        registry_url: the registry's REST endpoint, ``http(s)://HOST[:PORT]``.
+        data_connection: the data connection Secret name, recorded as ``storage_key``.
+        pipeline_run_id: recorded as provenance.
+
+    Returns:
+        registered_model_id, model_version_id, model_version_name, model_artifact_id.
+    """
+    import logging
+    from collections import namedtuple
+
+    from llama_rollout import registry, storage
+    from llama_rollout.data_connection import DataConnection
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    connection = DataConnection.from_env(name=data_connection)
+    manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
+    client = registry.connect(registry_url)
+    registered = registry.register_version(
+        client,
+        model_name=model_name,
+        model_uri=model_uri,
+        storage_key=connection.name,
+        storage_path=storage.split_s3_uri(model_uri)[1].rstrip("/"),
+        provenance=registry.Provenance(
+            source_uri=manifest.source,
+            source_revision=manifest.source_revision,
+            manifest_sha256=manifest_sha256,
+            pipeline_run_id=pipeline_run_id,
+            total_bytes=manifest.total_bytes,
+            file_count=len(manifest.files),
+        ),
+    )
+    outputs = namedtuple(
+        "RegisteredVersion",
+        ["registered_model_id", "model_version_id", "model_version_name", "model_artifact_id"],
+    )
+    return outputs(
+        registered.registered_model_id,
+        registered.model_version_id,
+        registered.model_version_name,
+        registered.model_artifact_id,
+    )

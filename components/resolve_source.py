@@ -1,0 +1,49 @@
+"""Step 1: pin the model source to an immutable revision."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE)
+def resolve_source(source_uri: str, model_name: str) -> NamedTuple(
+    "ResolvedSource",
+    pinned_uri=str,
+    revision=str,
+    model_name=str,
+    total_bytes=int,
+    file_count=int,
+):
+    """Resolve a source URI to the revision every later step uses.
+
+    Args:
+        source_uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///PATH``; ``HF_TOKEN`` and
+            ``HF_ENDPOINT`` come from the environment.
+        model_name: the registered model name; empty to derive it from the repository name.
+
+    Returns:
+        pinned_uri: the source URI with its resolved revision.
+        revision: the hub commit sha, or the folder's content digest.
+        model_name: the model name to use downstream.
+        total_bytes: size of the files to mirror.
+        file_count: number of files to mirror.
+    """
+    import logging
+    from collections import namedtuple
+
+    from llama_rollout import source
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    resolved = source.resolve(source.parse_source_uri(source_uri))
+    outputs = namedtuple(
+        "ResolvedSource", ["pinned_uri", "revision", "model_name", "total_bytes", "file_count"]
+    )
+    return outputs(
+        resolved.pinned_uri,
+        resolved.revision,
+        model_name or resolved.default_model_name,
+        resolved.total_bytes,
+        len(resolved.files),
+    )

@@ -1,0 +1,1 @@
+"""The llama-rollout pipeline and its compiled YAML (``llama-rollout.yaml``)."""

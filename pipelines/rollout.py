@@ -1,0 +1,109 @@
+"""The llama-rollout pipeline: one DAG from a Hugging Face model to a registered S3 copy.
+
+Compile with ``make compile`` (writes ``pipelines/llama-rollout.yaml``, which is committed and
+checked for staleness by the tests). Secrets never pass through parameters: the pipeline takes
+the *names* of the Secrets and mounts their keys as environment variables.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl, kubernetes
+
+from components.mirror_weights import mirror_weights
+from components.register_model import register_model
+from components.resolve_source import resolve_source
+
+PIPELINE_NAME = "llama-rollout"
+
+# Keys of an OpenShift AI S3 data connection Secret, mounted under the same names.
+DATA_CONNECTION_KEYS = {
+    key: key
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_S3_ENDPOINT",
+        "AWS_S3_BUCKET",
+        "AWS_DEFAULT_REGION",
+    )
+}
+HF_TOKEN_KEYS = {"HF_TOKEN": "HF_TOKEN"}
+
+
+class RolloutOutputs(NamedTuple):
+    source: str
+    revision: str
+    model_name: str
+    model_uri: str
+    bytes_transferred: int
+    files: int
+    registered_model_id: str
+    model_version_id: str
+    model_version_name: str
+
+
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description="Mirror a Llama model from Hugging Face to S3 and register it in the Model Registry.",
+)
+def rollout_pipeline(
+    source_uri: str = "hf://HuggingFaceTB/SmolLM2-135M-Instruct",
+    model_name: str = "",
+    data_connection: str = "llama-rollout-models",
+    hf_token_secret: str = "hf-token",
+    s3_prefix: str = "models",
+    registry_url: str = "http://model-registry.rhoai-model-registries.svc.cluster.local:8080",
+) -> RolloutOutputs:
+    """Take a model from its source to a registered, verified copy in S3.
+
+    Args:
+        source_uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///PATH``.
+        model_name: registered model name; empty to derive it from the repository name.
+        data_connection: name of the OpenShift AI S3 data connection Secret.
+        hf_token_secret: name of a Secret with key ``HF_TOKEN`` (may be empty for public repos).
+        s3_prefix: folder in the bucket that holds all models.
+        registry_url: the Model Registry REST endpoint.
+
+    Returns:
+        Where the model is and its registry ids.
+    """
+    resolved = resolve_source(source_uri=source_uri, model_name=model_name)
+    resolved.set_display_name("resolve source")
+    resolved.set_caching_options(False)  # a branch may have moved since the last run
+
+    mirrored = mirror_weights(
+        pinned_uri=resolved.outputs["pinned_uri"],
+        model_name=resolved.outputs["model_name"],
+        s3_prefix=s3_prefix,
+    )
+    mirrored.set_display_name("mirror weights")
+    mirrored.set_retry(num_retries=2, backoff_duration="30s", backoff_factor=2.0)
+
+    registered = register_model(
+        model_name=resolved.outputs["model_name"],
+        model_uri=mirrored.outputs["model_uri"],
+        registry_url=registry_url,
+        data_connection=data_connection,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
+    registered.set_display_name("register model")
+
+    for task in (resolved, mirrored):
+        kubernetes.use_secret_as_env(
+            task, secret_name=hf_token_secret, secret_key_to_env=HF_TOKEN_KEYS
+        )
+    for task in (mirrored, registered):
+        kubernetes.use_secret_as_env(
+            task, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS
+        )
+
+    return RolloutOutputs(
+        source=resolved.outputs["pinned_uri"],
+        revision=resolved.outputs["revision"],
+        model_name=resolved.outputs["model_name"],
+        model_uri=mirrored.outputs["model_uri"],
+        bytes_transferred=mirrored.outputs["bytes_transferred"],
+        files=mirrored.outputs["files"],
+        registered_model_id=registered.outputs["registered_model_id"],
+        model_version_id=registered.outputs["model_version_id"],
+        model_version_name=registered.outputs["model_version_name"],
+    )

@@ -1,0 +1,244 @@
+"""``llama-rollout``: compile the pipeline, run it locally, drive the embedded stack, run a step.
+
+Every failure the user can act on ends in one line on stderr (``error: ...: what to do``) and a
+non-zero exit code; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llama_rollout.errors import ConfigurationError, RolloutError
+
+logger = logging.getLogger("llama_rollout.cli")
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    print(json.dumps(payload, sort_keys=True), flush=True)
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from kfp import compiler
+
+    from llama_rollout.local.run import import_pipeline
+
+    output = Path(args.output)
+    compiler.Compiler().compile(import_pipeline(), str(output))
+    text = output.read_text()
+    if not text.isascii():
+        raise RolloutError(f"{output} is not ASCII", hint="remove non-ASCII text from docstrings")
+    print(f"compiled the pipeline to {output}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.local:
+        raise ConfigurationError(
+            "only local runs are available from this command",
+            hint="add --local to run on the embedded stack; on a cluster, import "
+            "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
+        )
+    from llama_rollout.local.run import run_local
+
+    result = run_local(source_uri=args.source, model_name=args.model_name or "")
+    outputs = result.as_dict()
+    if args.json:
+        _print_json(outputs)
+    else:
+        print(
+            f"\nmodel {outputs['model_name']} revision {outputs['revision']}\n"
+            f"  stored at   {outputs['model_uri']} ({outputs['files']} files, "
+            f"{outputs['bytes_transferred']} bytes moved this run)\n"
+            f"  registered  model id {outputs['registered_model_id']}, version "
+            f"{outputs['model_version_name']} (id {outputs['model_version_id']})"
+        )
+    return 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from llama_rollout.local.stack import EmbeddedStack
+
+    stack = EmbeddedStack()
+    if args.action == "up":
+        status = stack.up()
+    elif args.action == "down":
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    else:
+        status = stack.status()
+    payload = {
+        "state_dir": str(stack.root),
+        "services": {name: s.as_dict() for name, s in status.items()},
+    }
+    if status and all(s.healthy for s in status.values()):
+        payload["environment"] = {
+            k: v for k, v in stack.environment().items() if k != "AWS_SECRET_ACCESS_KEY"
+        }
+    if args.json:
+        _print_json(payload)
+    else:
+        if not status:
+            print("the embedded stack is not running (start it with `llama-rollout local up`)")
+        for name, s in status.items():
+            health = (
+                "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
+            )
+            print(f"{name:9} {health:22} {s.url:28} pid {s.pid}  log {s.log}")
+        if "environment" in payload:
+            print(f"credentials: {stack.credentials_file}")
+    return 0 if all(s.healthy for s in status.values()) or args.action == "status" else 1
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from llama_rollout import source
+
+    resolved = source.resolve(source.parse_source_uri(args.source))
+    payload = {
+        "source": resolved.pinned_uri,
+        "revision": resolved.revision,
+        "model_name": resolved.default_model_name,
+        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in resolved.files],
+        "skipped": list(resolved.skipped),
+    }
+    _print_json(payload)
+    return 0
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    from llama_rollout import source, storage
+    from llama_rollout.data_connection import DataConnection
+
+    resolved = source.resolve(source.parse_source_uri(args.source))
+    mirrored = storage.mirror(
+        resolved,
+        DataConnection.from_env(),
+        model_name=args.model_name or resolved.default_model_name,
+        base_prefix=args.prefix,
+        settings=storage.MirrorSettings(stall_timeout=args.stall_timeout),
+    )
+    _print_json(
+        {
+            "source": resolved.pinned_uri,
+            "revision": resolved.revision,
+            "model_uri": mirrored.uri,
+            "manifest_sha256": mirrored.manifest_sha256,
+            "bytes_transferred": mirrored.bytes_transferred,
+            "files": len(mirrored.manifest.files),
+        }
+    )
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from llama_rollout import registry, storage
+    from llama_rollout.data_connection import DataConnection
+
+    connection = DataConnection.from_env()
+    manifest, digest = storage.read_manifest(connection, args.model_uri)
+    registered = registry.register_version(
+        registry.connect(args.registry_url),
+        model_name=args.model_name or manifest.model_name,
+        model_uri=args.model_uri,
+        storage_key=connection.name,
+        storage_path=storage.split_s3_uri(args.model_uri)[1].rstrip("/"),
+        provenance=registry.Provenance(
+            manifest.source,
+            manifest.source_revision,
+            digest,
+            "",
+            manifest.total_bytes,
+            len(manifest.files),
+        ),
+    )
+    _print_json(
+        {
+            "registered_model_id": registered.registered_model_id,
+            "model_version_id": registered.model_version_id,
+            "model_version_name": registered.model_version_name,
+            "model_artifact_id": registered.model_artifact_id,
+            "created": registered.created,
+        }
+    )
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from llama_rollout.local.run import DEFAULT_SOURCE
+
+    parser = argparse.ArgumentParser(
+        prog="llama-rollout",
+        description="Take a Llama model from Hugging Face to production on OpenShift AI.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile the pipeline to YAML")
+    p.add_argument("--output", default="pipelines/llama-rollout.yaml")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="run the pipeline (--local: on the embedded stack)")
+    p.add_argument("--local", action="store_true", help="run with kfp.local on the embedded stack")
+    p.add_argument("--source", default=DEFAULT_SOURCE, help="hf://ORG/REPO[@REV] or file:///PATH")
+    p.add_argument("--model-name", default="", help="registered model name (default: from source)")
+    p.add_argument("--json", action="store_true", help="end with one JSON object of the outputs")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("local", help="the embedded stack: up, down, status")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_local)
+
+    p = sub.add_parser("resolve", help="pin a source to its revision and list its files")
+    p.add_argument("--source", required=True)
+    p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("mirror", help="mirror a source to S3 (data connection keys from the env)")
+    p.add_argument("--source", required=True)
+    p.add_argument("--model-name", default="")
+    p.add_argument("--prefix", default="models")
+    p.add_argument("--stall-timeout", type=float, default=60.0)
+    p.set_defaults(func=cmd_mirror)
+
+    p = sub.add_parser("register", help="register a mirrored model in the Model Registry")
+    p.add_argument("--model-uri", required=True)
+    p.add_argument("--model-name", default="")
+    p.add_argument("--registry-url", required=True)
+    p.set_defaults(func=cmd_register)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx2", "httpx", "botocore", "urllib3", "aiohttp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except RolloutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`make demo`'s path end to end: the bundled model through the real pipeline on kfp.local."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llama_rollout.cli", *args],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HF_"))}
+    env["LLAMA_ROLLOUT_STATE_DIR"] = str(tmp_path / "state")
+    yield env
+    cli("local", "down", env=env, timeout=120)
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict:
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env):
+    first = last_json(cli("run", "--local", "--json", env=stack_env))
+    assert first["source"].startswith("hf://HuggingFaceTB/SmolLM2-135M-Instruct@")
+    assert first["source"].endswith(first["revision"]) and len(first["revision"]) == 40
+    assert first["model_uri"] == f"s3://models/models/smollm2-135m-instruct/{first['revision']}/"
+    assert first["files"] >= 5
+    assert first["bytes_transferred"] > 200 * 1024 * 1024  # the bf16 weights alone are ~270 MB
+    assert first["registered_model_id"] and first["model_version_id"]
+
+    status = last_json(cli("local", "status", "--json", env=stack_env))
+    assert set(status["services"]) == {"s3", "registry", "hub"}
+    assert all(s["healthy"] and s["pid"] for s in status["services"].values())
+    assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(status)
+
+    second = last_json(cli("run", "--local", "--json", env=stack_env))
+    assert second["bytes_transferred"] == 0
+    assert (second["model_version_id"], second["revision"]) == (
+        first["model_version_id"],
+        first["revision"],
+    )
+
+    down = cli("local", "down", env=stack_env)
+    assert down.returncode == 0 and "s3" in down.stdout
+    after = last_json(cli("local", "status", "--json", env=stack_env))
+    assert after["services"] == {}

@@ -1,0 +1,170 @@
+"""The embedded Model Registry, driven by the official model-registry client and over HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from model_registry.types import ModelVersionState, RegisteredModelState
+
+from llama_rollout import registry
+
+pytestmark = pytest.mark.integration
+
+
+def provenance(revision: str, run: str = "run-1") -> registry.Provenance:
+    return registry.Provenance(f"hf://acme/m@{revision}", revision, "d" * 64, run, 1234, 3)
+
+
+def register(client, revision: str) -> registry.RegisteredVersion:
+    return registry.register_version(
+        client,
+        model_name="llama-small",
+        model_uri=f"s3://models/models/llama-small/{revision}/",
+        storage_key="my-connection",
+        storage_path=f"models/llama-small/{revision}",
+        provenance=provenance(revision),
+    )
+
+
+def test_register_is_idempotent_per_revision(registry_url):
+    client = registry.connect(registry_url)
+    first = register(client, "a" * 40)
+    assert first.created
+    again = register(client, "a" * 40)
+    assert not again.created
+    assert (again.registered_model_id, again.model_version_id) == (
+        first.registered_model_id,
+        first.model_version_id,
+    )
+    second = register(client, "b" * 40)
+    assert second.created and second.model_version_id != first.model_version_id
+    assert second.registered_model_id == first.registered_model_id
+
+    assert registry.latest_version(client, "llama-small").id == second.model_version_id
+    assert (
+        registry.version_by_revision(client, "llama-small", "a" * 40).id == first.model_version_id
+    )
+    assert registry.version_by_revision(client, "llama-small", "c" * 40) is None
+    assert registry.latest_version(client, "unknown-model") is None
+
+
+def test_artifact_and_provenance_as_the_dashboard_expects(registry_url):
+    client = registry.connect(registry_url)
+    ids = register(client, "e" * 40)
+    artifact = client.get_model_artifact("llama-small", ids.model_version_name)
+    assert artifact.uri == f"s3://models/models/llama-small/{'e' * 40}/"
+    assert artifact.model_format_name == "vLLM"
+    assert (artifact.storage_key, artifact.storage_path) == (
+        "my-connection",
+        f"models/llama-small/{'e' * 40}",
+    )
+    version = client.get_model_version("llama-small", ids.model_version_name)
+    props = version.custom_properties
+    assert props["source_revision"] == "e" * 40
+    assert props["manifest_sha256"] == "d" * 64
+    assert props["model_size_bytes"] == 1234
+    assert props["pipeline_run_id"] == "run-1"
+
+
+def test_update_archive_and_paging(registry_url):
+    client = registry.connect(registry_url)
+    for i in range(5):
+        register(client, f"{i}" * 40)
+    model = client.get_registered_model("llama-small")
+    model.description = "a small llama"
+    model.state = RegisteredModelState.ARCHIVED
+    client.update(model)
+    assert client.get_registered_model("llama-small").state == RegisteredModelState.ARCHIVED
+
+    version = client.get_model_version("llama-small", "0" * 12)
+    version.state = ModelVersionState.ARCHIVED
+    client.update(version)
+    assert client.get_model_version("llama-small", "0" * 12).state == ModelVersionState.ARCHIVED
+
+    pager = client.get_model_versions("llama-small").page_size(2)
+    names = [v.name for v in pager]
+    assert names == [f"{i}" * 12 for i in range(5)]
+    newest_first = [
+        v.name
+        for v in client.get_model_versions("llama-small").order_by_creation_time().descending()
+    ]
+    assert newest_first == list(reversed(names))
+
+
+def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("prefix", ["/api/model_registry/v1", "/api/model_registry/v1alpha3"])
+def test_rest_api_shapes_and_errors(registry_url, prefix):
+    base = registry_url + prefix
+    status, model = http("POST", f"{base}/registered_models", {"name": "m", "owner": "me"})
+    assert status == 201
+    assert model["state"] == "LIVE" and model["id"].isdigit()
+    assert model["createTimeSinceEpoch"].isdigit() and model["lastUpdateTimeSinceEpoch"].isdigit()
+    assert http("POST", f"{base}/registered_models", {"name": "m"})[0] == 409
+    status, error = http("GET", f"{base}/registered_model?name=absent")
+    assert status == 404 and set(error) == {"code", "message"}
+    status, error = http("POST", f"{base}/registered_models", {"name": "x", "state": "GONE"})
+    assert status == 400 and "LIVE, ARCHIVED" in error["message"]
+    bad_props = {"name": "y", "customProperties": {"k": {"string_value": "v"}}}
+    assert http("POST", f"{base}/registered_models", bad_props)[0] == 400
+
+    status, listing = http("GET", f"{base}/registered_models?pageSize=1&orderBy=ID&sortOrder=DESC")
+    assert status == 200 and set(listing) == {"items", "nextPageToken", "pageSize", "size"}
+
+
+def test_serving_environments_and_inference_services(registry_url):
+    base = registry_url + "/api/model_registry/v1"
+    client = registry.connect(registry_url)
+    ids = register(client, "f" * 40)
+    status, env = http("POST", f"{base}/serving_environments", {"name": "llama-serving"})
+    assert status == 201
+    status, isvc = http(
+        "POST",
+        f"{base}/serving_environments/{env['id']}/inference_services",
+        {
+            "name": "llama-small",
+            "registeredModelId": ids.registered_model_id,
+            "modelVersionId": ids.model_version_id,
+            "runtime": "vllm",
+        },
+    )
+    assert (
+        status == 201
+        and isvc["desiredState"] == "DEPLOYED"
+        and isvc["servingEnvironmentId"] == env["id"]
+    )
+    assert (
+        http("GET", f"{base}/inference_services/{isvc['id']}/version")[1]["id"]
+        == ids.model_version_id
+    )
+    assert (
+        http("GET", f"{base}/inference_services/{isvc['id']}/model")[1]["id"]
+        == ids.model_artifact_id
+    )
+    status, found = http(
+        "GET", f"{base}/inference_service?name=llama-small&parentResourceId={env['id']}"
+    )
+    assert status == 200 and found["id"] == isvc["id"]
+    status, updated = http(
+        "PATCH", f"{base}/inference_services/{isvc['id']}", {"desiredState": "UNDEPLOYED"}
+    )
+    assert status == 200 and updated["desiredState"] == "UNDEPLOYED"
+    missing_env = {
+        "name": "x",
+        "registeredModelId": ids.registered_model_id,
+        "servingEnvironmentId": "999",
+    }
+    assert http("POST", f"{base}/inference_services", missing_env)[0] == 404

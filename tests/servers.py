@@ -1,0 +1,137 @@
+"""Real servers on loopback for tests: uvicorn apps in threads, and a fault-injecting S3 proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_app(app: object) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port for the duration of the block."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class FaultCounts:
+    forwarded: int = 0
+    errors_503: int = 0
+    dropped_before: int = 0
+    dropped_after: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+class FaultyS3Proxy:
+    """An HTTP proxy in front of S3 that fails a share of requests, as a flaky network does.
+
+    Each request, by a seeded coin: answered ``503 SlowDown`` without reaching S3; dropped
+    (connection closed) before reaching S3; or forwarded, then dropped before the response
+    reaches the client (the request took effect, the client does not know).
+    """
+
+    def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 7) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.counts = FaultCounts()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy.lock:
+                    roll = proxy.random.random()
+                third = proxy.rate / 3
+                if roll < third:
+                    proxy.counts.errors_503 += 1
+                    payload = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                        b"<Message>Please reduce your request rate.</Message></Error>"
+                    )
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if roll < 2 * third:
+                    proxy.counts.dropped_before += 1
+                    self._drop()
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                proxy.counts.forwarded += 1
+                if roll < proxy.rate:
+                    proxy.counts.dropped_after += 1
+                    self._drop()
+                    return
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                upstream_length = response.getheader("Content-Length")
+                length = (
+                    upstream_length if self.command == "HEAD" and upstream_length else len(data)
+                )
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _drop(self) -> None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FaultyS3Proxy:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
