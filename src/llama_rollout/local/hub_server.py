@@ -46,6 +46,17 @@ class HubFile:
     def etag(self) -> str:
         return self.sha256 or self.blob_id
 
+    def tree_entry(self) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "type": "file",
+            "oid": self.blob_id,
+            "size": self.size,
+            "path": self.path,
+        }
+        if self.sha256:
+            entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": 134}
+        return entry
+
     def sibling(self) -> dict[str, object]:
         entry: dict[str, object] = {
             "rfilename": self.path,
@@ -90,6 +101,26 @@ def _describe(rel: str, path: Path) -> HubFile:
             if sha is not None:
                 sha.update(chunk)
     return HubFile(rel, size, blob.hexdigest(), sha.hexdigest() if sha else None)
+
+
+def tree_entries(repo: HubRepo, base: str, *, recursive: bool) -> dict[str, dict[str, object]]:
+    """The hub's tree listing of folder ``base``: files and folders, recursively or not."""
+    entries: dict[str, dict[str, object]] = {}
+    for hub_file in repo.files.values():
+        if base and not hub_file.path.startswith(base + "/"):
+            continue
+        rest = hub_file.path[len(base) + 1 :] if base else hub_file.path
+        parts = rest.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(filter(None, [base, *parts[:depth]]))
+            entries.setdefault(
+                directory, {"type": "directory", "oid": "0" * 40, "size": 0, "path": directory}
+            )
+            if not recursive:
+                break
+        if recursive or len(parts) == 1:
+            entries[hub_file.path] = hub_file.tree_entry()
+    return entries
 
 
 @dataclass
@@ -143,6 +174,19 @@ def create_app(repos: dict[str, Path], faults: Faults | None = None) -> FastAPI:
                 "siblings": [f.sibling() for f in repo.files.values()],
             }
         )
+
+    @app.get("/api/models/{repo_id:path}/tree/{revision}/{path:path}")
+    @app.get("/api/models/{repo_id:path}/tree/{revision}")
+    def tree(repo_id: str, revision: str, request: Request, path: str = "") -> Response:
+        repo = find(repo_id, revision)
+        if isinstance(repo, Response):
+            return repo
+        recursive = request.query_params.get("recursive", "false").lower() == "true"
+        base = path.strip("/")
+        entries = tree_entries(repo, base, recursive=recursive)
+        if base and not entries:
+            return error(404, "EntryNotFound", f"{path} does not exist at {revision}")
+        return JSONResponse(list(entries.values()))
 
     @app.get("/api/models/{repo_id:path}/revision/{revision:path}")
     def model_info_at(repo_id: str, revision: str) -> Response:
