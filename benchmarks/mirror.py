@@ -34,6 +34,13 @@ REPO = "bench/generated-model"
 HERE = Path(__file__).resolve()
 
 
+def bench_settings():
+    """The mirror settings under test (``--part-size-mib`` etc.), shared by mirror and limit."""
+    from llama_rollout.storage import MirrorSettings
+
+    return MirrorSettings.model_validate_json(os.environ.get("BENCH_SETTINGS") or "{}")
+
+
 # -- the methods, each run as: python benchmarks/mirror.py --child METHOD ----------------------
 
 
@@ -42,7 +49,13 @@ def child_mirror(size: int, prefix: str) -> None:
     from llama_rollout.data_connection import DataConnection
 
     resolved = source.resolve(source.parse_source_uri(f"hf://{REPO}"))
-    storage.mirror(resolved, DataConnection.from_env(), model_name=prefix, base_prefix="bench")
+    storage.mirror(
+        resolved,
+        DataConnection.from_env(),
+        model_name=prefix,
+        base_prefix="bench",
+        settings=bench_settings(),
+    )
 
 
 def child_naive(size: int, prefix: str) -> None:
@@ -63,11 +76,11 @@ def child_naive(size: int, prefix: str) -> None:
 def child_read(size: int, prefix: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llama_rollout import source, storage
+    from llama_rollout import source
 
     resolved = source.resolve(source.parse_source_uri(f"hf://{REPO}"))
     reader = source.SourceReader(resolved)
-    settings = storage.MirrorSettings()
+    settings = bench_settings()
 
     def drain(file: source.SourceFile) -> int:
         return sum(len(chunk) for chunk in reader.chunks(file))
@@ -80,11 +93,11 @@ def child_read(size: int, prefix: str) -> None:
 def child_write(size: int, prefix: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llama_rollout import source, storage
+    from llama_rollout import source
     from llama_rollout.data_connection import DataConnection
 
     connection = DataConnection.from_env()
-    settings = storage.MirrorSettings()
+    settings = bench_settings()
     client = connection.client(max_pool_connections=settings.part_concurrency + 2)
     resolved = source.resolve(source.parse_source_uri(f"hf://{REPO}"))
     block = os.urandom(settings.part_size)
@@ -170,6 +183,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--prefix", default="run")
+    parser.add_argument("--part-size-mib", type=int, help="default: the mirror's default")
+    parser.add_argument("--part-concurrency", type=int)
+    parser.add_argument("--file-concurrency", type=int)
     args = parser.parse_args()
     size = args.size_mib * MiB
     if args.child:
@@ -180,6 +196,15 @@ def main() -> None:
         print(json.dumps({"peak_rss_MiB": round(peak, 1), "seconds": seconds}))
         return
 
+    settings = {
+        key: value
+        for key, value in (
+            ("part_size", args.part_size_mib and args.part_size_mib * MiB),
+            ("part_concurrency", args.part_concurrency),
+            ("file_concurrency", args.file_concurrency),
+        )
+        if value
+    }
     sys.path.insert(0, str(HERE.parents[1] / "src"))
     from llama_rollout.local.stack import EmbeddedStack
 
@@ -199,6 +224,7 @@ def main() -> None:
                 "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             }
             env["HF_HOME"] = str(root / "hf-home")
+            env["BENCH_SETTINGS"] = json.dumps(settings)
             try:
                 if label == "quarter":
                     _, rss_small = run_child("mirror", model_size, "quarter", env)

@@ -100,8 +100,9 @@ class DataConnection(BaseModel):
             max_pool_connections=max_pool_connections,
             connect_timeout=10,
             read_timeout=120,
-            # Parts carry Content-MD5, which every S3 implementation checks; the newer default
-            # CRC trailers are refused by several on-premises S3 servers.
+            # The newer default CRC trailers (aws-chunked bodies) are refused by several
+            # on-premises S3 servers; integrity comes from TLS or the SigV4 payload hash, and
+            # the mirror verifies sha256 end to end.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )

@@ -9,10 +9,10 @@ MiB = 1024 * 1024
 
 @pytest.mark.parametrize(
     ("size", "expected"),
-    [(1, 8 * MiB), (80 * 1024 * MiB, 9 * MiB), (500 * 1024 * MiB, 52 * MiB)],
+    [(1, 16 * MiB), (80 * 1024 * MiB, 16 * MiB), (500 * 1024 * MiB, 52 * MiB)],
 )
 def test_part_size_stays_within_s3_limits(size, expected):
-    part = storage.part_size_for(size, 8 * MiB)
+    part = storage.part_size_for(size, 16 * MiB)
     assert part == expected
     assert -(-size // part) <= storage.MAX_PARTS
 
