@@ -81,6 +81,7 @@ def run_local(
     """
     from kfp import local
 
+    source.parse_source_uri(source_uri)  # a malformed URI fails before anything starts
     stack = stack or EmbeddedStack()
     if not stack.is_healthy():
         logger.info("starting the embedded stack")
