@@ -1,0 +1,523 @@
+"""A fake Kubernetes API server that the real ``kubernetes`` client talks to over HTTP.
+
+It keeps objects in memory with the REST semantics the project relies on: discovery, get,
+list (label selectors), create, replace, merge patch, JSON patch, server-side apply with field
+managers, delete, 404/409/403 Status bodies, resourceVersion and generation (bumped only when
+the object's spec-like content changes), the status subresource, and namespaced and
+cluster-scoped custom resources. Tests script controllers with hooks that run when an object is
+read, so an InferenceService can become Ready after a few polls, or fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+import yaml
+from fastapi import FastAPI, Request, Response
+
+from tests.servers import serve_app
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+    status: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+BUILTIN_TYPES = [
+    ResourceType("", "v1", "namespaces", "Namespace", namespaced=False),
+    ResourceType("", "v1", "nodes", "Node", namespaced=False),
+    ResourceType("", "v1", "pods", "Pod"),
+    ResourceType("", "v1", "services", "Service"),
+    ResourceType("", "v1", "configmaps", "ConfigMap", status=False),
+    ResourceType("", "v1", "secrets", "Secret", status=False),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", status=False),
+    ResourceType("", "v1", "events", "Event", status=False),
+    ResourceType("apps", "v1", "deployments", "Deployment"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", status=False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", status=False),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        namespaced=False,
+        status=False,
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+        status=False,
+    ),
+]
+OPENSHIFT_AI_TYPES = [
+    ResourceType("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"),
+    ResourceType("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime"),
+    ResourceType("llamastack.io", "v1alpha1", "llamastackdistributions", "LlamaStackDistribution"),
+    ResourceType("ols.openshift.io", "v1alpha1", "olsconfigs", "OLSConfig", namespaced=False),
+]
+
+Hook = Callable[[dict[str, Any], "FakeKube"], None]
+NO_GENERATION = {"metadata", "status", "apiVersion", "kind"}
+
+
+@dataclass
+class FakeKube:
+    """The server's state, and the test's handle on it."""
+
+    types: list[ResourceType] = field(default_factory=lambda: BUILTIN_TYPES + OPENSHIFT_AI_TYPES)
+    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    read_hooks: dict[tuple[str, str, str], Hook] = field(default_factory=dict)
+    pod_logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
+    forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural)
+    requests: list[str] = field(default_factory=list)
+    user: str = "system:serviceaccount:ai-project:pipeline-runner-dspa"
+    _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
+    _applied: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- test-side helpers --------------------------------------------------------------------
+
+    def type_of(self, plural: str) -> ResourceType:
+        return next(t for t in self.types if t.plural == plural)
+
+    def put(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store an object as a controller would, bypassing the API (no checks)."""
+        rtype = self.type_of(plural)
+        meta = obj.setdefault("metadata", {})
+        obj.setdefault("apiVersion", rtype.api_version)
+        obj.setdefault("kind", rtype.kind)
+        meta.setdefault("generation", 1)
+        meta["resourceVersion"] = str(next(self._versions))
+        meta.setdefault("uid", f"uid-{meta['resourceVersion']}")
+        with self._lock:
+            self.objects[(rtype.plural, meta.get("namespace", ""), meta["name"], rtype.group)] = obj
+        return obj
+
+    def add_namespace(self, name: str) -> None:
+        self.put("namespaces", {"metadata": {"name": name}, "status": {"phase": "Active"}})
+
+    def get(self, plural: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        rtype = self.type_of(plural)
+        return self.objects.get((plural, namespace if rtype.namespaced else "", name, rtype.group))
+
+    def on_read(self, plural: str, name: str, hook: Hook, namespace: str = "") -> None:
+        """Run ``hook(obj, fake)`` each time the object is read through the API."""
+        self.read_hooks[(plural, namespace, name)] = hook
+
+    def without(self, group: str) -> None:
+        """Remove an API group, as on a cluster where that operator is not installed."""
+        self.types = [t for t in self.types if t.group != group]
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/api")
+        def core_versions() -> dict[str, Any]:
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+
+        @app.get("/apis")
+        def groups() -> dict[str, Any]:
+            by_group: dict[str, list[str]] = {}
+            for t in self.types:
+                if t.group:
+                    by_group.setdefault(t.group, []).append(t.version)
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": g,
+                        "versions": [
+                            {"groupVersion": f"{g}/{v}", "version": v} for v in dict.fromkeys(vs)
+                        ],
+                        "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+                    }
+                    for g, vs in by_group.items()
+                ],
+            }
+
+        @app.get("/api/v1")
+        def core_resources() -> Response:
+            return self._resource_list("", "v1")
+
+        @app.get("/apis/{group}/{version}")
+        def group_resources(group: str, version: str) -> Response:
+            return self._resource_list(group, version)
+
+        @app.get("/version")
+        def version() -> dict[str, str]:
+            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake"}
+
+        @app.api_route("/api/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        async def core(rest: str, request: Request) -> Response:
+            return await self._dispatch("", "v1", rest, request)
+
+        @app.api_route(
+            "/apis/{group}/{version}/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+        )
+        async def grouped(group: str, version: str, rest: str, request: Request) -> Response:
+            return await self._dispatch(group, version, rest, request)
+
+        return app
+
+    def _resource_list(self, group: str, version: str) -> Response:
+        types = [t for t in self.types if t.group == group and t.version == version]
+        if not types:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        resources = []
+        for t in types:
+            verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+            resources.append(
+                {
+                    "name": t.plural,
+                    "singularName": t.kind.lower(),
+                    "namespaced": t.namespaced,
+                    "kind": t.kind,
+                    "verbs": verbs,
+                }
+            )
+            if t.status:
+                resources.append(
+                    {
+                        "name": f"{t.plural}/status",
+                        "singularName": "",
+                        "namespaced": t.namespaced,
+                        "kind": t.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        gv = f"{group}/{version}" if group else version
+        return _json(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": gv,
+                "resources": resources,
+            }
+        )
+
+    async def _dispatch(self, group: str, version: str, rest: str, request: Request) -> Response:
+        parts = rest.strip("/").split("/")
+        namespace = ""
+        if parts[0] == "namespaces" and len(parts) >= 3:
+            namespace, parts = parts[1], parts[2:]
+        plural = parts[0]
+        name = parts[1] if len(parts) > 1 else ""
+        subresource = parts[2] if len(parts) > 2 else ""
+        if plural == "pods" and subresource == "log":
+            return Response(self.pod_logs.get((namespace, name), ""), media_type="text/plain")
+        rtype = next(
+            (t for t in self.types if (t.group, t.version, t.plural) == (group, version, plural)),
+            None,
+        )
+        if rtype is None:
+            return _status(404, "NotFound", "the server could not find the requested resource")
+        verb = {
+            "GET": "get" if name else "list",
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }[request.method]
+        self.requests.append(f"{request.method} {request.url.path}?{request.url.query}")
+        if (verb, plural) in self.forbidden:
+            scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+            what = f"{plural}.{group}" if group else plural
+            return _status(
+                403,
+                "Forbidden",
+                f'{what} "{name}" is forbidden: User "{self.user}" cannot {verb} resource "{plural}" '
+                f'in API group "{group}"{scope}',
+                details={"name": name, "group": group, "kind": plural},
+            )
+        if rtype.namespaced and namespace and not self.get("namespaces", namespace):
+            return _status(
+                404,
+                "NotFound",
+                f'namespaces "{namespace}" not found',
+                details={"name": namespace, "kind": "namespaces"},
+            )
+        body = await request.body()
+        with self._lock:
+            if verb == "list":
+                return self._list(rtype, namespace, request)
+            if verb == "create":
+                return self._create(rtype, namespace, json.loads(body))
+            key = (rtype.plural, namespace, name, rtype.group)
+            current = self.objects.get(key)
+            if request.method == "PATCH" and request.headers.get("content-type", "").startswith(
+                "application/apply-patch"
+            ):
+                return self._apply(rtype, key, current, yaml.safe_load(body), request)
+            if current is None:
+                return _not_found(rtype, name)
+            if verb == "get":
+                hook = self.read_hooks.get((plural, namespace, name))
+                if hook:
+                    hook(current, self)
+                return _json(current)
+            if verb == "delete":
+                del self.objects[key]
+                return _json(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Success",
+                        "details": {"name": name},
+                    }
+                )
+            if verb == "update":
+                return self._store(key, current, json.loads(body), subresource, check_version=True)
+            return self._patch(
+                key, current, body, request.headers.get("content-type", ""), subresource
+            )
+
+    def _list(self, rtype: ResourceType, namespace: str, request: Request) -> Response:
+        selector = _parse_selector(request.query_params.get("labelSelector", ""))
+        items = [
+            o for (plural, ns, _, group), o in sorted(self.objects.items())
+            if plural == rtype.plural and group == rtype.group and (not namespace or ns == namespace)
+            and all(o.get("metadata", {}).get("labels", {}).get(k) == v for k, v in selector.items())
+        ]  # fmt: skip
+        return _json(
+            {
+                "kind": f"{rtype.kind}List",
+                "apiVersion": rtype.api_version,
+                "metadata": {"resourceVersion": str(next(self._versions))},
+                "items": items,
+            }
+        )
+
+    def _create(self, rtype: ResourceType, namespace: str, obj: dict[str, Any]) -> Response:
+        meta = obj.setdefault("metadata", {})
+        if rtype.namespaced:
+            meta["namespace"] = namespace
+        key = (rtype.plural, meta.get("namespace", ""), meta.get("name", ""), rtype.group)
+        if not meta.get("name"):
+            return _status(
+                422, "Invalid", f"{rtype.kind} is invalid: metadata.name: Required value"
+            )
+        if key in self.objects:
+            return _status(
+                409,
+                "AlreadyExists",
+                f'{rtype.plural}.{rtype.group} "{meta["name"]}" already exists',
+                details={"name": meta["name"], "kind": rtype.plural},
+            )
+        obj.setdefault("apiVersion", rtype.api_version)
+        obj.setdefault("kind", rtype.kind)
+        meta["generation"] = 1
+        meta["uid"] = f"uid-{len(self.objects) + 1}"
+        meta["resourceVersion"] = str(next(self._versions))
+        meta["creationTimestamp"] = "2026-11-26T00:00:00Z"
+        self.objects[key] = obj
+        return _json(obj, 201)
+
+    def _store(
+        self,
+        key: tuple[str, str, str, str],
+        current: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str,
+        *,
+        check_version: bool = False,
+    ) -> Response:
+        sent_version = new.get("metadata", {}).get("resourceVersion")
+        if (
+            check_version
+            and sent_version
+            and sent_version != current["metadata"]["resourceVersion"]
+        ):
+            return _status(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been modified; please apply your changes to the latest version and try again',
+            )
+        if subresource == "status":
+            merged = copy.deepcopy(current)
+            merged["status"] = new.get("status", {})
+        else:
+            merged = copy.deepcopy(new)
+            merged["status"] = current.get("status", merged.get("status"))
+            merged["metadata"] = {
+                **current["metadata"],
+                **{
+                    k: v
+                    for k, v in new.get("metadata", {}).items()
+                    if k not in ("resourceVersion", "generation", "uid", "creationTimestamp")
+                },
+            }
+        return _json(self._commit(key, current, merged))
+
+    def _commit(
+        self, key: tuple[str, str, str, str], current: dict[str, Any], merged: dict[str, Any]
+    ) -> dict[str, Any]:
+        if merged == current:
+            return current
+        if _spec_of(merged) != _spec_of(current):
+            merged["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        merged["metadata"]["resourceVersion"] = str(next(self._versions))
+        self.objects[key] = merged
+        return merged
+
+    def _patch(
+        self,
+        key: tuple[str, str, str, str],
+        current: dict[str, Any],
+        body: bytes,
+        content_type: str,
+        subresource: str,
+    ) -> Response:
+        patch = json.loads(body)
+        if content_type.startswith("application/json-patch+json"):
+            try:
+                merged = jsonpatch.apply_patch(current, patch)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                return _status(422, "Invalid", f"the JSON patch does not apply: {exc}")
+        elif content_type.startswith(
+            ("application/merge-patch+json", "application/strategic-merge-patch+json")
+        ):
+            merged = _merge(copy.deepcopy(current), patch)
+        else:
+            return _status(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format: {content_type}",
+            )
+        if subresource != "status":
+            merged["status"] = current.get("status", merged.get("status"))
+        elif set(patch) - {"status", "metadata"}:
+            merged = {**current, "status": merged.get("status")}
+        merged["metadata"] = {**merged["metadata"], "uid": current["metadata"]["uid"]}
+        return _json(self._commit(key, current, merged))
+
+    def _apply(
+        self,
+        rtype: ResourceType,
+        key: tuple[str, str, str, str],
+        current: dict[str, Any] | None,
+        applied: dict[str, Any],
+        request: Request,
+    ) -> Response:
+        manager = request.query_params.get("fieldManager")
+        if not manager:
+            return _status(
+                422,
+                "Invalid",
+                "PatchOptions.meta.k8s.io is invalid: fieldManager: Required value: is required for apply patch",
+            )
+        for fieldname in ("apiVersion", "kind"):
+            if not applied.get(fieldname):
+                return _status(400, "BadRequest", f"{fieldname} must be set in an apply patch")
+        applied_key = (*key, manager)
+        if current is None:
+            self._applied[applied_key] = copy.deepcopy(applied)
+            obj = copy.deepcopy(applied)
+            obj.setdefault("metadata", {})["name"] = key[2]
+            return self._create(rtype, key[1], obj)
+        previous = self._applied.get(applied_key, {})
+        merged = _merge(copy.deepcopy(current), _without_status(applied))
+        _drop_removed(merged, previous, applied)
+        self._applied[applied_key] = copy.deepcopy(applied)
+        return _json(self._commit(key, current, merged))
+
+
+def _without_status(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "status"}
+
+
+def _spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    content = {k: v for k, v in obj.items() if k not in NO_GENERATION}
+    return content
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge(target.get(key), value)
+    return target
+
+
+def _drop_removed(obj: dict[str, Any], previous: dict[str, Any], applied: dict[str, Any]) -> None:
+    """Server-side apply: fields the manager applied before but not now are removed."""
+    for key, old in previous.items():
+        if key not in applied:
+            obj.pop(key, None)
+        elif (
+            isinstance(old, dict)
+            and isinstance(applied[key], dict)
+            and isinstance(obj.get(key), dict)
+        ):
+            _drop_removed(obj[key], old, applied[key])
+
+
+def _parse_selector(selector: str) -> dict[str, str]:
+    pairs = [p.split("=", 1) for p in selector.split(",") if "=" in p]
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _json(obj: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(obj), status_code=status, media_type="application/json")
+
+
+def _status(
+    code: int, reason: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return _json(body, code)
+
+
+def _not_found(rtype: ResourceType, name: str) -> Response:
+    what = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
+    return _status(
+        404,
+        "NotFound",
+        f'{what} "{name}" not found',
+        details={"name": name, "group": rtype.group, "kind": rtype.plural},
+    )
+
+
+@contextmanager
+def running(fake: FakeKube) -> Iterator[str]:
+    """Serve ``fake`` on loopback; yields its URL."""
+    with serve_app(fake.app()) as url:
+        yield url
