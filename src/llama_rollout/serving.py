@@ -1,0 +1,354 @@
+"""vLLM on KServe: typed settings, the ServingRuntime and InferenceService, and readiness.
+
+The objects follow the conventions of the OpenShift AI dashboard (labels and annotations of the
+RHOAI ``vllm-cuda-runtime`` template, data connection annotations, Model Registry linkage
+labels), so a deployment made by the pipeline shows up in the dashboard like one made by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llama_rollout.kube import Kube, Readiness
+
+ISVC_API = "serving.kserve.io/v1beta1"
+RUNTIME_API = "serving.kserve.io/v1alpha1"
+GPU_RESOURCE = "nvidia.com/gpu"
+PORT = 8080
+# Llama 3.2 tool calling in the RHOAI vLLM image (FACTS.md section 6).
+LLAMA32_TOOL_PARSER = "llama3_json"
+LLAMA32_CHAT_TEMPLATE = "/app/data/template/tool_chat_template_llama3.2_json.jinja"
+DEFAULT_RUNTIME_IMAGE = "quay.io/modh/vllm:rhoai-2.25-cuda"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# A Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity).
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+class TolerationEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(BaseModel):
+    """A pod toleration (the GPU node taint is usually ``nvidia.com/gpu:NoSchedule``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Exists"
+    value: str | None = None
+    effect: TolerationEffect | None = None
+
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists cannot have a value")
+        return self
+
+    def manifest(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+
+
+class ServingSettings(BaseModel):
+    """Everything that decides the ServingRuntime and InferenceService."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="InferenceService name; also the served model name")
+    namespace: str
+    display_name: str = ""
+    runtime_name: str = "vllm-runtime"
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    # Where the model is: a data connection Secret and the path in its bucket, or a URI read
+    # with the service account's credentials.
+    storage_key: str = ""
+    storage_path: str = ""
+    storage_uri: str = ""
+    service_account: str = ""
+    gpu_count: int = Field(default=1, ge=0)
+    cpu_request: str = "2"
+    memory_request: str = "16Gi"
+    cpu_limit: str = "8"
+    memory_limit: str = "24Gi"
+    tolerations: tuple[Toleration, ...] = (
+        Toleration(key=GPU_RESOURCE, operator="Exists", effect=TolerationEffect.NO_SCHEDULE),
+    )
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    max_model_len: int = Field(default=8192, ge=128)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    enable_auto_tool_choice: bool = True
+    tool_call_parser: str = LLAMA32_TOOL_PARSER
+    chat_template: str = LLAMA32_CHAT_TEMPLATE
+    extra_args: tuple[str, ...] = ()
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    auth: bool = False
+    registered_model_id: str = ""
+    model_version_id: str = ""
+    registry_name: str = ""
+
+    @field_validator("name", "namespace", "runtime_name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > 63 or not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
+            )
+        return value
+
+    @field_validator("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if not _QUANTITY.match(value):
+            raise ValueError(
+                f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 2, 16Gi)"
+            )
+        return value
+
+    @field_validator("runtime_image")
+    @classmethod
+    def _pinned_image(cls, value: str) -> str:
+        if value.endswith(":latest") or ("@" not in value and ":" not in value.rsplit("/", 1)[-1]):
+            raise ValueError(f"pin the runtime image to a tag or digest, not {value!r}")
+        return value
+
+    @field_validator("registered_model_id", "model_version_id", "registry_name")
+    @classmethod
+    def _label_value(cls, value: str) -> str:
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ValueError(f"{value!r} cannot be a label value")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingSettings:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        if bool(self.storage_uri) == bool(self.storage_key):
+            raise ValueError(
+                "give either storage_key (+ storage_path), the data connection, or storage_uri"
+            )
+        if self.storage_key and not self.storage_path:
+            raise ValueError(
+                "storage_path is required with storage_key: the mirrored model's prefix"
+            )
+        if self.storage_uri and not self.storage_uri.startswith(
+            ("s3://", "pvc://", "oci://", "hf://", "gs://", "https://")
+        ):
+            raise ValueError(f"unsupported storage_uri {self.storage_uri!r}")
+        return self
+
+    @property
+    def served_model_name(self) -> str:
+        return self.name
+
+    def vllm_args(self) -> list[str]:
+        """The vLLM arguments the InferenceService adds to the runtime's."""
+        args = [
+            f"--max-model-len={self.max_model_len}",
+            f"--gpu-memory-utilization={self.gpu_memory_utilization}",
+        ]
+        if self.enable_auto_tool_choice:
+            args += [
+                "--enable-auto-tool-choice",
+                f"--tool-call-parser={self.tool_call_parser}",
+                f"--chat-template={self.chat_template}",
+            ]
+        return args + list(self.extra_args)
+
+
+def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
+    """The vLLM ServingRuntime, shaped like the RHOAI ``vllm-cuda-runtime`` template."""
+    return {
+        "apiVersion": RUNTIME_API,
+        "kind": "ServingRuntime",
+        "metadata": {
+            "name": settings.runtime_name,
+            "namespace": settings.namespace,
+            "labels": {"opendatahub.io/dashboard": "true"},
+            "annotations": {
+                "openshift.io/display-name": "vLLM ServingRuntime for KServe",
+                "opendatahub.io/recommended-accelerators": f'["{GPU_RESOURCE}"]',
+                "opendatahub.io/apiProtocol": "REST",
+                "opendatahub.io/runtime-version": "vllm",
+                "opendatahub.io/template-name": "vllm-cuda-runtime",
+                "opendatahub.io/template-display-name": "vLLM ServingRuntime for KServe",
+            },
+        },
+        "spec": {
+            "annotations": {"prometheus.io/port": str(PORT), "prometheus.io/path": "/metrics"},
+            "multiModel": False,
+            "supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": settings.runtime_image,
+                    "command": ["python", "-m", "vllm.entrypoints.openai.api_server"],
+                    "args": [
+                        f"--port={PORT}",
+                        "--model=/mnt/models",
+                        "--served-model-name={{.Name}}",
+                    ],
+                    "env": [{"name": "HF_HOME", "value": "/tmp/hf_home"}],  # noqa: S108 - in the pod, as the RHOAI template
+                    "ports": [{"containerPort": PORT, "protocol": "TCP"}],
+                }
+            ],
+        },
+    }
+
+
+def inference_service(settings: ServingSettings) -> dict[str, Any]:
+    """The InferenceService serving the mirrored model with the vLLM runtime."""
+    resources: dict[str, dict[str, str]] = {
+        "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
+        "limits": {"cpu": settings.cpu_limit, "memory": settings.memory_limit},
+    }
+    if settings.gpu_count:
+        resources["requests"][GPU_RESOURCE] = str(settings.gpu_count)
+        resources["limits"][GPU_RESOURCE] = str(settings.gpu_count)
+    model: dict[str, Any] = {
+        "modelFormat": {"name": "vLLM"},
+        "runtime": settings.runtime_name,
+        "args": settings.vllm_args(),
+        "resources": resources,
+    }
+    annotations = {
+        "openshift.io/display-name": settings.display_name or settings.name,
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+        "opendatahub.io/model-type": "generative",
+        "security.opendatahub.io/enable-auth": "true" if settings.auth else "false",
+    }
+    if settings.storage_key:
+        model["storage"] = {"key": settings.storage_key, "path": settings.storage_path}
+        annotations["opendatahub.io/connections"] = settings.storage_key
+        annotations["opendatahub.io/connection-path"] = settings.storage_path
+    else:
+        model["storageUri"] = settings.storage_uri
+    labels = {"opendatahub.io/dashboard": "true"}
+    for label, value in (
+        ("modelregistry.opendatahub.io/registered-model-id", settings.registered_model_id),
+        ("modelregistry.opendatahub.io/model-version-id", settings.model_version_id),
+        ("modelregistry.opendatahub.io/name", settings.registry_name),
+    ):
+        if value:
+            labels[label] = value
+    predictor: dict[str, Any] = {
+        "minReplicas": settings.min_replicas,
+        "maxReplicas": settings.max_replicas,
+        "model": model,
+    }
+    if settings.tolerations and settings.gpu_count:
+        predictor["tolerations"] = [t.manifest() for t in settings.tolerations]
+    if settings.node_selector:
+        predictor["nodeSelector"] = dict(settings.node_selector)
+    if settings.service_account:
+        predictor["serviceAccountName"] = settings.service_account
+    return {
+        "apiVersion": ISVC_API,
+        "kind": "InferenceService",
+        "metadata": {
+            "name": settings.name,
+            "namespace": settings.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {"predictor": predictor},
+    }
+
+
+def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:
+    """Every object the serving stage applies, in apply order."""
+    return [serving_runtime(settings), inference_service(settings)]
+
+
+def isvc_readiness(obj: dict[str, Any] | None) -> Readiness:
+    """Read an InferenceService's status: ready, failed to load, or what it is waiting for."""
+    if obj is None:
+        return Readiness(state="not created yet")
+    status = obj.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    model_status = status.get("modelStatus") or {}
+    states = model_status.get("states") or {}
+    active = states.get("activeModelState", "")
+    transition = model_status.get("transitionStatus", "")
+    if active == "FailedToLoad" or transition in ("BlockedByFailedLoad", "InvalidSpec"):
+        info = model_status.get("lastFailureInfo") or {}
+        detail = ": ".join(x for x in (info.get("reason"), info.get("message")) if x)
+        return Readiness(
+            failure=f"the model failed to load ({transition or active}){': ' + detail if detail else ''}"
+        )
+    ready = conditions.get("Ready", {})
+    generation = (obj.get("metadata") or {}).get("generation", 0)
+    observed = status.get("observedGeneration", generation)
+    if ready.get("status") == "True" and observed >= generation and active in ("", "Loaded"):
+        return Readiness(ready=True, state="Ready")
+    parts = [f"Ready={ready.get('status', 'Unknown')}"]
+    if ready.get("reason") or ready.get("message"):
+        parts.append(f"({ready.get('reason', '')}: {ready.get('message', '')})")
+    if active or transition:
+        parts.append(f"model {active or '?'}/{transition or '?'}")
+    if observed < generation:
+        parts.append(f"controller has not seen generation {generation} yet")
+    return Readiness(state=" ".join(parts))
+
+
+def isvc_url(obj: dict[str, Any]) -> str:
+    """The in-cluster URL of a ready InferenceService (``status.address.url``, else ``url``)."""
+    status = obj.get("status") or {}
+    return ((status.get("address") or {}).get("url") or status.get("url") or "").rstrip("/")
+
+
+def check_inference_service(kube: Kube, name: str, namespace: str) -> Readiness:
+    """One look at an InferenceService and its predictor pods."""
+    readiness = isvc_readiness(kube.get(ISVC_API, "InferenceService", name, namespace))
+    if readiness.ready or readiness.failure:
+        return readiness
+    problems = kube.pod_problems(namespace, {"serving.kserve.io/inferenceservice": name})
+    if problems:
+        return Readiness(failure="; ".join(problems), state=readiness.state)
+    return readiness
+
+
+def deploy(
+    kube: Kube, settings: ServingSettings, *, timeout: float = 1800, interval: float = 10
+) -> str:
+    """Apply the runtime and InferenceService, wait until it serves, return its URL.
+
+    Everything is checked before the first object is applied: the namespace exists and the
+    cluster serves both kinds. Readiness failures are explained (see ``kube.wait_until``).
+    """
+    import logging
+
+    from llama_rollout.kube import wait_until
+
+    log = logging.getLogger(__name__)
+    kube.require_namespace(settings.namespace)
+    kube.resource(RUNTIME_API, "ServingRuntime")
+    kube.resource(ISVC_API, "InferenceService")
+    for obj in serving_objects(settings):
+        kube.apply(obj)
+        log.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
+    seen: list[str] = []
+
+    def log_state(state: str) -> None:
+        if not seen or seen[-1] != state:
+            seen.append(state)
+            log.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
+
+    wait_until(
+        lambda: check_inference_service(kube, settings.name, settings.namespace),
+        what=f"InferenceService {settings.namespace}/{settings.name}",
+        timeout=timeout,
+        interval=interval,
+        on_state=log_state,
+    )
+    obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
+    return isvc_url(obj)

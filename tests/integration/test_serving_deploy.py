@@ -1,0 +1,193 @@
+"""Deploying an InferenceService on the fake API: ready, and every failure explained."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from llama_rollout import kube, serving
+from tests.fake_kube import FakeKube, running
+
+pytestmark = pytest.mark.integration
+SETTINGS = serving.ServingSettings(
+    name="llama", namespace="ai", storage_key="models-conn", storage_path="models/llama/abc"
+)
+
+
+@pytest.fixture
+def fake():
+    fake = FakeKube()
+    fake.add_namespace("ai")
+    return fake
+
+
+@pytest.fixture
+def cluster(fake):
+    with running(fake) as url:
+        yield kube.Kube(client.ApiClient(client.Configuration(host=url)))
+
+
+def controller(after_polls: int, status: dict):
+    """A controller that sets ``status`` once the object has been read ``after_polls`` times."""
+    polls = {"n": 0}
+
+    def hook(obj, fake):
+        polls["n"] += 1
+        if polls["n"] >= after_polls:
+            obj["status"] = {**status, "observedGeneration": obj["metadata"]["generation"]}
+
+    return hook
+
+
+READY = {
+    "conditions": [{"type": "Ready", "status": "True"}],
+    "modelStatus": {"states": {"activeModelState": "Loaded"}, "transitionStatus": "UpToDate"},
+    "url": "https://llama-ai.apps.example.com",
+    "address": {"url": "http://llama-predictor.ai.svc.cluster.local"},
+}
+
+
+def pod(name: str, status: dict) -> dict:
+    labels = {"serving.kserve.io/inferenceservice": "llama"}
+    return {"metadata": {"name": name, "namespace": "ai", "labels": labels}, "status": status}
+
+
+def test_ready_after_a_few_polls(cluster, fake):
+    fake.on_read("inferenceservices", "llama", controller(3, READY), namespace="ai")
+    url = serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+    assert url == "http://llama-predictor.ai.svc.cluster.local"
+    assert (
+        fake.get("servingruntimes", "vllm-runtime", "ai")["spec"]["supportedModelFormats"][0][
+            "name"
+        ]
+        == "vLLM"
+    )
+    generation = fake.get("inferenceservices", "llama", "ai")["metadata"]["generation"]
+    serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+    assert fake.get("inferenceservices", "llama", "ai")["metadata"]["generation"] == generation
+
+
+def test_model_failed_to_load(cluster, fake):
+    failed = {
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "modelStatus": {
+            "states": {"activeModelState": "FailedToLoad", "targetModelState": "FailedToLoad"},
+            "transitionStatus": "BlockedByFailedLoad",
+            "lastFailureInfo": {
+                "reason": "ModelLoadFailed",
+                "message": "config.json not found in /mnt/models",
+            },
+        },
+    }
+    fake.on_read("inferenceservices", "llama", controller(2, failed), namespace="ai")
+    with pytest.raises(
+        kube.NotReady,
+        match=r"model failed to load \(BlockedByFailedLoad\): ModelLoadFailed: config.json not found",
+    ):
+        serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+
+
+@pytest.mark.parametrize(
+    ("status", "logs", "expected"),
+    [
+        (
+            {
+                "containerStatuses": [
+                    {
+                        "name": "kserve-container",
+                        "image": "vllm:x",
+                        "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    }
+                ]
+            },
+            "INFO starting\nValueError: --tool-call-parser llama4_json is not registered\n",
+            r"CrashLoopBackOff \(3 restarts\); last log line: ValueError: --tool-call-parser llama4_json",
+        ),
+        (
+            {
+                "containerStatuses": [
+                    {
+                        "name": "kserve-container",
+                        "image": "quay.io/modh/vllm:nope",
+                        "restartCount": 0,
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": "Back-off pulling image",
+                            }
+                        },
+                    }
+                ]
+            },
+            "",
+            r"cannot pull image quay.io/modh/vllm:nope \(ImagePullBackOff\)",
+        ),
+        (
+            {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+                    }
+                ]
+            },
+            "",
+            r"cannot be scheduled \(Unschedulable\): 0/4 nodes are available: 4 Insufficient nvidia.com/gpu",
+        ),
+    ],
+    ids=["crash-loop", "image-pull", "no-gpu"],
+)
+def test_pod_failures_are_named(cluster, fake, status, logs, expected):
+    fake.put("pods", pod("llama-predictor-abc", status))
+    fake.pod_logs[("ai", "llama-predictor-abc")] = logs
+    with pytest.raises(kube.NotReady, match=expected):
+        serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+
+
+def test_deadline_reports_the_last_state(cluster, fake):
+    loading = {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "PredictorNotReady",
+                "message": "downloading",
+            }
+        ],
+        "modelStatus": {
+            "states": {"activeModelState": "Pending"},
+            "transitionStatus": "InProgress",
+        },
+    }
+    fake.on_read("inferenceservices", "llama", controller(1, loading), namespace="ai")
+    with pytest.raises(
+        kube.NotReady,
+        match=r"not ready after 0s; last state: Ready=False \(PredictorNotReady: downloading\) model Pending/InProgress",
+    ):
+        serving.deploy(cluster, SETTINGS, timeout=0.05, interval=0.01)
+
+
+def test_unknown_namespace_fails_before_anything_is_applied(cluster, fake):
+    settings = SETTINGS.model_copy(update={"namespace": "nowhere"})
+    with pytest.raises(kube.KubeError, match="namespace 'nowhere' does not exist"):
+        serving.deploy(cluster, settings, timeout=1, interval=0.01)
+    assert not any(r.startswith(("PATCH", "POST")) for r in fake.requests)
+
+
+def test_missing_kserve_fails_before_anything_is_applied(cluster, fake):
+    fake.without("serving.kserve.io")
+    with pytest.raises(kube.KubeError, match="does not serve ServingRuntime"):
+        serving.deploy(cluster, SETTINGS, timeout=1, interval=0.01)
+    assert not any(r.startswith(("PATCH", "POST")) for r in fake.requests)
+
+
+def test_forbidden_apply_names_the_permission(cluster, fake):
+    fake.forbidden.add(("patch", "servingruntimes"))
+    with pytest.raises(
+        kube.PermissionDenied,
+        match=r"lacks permission to patch servingruntimes \(API group serving.kserve.io\) in namespace ai",
+    ):
+        serving.deploy(cluster, SETTINGS, timeout=1, interval=0.01)
