@@ -211,3 +211,128 @@ def _ids(
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+API_PREFIX = "/api/model_registry/v1"
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    serving_environment_id: str
+    inference_service_id: str
+
+
+def record_deployment(
+    url: str,
+    *,
+    serving_environment: str,
+    name: str,
+    registered_model_id: str,
+    model_version_id: str,
+    runtime: str = "vllm",
+    token: str | None = None,
+) -> DeploymentRecord:
+    """Record a deployment: serving environment (namespace) and a DEPLOYED inference service.
+
+    The official client has no calls for these, so this speaks the REST API directly. It is
+    idempotent: the environment and the service are found by name and updated in place.
+
+    Args:
+        url: the registry's REST endpoint.
+        serving_environment: the namespace the model is served in.
+        name: the InferenceService name.
+        registered_model_id: the served RegisteredModel.
+        model_version_id: the served ModelVersion.
+        runtime: the serving runtime.
+        token: bearer token; default the pod's service-account token when there is one.
+    """
+    rest = _RegistryRest(url, token if token is not None else _service_account_token())
+    env = rest.find("serving_environment", name=serving_environment) or rest.send(
+        "POST", "/serving_environments", {"name": serving_environment}
+    )
+    wanted = {"modelVersionId": model_version_id, "runtime": runtime, "desiredState": "DEPLOYED"}
+    service = rest.find("inference_service", name=name, parentResourceId=env["id"])
+    if service is None:
+        service = rest.send(
+            "POST",
+            f"/serving_environments/{env['id']}/inference_services",
+            {
+                "name": name,
+                "registeredModelId": registered_model_id,
+                "servingEnvironmentId": env["id"],
+                **wanted,
+            },
+        )
+    elif (
+        any(service.get(k) != v for k, v in wanted.items())
+        or service.get("registeredModelId") != registered_model_id
+    ):
+        if service.get("registeredModelId") != registered_model_id:
+            raise RegistryError(
+                f"inference service {name} in {serving_environment} already serves registered model "
+                f"{service.get('registeredModelId')}, not {registered_model_id}",
+                hint="choose another InferenceService name, or archive the old record",
+            )
+        service = rest.send("PATCH", f"/inference_services/{service['id']}", wanted)
+    logger.info(
+        "registry: inference service %s (id %s) in serving environment %s serves version %s",
+        name, service["id"], serving_environment, model_version_id,
+    )  # fmt: skip
+    return DeploymentRecord(str(env["id"]), str(service["id"]))
+
+
+class _RegistryRest:
+    def __init__(self, url: str, token: str | None) -> None:
+        import urllib3
+
+        self.base = url.rstrip("/") + API_PREFIX
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.pool = urllib3.PoolManager(retries=urllib3.Retry(3, backoff_factor=0.5))
+
+    def send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **query: str
+    ) -> dict[str, Any]:
+        import json
+        from urllib.parse import urlencode
+
+        import urllib3
+
+        url = self.base + path + (f"?{urlencode(query)}" if query else "")
+        payload = json.dumps(body).encode() if body is not None else None
+        try:
+            response = self.pool.request(method, url, body=payload, headers=self.headers)
+        except urllib3.exceptions.HTTPError as exc:
+            raise RegistryError(f"Model Registry unreachable at {self.base}: {exc}") from exc
+        if response.status >= 400:
+            raise _RestStatus(
+                response.status, f"{method} {path}: {response.data.decode(errors='replace')[:300]}"
+            )
+        return json.loads(response.data)
+
+    def find(self, singular: str, **query: str) -> dict[str, Any] | None:
+        try:
+            return self.send("GET", f"/{singular}", **query)
+        except _RestStatus as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+class _RestStatus(RegistryError):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"the Model Registry answered {status} to {message}")
+
+
+def _service_account_token() -> str | None:
+    import os
+
+    path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH", SERVICE_ACCOUNT_TOKEN)
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None

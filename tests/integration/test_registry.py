@@ -168,3 +168,33 @@ def test_serving_environments_and_inference_services(registry_url):
         "servingEnvironmentId": "999",
     }
     assert http("POST", f"{base}/inference_services", missing_env)[0] == 404
+
+
+def test_record_deployment_is_idempotent_and_follows_new_versions(registry_url):
+    client = registry.connect(registry_url)
+    v1 = register(client, "1" * 40)
+    first = registry.record_deployment(
+        registry_url, serving_environment="ai", name="llama-small",
+        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id, token="",
+    )  # fmt: skip
+    again = registry.record_deployment(
+        registry_url, serving_environment="ai", name="llama-small",
+        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id, token="",
+    )  # fmt: skip
+    assert again == first
+    v2 = register(client, "2" * 40)
+    moved = registry.record_deployment(
+        registry_url, serving_environment="ai", name="llama-small",
+        registered_model_id=v2.registered_model_id, model_version_id=v2.model_version_id, token="",
+    )  # fmt: skip
+    assert moved == first
+    base = registry_url + "/api/model_registry/v1"
+    service = http("GET", f"{base}/inference_services/{first.inference_service_id}")[1]
+    assert (service["modelVersionId"], service["desiredState"]) == (v2.model_version_id, "DEPLOYED")
+    assert (
+        http("GET", f"{base}/inference_services/{first.inference_service_id}/version")[1]["id"]
+        == v2.model_version_id
+    )
+    assert http("GET", f"{base}/serving_environments")[0] == 200
+    envs = http("GET", f"{base}/serving_environments")[1]
+    assert [e["name"] for e in envs["items"]] == ["ai"]

@@ -33,6 +33,8 @@ class ProcessRecord:
     log: str
     url: str
     started: float
+    health_url: str = ""
+    labels: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,8 +52,21 @@ def free_port(preferred: int | None = None) -> int:
     raise RolloutError("no free TCP port on 127.0.0.1")
 
 
+def port_of(url: str) -> int | None:
+    """The port of ``http://host:port``, or None."""
+    tail = url.rstrip("/").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
 def start(
-    name: str, argv: list[str], *, log: Path, url: str, env: Mapping[str, str] | None = None
+    name: str,
+    argv: list[str],
+    *,
+    log: Path,
+    url: str,
+    env: Mapping[str, str] | None = None,
+    health_url: str = "",
+    labels: dict[str, str] | None = None,
 ) -> ProcessRecord:
     """Start ``argv`` detached (own session, output to ``log``) and return its record."""
     log.parent.mkdir(parents=True, exist_ok=True)

