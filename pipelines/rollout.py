@@ -1,4 +1,4 @@
-"""The llama-rollout pipeline: one DAG from a Hugging Face model to a registered S3 copy.
+"""The llama-rollout pipeline: one DAG from a Hugging Face model to a served, registered model.
 
 Compile with ``make compile`` (writes ``pipelines/llama-rollout.yaml``, which is committed and
 checked for staleness by the tests). Secrets never pass through parameters: the pipeline takes
@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from components.deploy_model_server import deploy_model_server
 from components.mirror_weights import mirror_weights
 from components.register_model import register_model
 from components.resolve_source import resolve_source
@@ -39,11 +40,18 @@ class RolloutOutputs(NamedTuple):
     registered_model_id: str
     model_version_id: str
     model_version_name: str
+    serving_url: str
+    serving_model: str
+
+
+# JSON text, not list/dict parameters: the compiler writes dict defaults in a different key
+# order on every run, and text is what the dashboard's run form edits anyway.
+GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]'
 
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="Mirror a Llama model from Hugging Face to S3 and register it in the Model Registry.",
+    description="Mirror a Llama model from Hugging Face to S3, register it and serve it with vLLM.",
 )
 def rollout_pipeline(
     source_uri: str = "hf://HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -52,6 +60,22 @@ def rollout_pipeline(
     hf_token_secret: str = "hf-token",
     s3_prefix: str = "models",
     registry_url: str = "http://model-registry.rhoai-model-registries.svc.cluster.local:8080",
+    registry_name: str = "",
+    target: str = "openshift",
+    namespace: str = "",
+    runtime_image: str = "quay.io/modh/vllm:rhoai-2.25-cuda",
+    gpu_count: int = 1,
+    tolerations: str = GPU_TOLERATIONS,
+    node_selector: str = "{}",
+    max_model_len: int = 8192,
+    tool_call_parser: str = "llama3_json",
+    chat_template: str = "/app/data/template/tool_chat_template_llama3.2_json.jinja",
+    extra_vllm_args: list = [],  # noqa: B006 - a KFP parameter default, never mutated
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    enable_auth: bool = False,
+    require_tool_calling: bool = True,
+    serving_timeout_seconds: int = 1800,
 ) -> RolloutOutputs:
     """Take a model from its source to a registered, verified copy in S3.
 
@@ -62,6 +86,22 @@ def rollout_pipeline(
         hf_token_secret: name of a Secret with key ``HF_TOKEN`` (may be empty for public repos).
         s3_prefix: folder in the bucket that holds all models.
         registry_url: the Model Registry REST endpoint.
+        registry_name: the registry's name, for the dashboard's linkage label.
+        target: ``openshift`` (KServe) or ``local`` (the embedded stack; set by ``run --local``).
+        namespace: where to serve; empty for the pipeline's own namespace.
+        runtime_image: the vLLM runtime image, pinned to a tag or digest.
+        gpu_count: GPUs per predictor replica (0 for none).
+        tolerations: predictor tolerations as JSON (the GPU node taint by default).
+        node_selector: predictor node selector as a JSON object.
+        max_model_len: vLLM ``--max-model-len``.
+        tool_call_parser: vLLM ``--tool-call-parser``.
+        chat_template: vLLM ``--chat-template`` inside the runtime image.
+        extra_vllm_args: more vLLM arguments.
+        min_replicas: predictor minimum replicas.
+        max_replicas: predictor maximum replicas.
+        enable_auth: token auth on the endpoint.
+        require_tool_calling: fail when the tool-calling preflight fails.
+        serving_timeout_seconds: how long to wait for the model server.
 
     Returns:
         Where the model is and its registry ids.
@@ -87,11 +127,40 @@ def rollout_pipeline(
     )
     registered.set_display_name("register model")
 
+    served = deploy_model_server(
+        target=target,
+        model_name=resolved.outputs["model_name"],
+        model_uri=mirrored.outputs["model_uri"],
+        storage_path=mirrored.outputs["storage_path"],
+        revision=resolved.outputs["revision"],
+        data_connection=data_connection,
+        registry_url=registry_url,
+        registry_name=registry_name,
+        registered_model_id=registered.outputs["registered_model_id"],
+        model_version_id=registered.outputs["model_version_id"],
+        namespace=namespace,
+        runtime_image=runtime_image,
+        gpu_count=gpu_count,
+        tolerations=tolerations,
+        node_selector=node_selector,
+        max_model_len=max_model_len,
+        tool_call_parser=tool_call_parser,
+        chat_template=chat_template,
+        extra_vllm_args=extra_vllm_args,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        enable_auth=enable_auth,
+        require_tool_calling=require_tool_calling,
+        timeout_seconds=serving_timeout_seconds,
+    )
+    served.set_display_name("deploy model server")
+    served.set_caching_options(False)  # the server's health is checked on every run
+
     for task in (resolved, mirrored):
         kubernetes.use_secret_as_env(
             task, secret_name=hf_token_secret, secret_key_to_env=HF_TOKEN_KEYS
         )
-    for task in (mirrored, registered):
+    for task in (mirrored, registered, served):
         kubernetes.use_secret_as_env(
             task, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS
         )
@@ -106,4 +175,6 @@ def rollout_pipeline(
         registered_model_id=registered.outputs["registered_model_id"],
         model_version_id=registered.outputs["model_version_id"],
         model_version_name=registered.outputs["model_version_name"],
+        serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"],
     )

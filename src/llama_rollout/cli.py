@@ -47,20 +47,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             hint="add --local to run on the embedded stack; on a cluster, import "
             "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
         )
-    from llama_rollout.local.run import run_local
+    from llama_rollout.local.run import ask, run_local
 
     result = run_local(source_uri=args.source, model_name=args.model_name or "")
     outputs = result.as_dict()
     if args.json:
         _print_json(outputs)
-    else:
-        print(
-            f"\nmodel {outputs['model_name']} revision {outputs['revision']}\n"
-            f"  stored at   {outputs['model_uri']} ({outputs['files']} files, "
-            f"{outputs['bytes_transferred']} bytes moved this run)\n"
-            f"  registered  model id {outputs['registered_model_id']}, version "
-            f"{outputs['model_version_name']} (id {outputs['model_version_id']})"
-        )
+        return 0
+    serving = outputs["serving"]
+    question = "What is the capital of France?"
+    print(
+        f"\nmodel {outputs['model_name']} revision {outputs['revision']}\n"
+        f"  stored at   {outputs['model_uri']} ({outputs['files']} files, "
+        f"{outputs['bytes_transferred']} bytes moved this run)\n"
+        f"  registered  model id {outputs['registered_model_id']}, version "
+        f"{outputs['model_version_name']} (id {outputs['model_version_id']})\n"
+        f"  served at   {serving['url']} as {serving['model']}\n"
+        f"\n> {question}\n{ask(serving['url'], serving['model'], question)}"
+    )
     return 0
 
 
@@ -97,6 +101,13 @@ def cmd_local(args: argparse.Namespace) -> int:
         if "environment" in payload:
             print(f"credentials: {stack.credentials_file}")
     return 0 if all(s.healthy for s in status.values()) or args.action == "status" else 1
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from llama_rollout.render import render
+
+    sys.stdout.write(render(args.set))
+    return 0
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -200,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_local)
+
+    p = sub.add_parser("render", help="print every object the pipeline applies on the cluster")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a serving setting"
+    )
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("resolve", help="pin a source to its revision and list its files")
     p.add_argument("--source", required=True)

@@ -78,6 +78,15 @@ def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any
         ) from exc
 
 
+def current_namespace() -> str:
+    """The namespace this pod runs in (its service account's), or '' outside a cluster."""
+    try:
+        with open(os.path.join(os.path.dirname(IN_CLUSTER_TOKEN), "namespace")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
 class Kube:
     """The cluster, through the official client's dynamic API.
 

@@ -247,7 +247,7 @@ def record_deployment(
         runtime: the serving runtime.
         token: bearer token; default the pod's service-account token when there is one.
     """
-    rest = _RegistryRest(url, token if token is not None else _service_account_token())
+    rest = _RegistryRest(url, token if token is not None else service_account_token())
     env = rest.find("serving_environment", name=serving_environment) or rest.send(
         "POST", "/serving_environments", {"name": serving_environment}
     )
@@ -327,7 +327,8 @@ class _RestStatus(RegistryError):
         super().__init__(f"the Model Registry answered {status} to {message}")
 
 
-def _service_account_token() -> str | None:
+def service_account_token() -> str | None:
+    """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
     import os
 
     path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH", SERVICE_ACCOUNT_TOKEN)

@@ -165,6 +165,39 @@ class ServingSettings(BaseModel):
         return args + list(self.extra_args)
 
 
+def settings_from(**values: Any) -> ServingSettings:
+    """Build settings from parameters; bad values raise one ConfigurationError naming them all."""
+    from pydantic import ValidationError
+
+    from llama_rollout.errors import ConfigurationError
+
+    try:
+        return ServingSettings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid serving settings: {problems}") from exc
+
+
+def json_setting(name: str, text: str, kind: type) -> Any:
+    """Parse a JSON-valued parameter (tolerations, node selector), naming it when it is bad."""
+    import json
+
+    from llama_rollout.errors import ConfigurationError
+
+    try:
+        value = json.loads(text or ("[]" if kind is list else "{}"))
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise ConfigurationError(
+            f"{name} must be a JSON {'array' if kind is list else 'object'}, got {text!r}"
+        )
+    return value
+
+
 def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
     """The vLLM ServingRuntime, shaped like the RHOAI ``vllm-cuda-runtime`` template."""
     return {
@@ -352,3 +385,50 @@ def deploy(
     )
     obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
     return isvc_url(obj)
+
+
+def serve_on_openshift(
+    settings: ServingSettings,
+    *,
+    model_uri: str,
+    registry_url: str,
+    require_tool_calling: bool = True,
+    timeout: float = 1800,
+    interval: float = 10,
+    kube: Kube | None = None,
+) -> tuple[str, str]:
+    """The cluster's serving step: check, deploy, preflight, record. Returns (URL, model).
+
+    Args:
+        settings: the serving settings (storage from the mirror, registry ids for the labels).
+        model_uri: the mirrored model; it must have its manifest.
+        registry_url: the Model Registry to record the deployment in ("" to skip).
+        require_tool_calling: fail the step when the tool-calling preflight fails.
+        timeout: seconds to wait for the InferenceService.
+        interval: seconds between readiness checks.
+        kube: the cluster (default: in-cluster or kubeconfig).
+    """
+    from llama_rollout import registry, storage, tool_calling
+    from llama_rollout.data_connection import DataConnection
+    from llama_rollout.kube import api_client
+
+    if settings.storage_key:
+        storage.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
+    kube = kube or Kube(api_client())
+    url = deploy(kube, settings, timeout=timeout, interval=interval)
+    base_url = f"{url}/v1"
+    token = None
+    if settings.auth:
+        token = registry.service_account_token()  # the pipeline runner's token has access
+    tool_calling.preflight(
+        base_url, settings.served_model_name, strict=require_tool_calling, api_key=token
+    )
+    if registry_url and settings.registered_model_id:
+        registry.record_deployment(
+            registry_url,
+            serving_environment=settings.namespace,
+            name=settings.name,
+            registered_model_id=settings.registered_model_id,
+            model_version_id=settings.model_version_id,
+        )
+    return base_url, settings.served_model_name

@@ -191,3 +191,79 @@ def test_forbidden_apply_names_the_permission(cluster, fake):
         match=r"lacks permission to patch servingruntimes \(API group serving.kserve.io\) in namespace ai",
     ):
         serving.deploy(cluster, SETTINGS, timeout=1, interval=0.01)
+
+
+def test_model_without_manifest_fails_before_anything_is_applied(cluster, fake, s3_connection):
+    from llama_rollout.storage import IncompleteModelError
+
+    settings = SETTINGS.model_copy(
+        update={"storage_key": "test-models", "storage_path": "models/ghost/abc"}
+    )
+    with pytest.raises(IncompleteModelError, match=r"has no llama-rollout-manifest\.json"):
+        serving.serve_on_openshift(
+            settings,
+            model_uri="s3://models/models/ghost/abc/",
+            registry_url="",
+            kube=cluster,
+            timeout=1,
+        )
+    assert not any(r.startswith(("PATCH", "POST")) for r in fake.requests)
+
+
+def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
+    cluster, fake, s3_connection, make_model, registry_url
+):
+    """Deploy, preflight against a server that parses tool calls, record in the registry."""
+    from fastapi import FastAPI
+
+    from llama_rollout import registry, source, storage
+    from tests.servers import serve_app
+
+    folder = make_model(shards=1, shard_bytes=1024)
+    model = storage.mirror(
+        source.resolve(source.parse_source_uri(f"file://{folder}")),
+        s3_connection,
+        model_name="llama",
+    )
+    ids = registry.register_version(
+        registry.connect(registry_url), model_name="llama", model_uri=model.uri, storage_key="test-models",
+        storage_path=model.storage_path,
+        provenance=registry.Provenance("file://x", model.manifest.source_revision, model.manifest_sha256),
+    )  # fmt: skip
+    vllm = FastAPI()
+
+    @vllm.post("/v1/chat/completions")
+    def chat() -> dict:
+        call = {
+            "id": "1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+        return {
+            "choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]
+        }
+
+    with serve_app(vllm) as vllm_url:
+        ready = {**READY, "address": {"url": vllm_url}}
+        fake.on_read("inferenceservices", "llama", controller(2, ready), namespace="ai")
+        settings = SETTINGS.model_copy(
+            update={"storage_key": "test-models", "storage_path": model.storage_path,
+                    "registered_model_id": ids.registered_model_id, "model_version_id": ids.model_version_id}
+        )  # fmt: skip
+        url, served = serving.serve_on_openshift(
+            settings,
+            model_uri=model.uri,
+            registry_url=registry_url,
+            kube=cluster,
+            timeout=10,
+            interval=0.01,
+        )
+    assert (url, served) == (f"{vllm_url}/v1", "llama")
+    labels = fake.get("inferenceservices", "llama", "ai")["metadata"]["labels"]
+    assert labels["modelregistry.opendatahub.io/model-version-id"] == ids.model_version_id
+    rest = registry._RegistryRest(registry_url, None)
+    environment = rest.find("serving_environment", name="ai")
+    service = rest.find("inference_service", name="llama", parentResourceId=environment["id"])
+    assert (
+        service["desiredState"] == "DEPLOYED" and service["modelVersionId"] == ids.model_version_id
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -32,18 +33,32 @@ def test_dag_order_and_inputs():
     docs = list(yaml.safe_load_all(COMPILED.read_text()))
     spec = docs[0]
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"resolve-source", "mirror-weights", "register-model"}
+    assert set(tasks) == {
+        "resolve-source",
+        "mirror-weights",
+        "register-model",
+        "deploy-model-server",
+    }
     assert tasks["mirror-weights"]["dependentTasks"] == ["resolve-source"]
     assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights", "resolve-source"]
+    assert sorted(tasks["deploy-model-server"]["dependentTasks"]) == [
+        "mirror-weights",
+        "register-model",
+        "resolve-source",
+    ]
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["source_uri"]["defaultValue"] == "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert params["target"]["defaultValue"] == "openshift"
+    assert json.loads(params["tolerations"]["defaultValue"]) == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert not any("token" in name.lower() and "secret" not in name for name in params)
 
 
 def test_secrets_come_from_kubernetes_secrets_named_by_parameters():
     docs = list(yaml.safe_load_all(COMPILED.read_text()))
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for executor in ("exec-mirror-weights", "exec-register-model"):
+    for executor in ("exec-mirror-weights", "exec-register-model", "exec-deploy-model-server"):
         mounts = executors[executor]["secretAsEnv"]
         connection = [
             m

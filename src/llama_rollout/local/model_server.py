@@ -206,3 +206,28 @@ def _has_gpu() -> bool:
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def serve_locally(
+    *, model_uri: str, model_name: str, revision: str, registry_url: str = "",
+    registered_model_id: str = "", model_version_id: str = "",
+) -> LocalModelServer:  # fmt: skip
+    """The embedded target's serving step: stage, start or reuse vLLM, preflight, record."""
+    from llama_rollout import registry, tool_calling
+
+    stack = EmbeddedStack()
+    model_dir = stage_model(DataConnection.from_env(), model_uri)
+    server = ensure_server(stack, model_dir, served_name=model_name, revision=revision)
+    # The bundled model is too small to choose tools on its own: a failure only warns here.
+    tool_calling.preflight(server.url, server.model, strict=False)
+    if registry_url and registered_model_id:
+        registry.record_deployment(
+            registry_url,
+            serving_environment="local",
+            name=model_name,
+            registered_model_id=registered_model_id,
+            model_version_id=model_version_id,
+            runtime="vllm-cpu",
+            token="",
+        )
+    return server

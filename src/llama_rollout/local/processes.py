@@ -80,9 +80,8 @@ def start(
             env={**os.environ, **(env or {})},
         )
     logger.info("started %s (pid %d), log %s", name, process.pid, log)
-    return ProcessRecord(
-        name, process.pid, argv, str(log), url, _start_time(process.pid) or time.time()
-    )
+    started = _start_time(process.pid) or time.time()
+    return ProcessRecord(name, process.pid, argv, str(log), url, started, health_url, labels)
 
 
 def is_running(record: ProcessRecord) -> bool:

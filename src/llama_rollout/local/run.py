@@ -32,7 +32,9 @@ class LocalRun:
     pipeline_root: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.outputs, "pipeline_root": self.pipeline_root}
+        flat = dict(self.outputs)
+        serving = {"url": flat.pop("serving_url", ""), "model": flat.pop("serving_model", "")}
+        return {**flat, "serving": serving, "pipeline_root": self.pipeline_root}
 
 
 def repository_root() -> Path:
@@ -101,6 +103,7 @@ def run_local(
         model_name=model_name,
         data_connection=DATA_CONNECTION_NAME,
         registry_url=env["MODEL_REGISTRY_URL"],
+        target="local",
     )
     outputs = dict(task.outputs) if task is not None else {}
     if not outputs:
@@ -110,3 +113,26 @@ def run_local(
             "`llama-rollout local status`",
         )
     return LocalRun(outputs, str(pipeline_root))
+
+
+def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> str:
+    """One chat completion from an OpenAI-compatible server."""
+    import json
+
+    import urllib3
+
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
+    response = urllib3.request(
+        "POST", f"{base_url}/chat/completions", body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, timeout=120,
+    )  # fmt: skip
+    if response.status != 200:
+        raise RolloutError(
+            f"the model server at {base_url} answered {response.status}: {response.data[:200]!r}"
+        )
+    return str(json.loads(response.data)["choices"][0]["message"]["content"]).strip()

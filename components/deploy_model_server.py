@@ -1,0 +1,100 @@
+"""Step 4: serve the registered model with vLLM (KServe on the cluster, a process locally)."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE)
+def deploy_model_server(
+    target: str,
+    model_name: str,
+    model_uri: str,
+    storage_path: str,
+    revision: str,
+    data_connection: str,
+    registry_url: str,
+    registry_name: str,
+    registered_model_id: str,
+    model_version_id: str,
+    namespace: str,
+    runtime_image: str,
+    gpu_count: int,
+    tolerations: str,
+    node_selector: str,
+    max_model_len: int,
+    tool_call_parser: str,
+    chat_template: str,
+    extra_vllm_args: list,
+    min_replicas: int,
+    max_replicas: int,
+    enable_auth: bool,
+    require_tool_calling: bool,
+    timeout_seconds: int,
+) -> NamedTuple("ModelServer", url=str, model=str):
+    """Deploy vLLM for the model version, wait until it serves, check tool calling.
+
+    Args:
+        target: ``openshift`` (KServe InferenceService) or ``local`` (embedded stack).
+        model_name: InferenceService and served model name.
+        model_uri: the mirrored model (``s3://...``).
+        storage_path: the model's path in the data connection's bucket.
+        revision: the source revision (the local server is reused while it is unchanged).
+        data_connection: the data connection Secret KServe reads the model with.
+        registry_url: the Model Registry; the deployment is recorded there.
+        registry_name: the registry's name, for the dashboard's linkage label.
+        registered_model_id: registry id, put on the InferenceService's labels.
+        model_version_id: registry id, put on the InferenceService's labels.
+        namespace: the data science project to deploy in; empty for the pipeline's own.
+        runtime_image: the vLLM runtime image (pinned).
+        gpu_count: GPUs per replica (0 for none).
+        tolerations: pod tolerations as JSON, e.g. ``[{"key": "nvidia.com/gpu", "operator": "Exists"}]``.
+        node_selector: node labels the predictor must run on, as a JSON object.
+        max_model_len: vLLM ``--max-model-len``.
+        tool_call_parser: vLLM ``--tool-call-parser`` (``llama3_json`` for Llama 3.2).
+        chat_template: vLLM ``--chat-template`` path inside the runtime image.
+        extra_vllm_args: more vLLM arguments.
+        min_replicas: predictor minimum replicas.
+        max_replicas: predictor maximum replicas.
+        enable_auth: put the endpoint behind OpenShift AI token auth.
+        require_tool_calling: fail when the tool-calling preflight fails (cluster only).
+        timeout_seconds: how long to wait for the server.
+
+    Returns:
+        url: the OpenAI-compatible base URL (ending in ``/v1``).
+        model: the served model name.
+    """
+    import logging
+    from collections import namedtuple
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    outputs = namedtuple("ModelServer", ["url", "model"])
+    if target == "local":
+        from llama_rollout.local.model_server import serve_locally
+
+        server = serve_locally(
+            model_uri=model_uri, model_name=model_name, revision=revision, registry_url=registry_url,
+            registered_model_id=registered_model_id, model_version_id=model_version_id,
+        )  # fmt: skip
+        return outputs(server.url, server.model)
+
+    from llama_rollout import serving
+    from llama_rollout.kube import current_namespace
+
+    settings = serving.settings_from(
+        name=model_name, namespace=namespace or current_namespace(), runtime_image=runtime_image,
+        storage_key=data_connection, storage_path=storage_path, gpu_count=gpu_count,
+        tolerations=serving.json_setting("tolerations", tolerations, list),
+        node_selector=serving.json_setting("node_selector", node_selector, dict), max_model_len=max_model_len,
+        tool_call_parser=tool_call_parser, chat_template=chat_template,
+        extra_args=tuple(extra_vllm_args), min_replicas=min_replicas, max_replicas=max_replicas,
+        auth=enable_auth, registered_model_id=registered_model_id,
+        model_version_id=model_version_id, registry_name=registry_name,
+    )  # fmt: skip
+    url, model = serving.serve_on_openshift(
+        settings, model_uri=model_uri, registry_url=registry_url,
+        require_tool_calling=require_tool_calling, timeout=timeout_seconds,
+    )  # fmt: skip
+    return outputs(url, model)

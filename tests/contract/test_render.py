@@ -1,0 +1,72 @@
+"""`llama-rollout render`: the objects as YAML, valid against the CRDs, with clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from llama_rollout.render import render
+from tests.crd_schema import CRDS, validate
+
+pytestmark = pytest.mark.skipif(
+    not CRDS.exists(), reason=f"CRDs not found at {CRDS} (../shared/reference)"
+)
+
+
+@pytest.mark.parametrize(
+    "assignments",
+    [
+        [],
+        ["gpu_count=0", "tolerations=[]", "auth=true"],
+        [
+            "gpu_count=4",
+            "node_selector={nvidia.com/gpu.product: H100}",
+            "extra_args=[--enable-prefix-caching]",
+            "cpu_request=4",
+            "memory_limit=64Gi",
+            "storage_path=models/llama/0123abc",
+            "registered_model_id=3",
+        ],
+        [
+            "storage_key=",
+            "storage_path=",
+            "storage_uri=s3://models/llama/abc/",
+            "service_account=models-sa",
+        ],
+    ],
+    ids=["defaults", "cpu-auth", "big-gpu", "storage-uri"],
+)
+def test_render_validates(assignments):
+    objects = list(yaml.safe_load_all(render(assignments)))
+    assert [o["kind"] for o in objects] == ["ServingRuntime", "InferenceService"]
+    for obj in objects:
+        validate(obj)
+
+
+def test_set_types_follow_the_setting():
+    isvc = list(yaml.safe_load_all(render(["gpu_count=2", "cpu_request=2", "auth=true"])))[1]
+    resources = isvc["spec"]["predictor"]["model"]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == "2" and resources["requests"]["cpu"] == "2"
+    assert isvc["metadata"]["annotations"]["security.opendatahub.io/enable-auth"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("gpu_count=-1", "gpu_count: Input should be greater than or equal to 0"),
+        ("memory_request=lots", "not a Kubernetes resource quantity"),
+        ("gpus=1", "unknown setting 'gpus'"),
+        ("namespace", "is not KEY=VALUE"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(assignment, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "llama_rollout.cli", "render", "--set", assignment],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
