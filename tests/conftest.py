@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from llama_rollout.data_connection import DataConnection
+from llama_rollout.kube import Kube
 from llama_rollout.local.hub_server import Faults
 from llama_rollout.local.hub_server import create_app as create_hub
 from llama_rollout.local.registry_server import create_app as create_registry
+from tests.fake_kube import FakeKube, running
 from tests.servers import free_port, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,3 +109,20 @@ def cli_env(s3_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HF_"))}
     env.update(s3_env)
     return env
+
+
+@pytest.fixture
+def fake() -> FakeKube:
+    """The fake Kubernetes API's state, with the namespace ``ai``."""
+    fake = FakeKube()
+    fake.add_namespace("ai")
+    return fake
+
+
+@pytest.fixture
+def cluster(fake: FakeKube) -> Iterator[Kube]:
+    """A Kube on the real client, talking to ``fake`` over HTTP."""
+    from kubernetes import client
+
+    with running(fake) as url:
+        yield Kube(client.ApiClient(client.Configuration(host=url)))

@@ -242,6 +242,15 @@ class PartBuffers:
         self._free.put(buffer)
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """A multipart upload in progress, with the parts an earlier run already sent."""
+
+    key: str
+    upload_id: str
+    uploaded: dict[int, tuple[str, int]]  # part number -> (ETag, size)
+
+
 @dataclass
 class _ByteCount:
     value: int = 0
@@ -479,65 +488,59 @@ class _MirrorJob:
 
     def _put_multipart(self, file: SourceFile, part_size: int, parts: ThreadPoolExecutor) -> str:
         key = self.key_of(file.path)
-        upload_id, uploaded = self._resumable_upload(file, key, part_size)
+        upload = self._resumable_upload(file, key, part_size)
         hashes = _FileHashes.for_file(file)
         received = _ByteCount()
         futures: list[Future[dict[str, Any]]] = []
         try:
             numbered = enumerate(self._read_parts(file, part_size, hashes, received), start=1)
             for number, (buffer, length) in numbered:
-                futures.append(
-                    self._submit_part(parts, key, upload_id, number, buffer, length, uploaded)
-                )
+                futures.append(self._submit_part(parts, upload, number, buffer, length))
             digest = hashes.verify(file, received.value)
             completed = [f.result() for f in futures]
         except IntegrityError:
             wait(futures)
-            self._abort(key, upload_id)
+            self._abort(key, upload.upload_id)
             raise
-        self._complete(file, key, upload_id, completed, digest)
+        self._complete(file, key, upload.upload_id, completed, digest)
         return digest
 
     def _submit_part(
         self,
         parts: ThreadPoolExecutor,
-        key: str,
-        upload_id: str,
+        upload: _Upload,
         number: int,
         buffer: bytearray,
         length: int,
-        uploaded: dict[int, tuple[str, int]],
     ) -> Future[dict[str, Any]]:
         try:
-            return parts.submit(self._upload_part, key, upload_id, number, buffer, length, uploaded)
+            return parts.submit(self._upload_part, upload, number, buffer, length)
         except BaseException:
             self.buffers.give_back(buffer)
             raise
 
     def _upload_part(
-        self,
-        key: str,
-        upload_id: str,
-        number: int,
-        buffer: bytearray,
-        length: int,
-        uploaded: dict[int, tuple[str, int]],
+        self, upload: _Upload, number: int, buffer: bytearray, length: int
     ) -> dict[str, Any]:
         # botocore takes bytes or bytearray: a full part goes as is, a file's last part is copied.
         body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
         try:
-            if number in uploaded:
+            if number in upload.uploaded:
                 # Resuming: a part already there with the same MD5 (its ETag) is not sent again.
                 etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
-                if uploaded[number] == (etag, length):
+                if upload.uploaded[number] == (etag, length):
                     self.progress.add_resumed(length)
                     return {"PartNumber": number, "ETag": etag}
             if self.failed.is_set():
                 raise StorageError("mirror cancelled after another file failed")
             response = self._s3_call(
-                f"upload part {number} of {key}",
+                f"upload part {number} of {upload.key}",
                 lambda: self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    Bucket=self.bucket,
+                    Key=upload.key,
+                    UploadId=upload.upload_id,
+                    PartNumber=number,
+                    Body=body,
                 ),
             )
             self.progress.add(length)
@@ -545,9 +548,7 @@ class _MirrorJob:
         finally:
             self.buffers.give_back(buffer)
 
-    def _resumable_upload(
-        self, file: SourceFile, key: str, part_size: int
-    ) -> tuple[str, dict[int, tuple[str, int]]]:
+    def _resumable_upload(self, file: SourceFile, key: str, part_size: int) -> _Upload:
         """Reuse the newest unfinished upload of this key (and its parts), or start one."""
         listing = self._s3_call(
             f"list uploads of {key}",
@@ -568,7 +569,7 @@ class _MirrorJob:
                 logger.info(
                     "%s: resuming an interrupted upload (%d parts there)", file.path, len(uploaded)
                 )
-                return upload_id, uploaded
+                return _Upload(key, upload_id, uploaded)
             self._abort(key, upload_id)
         created = self._s3_call(
             f"start upload of {key}",
@@ -576,7 +577,7 @@ class _MirrorJob:
                 Bucket=self.bucket, Key=key, Metadata=self._metadata(file)
             ),
         )
-        return created["UploadId"], {}
+        return _Upload(key, created["UploadId"], {})
 
     def _listed_parts(self, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
         parts: dict[int, tuple[str, int]] = {}

@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kubernetes import client
 
 from llama_rollout import kube
-from tests.fake_kube import FakeKube, running
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fake():
-    fake = FakeKube()
-    fake.add_namespace("ai")
-    return fake
-
-
-@pytest.fixture
-def cluster(fake):
-    with running(fake) as url:
-        configuration = client.Configuration(host=url)
-        yield kube.Kube(client.ApiClient(configuration))
 
 
 def config_map(data: dict[str, str], labels: dict[str, str] | None = None) -> dict:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from kubernetes import client
 
 from llama_rollout import kube, serving
-from tests.fake_kube import FakeKube, running
 
 pytestmark = pytest.mark.integration
 SETTINGS = serving.ServingSettings(
     name="llama", namespace="ai", storage_key="models-conn", storage_path="models/llama/abc"
 )
-
-
-@pytest.fixture
-def fake():
-    fake = FakeKube()
-    fake.add_namespace("ai")
-    return fake
-
-
-@pytest.fixture
-def cluster(fake):
-    with running(fake) as url:
-        yield kube.Kube(client.ApiClient(client.Configuration(host=url)))
 
 
 def controller(after_polls: int, status: dict):
