@@ -1,0 +1,128 @@
+"""Llama Stack objects: the operator CR against its CRD, the fallback against Kubernetes' schemas."""
+
+from __future__ import annotations
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from llama_rollout import stack
+from llama_rollout.errors import RolloutError
+from tests.crd_schema import CRDS, validate
+
+KUBERNETES_VERSION = "1.31.0"  # OpenShift 4.18
+BASE = {"namespace": "ai", "vllm_url": "http://llama-predictor.ai.svc.cluster.local:8080/v1"}
+VARIANTS = {
+    "defaults": {},
+    "token-and-env": {
+        "vllm_token_secret": "llama-token",
+        "env": {"LLAMA_STACK_LOGGING": "all=info"},
+    },
+    "scaled-no-tls-verify": {"replicas": 2, "vllm_tls_verify": False, "storage_size": "20Gi"},
+    "operator-distribution": {"distribution_name": "rh-dev"},
+}
+
+
+@pytest.mark.skipif(not CRDS.exists(), reason=f"CRDs not found at {CRDS} (../shared/reference)")
+@pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
+def test_operator_objects_validate(overrides):
+    settings = stack.StackSettings(**{**BASE, **overrides})
+    config_map, llsd = stack.stack_objects(settings, operator=True)
+    validate(llsd)
+    kubernetes_validate.validate(config_map, KUBERNETES_VERSION, strict=True)
+    assert llsd["spec"]["server"]["userConfig"]["configMapName"] == config_map["metadata"]["name"]
+    assert list(config_map["data"]) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("overrides", [v for k, v in VARIANTS.items() if "distribution" not in k])
+def test_fallback_objects_validate(overrides):
+    settings = stack.StackSettings(**{**BASE, **overrides})
+    objects = stack.stack_objects(settings, operator=False)
+    assert [o["kind"] for o in objects] == [
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "Service",
+    ]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    deployment = objects[2]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:4] == ["llama", "stack", "run", "/etc/llama-stack/config.yaml"]
+    assert objects[3]["metadata"]["name"] == "llama-stack-service"
+
+
+def test_validators_catch_mistakes():
+    settings = stack.StackSettings(**BASE)
+    llsd = stack.llama_stack_distribution(settings)
+    llsd["spec"]["server"]["containerSpec"]["ports"] = [8321]
+    with pytest.raises(jsonschema.ValidationError, match="ports"):
+        validate(llsd)
+    deployment = stack.fallback_objects(settings)[1]
+    deployment["spec"]["replicas"] = "one"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_config_has_no_secret_and_uses_base_url():
+    settings = stack.StackSettings(**BASE, vllm_token_secret="llama-token")
+    config = yaml.safe_load(stack.config_map(settings)["data"]["config.yaml"])
+    vllm = config["providers"]["inference"][0]
+    assert vllm["provider_type"] == "remote::vllm"
+    assert vllm["config"]["base_url"] == BASE["vllm_url"] and "url" not in vllm["config"]
+    assert vllm["config"]["api_token"] == "${env.VLLM_API_TOKEN:=fake}"
+    assert "responses" in config["apis"] and "agents" not in config["apis"]
+    assert {"vector_io", "tool_runtime"} <= set(config["apis"])
+    env = stack.llama_stack_distribution(settings)["spec"]["server"]["containerSpec"]["env"]
+    assert {
+        "name": "VLLM_API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "llama-token", "key": "token"}},
+    } in env
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ("0.7.3", True),
+        ("0.7.0", True),
+        ("v0.7.10", True),
+        ("0.6.2", False),
+        ("0.3.5", False),
+        ("0.8.0", False),
+        ("1.0.0", False),
+    ],
+)
+def test_version_guard(version, ok):
+    if ok:
+        stack.check_version(version)
+    else:
+        with pytest.raises(
+            stack.StackVersionError,
+            match=r"not supported: this project writes the config format of >= 0\.7\.0, < 0\.8\.0",
+        ):
+            stack.check_version(version)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"vllm_url": "http://llama:8080"}, "must be http"),
+        ({"memory_limit": "4GB"}, "resource quantity"),
+        (
+            {"distribution_image": "llamastack/distribution-starter:latest"},
+            "pin the Llama Stack image",
+        ),
+        ({"distribution_name": "starter", "distribution_image": "quay.io/x/y:1"}, "not both"),
+        ({"name": "Llama"}, "DNS-1123"),
+    ],
+)
+def test_bad_settings(overrides, message):
+    with pytest.raises(ValidationError, match=message):
+        stack.StackSettings(**{**BASE, **overrides})
+
+
+def test_named_distribution_needs_the_operator():
+    with pytest.raises(RolloutError, match="needs the Llama Stack operator"):
+        stack.stack_objects(stack.StackSettings(**BASE, distribution_name="rh-dev"), operator=False)
