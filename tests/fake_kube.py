@@ -74,6 +74,13 @@ OPENSHIFT_AI_TYPES = [
     ResourceType("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime"),
     ResourceType("llamastack.io", "v1alpha1", "llamastackdistributions", "LlamaStackDistribution"),
     ResourceType("ols.openshift.io", "v1alpha1", "olsconfigs", "OLSConfig", namespaced=False),
+    ResourceType(
+        "config.openshift.io", "v1", "clusteroperators", "ClusterOperator", namespaced=False
+    ),
+    ResourceType(
+        "metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", namespaced=False, status=False
+    ),
+    ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", status=False),
 ]
 
 Hook = Callable[[dict[str, Any], "FakeKube"], None]
@@ -97,12 +104,14 @@ class FakeKube:
 
     # -- test-side helpers --------------------------------------------------------------------
 
-    def type_of(self, plural: str) -> ResourceType:
-        return next(t for t in self.types if t.plural == plural)
+    def type_of(self, plural: str, api_version: str | None = None) -> ResourceType:
+        return next(
+            t for t in self.types if t.plural == plural and api_version in (None, t.api_version)
+        )
 
     def put(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store an object as a controller would, bypassing the API (no checks)."""
-        rtype = self.type_of(plural)
+        rtype = self.type_of(plural, obj.get("apiVersion"))
         meta = obj.setdefault("metadata", {})
         obj.setdefault("apiVersion", rtype.api_version)
         obj.setdefault("kind", rtype.kind)

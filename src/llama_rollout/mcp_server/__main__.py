@@ -1,0 +1,3 @@
+from llama_rollout.mcp_server.server import main
+
+main()
