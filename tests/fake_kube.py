@@ -176,8 +176,12 @@ class FakeKube:
             return self._resource_list(group, version)
 
         @app.get("/version")
-        def version() -> dict[str, str]:
-            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake"}
+        def version() -> dict[str, str]:  # what VersionApi.get_code() deserializes
+            return {
+                "major": "1", "minor": "31", "gitVersion": "v1.31.6", "gitCommit": "0" * 40,
+                "gitTreeState": "clean", "buildDate": "2026-10-01T00:00:00Z", "goVersion": "go1.23.6",
+                "compiler": "gc", "platform": "linux/amd64",
+            }  # fmt: skip
 
         @app.api_route("/api/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
         async def core(rest: str, request: Request) -> Response:

@@ -87,6 +87,10 @@ def check_planted_problems(tools: dict[str, Any], results: list[Any]) -> None:
 
     summary = payload(summary)
     assert summary["healthy"] is False
+    assert (
+        summary["cluster"].get("version") == "4.18.12"
+        or summary["cluster"]["kubernetes_version"] == "v1.31.6"
+    )
     problems = "\n".join(summary["problems"])
     for planted in (
         "payments/payments-api",
