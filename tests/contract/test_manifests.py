@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -36,7 +37,32 @@ def test_pipeline_runner_role_covers_what_the_serving_step_does():
     assert not any(resource == "secrets" for _, resource, _ in granted)
 
 
-@pytest.mark.parametrize("path", sorted(MANIFESTS.rglob("*.yaml")), ids=lambda p: p.name)
-def test_yaml_parses_with_kind_and_api_version(path):
+OBJECTS = [p for p in sorted(MANIFESTS.rglob("*.yaml")) if p.name != "kustomization.yaml"]
+
+
+@pytest.mark.parametrize("path", OBJECTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_objects_validate_against_the_kubernetes_schemas(path):
     for doc in yaml.safe_load_all(path.read_text()):
-        assert doc["apiVersion"] and doc["kind"]
+        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+
+
+@pytest.mark.parametrize("folder", sorted({p.parent for p in OBJECTS}), ids=lambda p: p.name)
+def test_kustomizations_list_every_object(folder):
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in folder.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+
+
+def test_mcp_server_role_is_read_only_and_has_no_secrets():
+    role = yaml.safe_load((MANIFESTS / "mcp-server" / "clusterrole.yaml").read_text())
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert verbs <= {"get", "list", "watch"}
+    assert not resources & {"secrets", "configmaps"}
+    deployment = yaml.safe_load((MANIFESTS / "mcp-server" / "deployment.yaml").read_text())
+    command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert (
+        command[command.index("--host") + 1] == "0.0.0.0"
+        and command[command.index("--port") + 1] == "3000"
+    )

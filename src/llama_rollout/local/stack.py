@@ -1,6 +1,7 @@
 """The embedded stack: the servers the pipeline talks to, on loopback, on one laptop.
 
-``up`` starts what is not already running and healthy (S3, Model Registry, hub), each as a
+``up`` starts what is not already running and healthy (S3, Model Registry, hub, the
+cluster-health MCP server on a snapshot), each as a
 detached process with its log under the state folder; ``down`` stops only the processes ``up``
 recorded; ``status`` reports endpoints, pids, health and logs. ``environment()`` gives the
 variables a pipeline step reads on the cluster (the data connection keys, ``HF_ENDPOINT``), so
@@ -81,10 +82,19 @@ class EmbeddedStack:
         root: the state folder (default :func:`state_dir`).
         hub_repos: repositories the hub publishes (repo id -> folder); default the bundled
             model, converted on first use.
+        mcp_snapshot: the cluster snapshot the MCP server serves; default the bundled one.
     """
 
-    def __init__(self, root: Path | None = None, hub_repos: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        hub_repos: dict[str, Path] | None = None,
+        mcp_snapshot: str | None = None,
+    ) -> None:
+        from llama_rollout.mcp_server import bundled_snapshot
+
         self.root = root or state_dir()
+        self.mcp_snapshot = mcp_snapshot or bundled_snapshot()
         self._hub_repos = hub_repos
         self.state_file = self.root / "stack.json"
         self.credentials_file = self.root / "s3-credentials.json"
@@ -120,6 +130,16 @@ class EmbeddedStack:
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
                 lambda url: processes.http_ok(f"{url}/api/models/{next(iter(self.hub_repos()))}"),
+            ),
+            _Service(
+                "mcp",
+                lambda port: [
+                    python, "-m", "llama_rollout.mcp_server", "--port", str(port),
+                    "--snapshot", self.mcp_snapshot,
+                ],
+                lambda port: f"http://127.0.0.1:{port}",
+                # Any HTTP answer from /mcp (a GET is refused with 4xx) means it is serving.
+                lambda url: processes.http_ok(f"{url}/mcp"),
             ),
         ]  # fmt: skip
 
@@ -203,6 +223,7 @@ class EmbeddedStack:
         env["DATA_CONNECTION_NAME"] = DATA_CONNECTION_NAME
         env["HF_ENDPOINT"] = records["hub"].url
         env["MODEL_REGISTRY_URL"] = records["registry"].url
+        env["MCP_SERVER_URL"] = f"{records['mcp'].url}/mcp"
         return env
 
     # -- state ----------------------------------------------------------------------------
