@@ -1,4 +1,4 @@
-"""The llama-rollout pipeline: one DAG from a Hugging Face model to a served, registered model.
+"""The llama-rollout pipeline: from a Hugging Face model to a served model behind Llama Stack.
 
 Compile with ``make compile`` (writes ``pipelines/llama-rollout.yaml``, which is committed and
 checked for staleness by the tests). Secrets never pass through parameters: the pipeline takes
@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from components.deploy_llama_stack import deploy_llama_stack
 from components.deploy_model_server import deploy_model_server
 from components.mirror_weights import mirror_weights
 from components.register_model import register_model
@@ -42,6 +43,10 @@ class RolloutOutputs(NamedTuple):
     model_version_name: str
     serving_url: str
     serving_model: str
+    llama_stack_url: str
+    llama_stack_version: str
+    llama_stack_model_id: str
+    mcp_tools: list
 
 
 # JSON text, not list/dict parameters: the compiler writes dict defaults in a different key
@@ -51,7 +56,7 @@ GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "N
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="Mirror a Llama model from Hugging Face to S3, register it and serve it with vLLM.",
+    description="Mirror a Llama model to S3, register it, serve it with vLLM, put Llama Stack and MCP in front.",
 )
 def rollout_pipeline(
     source_uri: str = "hf://HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -76,6 +81,15 @@ def rollout_pipeline(
     enable_auth: bool = False,
     require_tool_calling: bool = True,
     serving_timeout_seconds: int = 1800,
+    mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+    llama_stack_name: str = "llama-stack",
+    llama_stack_image: str = "docker.io/llamastack/distribution-starter:0.7.3",
+    llama_stack_distribution: str = "",
+    vllm_token_secret: str = "",
+    llama_stack_max_tokens: int = 4096,
+    llama_stack_replicas: int = 1,
+    llama_stack_storage_size: str = "5Gi",
+    llama_stack_timeout_seconds: int = 900,
 ) -> RolloutOutputs:
     """Take a model from its source to a registered, verified copy in S3.
 
@@ -102,6 +116,15 @@ def rollout_pipeline(
         enable_auth: token auth on the endpoint.
         require_tool_calling: fail when the tool-calling preflight fails.
         serving_timeout_seconds: how long to wait for the model server.
+        mcp_url: the cluster-health MCP server (streamable HTTP endpoint).
+        llama_stack_name: the LlamaStackDistribution (or fallback Deployment) name.
+        llama_stack_image: the Llama Stack image, pinned (0.7.x).
+        llama_stack_distribution: an operator distribution name instead of the image.
+        vllm_token_secret: a Secret with key ``token`` when vLLM has auth on.
+        llama_stack_max_tokens: Llama Stack's default completion limit.
+        llama_stack_replicas: Llama Stack replicas.
+        llama_stack_storage_size: Llama Stack's persistent volume.
+        llama_stack_timeout_seconds: how long to wait for Llama Stack.
 
     Returns:
         Where the model is and its registry ids.
@@ -156,6 +179,25 @@ def rollout_pipeline(
     served.set_display_name("deploy model server")
     served.set_caching_options(False)  # the server's health is checked on every run
 
+    stack = deploy_llama_stack(
+        target=target,
+        serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"],
+        revision=resolved.outputs["revision"],
+        mcp_url=mcp_url,
+        namespace=namespace,
+        name=llama_stack_name,
+        distribution_image=llama_stack_image,
+        distribution_name=llama_stack_distribution,
+        vllm_token_secret=vllm_token_secret,
+        vllm_max_tokens=llama_stack_max_tokens,
+        replicas=llama_stack_replicas,
+        storage_size=llama_stack_storage_size,
+        timeout_seconds=llama_stack_timeout_seconds,
+    )
+    stack.set_display_name("deploy Llama Stack")
+    stack.set_caching_options(False)  # the chain is checked on every run
+
     for task in (resolved, mirrored):
         kubernetes.use_secret_as_env(
             task, secret_name=hf_token_secret, secret_key_to_env=HF_TOKEN_KEYS
@@ -177,4 +219,8 @@ def rollout_pipeline(
         model_version_name=registered.outputs["model_version_name"],
         serving_url=served.outputs["url"],
         serving_model=served.outputs["model"],
+        llama_stack_url=stack.outputs["url"],
+        llama_stack_version=stack.outputs["version"],
+        llama_stack_model_id=stack.outputs["model_id"],
+        mcp_tools=stack.outputs["mcp_tools"],
     )

@@ -63,6 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  registered  model id {outputs['registered_model_id']}, version "
         f"{outputs['model_version_name']} (id {outputs['model_version_id']})\n"
         f"  served at   {serving['url']} as {serving['model']}\n"
+        f"  Llama Stack {outputs['llama_stack']['version']} at {outputs['llama_stack']['url']}, "
+        f"model {outputs['llama_stack']['model_id']}\n"
+        f"  MCP tools   {', '.join(outputs['mcp']['tools'])} ({outputs['mcp']['url']})\n"
         f"\n> {question}\n{ask(serving['url'], serving['model'], question)}"
     )
     return 0

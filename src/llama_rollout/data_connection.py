@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from llama_rollout.errors import ConfigurationError, StorageError
+from llama_rollout.errors import ConfigurationError, StorageError, invalid_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,8 +84,7 @@ class DataConnection(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-            raise ConfigurationError(f"invalid S3 data connection: {problems}") from exc
+            raise invalid_settings("S3 data connection", exc) from exc
 
     def client(self, *, max_pool_connections: int = 16, attempts: int = 8) -> S3Client:
         """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections."""

@@ -46,3 +46,14 @@ class IncompleteModelError(StorageError):
 
 class RegistryError(RolloutError):
     """The Model Registry is unreachable or refused a request."""
+
+
+def invalid_settings(what: str, exc: Exception) -> ConfigurationError:
+    """One ConfigurationError naming every field a pydantic ValidationError found wrong."""
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    problems = "; ".join(
+        (f"{'.'.join(str(p) for p in e['loc'])}: " if e.get("loc") else "")
+        + e["msg"].removeprefix("Value error, ")
+        for e in errors
+    )
+    return ConfigurationError(f"invalid {what}: {problems or exc}")

@@ -169,16 +169,12 @@ def settings_from(**values: Any) -> ServingSettings:
     """Build settings from parameters; bad values raise one ConfigurationError naming them all."""
     from pydantic import ValidationError
 
-    from llama_rollout.errors import ConfigurationError
+    from llama_rollout.errors import invalid_settings
 
     try:
         return ServingSettings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise ConfigurationError(f"invalid serving settings: {problems}") from exc
+        raise invalid_settings("serving settings", exc) from exc
 
 
 def json_setting(name: str, text: str, kind: type) -> Any:

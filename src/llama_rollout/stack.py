@@ -117,6 +117,18 @@ class StackSettings(BaseModel):
         }
 
 
+def settings_from(**values: Any) -> StackSettings:
+    """Build settings from parameters; bad values raise one ConfigurationError naming them all."""
+    from pydantic import ValidationError
+
+    from llama_rollout.errors import invalid_settings
+
+    try:
+        return StackSettings(**values)
+    except ValidationError as exc:
+        raise invalid_settings("Llama Stack settings", exc) from exc
+
+
 def stack_config(
     *,
     distro_name: str,

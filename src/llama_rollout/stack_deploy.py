@@ -13,6 +13,7 @@ from typing import Any
 
 from llama_rollout.kube import Kube, Readiness, wait_until
 from llama_rollout.stack import LLSD_API, StackSettings, service_url, stack_objects
+from llama_rollout.stack_health import StackReport, verify_chain
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +109,20 @@ def deploy_stack(
         obj = kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace) or {}
         return ((obj.get("status") or {}).get("serviceURL") or service_url(settings)).rstrip("/")
     return service_url(settings)
+
+
+def serve_stack_on_openshift(
+    settings: StackSettings,
+    *,
+    served_model: str,
+    mcp_url: str,
+    timeout: float = 900,
+    kube: Kube | None = None,
+) -> StackReport:
+    """The cluster's Llama Stack step: deploy, then prove the chain to vLLM and MCP."""
+    from llama_rollout.kube import api_client
+    from llama_rollout.stack import model_id
+
+    kube = kube or Kube(api_client())
+    url = deploy_stack(kube, settings, timeout=timeout)
+    return verify_chain(url, model_id(served_model), mcp_url)

@@ -38,7 +38,9 @@ def test_dag_order_and_inputs():
         "mirror-weights",
         "register-model",
         "deploy-model-server",
+        "deploy-llama-stack",
     }
+    assert "deploy-model-server" in tasks["deploy-llama-stack"]["dependentTasks"]
     assert tasks["mirror-weights"]["dependentTasks"] == ["resolve-source"]
     assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights", "resolve-source"]
     assert sorted(tasks["deploy-model-server"]["dependentTasks"]) == [
@@ -49,10 +51,17 @@ def test_dag_order_and_inputs():
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["source_uri"]["defaultValue"] == "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
     assert params["target"]["defaultValue"] == "openshift"
+    assert (
+        params["mcp_url"]["defaultValue"]
+        == "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp"
+    )
     assert json.loads(params["tolerations"]["defaultValue"]) == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert not any("token" in name.lower() and "secret" not in name for name in params)
+    credential = re.compile(r"(^|_)(token|api_key|password|access_key)$")
+    assert [name for name in params if credential.search(name)] == [], (
+        "credentials must come from Secrets"
+    )
 
 
 def test_secrets_come_from_kubernetes_secrets_named_by_parameters():

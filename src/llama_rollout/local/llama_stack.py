@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import yaml
@@ -76,22 +77,43 @@ def ensure_stack(stack: EmbeddedStack, *, vllm_url: str, served_model: str, revi
     argv = [*llama_command(), "stack", "run", str(config_file), "--port", str(port)]
     logger.info("starting Llama Stack on %s against vLLM %s", url, vllm_url)
     try:
-        stack.start_process(
-            SERVICE,
-            argv,
-            url=url,
-            health_url=f"{url}/v1/health",
-            ready=lambda: _serves(url, wanted),
-            timeout=START_TIMEOUT,
-            env={"SQLITE_STORE_DIR": str(root / "store")},
-            labels=labels,
-        )
-    except RolloutError as exc:
+        try:
+            stack.start_process(
+                SERVICE,
+                argv,
+                url=url,
+                health_url=f"{url}/v1/health",
+                ready=lambda: processes.http_ok(f"{url}/v1/health"),
+                timeout=START_TIMEOUT,
+                env={"SQLITE_STORE_DIR": str(root / "store")},
+                labels=labels,
+            )
+        except RolloutError as exc:
+            raise RolloutError(f"Llama Stack did not start: {exc.message}", hint=exc.hint) from exc
+        _await_model(url, wanted)
+    except RolloutError:
         stack.stop_process(SERVICE)  # nothing left half-started
-        raise RolloutError(f"Llama Stack did not start: {exc.message}", hint=exc.hint) from exc
+        raise
     return url
+
+
+def _await_model(url: str, wanted: str, timeout: float = 30.0) -> None:
+    """Wait briefly for the model to be listed, then let check_server name the broken link."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and wanted not in stack_health.listed_models(url):
+        time.sleep(1)
+    stack_health.check_server(url, wanted)
 
 
 def _serves(url: str, wanted: str) -> bool:
     """Up and listing the model; the full checks (version, a completion) run once it is."""
     return processes.http_ok(f"{url}/v1/health") and wanted in stack_health.listed_models(url)
+
+
+def serve_stack_locally(
+    *, vllm_url: str, served_model: str, revision: str, mcp_url: str
+) -> stack_health.StackReport:
+    """The embedded target's Llama Stack step: start or reuse it, then prove the chain."""
+    stack = EmbeddedStack()
+    url = ensure_stack(stack, vllm_url=vllm_url, served_model=served_model, revision=revision)
+    return stack_health.verify_chain(url, model_id(served_model), mcp_url)

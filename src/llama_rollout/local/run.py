@@ -30,11 +30,20 @@ class LocalRun:
 
     outputs: dict[str, Any]
     pipeline_root: str
+    mcp_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         flat = dict(self.outputs)
-        serving = {"url": flat.pop("serving_url", ""), "model": flat.pop("serving_model", "")}
-        return {**flat, "serving": serving, "pipeline_root": self.pipeline_root}
+        nested = {
+            "serving": {"url": flat.pop("serving_url", ""), "model": flat.pop("serving_model", "")},
+            "llama_stack": {
+                "url": flat.pop("llama_stack_url", ""),
+                "version": flat.pop("llama_stack_version", ""),
+                "model_id": flat.pop("llama_stack_model_id", ""),
+            },
+            "mcp": {"url": self.mcp_url, "tools": list(flat.pop("mcp_tools", []))},
+        }
+        return {**flat, **nested, "pipeline_root": self.pipeline_root}
 
 
 def repository_root() -> Path:
@@ -104,6 +113,7 @@ def run_local(
         data_connection=DATA_CONNECTION_NAME,
         registry_url=env["MODEL_REGISTRY_URL"],
         target="local",
+        mcp_url=env["MCP_SERVER_URL"],
     )
     outputs = dict(task.outputs) if task is not None else {}
     if not outputs:
@@ -112,7 +122,7 @@ def run_local(
             hint="the failing step's log is above; logs of the servers are listed by "
             "`llama-rollout local status`",
         )
-    return LocalRun(outputs, str(pipeline_root))
+    return LocalRun(outputs, str(pipeline_root), env["MCP_SERVER_URL"])
 
 
 def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> str:

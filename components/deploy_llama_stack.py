@@ -1,0 +1,76 @@
+"""Step 5: Llama Stack wired to the served model and to the cluster-health MCP server."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE)
+def deploy_llama_stack(
+    target: str,
+    serving_url: str,
+    serving_model: str,
+    revision: str,
+    mcp_url: str,
+    namespace: str,
+    name: str,
+    distribution_image: str,
+    distribution_name: str,
+    vllm_token_secret: str,
+    vllm_max_tokens: int,
+    replicas: int,
+    storage_size: str,
+    timeout_seconds: int,
+) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list):
+    """Deploy Llama Stack against vLLM and check the chain Llama Stack -> vLLM and -> MCP.
+
+    Args:
+        target: ``openshift`` (operator CR, or Deployment without the operator) or ``local``.
+        serving_url: vLLM's OpenAI-compatible base URL (from ``deploy_model_server``).
+        serving_model: the served model name.
+        revision: the model revision (the local stack restarts when it changes).
+        mcp_url: the cluster-health MCP server's streamable HTTP endpoint.
+        namespace: where to deploy; empty for the pipeline's own namespace.
+        name: the LlamaStackDistribution (or Deployment) name.
+        distribution_image: the Llama Stack image, pinned (used unless distribution_name is set).
+        distribution_name: an operator distribution name instead of an image (operator only).
+        vllm_token_secret: a Secret with key ``token`` when vLLM has auth on; empty for none.
+        vllm_max_tokens: Llama Stack's default completion limit.
+        replicas: Llama Stack replicas.
+        storage_size: the persistent volume for its stores.
+        timeout_seconds: how long to wait for it.
+
+    Returns:
+        url: Llama Stack's base URL.
+        version: the server's version.
+        model_id: the model's Llama Stack id (``vllm/<served name>``).
+        mcp_tools: the MCP tools Llama Stack sees.
+    """
+    import logging
+    from collections import namedtuple
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools"])
+    if target == "local":
+        from llama_rollout.local.llama_stack import serve_stack_locally
+
+        report = serve_stack_locally(
+            vllm_url=serving_url, served_model=serving_model, revision=revision, mcp_url=mcp_url
+        )
+    else:
+        from llama_rollout.kube import current_namespace
+        from llama_rollout.stack import settings_from
+        from llama_rollout.stack_deploy import serve_stack_on_openshift
+
+        settings = settings_from(
+            name=name, namespace=namespace or current_namespace(), vllm_url=serving_url,
+            vllm_token_secret=vllm_token_secret, vllm_max_tokens=vllm_max_tokens,
+            distribution_image=distribution_image, distribution_name=distribution_name,
+            replicas=replicas, storage_size=storage_size,
+        )  # fmt: skip
+        report = serve_stack_on_openshift(
+            settings, served_model=serving_model, mcp_url=mcp_url, timeout=timeout_seconds
+        )
+    return outputs(report.url, report.version, report.model_id, report.mcp_tools)
