@@ -54,7 +54,7 @@ def test_rejected_config_fails_with_the_servers_reason(local_stack, monkeypatch)
 
     monkeypatch.setattr(llama_stack, "stack_config", broken)
     with pytest.raises(
-        RolloutError, match="Llama Stack did not start: .*exited during start-up"
+        RolloutError, match=r"Llama Stack did not start: .*exited during start-up"
     ) as excinfo:
         llama_stack.ensure_stack(
             local_stack, vllm_url="http://127.0.0.1:9/v1", served_model="llama", revision="r1"
