@@ -1,5 +1,8 @@
 """Every Kubernetes object the pipeline would apply on the cluster, without a cluster.
 
+vLLM's ServingRuntime and InferenceService, then Llama Stack's ConfigMap and
+LlamaStackDistribution (or, with ``--set stack.operator=false``, its fallback objects).
+
 For review, and for teams that deploy through GitOps: ``llama-rollout render --set KEY=VALUE``
 prints them as one YAML stream. Defaults match the pipeline's parameters; the mirrored model's
 location (``storage_path``, the revision folder the mirror step reports) is usually the one
@@ -12,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from llama_rollout import serving
+from llama_rollout import serving, stack
 from llama_rollout.errors import ConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -23,28 +26,38 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def parse_assignments(assignments: list[str]) -> dict[str, Any]:
-    """``["gpu_count=2", "tolerations=[]"]`` -> typed values for the serving settings.
+STACK_PREFIX = "stack."
 
-    Values of text settings stay text; the others are read as YAML (numbers, booleans, lists,
-    objects).
+
+def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``["gpu_count=2", "stack.replicas=2"]`` -> typed (serving, Llama Stack) values.
+
+    Keys starting with ``stack.`` set the Llama Stack settings (``stack.operator=false`` renders
+    the fallback Deployment instead of the operator's CR). Values of text settings stay text;
+    the others are read as YAML (numbers, booleans, lists, objects).
     """
-    fields = serving.ServingSettings.model_fields
-    values: dict[str, Any] = {}
+    serving_fields = serving.ServingSettings.model_fields
+    stack_fields = {**stack.StackSettings.model_fields, "operator": None}
+    values: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for item in assignments:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigurationError(f"--set {item!r} is not KEY=VALUE")
-        if key not in fields:
+        is_stack = key.startswith(STACK_PREFIX)
+        name = key.removeprefix(STACK_PREFIX)
+        fields = stack_fields if is_stack else serving_fields
+        if name not in fields:
+            known = sorted(serving_fields) + sorted(STACK_PREFIX + k for k in stack_fields)
             raise ConfigurationError(
-                f"unknown setting {key!r}", hint=f"known settings: {', '.join(sorted(fields))}"
+                f"unknown setting {key!r}", hint=f"known settings: {', '.join(known)}"
             )
-        if fields[key].annotation is str:
-            values[key] = raw
+        field = fields[name]
+        if field is not None and field.annotation is str:
+            values[is_stack][name] = raw
         else:
             try:
-                values[key] = yaml.safe_load(raw)
+                values[is_stack][name] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:
                 raise ConfigurationError(f"--set {key}: {raw!r} is not a value ({exc})") from exc
     return values
@@ -52,8 +65,16 @@ def parse_assignments(assignments: list[str]) -> dict[str, Any]:
 
 def render(assignments: list[str]) -> str:
     """The YAML stream of every object, for the settings ``DEFAULTS`` + ``assignments``."""
-    settings = serving.settings_from(**{**DEFAULTS, **parse_assignments(assignments)})
-    objects = serving.serving_objects(settings)
+    serving_values, stack_values = parse_assignments(assignments)
+    serving_settings = serving.settings_from(**{**DEFAULTS, **serving_values})
+    operator = bool(stack_values.pop("operator", True))
+    predictor = f"http://{serving_settings.name}-predictor.{serving_settings.namespace}.svc.cluster.local/v1"
+    stack_settings = stack.settings_from(
+        **{"namespace": serving_settings.namespace, "vllm_url": predictor, **stack_values}
+    )
+    objects = serving.serving_objects(serving_settings) + stack.stack_objects(
+        stack_settings, operator=operator
+    )
     return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -41,9 +42,22 @@ pytestmark = pytest.mark.skipif(
 )
 def test_render_validates(assignments):
     objects = list(yaml.safe_load_all(render(assignments)))
-    assert [o["kind"] for o in objects] == ["ServingRuntime", "InferenceService"]
+    kinds = [o["kind"] for o in objects]
+    assert kinds[:2] == ["ServingRuntime", "InferenceService"]
     for obj in objects:
-        validate(obj)
+        if obj["apiVersion"].startswith(("serving.kserve.io", "llamastack.io")):
+            validate(obj)
+        else:
+            kubernetes_validate.validate(obj, "1.31.0", strict=True)
+    if "stack.operator=false" in assignments:
+        assert kinds[2:] == ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"]
+    else:
+        assert kinds[2:] == ["ConfigMap", "LlamaStackDistribution"]
+    stack_config = yaml.safe_load(objects[2]["data"]["config.yaml"])
+    isvc = objects[1]["metadata"]
+    assert stack_config["providers"]["inference"][0]["config"]["base_url"] == (
+        f"http://{isvc['name']}-predictor.{isvc['namespace']}.svc.cluster.local/v1"
+    )
 
 
 def test_set_types_follow_the_setting():
@@ -60,6 +74,8 @@ def test_set_types_follow_the_setting():
         ("memory_request=lots", "not a Kubernetes resource quantity"),
         ("gpus=1", "unknown setting 'gpus'"),
         ("namespace", "is not KEY=VALUE"),
+        ("stack.memory_limit=4GB", "invalid Llama Stack settings: memory_limit"),
+        ("stack.replica=2", "unknown setting 'stack.replica'"),
     ],
 )
 def test_bad_settings_are_one_line_errors(assignment, message):
