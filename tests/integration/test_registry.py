@@ -198,3 +198,19 @@ def test_record_deployment_is_idempotent_and_follows_new_versions(registry_url):
     assert http("GET", f"{base}/serving_environments")[0] == 200
     envs = http("GET", f"{base}/serving_environments")[1]
     assert [e["name"] for e in envs["items"]] == ["ai"]
+
+
+def test_a_restarted_registry_serves_what_it_stored(tmp_path):
+    """`local down` then `up` keeps the SQLite file; the new server must read it (lists first)."""
+    from llama_rollout.local.registry_server import create_app
+    from tests.servers import serve_app
+
+    db = tmp_path / "registry.sqlite"
+    with serve_app(create_app(db)) as url:
+        first = register(registry.connect(url), "9" * 40)
+    with serve_app(create_app(db)) as url:
+        client = registry.connect(url)
+        assert [m.name for m in client.get_registered_models()] == ["llama-small"]
+        assert register(client, "9" * 40) == registry.RegisteredVersion(
+            **{**first.__dict__, "created": False}
+        )

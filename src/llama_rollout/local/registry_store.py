@@ -118,6 +118,7 @@ class RegistryStore:
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS resources (
@@ -284,7 +285,6 @@ class RegistryStore:
 
     def _row(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
         with self._lock:
-            self._db.row_factory = sqlite3.Row
             return self._db.execute(sql, args).fetchone()
 
     @staticmethod
