@@ -7,12 +7,12 @@ labels), so a deployment made by the pipeline shows up in the dashboard like one
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llama_rollout.k8s_types import DnsLabel, LabelValue, PinnedImage, Quantity
 from llama_rollout.kube import Kube, Readiness
 
 ISVC_API = "serving.kserve.io/v1beta1"
@@ -23,11 +23,6 @@ PORT = 8080
 LLAMA32_TOOL_PARSER = "llama3_json"
 LLAMA32_CHAT_TEMPLATE = "/app/data/template/tool_chat_template_llama3.2_json.jinja"
 DEFAULT_RUNTIME_IMAGE = "quay.io/modh/vllm:rhoai-2.25-cuda"
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# A Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity).
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 class TolerationEffect(StrEnum):
@@ -61,11 +56,11 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="InferenceService name; also the served model name")
-    namespace: str
+    name: DnsLabel = Field(description="InferenceService name; also the served model name")
+    namespace: DnsLabel
     display_name: str = ""
-    runtime_name: str = "vllm-runtime"
-    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    runtime_name: DnsLabel = "vllm-runtime"
+    runtime_image: PinnedImage = DEFAULT_RUNTIME_IMAGE
     # Where the model is: a data connection Secret and the path in its bucket, or a URI read
     # with the service account's credentials.
     storage_key: str = ""
@@ -73,10 +68,10 @@ class ServingSettings(BaseModel):
     storage_uri: str = ""
     service_account: str = ""
     gpu_count: int = Field(default=1, ge=0)
-    cpu_request: str = "2"
-    memory_request: str = "16Gi"
-    cpu_limit: str = "8"
-    memory_limit: str = "24Gi"
+    cpu_request: Quantity = "2"
+    memory_request: Quantity = "16Gi"
+    cpu_limit: Quantity = "8"
+    memory_limit: Quantity = "24Gi"
     tolerations: tuple[Toleration, ...] = (
         Toleration(key=GPU_RESOURCE, operator="Exists", effect=TolerationEffect.NO_SCHEDULE),
     )
@@ -90,41 +85,9 @@ class ServingSettings(BaseModel):
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
     auth: bool = False
-    registered_model_id: str = ""
-    model_version_id: str = ""
-    registry_name: str = ""
-
-    @field_validator("name", "namespace", "runtime_name")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if len(value) > 63 or not _DNS_LABEL.match(value):
-            raise ValueError(
-                f"{value!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
-            )
-        return value
-
-    @field_validator("cpu_request", "memory_request", "cpu_limit", "memory_limit")
-    @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not _QUANTITY.match(value):
-            raise ValueError(
-                f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 2, 16Gi)"
-            )
-        return value
-
-    @field_validator("runtime_image")
-    @classmethod
-    def _pinned_image(cls, value: str) -> str:
-        if value.endswith(":latest") or ("@" not in value and ":" not in value.rsplit("/", 1)[-1]):
-            raise ValueError(f"pin the runtime image to a tag or digest, not {value!r}")
-        return value
-
-    @field_validator("registered_model_id", "model_version_id", "registry_name")
-    @classmethod
-    def _label_value(cls, value: str) -> str:
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
-            raise ValueError(f"{value!r} cannot be a label value")
-        return value
+    registered_model_id: LabelValue = ""
+    model_version_id: LabelValue = ""
+    registry_name: LabelValue = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.k8s_types import DnsLabel, Quantity, is_pinned
 
 LLSD_API = "llamastack.io/v1alpha1"
 PORT = 8321
@@ -31,9 +32,6 @@ STORAGE_MOUNT = "/opt/app-root/src/.llama"
 CONFIG_KEY = "config.yaml"
 CONFIG_MOUNT = "/etc/llama-stack"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
-
 
 class StackVersionError(RolloutError):
     """The Llama Stack server's version does not take the config this project writes."""
@@ -44,8 +42,8 @@ class StackSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = "llama-stack"
-    namespace: str
+    name: DnsLabel = "llama-stack"
+    namespace: DnsLabel
     vllm_url: str = Field(description="vLLM's OpenAI-compatible base URL, ending in /v1")
     vllm_tls_verify: bool = True
     vllm_max_tokens: int = Field(default=4096, ge=1)
@@ -53,19 +51,12 @@ class StackSettings(BaseModel):
     distribution_image: str = DEFAULT_IMAGE
     distribution_name: str = ""
     replicas: int = Field(default=1, ge=0)
-    cpu_request: str = "500m"
-    memory_request: str = "1Gi"
-    cpu_limit: str = "2"
-    memory_limit: str = "4Gi"
-    storage_size: str = "5Gi"
+    cpu_request: Quantity = "500m"
+    memory_request: Quantity = "1Gi"
+    cpu_limit: Quantity = "2"
+    memory_limit: Quantity = "4Gi"
+    storage_size: Quantity = "5Gi"
     env: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name", "namespace")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if len(value) > 63 or not _DNS_LABEL.match(value):
-            raise ValueError(f"{value!r} is not a DNS-1123 label")
-        return value
 
     @field_validator("vllm_url")
     @classmethod
@@ -74,22 +65,12 @@ class StackSettings(BaseModel):
             raise ValueError(f"vllm_url must be http(s)://HOST[:PORT]/v1, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("cpu_request", "memory_request", "cpu_limit", "memory_limit", "storage_size")
-    @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not _QUANTITY.match(value):
-            raise ValueError(f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 2, 4Gi)")
-        return value
-
     @model_validator(mode="after")
     def _one_distribution(self) -> StackSettings:
         if self.distribution_name and self.distribution_image != DEFAULT_IMAGE:
             raise ValueError("give distribution_name or distribution_image, not both")
-        image = self.distribution_image
-        if not self.distribution_name and (
-            image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]
-        ):
-            raise ValueError(f"pin the Llama Stack image to a tag or digest, not {image!r}")
+        if not self.distribution_name and not is_pinned(self.distribution_image):
+            raise ValueError(f"pin the image to a tag or digest, not {self.distribution_image!r}")
         return self
 
     @property

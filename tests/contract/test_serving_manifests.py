@@ -100,7 +100,7 @@ def test_inference_service_shape():
         ({"min_replicas": 2, "max_replicas": 1}, "below min_replicas"),
         ({"storage_uri": "s3://b/p/"}, "either storage_key"),
         ({"storage_path": ""}, "storage_path is required"),
-        ({"runtime_image": "quay.io/modh/vllm:latest"}, "pin the runtime image"),
+        ({"runtime_image": "quay.io/modh/vllm:latest"}, "pin the image"),
         ({"gpu_memory_utilization": 1.5}, "less than or equal to 1"),
         ({"tolerations": ({"operator": "Maybe"},)}, "Equal"),
     ],

@@ -112,7 +112,7 @@ def test_version_guard(version, ok):
         ({"memory_limit": "4GB"}, "resource quantity"),
         (
             {"distribution_image": "llamastack/distribution-starter:latest"},
-            "pin the Llama Stack image",
+            "pin the image",
         ),
         ({"distribution_name": "starter", "distribution_image": "quay.io/x/y:1"}, "not both"),
         ({"name": "Llama"}, "DNS-1123"),

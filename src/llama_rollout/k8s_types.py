@@ -1,0 +1,57 @@
+"""Kubernetes value types for settings: names, quantities, label values, pinned images.
+
+Used as pydantic field types, so a bad value is refused with the rule it broke before any
+object is built or applied.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# k8s.io/apimachinery resource.Quantity
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
+        )
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 2, 16Gi)")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value!r} cannot be a label value")
+    return value
+
+
+def is_pinned(image: str) -> bool:
+    """True for an image with a tag other than ``latest``, or a digest."""
+    if "@" in image:
+        return True
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    return bool(tag) and tag != "latest"
+
+
+def _pinned_image(value: str) -> str:
+    if not is_pinned(value):
+        raise ValueError(f"pin the image to a tag or digest, not {value!r}")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
