@@ -310,7 +310,8 @@ def fallback_objects(settings: StackSettings) -> list[dict[str, Any]]:
                         {
                             "name": "llama-stack",
                             "image": settings.distribution_image,
-                            "args": [
+                            # command, not args: args would go to the image's own entrypoint
+                            "command": [
                                 "llama",
                                 "stack",
                                 "run",

@@ -50,7 +50,7 @@ def test_fallback_objects_validate(overrides):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     deployment = objects[2]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][:4] == ["llama", "stack", "run", "/etc/llama-stack/config.yaml"]
+    assert container["command"][:4] == ["llama", "stack", "run", "/etc/llama-stack/config.yaml"]
     assert objects[3]["metadata"]["name"] == "llama-stack-service"
 
 
