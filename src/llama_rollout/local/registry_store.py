@@ -277,10 +277,6 @@ class RegistryStore:
             )
             return self.get(kind, resource_id)
 
-    def owner_of(self, resource_id: str) -> str | None:
-        row = self._row("SELECT owner_id FROM resources WHERE id=?", (_int_id(resource_id),))
-        return str(row["owner_id"]) if row and row["owner_id"] is not None else None
-
     # -- helpers --------------------------------------------------------------------------
 
     def _row(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
