@@ -58,6 +58,31 @@ class Readiness:
     state: str = ""
 
 
+@dataclass(frozen=True)
+class PodProblem:
+    """Why a pod cannot run; ``may_pass`` when it can still resolve itself (an autoscaler
+    adding a GPU node for an unschedulable pod)."""
+
+    message: str
+    may_pass: bool = False
+
+
+class Patience:
+    """How long a problem that may pass is allowed to last before it is a failure."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+
+    def exhausted(self, present: bool) -> bool:
+        if not present:
+            self._since = None
+            return False
+        if self._since is None:
+            self._since = time.monotonic()
+        return time.monotonic() - self._since >= self.seconds
+
+
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """An ApiClient: in-cluster config inside a pod, the kubeconfig elsewhere."""
     from kubernetes import client, config
@@ -202,7 +227,7 @@ class Kube:
         lines = [line for line in str(text).splitlines() if line.strip()]
         return lines[-1][:300] if lines else ""
 
-    def pod_problems(self, namespace: str, labels: dict[str, str]) -> list[str]:
+    def pod_problems(self, namespace: str, labels: dict[str, str]) -> list[PodProblem]:
         """Why the pods selected by ``labels`` cannot run, one sentence each (empty if none)."""
         problems = []
         for pod in self.list("v1", "Pod", namespace, labels=labels):
@@ -211,14 +236,21 @@ class Kube:
             for condition in status.get("conditions") or []:
                 if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
                     problems.append(
-                        f"pod {name} cannot be scheduled ({condition.get('reason')}): {condition.get('message', '')}"
+                        PodProblem(
+                            f"pod {name} cannot be scheduled ({condition.get('reason')}): "
+                            f"{condition.get('message', '')}",
+                            may_pass=True,
+                        )
                     )
             for container in status.get("containerStatuses") or []:
                 waiting = (container.get("state") or {}).get("waiting") or {}
                 reason = waiting.get("reason", "")
                 if reason in ("ImagePullBackOff", "ErrImagePull", "InvalidImageName"):
                     problems.append(
-                        f"pod {name} cannot pull image {container.get('image')} ({reason}): {waiting.get('message', '')}"
+                        PodProblem(
+                            f"pod {name} cannot pull image {container.get('image')} ({reason}): "
+                            f"{waiting.get('message', '')}"
+                        )
                     )
                 elif reason in (
                     "CrashLoopBackOff",
@@ -232,10 +264,26 @@ class Kube:
                     detail = last or terminated.get("message") or waiting.get("message", "")
                     restarts = container.get("restartCount", 0)
                     problems.append(
-                        f"container {container['name']} of pod {name} is in {reason} "
-                        f"({restarts} restarts); last log line: {detail}"
+                        PodProblem(
+                            f"container {container['name']} of pod {name} is in {reason} "
+                            f"({restarts} restarts); last log line: {detail}"
+                        )
                     )
         return problems
+
+    def explain_pods(
+        self, namespace: str, labels: dict[str, str], waiting: Readiness, patience: Patience
+    ) -> Readiness:
+        """``waiting`` made a failure when the pods cannot run, or its state richer when they
+        may still (an unschedulable pod, until ``patience`` runs out)."""
+        problems = self.pod_problems(namespace, labels)
+        lasting = [p.message for p in problems if not p.may_pass]
+        passing = [p.message for p in problems if p.may_pass]
+        if lasting or patience.exhausted(bool(passing)):
+            return Readiness(failure="; ".join(lasting + passing), state=waiting.state)
+        if passing:
+            return Readiness(state=f"{waiting.state}; {'; '.join(passing)}")
+        return waiting
 
 
 def wait_until(

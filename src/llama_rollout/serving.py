@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llama_rollout.k8s_types import DnsLabel, LabelValue, PinnedImage, Quantity
-from llama_rollout.kube import Kube, Readiness
+from llama_rollout.kube import Kube, Patience, Readiness
 
 ISVC_API = "serving.kserve.io/v1beta1"
 RUNTIME_API = "serving.kserve.io/v1alpha1"
@@ -23,6 +23,7 @@ PORT = 8080
 LLAMA32_TOOL_PARSER = "llama3_json"
 LLAMA32_CHAT_TEMPLATE = "/app/data/template/tool_chat_template_llama3.2_json.jinja"
 DEFAULT_RUNTIME_IMAGE = "quay.io/modh/vllm:rhoai-2.25-cuda"
+UNSCHEDULABLE_GRACE = 300.0
 
 
 class TolerationEffect(StrEnum):
@@ -298,24 +299,31 @@ def isvc_url(obj: dict[str, Any]) -> str:
     return ((status.get("address") or {}).get("url") or status.get("url") or "").rstrip("/")
 
 
-def check_inference_service(kube: Kube, name: str, namespace: str) -> Readiness:
+def check_inference_service(
+    kube: Kube, name: str, namespace: str, patience: Patience | None = None
+) -> Readiness:
     """One look at an InferenceService and its predictor pods."""
     readiness = isvc_readiness(kube.get(ISVC_API, "InferenceService", name, namespace))
     if readiness.ready or readiness.failure:
         return readiness
-    problems = kube.pod_problems(namespace, {"serving.kserve.io/inferenceservice": name})
-    if problems:
-        return Readiness(failure="; ".join(problems), state=readiness.state)
-    return readiness
+    labels = {"serving.kserve.io/inferenceservice": name}
+    return kube.explain_pods(namespace, labels, readiness, patience or Patience(0))
 
 
 def deploy(
-    kube: Kube, settings: ServingSettings, *, timeout: float = 1800, interval: float = 10
+    kube: Kube,
+    settings: ServingSettings,
+    *,
+    timeout: float = 1800,
+    interval: float = 10,
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE,
 ) -> str:
     """Apply the runtime and InferenceService, wait until it serves, return its URL.
 
     Everything is checked before the first object is applied: the namespace exists and the
-    cluster serves both kinds. Readiness failures are explained (see ``kube.wait_until``).
+    cluster serves both kinds. Readiness failures are explained (see ``kube.wait_until``); a
+    predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
+    which leaves a cluster autoscaler time to add a GPU node.
     """
     import logging
 
@@ -335,8 +343,9 @@ def deploy(
             seen.append(state)
             log.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
 
+    patience = Patience(unschedulable_grace)
     wait_until(
-        lambda: check_inference_service(kube, settings.name, settings.namespace),
+        lambda: check_inference_service(kube, settings.name, settings.namespace, patience),
         what=f"InferenceService {settings.namespace}/{settings.name}",
         timeout=timeout,
         interval=interval,

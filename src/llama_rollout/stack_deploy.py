@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from llama_rollout.kube import Kube, Readiness, wait_until
+from llama_rollout.kube import Kube, Patience, Readiness, wait_until
 from llama_rollout.stack import LLSD_API, StackSettings, service_url, stack_objects
 from llama_rollout.stack_health import StackReport, verify_chain
 
@@ -63,7 +63,12 @@ def deployment_readiness(obj: dict[str, Any] | None) -> Readiness:
 
 
 def deploy_stack(
-    kube: Kube, settings: StackSettings, *, timeout: float = 900, interval: float = 5
+    kube: Kube,
+    settings: StackSettings,
+    *,
+    timeout: float = 900,
+    interval: float = 5,
+    unschedulable_grace: float = 300,
 ) -> str:
     """Apply the stack's objects, wait until it runs, return its in-cluster URL.
 
@@ -85,6 +90,7 @@ def deploy_stack(
     for obj in objects:
         kube.apply(obj)
     pods = {INSTANCE_LABEL: settings.name}
+    patience = Patience(unschedulable_grace)
 
     def check() -> Readiness:
         if operator:
@@ -97,10 +103,7 @@ def deploy_stack(
             )
         if readiness.ready or readiness.failure:
             return readiness
-        problems = kube.pod_problems(settings.namespace, pods)
-        return (
-            Readiness(failure="; ".join(problems), state=readiness.state) if problems else readiness
-        )
+        return kube.explain_pods(settings.namespace, pods, readiness, patience)
 
     kind = "LlamaStackDistribution" if operator else "Llama Stack Deployment"
     wait_until(check, what=f"{kind} {settings.namespace}/{settings.name}", timeout=timeout, interval=interval,

@@ -129,7 +129,26 @@ def test_pod_failures_are_named(cluster, fake, status, logs, expected):
     fake.put("pods", pod("llama-predictor-abc", status))
     fake.pod_logs[("ai", "llama-predictor-abc")] = logs
     with pytest.raises(kube.NotReady, match=expected):
-        serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+        serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01, unschedulable_grace=0)
+
+
+def test_unschedulable_is_given_time_for_an_autoscaler(cluster, fake):
+    unschedulable = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                     "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."}]}  # fmt: skip
+    fake.put("pods", pod("llama-predictor-abc", unschedulable))
+
+    def node_arrives(obj, fake):
+        if len([r for r in fake.requests if "/pods" in r]) >= 3:
+            fake.objects.pop(("pods", "ai", "llama-predictor-abc", ""), None)
+            obj["status"] = {**READY, "observedGeneration": obj["metadata"]["generation"]}
+
+    fake.on_read("inferenceservices", "llama", node_arrives, namespace="ai")
+    assert serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01, unschedulable_grace=60)
+    with pytest.raises(kube.NotReady, match=r"last state: .*cannot be scheduled \(Unschedulable\)"):
+        fake.put("pods", pod("llama-predictor-abc", unschedulable))
+        fake.read_hooks.clear()
+        fake.get("inferenceservices", "llama", "ai")["status"] = {}
+        serving.deploy(cluster, SETTINGS, timeout=0.2, interval=0.01, unschedulable_grace=60)
 
 
 def test_deadline_reports_the_last_state(cluster, fake):
