@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -32,7 +34,29 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env):
+def run_notebook(path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """Execute a notebook top to bottom in a fresh kernel that sees ``env``; fail on any error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for key in ("LLAMA_ROLLOUT_STATE_DIR",):
+        monkeypatch.setenv(key, env[key])
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    return notebook
+
+
+def output_text(notebook) -> list[str]:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            data = output.get("data", {})
+            texts += [data.get("text/markdown", ""), data.get("text/plain", "")]
+    return texts
+
+
+def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch):
     first = last_json(cli("run", "--local", "--json", env=stack_env))
     assert first["source"].startswith("hf://HuggingFaceTB/SmolLM2-135M-Instruct@")
     assert first["source"].endswith(first["revision"]) and len(first["revision"]) == 40
@@ -50,6 +74,15 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env):
     assert (second["model_version_id"], second["revision"]) == (
         first["model_version_id"],
         first["revision"],
+    )
+
+    executed = run_notebook(NOTEBOOKS / "explore-deployed-stack.ipynb", stack_env, monkeypatch)
+    text = "\n".join(output_text(executed))
+    assert "vllm/smollm2-135m-instruct" in text and "Paris" in text
+    assert f"| {first['model_version_name']} | {first['model_version_id']} |" in text
+    assert "payments-api" in text and "worker-1 has MemoryPressure" in text
+    assert any(
+        "image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])
     )
 
     down = cli("local", "down", env=stack_env)
