@@ -57,3 +57,10 @@ def invalid_settings(what: str, exc: Exception) -> ConfigurationError:
         for e in errors
     )
     return ConfigurationError(f"invalid {what}: {problems or exc}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (of its first sub-exception for a group)."""
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return first_line(exc.exceptions[0])
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llama_rollout.errors import ConfigurationError, RegistryError
+from llama_rollout.errors import ConfigurationError, RegistryError, first_line
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -92,7 +92,7 @@ def connect(url: str, *, author: str = "llama-rollout", token: str | None = None
             return ModelRegistry(url, author=author, user_token=token, log_level=logging.ERROR)
     except Exception as exc:  # the client raises aiohttp, asyncio and its own errors alike
         raise RegistryError(
-            f"Model Registry unreachable at {url} ({type(exc).__name__}: {_first_line(exc)})",
+            f"Model Registry unreachable at {url} ({type(exc).__name__}: {first_line(exc)})",
             hint="check the registry URL and that it is running (`llama-rollout local status` "
             "on a laptop; the ModelRegistry's REST route or service on the cluster)",
         ) from exc
@@ -207,10 +207,6 @@ def _ids(
         model_artifact_id=str(artifact.id),
         created=created,
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 API_PREFIX = "/api/model_registry/v1"

@@ -20,7 +20,7 @@ from typing import Any
 
 import urllib3
 
-from llama_rollout.errors import RolloutError
+from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.stack import check_version
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def list_mcp_tools(mcp_url: str, *, timeout: float = 20) -> list[str]:
         return asyncio.run(asyncio.wait_for(names(), timeout))
     except Exception as exc:  # the MCP client raises transport, protocol and timeout errors alike
         raise StackLinkError(
-            f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {_first_line(exc)})",
+            f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {first_line(exc)})",
             hint="give the streamable HTTP endpoint of an MCP server, e.g. "
             "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
         ) from exc
@@ -170,9 +170,3 @@ def verify_chain(url: str, model_id: str, mcp_url: str) -> StackReport:
         "Llama Stack %s at %s serves %s with %d MCP tools", version, url, model_id, len(seen)
     )
     return StackReport(url, version, model_id, mcp_url, seen)
-
-
-def _first_line(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _first_line(exc.exceptions[0])
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
