@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-CRDS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "crds"
+CRDS = Path(__file__).resolve().parent / "data" / "crds"
 
 
 def _structural(node: Any) -> Any:

@@ -10,11 +10,7 @@ import pytest
 import yaml
 
 from llama_rollout.render import render
-from tests.crd_schema import CRDS, validate
-
-pytestmark = pytest.mark.skipif(
-    not CRDS.exists(), reason=f"CRDs not found at {CRDS} (../shared/reference)"
-)
+from tests.crd_schema import validate
 
 
 @pytest.mark.parametrize(

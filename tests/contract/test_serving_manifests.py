@@ -9,11 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from llama_rollout import serving
-from tests.crd_schema import CRDS, validate
-
-pytestmark = pytest.mark.skipif(
-    not CRDS.exists(), reason=f"CRDs not found at {CRDS} (../shared/reference)"
-)
+from tests.crd_schema import validate
 
 BASE = {
     "name": "llama-3-2-3b",

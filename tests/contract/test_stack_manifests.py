@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from llama_rollout import stack
 from llama_rollout.errors import RolloutError
-from tests.crd_schema import CRDS, validate
+from tests.crd_schema import validate
 
 KUBERNETES_VERSION = "1.31.0"  # OpenShift 4.18
 BASE = {"namespace": "ai", "vllm_url": "http://llama-predictor.ai.svc.cluster.local:8080/v1"}
@@ -25,7 +25,6 @@ VARIANTS = {
 }
 
 
-@pytest.mark.skipif(not CRDS.exists(), reason=f"CRDs not found at {CRDS} (../shared/reference)")
 @pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
 def test_operator_objects_validate(overrides):
     settings = stack.StackSettings(**{**BASE, **overrides})

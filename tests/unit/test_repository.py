@@ -1,0 +1,79 @@
+"""The repository itself: what a fresh clone gets is complete, self-contained and honest."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-s", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    return [entry for entry in out.split("\0") if entry]
+
+
+def test_no_tracked_file_is_a_symlink_or_points_outside_the_repository():
+    links = [entry.split("\t", 1)[1] for entry in tracked_files() if entry.startswith("120000 ")]
+    assert links == [], f"tracked symlinks point nowhere on a fresh clone: {links}"
+    escaping = []
+    for entry in tracked_files():
+        path = ROOT / entry.split("\t", 1)[1]
+        if path.is_symlink() or not path.resolve().is_relative_to(ROOT):
+            escaping.append(str(path))
+    assert escaping == []
+
+
+@pytest.mark.parametrize("folder", [".venv", ".venv-vllm", ".venv-llama-stack"])
+def test_the_environments_make_creates_are_ignored_as_files_and_as_folders(folder, tmp_path):
+    # A trailing slash in .gitignore matches folders only: a symlink of that name is a file.
+    for candidate in (folder, f"{folder}/bin/python"):
+        result = subprocess.run(
+            ["git", "check-ignore", "--no-index", "-q", candidate], cwd=ROOT, check=False
+        )
+        assert result.returncode == 0, f"{candidate} is not ignored"
+
+
+def test_nothing_reads_files_outside_the_repository():
+    pattern = re.compile(r"\.\./shared|[\"']shared[\"']")
+    offenders = []
+    for folder in ("src", "components", "pipelines", "tests", ".ci", "benchmarks"):
+        for path in (ROOT / folder).rglob("*"):
+            readable = path.suffix in (".py", ".sh", "") and path.is_file()
+            if readable and path != Path(__file__) and pattern.search(path.read_text()):
+                offenders.append(str(path.relative_to(ROOT)))
+    makefile = (ROOT / "Makefile").read_text()
+    assert "../shared" not in makefile
+    assert offenders == []
+
+
+def recorded_digests() -> dict[str, str]:
+    rows = re.findall(
+        r"^\| `([^`]+)` \|[^|]+\| `([0-9a-f]{64})` \|$", (DATA / "README.md").read_text(), re.M
+    )
+    return dict(rows)
+
+
+def test_every_schema_in_tests_data_is_listed_with_its_source_and_unchanged():
+    recorded = recorded_digests()
+    present = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*.yaml"))
+    assert present and sorted(recorded) == present
+    for name, digest in recorded.items():
+        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_no_test_can_skip():
+    skip = re.compile(r"pytest\.skip\(|importorskip|mark\.skipif|mark\.skip\b|mark\.xfail")
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if p != Path(__file__) and skip.search(p.read_text())
+    ]
+    assert offenders == []
