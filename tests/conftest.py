@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,14 +16,12 @@ import pytest
 
 from llama_rollout.data_connection import DataConnection
 from llama_rollout.kube import Kube
-from llama_rollout.local.hub_server import Faults
-from llama_rollout.local.hub_server import create_app as create_hub
+from llama_rollout.local.hub_server import Faults, Hub, create_cdn_app, create_hub_app
 from llama_rollout.local.registry_server import create_app as create_registry
 from tests.fake_kube import FakeKube, running
 from tests.servers import free_port, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 MiB = 1024 * 1024
 
 
@@ -81,20 +80,26 @@ def make_model(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
-    """Start a hub-compatible server for given repos; sets HF_ENDPOINT to it."""
-    stack: list = []
+    """Start a hub-compatible server (and its CDN) for given repos; sets HF_ENDPOINT to it.
 
-    def start(repos: dict[str, Path], faults: Faults | None = None) -> str:
-        context = serve_app(create_hub(repos, faults))
-        url = context.__enter__()
-        stack.append(context)
-        monkeypatch.setenv("HF_ENDPOINT", url)
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        return url
+    With ``token``, the repositories are private and HF_TOKEN is set to that token.
+    """
+    with contextlib.ExitStack() as stack:
 
-    yield start
-    for context in reversed(stack):
-        context.__exit__(None, None, None)
+        def start(
+            repos: dict[str, Path], faults: Faults | None = None, *, token: str | None = None
+        ) -> str:
+            state = Hub(repos, token=token, faults=faults)
+            cdn_url = stack.enter_context(serve_app(create_cdn_app(state)))
+            url = stack.enter_context(serve_app(create_hub_app(state, cdn_url)))
+            monkeypatch.setenv("HF_ENDPOINT", url)
+            if token:
+                monkeypatch.setenv("HF_TOKEN", token)
+            else:
+                monkeypatch.delenv("HF_TOKEN", raising=False)
+            return url
+
+        yield start
 
 
 @pytest.fixture

@@ -17,11 +17,12 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote, urljoin, urlparse
 
 import urllib3
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 CHUNK_SIZE = 1024 * 1024
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 # Repositories often carry the same weights twice (Meta's original checkpoint, .bin beside
 # .safetensors). vLLM reads safetensors, so the others would only cost transfer and storage.
@@ -207,6 +210,18 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
             hint="check the ORG/REPO spelling; for a private or gated repo set HF_TOKEN",
         ) from exc
     except HfHubHTTPError as exc:
+        # huggingface_hub maps a 401 to RepositoryNotFoundError on https endpoints only; the
+        # hub answers 401 for a private repo without a token and for a token it rejects.
+        if exc.response is not None and exc.response.status_code == 401:
+            if "Invalid credentials" in str(exc):
+                raise SourceError(
+                    f"the hub at {endpoint} rejected HF_TOKEN for {spec}",
+                    hint="the token is invalid or expired: create a new one on the hub",
+                ) from exc
+            raise SourceNotFoundError(
+                f"repository {spec.location} not found at {endpoint}",
+                hint="check the ORG/REPO spelling; for a private or gated repo set HF_TOKEN",
+            ) from exc
         raise SourceError(f"the hub at {endpoint} refused model info for {spec}: {exc}") from exc
     except OSError as exc:
         raise SourceError(
@@ -288,7 +303,16 @@ class SourceReader:
         self.source = source
         self._endpoint = hf_endpoint()
         self._timeout = urllib3.Timeout(connect=min(stall_timeout, 30.0), read=stall_timeout)
-        self._pool = urllib3.PoolManager(maxsize=16, retries=urllib3.Retry(0, redirect=5))
+        # Redirects are followed by _hub_response, which decides where the token may go.
+        self._pool = urllib3.PoolManager(maxsize=16, retries=False)
+        self._reading: set[urllib3.BaseHTTPResponse] = set()
+        self._lock = threading.Lock()
+
+    def abort(self) -> None:
+        """Interrupt every read in progress (a stalled one too): the mirror has failed."""
+        with self._lock:
+            for response in self._reading:
+                response.shutdown()
 
     def url_of(self, file: SourceFile) -> str:
         """The URL a hub file is read from, pinned to the resolved commit."""
@@ -299,7 +323,7 @@ class SourceReader:
         """Yield the file's bytes from ``offset`` on.
 
         Raises:
-            SourceError: the hub answered with an error status.
+            SourceError: the hub answered with an error status, or redirected in a loop.
             urllib3.exceptions.HTTPError: a transient network failure or stall; the caller
                 retries from the offset it reached.
         """
@@ -320,15 +344,12 @@ class SourceReader:
             headers["Authorization"] = f"Bearer {token}"
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        response = self._pool.request(
-            "GET",
-            self.url_of(file),
-            headers=headers,
-            preload_content=False,
-            timeout=self._timeout,
-        )
+        response = self._hub_response(self.url_of(file), headers, file.path)
+        with self._lock:
+            self._reading.add(response)
         try:
             if response.status >= 400:
+                response.drain_conn()
                 raise HubStatusError(response.status, self.url_of(file))
             if offset and response.status != 206:
                 raise SourceError(
@@ -336,8 +357,42 @@ class SourceReader:
                     hint="use a hub or proxy that supports HTTP Range requests",
                 )
             yield from response.stream(CHUNK_SIZE, decode_content=False)
+        except BaseException:
+            response.close()  # a half-read body must not go back to the pool
+            raise
         finally:
+            with self._lock:
+                self._reading.discard(response)
             response.release_conn()
+
+    def _hub_response(
+        self, url: str, headers: dict[str, str], path: str
+    ) -> urllib3.BaseHTTPResponse:
+        """GET ``url``, following the hub's redirects (LFS files live on a CDN host).
+
+        The token goes to the hub only. The CDN URL is pre-signed and refuses a second
+        credential (400), so Authorization is dropped at the first hop to another origin and
+        never sent again. Range goes along: a resumed read restarts at the hub, which signs a
+        fresh CDN URL.
+        """
+        origin = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._pool.request(
+                "GET", url, headers=headers, preload_content=False, redirect=False,
+                timeout=self._timeout,
+            )  # fmt: skip
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            response.drain_conn()
+            response.release_conn()
+            url = urljoin(url, location)
+            if _origin(url) != origin:
+                headers = {k: v for k, v in headers.items() if k != "Authorization"}
+        raise SourceError(
+            f"the hub redirected the read of {path} more than {MAX_REDIRECTS} times",
+            hint="a redirect loop: check HF_ENDPOINT, or any proxy between here and the hub",
+        )
 
 
 class HubStatusError(SourceError):
@@ -351,3 +406,9 @@ class HubStatusError(SourceError):
     @property
     def transient(self) -> bool:
         return self.status in (408, 429) or self.status >= 500
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = urlparse(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, (parsed.hostname or "").lower(), port

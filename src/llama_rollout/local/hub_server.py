@@ -1,17 +1,30 @@
 """A Hugging Face hub-compatible server that publishes model folders as repositories.
 
-It speaks the part of the hub API that ``huggingface_hub`` and the mirror use: model info with
-file metadata (``/api/models/REPO[/revision/REV]?blobs=true``), and file reads at a revision
-(``/REPO/resolve/REV/PATH``) with the hub's headers (``X-Repo-Commit``, ``ETag``,
-``X-Linked-Etag``, ``X-Linked-Size``) and HTTP Range. Errors carry the hub's ``X-Error-Code``
-so the client raises the same exceptions as against huggingface.co.
+It answers the way huggingface.co does, not more kindly, so the mirror meets here what it
+meets there (read from huggingface_hub's ``file_download.py`` and ``utils/_http.py`` and from
+recorded hub responses):
+
+* model info with file metadata (``/api/models/REPO[/revision/REV]?blobs=true``) and the tree
+  listing ``snapshot_download`` uses;
+* ``/REPO/resolve/REV/PATH`` of an LFS file answers **302** to a signed URL on a second host,
+  the CDN, with ``X-Repo-Commit``, ``X-Linked-Etag`` (the sha256) and ``X-Linked-Size``. The
+  CDN checks the signature and its expiry, answers Range requests, and refuses a request that
+  also carries ``Authorization`` (400, as a pre-signed S3 URL does), so a client that forwards
+  its hub token off the hub fails here as it would there;
+* a regular (non-LFS) file answers **307** to a relative ``/api/resolve-cache/...`` URL
+  pinned to the commit, which serves the bytes (Range too);
+* with a token set, every repository is private: no token, or another one, is answered 401
+  ("Invalid username or password." / "Invalid credentials in Authorization header"), as
+  huggingface.co answers an unauthenticated request for a private repository;
+* errors carry the hub's ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound), so
+  huggingface_hub raises the same exceptions as against huggingface.co.
 
 A folder is "committed" when it is published: its file metadata and commit sha are computed
 then and served from memory, as a real hub serves a commit. Files that change on disk
 afterwards no longer match what the hub declared, which is how tests play a corrupt store.
 
 Tests can also make the server misbehave (``Faults``): stop sending bytes halfway through a
-file, as a stuck CDN connection does.
+file, as a stuck CDN connection does; every request is logged with whether it carried a token.
 """
 
 from __future__ import annotations
@@ -19,11 +32,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import logging
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -33,6 +50,7 @@ logger = logging.getLogger(__name__)
 LFS_THRESHOLD = 10 * 1024 * 1024
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".h5", ".msgpack", ".model")
 READ_CHUNK = 1024 * 1024
+SIGNED_URL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -123,100 +141,87 @@ def tree_entries(repo: HubRepo, base: str, *, recursive: bool) -> dict[str, dict
     return entries
 
 
+@dataclass(frozen=True)
+class HubRequest:
+    """One request the hub or its CDN received, for tests to inspect."""
+
+    server: str  # "hub" or "cdn"
+    method: str
+    path: str
+    range: str
+    authorization: bool
+
+
 @dataclass
 class Faults:
-    """Misbehaviour to play, for tests. Each fault fires once per listed file."""
+    """Misbehaviour to play, for tests. Each stall fires once per listed file."""
 
     stall_after_bytes: dict[str, int] = field(default_factory=dict)
     stall_seconds: float = 3600.0
-    requests: list[str] = field(default_factory=list)
+    # path -> the status /resolve/ answers for it, every time
+    resolve_status: dict[str, int] = field(default_factory=dict)
+    # paths whose /resolve/ redirects to itself, every time
+    redirect_loops: set[str] = field(default_factory=set)
+    requests: list[HubRequest] = field(default_factory=list)
+
+    def reads(self, path: str) -> list[HubRequest]:
+        """The requests that read ``path``'s bytes (the CDN's, or the resolve cache's)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "GET"
+            and r.path.endswith("/" + path)
+            and (r.server == "cdn" or "/api/resolve-cache/" in r.path)
+        ]
 
 
-def create_app(repos: dict[str, Path], faults: Faults | None = None) -> FastAPI:
-    """The hub app serving ``repos`` (repo id -> folder)."""
-    published = {
-        repo_id: HubRepo.publish(repo_id, Path(folder)) for repo_id, folder in repos.items()
-    }
-    faults = faults or Faults()
-    app = FastAPI(title="llama-rollout hub", docs_url=None, redoc_url=None)
-    app.state.repos = published
-    app.state.faults = faults
+class Hub:
+    """The published repositories, shared by the hub app and its CDN app.
 
-    def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status, headers={"X-Error-Code": code})
+    Args:
+        repos: repo id -> folder.
+        token: when set, repositories are private and need ``Authorization: Bearer <token>``.
+        faults: misbehaviour for tests.
+    """
 
-    def find(repo_id: str, revision: str | None) -> HubRepo | JSONResponse:
-        repo = published.get(repo_id)
-        if repo is None:
-            return error(404, "RepoNotFound", f"Repository {repo_id} not found")
-        if revision not in (None, "main", repo.commit):
-            return error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-        return repo
+    def __init__(
+        self, repos: dict[str, Path], *, token: str | None = None, faults: Faults | None = None
+    ) -> None:
+        self.repos = {rid: HubRepo.publish(rid, Path(folder)) for rid, folder in repos.items()}
+        self.token = token
+        self.faults = faults or Faults()
+        self._key = secrets.token_bytes(32)
 
-    def info(repo_id: str, revision: str | None) -> Response:
-        repo = find(repo_id, revision)
-        if isinstance(repo, Response):
-            return repo
-        return JSONResponse(
-            {
-                "_id": repo.commit[:24],
-                "id": repo.repo_id,
-                "modelId": repo.repo_id,
-                "sha": repo.commit,
-                "private": False,
-                "gated": False,
-                "disabled": False,
-                "downloads": 0,
-                "likes": 0,
-                "tags": ["safetensors", "llama", "text-generation"],
-                "pipeline_tag": "text-generation",
-                "library_name": "transformers",
-                "siblings": [f.sibling() for f in repo.files.values()],
-            }
+    def signature(self, repo_id: str, hub_file: HubFile, expires: int) -> str:
+        message = f"{repo_id}\n{hub_file.sha256}\n{hub_file.path}\n{expires}"
+        return hmac.new(self._key, message.encode(), "sha256").hexdigest()
+
+    def signed_url(self, cdn_url: str, repo: HubRepo, hub_file: HubFile) -> str:
+        """A CDN URL for one LFS file that expires, as huggingface.co's CloudFront URLs do."""
+        expires = int(time.time() + SIGNED_URL_SECONDS)
+        path = f"/repos/{quote(repo.repo_id)}/{hub_file.sha256}/{quote(hub_file.path)}"
+        query = {"Expires": expires, "Signature": self.signature(repo.repo_id, hub_file, expires)}
+        return f"{cdn_url}{path}?{urlencode(query)}"
+
+    def log(self, server: str, request: Request) -> None:
+        self.faults.requests.append(
+            HubRequest(
+                server,
+                request.method,
+                request.url.path,
+                request.headers.get("range", ""),
+                "authorization" in request.headers,
+            )
         )
 
-    @app.get("/api/models/{repo_id:path}/tree/{revision}/{path:path}")
-    @app.get("/api/models/{repo_id:path}/tree/{revision}")
-    def tree(repo_id: str, revision: str, request: Request, path: str = "") -> Response:
-        repo = find(repo_id, revision)
-        if isinstance(repo, Response):
-            return repo
-        recursive = request.query_params.get("recursive", "false").lower() == "true"
-        base = path.strip("/")
-        entries = tree_entries(repo, base, recursive=recursive)
-        if base and not entries:
-            return error(404, "EntryNotFound", f"{path} does not exist at {revision}")
-        return JSONResponse(list(entries.values()))
-
-    @app.get("/api/models/{repo_id:path}/revision/{revision:path}")
-    def model_info_at(repo_id: str, revision: str) -> Response:
-        return info(repo_id, revision)
-
-    @app.get("/api/models/{repo_id:path}")
-    def model_info(repo_id: str) -> Response:
-        return info(repo_id, None)
-
-    @app.api_route("/{repo_id:path}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
-    async def resolve(repo_id: str, revision: str, path: str, request: Request) -> Response:
-        repo = find(repo_id, revision)
-        if isinstance(repo, Response):
-            return repo
-        hub_file = repo.files.get(path)
-        if hub_file is None:
-            return error(404, "EntryNotFound", f"{path} does not exist at {revision}")
-        faults.requests.append(f"{request.method} {path} {request.headers.get('range', '')}")
-        headers = {
-            "X-Repo-Commit": repo.commit,
-            "ETag": f'"{hub_file.etag}"',
-            "Accept-Ranges": "bytes",
-            "Content-Type": "application/octet-stream",
-        }
-        if hub_file.sha256:
-            headers["X-Linked-Etag"] = f'"{hub_file.sha256}"'
-            headers["X-Linked-Size"] = str(hub_file.size)
-        disk_size = (repo.folder / path).stat().st_size
+    def file_response(
+        self, request: Request, repo: HubRepo, hub_file: HubFile, headers: dict[str, str]
+    ) -> Response:
+        """The file's bytes (or the part a Range asks for), with the given headers."""
+        disk_size = (repo.folder / hub_file.path).stat().st_size
         start, end = 0, disk_size - 1
         status = 200
+        headers = {**headers, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         if range_header := request.headers.get("range"):
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header.strip())
             if not match or int(match.group(1)) >= max(disk_size, 1):
@@ -228,9 +233,173 @@ def create_app(repos: dict[str, Path], faults: Faults | None = None) -> FastAPI:
         headers["Content-Length"] = str(max(end - start + 1, 0))
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
-        stall_at = faults.stall_after_bytes.pop(path, None)
-        body = _read_range(repo.folder / path, start, end, stall_at, faults.stall_seconds)
+        stall_at = self.faults.stall_after_bytes.pop(hub_file.path, None)
+        body = _read_range(
+            repo.folder / hub_file.path, start, end, stall_at, self.faults.stall_seconds
+        )
         return StreamingResponse(body, status_code=status, headers=headers)
+
+
+def _error(status: int, code: str | None, message: str) -> JSONResponse:
+    headers = {"X-Error-Code": code} if code else {}
+    if code is None and status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="Authentication required", charset="UTF-8"'
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_hub_app(hub: Hub, cdn_url: str) -> FastAPI:
+    """The hub API for ``hub``'s repositories; LFS reads redirect to the CDN at ``cdn_url``."""
+    app = FastAPI(title="llama-rollout hub", docs_url=None, redoc_url=None)
+    app.state.hub = hub
+    cdn_url = cdn_url.rstrip("/")
+
+    def find(request: Request, repo_id: str, revision: str | None) -> HubRepo | JSONResponse:
+        if hub.token is not None:
+            sent = request.headers.get("authorization", "")
+            if not sent:
+                return _error(401, None, "Invalid username or password.")
+            if not hmac.compare_digest(sent, f"Bearer {hub.token}"):
+                return _error(401, None, "Invalid credentials in Authorization header")
+        repo = hub.repos.get(repo_id)
+        if repo is None:
+            return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
+        if revision not in (None, "main", repo.commit):
+            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        return repo
+
+    def info(request: Request, repo_id: str, revision: str | None) -> Response:
+        repo = find(request, repo_id, revision)
+        if isinstance(repo, Response):
+            return repo
+        return JSONResponse(
+            {
+                "_id": repo.commit[:24],
+                "id": repo.repo_id,
+                "modelId": repo.repo_id,
+                "sha": repo.commit,
+                "private": hub.token is not None,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": ["safetensors", "llama", "text-generation"],
+                "pipeline_tag": "text-generation",
+                "library_name": "transformers",
+                "siblings": [f.sibling() for f in repo.files.values()],
+            }
+        )
+
+    def entry(
+        request: Request, repo_id: str, revision: str, path: str
+    ) -> tuple[HubRepo, HubFile] | Response:
+        repo = find(request, repo_id, revision)
+        if isinstance(repo, Response):
+            return repo
+        hub_file = repo.files.get(path)
+        if hub_file is None:
+            response = _error(404, "EntryNotFound", f"{path} does not exist at {revision}")
+            response.headers["X-Repo-Commit"] = repo.commit
+            return response
+        return repo, hub_file
+
+    @app.get("/api/models/{repo_id:path}/tree/{revision}/{path:path}")
+    @app.get("/api/models/{repo_id:path}/tree/{revision}")
+    def tree(repo_id: str, revision: str, request: Request, path: str = "") -> Response:
+        repo = find(request, repo_id, revision)
+        if isinstance(repo, Response):
+            return repo
+        recursive = request.query_params.get("recursive", "false").lower() == "true"
+        base = path.strip("/")
+        entries = tree_entries(repo, base, recursive=recursive)
+        if base and not entries:
+            return _error(404, "EntryNotFound", f"{path} does not exist at {revision}")
+        return JSONResponse(list(entries.values()))
+
+    @app.api_route(
+        "/api/resolve-cache/models/{repo_id:path}/{commit}/{path:path}", methods=["GET", "HEAD"]
+    )
+    def resolve_cache(repo_id: str, commit: str, path: str, request: Request) -> Response:
+        hub.log("hub", request)
+        found = entry(request, repo_id, commit, path)
+        if isinstance(found, Response):
+            return found
+        repo, hub_file = found
+        return hub.file_response(
+            request, repo, hub_file, {"X-Repo-Commit": repo.commit, "ETag": f'"{hub_file.etag}"'}
+        )
+
+    @app.get("/api/models/{repo_id:path}/revision/{revision:path}")
+    def model_info_at(repo_id: str, revision: str, request: Request) -> Response:
+        return info(request, repo_id, revision)
+
+    @app.get("/api/models/{repo_id:path}")
+    def model_info(repo_id: str, request: Request) -> Response:
+        return info(request, repo_id, None)
+
+    @app.api_route("/{repo_id:path}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
+    def resolve(repo_id: str, revision: str, path: str, request: Request) -> Response:
+        hub.log("hub", request)
+        if status := hub.faults.resolve_status.get(path):
+            return _error(status, None, f"fault: {status}")
+        if path in hub.faults.redirect_loops:
+            return Response(status_code=302, headers={"Location": request.url.path})
+        found = entry(request, repo_id, revision, path)
+        if isinstance(found, Response):
+            return found
+        repo, hub_file = found
+        headers = {"X-Repo-Commit": repo.commit, "Content-Type": "text/plain; charset=utf-8"}
+        if hub_file.sha256:
+            location = hub.signed_url(cdn_url, repo, hub_file)
+            headers |= {
+                "Location": location,
+                "X-Linked-Etag": f'"{hub_file.sha256}"',
+                "X-Linked-Size": str(hub_file.size),
+            }
+            return Response(f"Found. Redirecting to {location}", status_code=302, headers=headers)
+        location = f"/api/resolve-cache/models/{quote(repo.repo_id)}/{repo.commit}/{quote(hub_file.path)}?etag=%22{hub_file.blob_id}%22"
+        headers |= {"Location": location, "X-Linked-Etag": f'"{hub_file.blob_id}"'}
+        return Response(
+            f"Temporary Redirect. Redirecting to {location}", status_code=307, headers=headers
+        )
+
+    return app
+
+
+def create_cdn_app(hub: Hub) -> FastAPI:
+    """The CDN that serves LFS files at URLs the hub signed."""
+    app = FastAPI(title="llama-rollout hub CDN", docs_url=None, redoc_url=None)
+    by_sha = {
+        (repo.repo_id, f.sha256): (repo, f)
+        for repo in hub.repos.values()
+        for f in repo.files.values()
+        if f.sha256
+    }
+
+    @app.api_route("/repos/{repo_id:path}/{sha256}/{path:path}", methods=["GET", "HEAD"])
+    def blob(repo_id: str, sha256: str, path: str, request: Request) -> Response:
+        hub.log("cdn", request)
+        if "authorization" in request.headers:
+            return Response(
+                "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed; only "
+                "the X-Amz-Algorithm query parameter, Signature query string parameter or the "
+                "Authorization header should be specified</Message></Error>",
+                status_code=400,
+                media_type="application/xml",
+            )
+        found = by_sha.get((repo_id, sha256))
+        if found is None or found[1].path != path:
+            return Response("Auth failed: SignatureError: invalid signature", status_code=403)
+        repo, hub_file = found
+        try:
+            expires = int(request.query_params.get("Expires", ""))
+        except ValueError:
+            return Response("Missing Key-Pair-Id query parameter or cookie value", status_code=403)
+        signature = request.query_params.get("Signature", "")
+        if not hmac.compare_digest(signature, hub.signature(repo_id, hub_file, expires)):
+            return Response("Auth failed: SignatureError: invalid signature", status_code=403)
+        if expires < time.time():
+            return Response("Auth failed: request has expired", status_code=403)
+        return hub.file_response(request, repo, hub_file, {"ETag": f'"{hub_file.sha256}"'})
 
     return app
 
@@ -254,13 +423,27 @@ async def _read_range(path: Path, start: int, end: int, stall_at: int | None, st
             yield chunk
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the hub server: ``python -m llama_rollout.local.hub_server --repo ORG/NAME=DIR``."""
+async def serve(hub: Hub, host: str, port: int, cdn_port: int) -> None:
+    """Serve the hub on ``port`` and its CDN on ``cdn_port`` until cancelled."""
     import uvicorn
 
+    cdn_url = f"http://{host}:{cdn_port}"
+    servers = [
+        uvicorn.Server(uvicorn.Config(app, host=host, port=p, log_level="warning"))
+        for app, p in ((create_cdn_app(hub), cdn_port), (create_hub_app(hub, cdn_url), port))
+    ]
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the hub: ``python -m llama_rollout.local.hub_server --port N --cdn-port M --repo ORG/NAME=DIR``.
+
+    ``HUB_TOKEN`` in the environment makes every repository private to that token.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cdn-port", type=int, required=True)
     parser.add_argument("--repo", action="append", default=[], metavar="ORG/NAME=DIR")
     args = parser.parse_args(argv)
     repos = {}
@@ -270,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(repos), host=args.host, port=args.port, log_level="warning")
+    hub = Hub(repos, token=os.environ.get("HUB_TOKEN") or None)
+    asyncio.run(serve(hub, args.host, args.port, args.cdn_port))
 
 
 if __name__ == "__main__":

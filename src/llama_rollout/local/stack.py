@@ -126,6 +126,7 @@ class EmbeddedStack:
                 "hub",
                 lambda port: [
                     python, "-m", "llama_rollout.local.hub_server", "--port", str(port),
+                    "--cdn-port", str(processes.free_port()),
                     *(f"--repo={repo}={folder}" for repo, folder in self.hub_repos().items()),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
