@@ -55,12 +55,21 @@ class FaultyS3Proxy:
 
     Each request, by a seeded coin: answered ``503 SlowDown`` without reaching S3; dropped
     (connection closed) before reaching S3; or forwarded, then dropped before the response
-    reaches the client (the request took effect, the client does not know).
+    reaches the client (the request took effect, the client does not know). ``methods``
+    limits the faults to requests of those HTTP methods; ``rate`` 3 fails every one with 503.
     """
 
-    def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 7) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float = 0.1,
+        seed: int = 7,
+        methods: frozenset[str] | None = None,
+    ) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.rate = rate
+        self.methods = methods
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.counts = FaultCounts()
@@ -77,6 +86,8 @@ class FaultyS3Proxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy.lock:
                     roll = proxy.random.random()
+                if proxy.methods is not None and self.command not in proxy.methods:
+                    roll = float("inf")  # no fault for this method
                 third = proxy.rate / 3
                 if roll < third:
                     proxy.counts.errors_503 += 1

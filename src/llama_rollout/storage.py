@@ -27,8 +27,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,7 +73,13 @@ class MirrorSettings(BaseModel):
     file_concurrency: int = Field(default=2, ge=1, le=32)
     stall_timeout: float = Field(default=60.0, gt=0)
     source_attempts: int = Field(default=6, ge=1)
+    # Every S3 request, botocore's standard retry mode: throttling, 5xx and dropped connections,
+    # never a 4xx that cannot succeed. It is the only retry of S3 requests.
     s3_attempts: int = Field(default=8, ge=1)
+    # A pending multipart upload older than this, by S3's own clock, was left by a run that
+    # died; a younger one may belong to a run still going (scheduled runs overlap) and is
+    # never aborted.
+    stale_upload_age: float = Field(default=48 * 3600.0, gt=0)
     backoff_base: float = Field(default=0.5, gt=0)
     backoff_cap: float = Field(default=30.0, gt=0)
     progress_interval: float = Field(default=5.0, gt=0)
@@ -319,6 +327,8 @@ class _MirrorJob:
             max((part_size_for(f.size, settings.part_size) for f in source.files), default=0),
         )
         self.failed = threading.Event()
+        self.first_failure: BaseException | None = None
+        self._failure_lock = threading.Lock()
         self.progress = TransferProgress(
             total_files=len(source.files),
             total_bytes=source.total_bytes,
@@ -337,7 +347,6 @@ class _MirrorJob:
             self.bucket,
             self.prefix,
         )
-        digests: dict[str, str] = {}
         with (
             ThreadPoolExecutor(self.settings.file_concurrency, "mirror-file") as files,
             ThreadPoolExecutor(self.settings.part_concurrency, "mirror-part") as parts,
@@ -345,13 +354,14 @@ class _MirrorJob:
         ):
             futures = {files.submit(self._mirror_file, f, parts): f for f in self.source.files}
             try:
-                for future, file in futures.items():
-                    digests[file.path] = future.result()
-            except BaseException:
-                self.failed.set()
-                for future in futures:
-                    future.cancel()
-                raise
+                wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException as exc:  # Ctrl-C while waiting
+                self._fail(exc)
+            for future in futures:
+                future.cancel()
+        if self.first_failure is not None:
+            raise self.first_failure
+        digests = {file.path: future.result() for future, file in futures.items()}
         manifest = Manifest(
             model_name=model_name,
             source=self.source.pinned_uri,
@@ -380,11 +390,26 @@ class _MirrorJob:
             files_transferred=snapshot.files_sent,
         )
 
+    def _fail(self, exc: BaseException) -> None:
+        """The first failure ends the mirror: every other file stops at its next chunk."""
+        with self._failure_lock:
+            if self.first_failure is None:
+                self.first_failure = exc
+                self.failed.set()
+                self.reader.abort()
+
     # -- one file -------------------------------------------------------------------------
 
     def _mirror_file(self, file: SourceFile, parts: ThreadPoolExecutor) -> str:
         if self.failed.is_set():
             raise StorageError("mirror cancelled after another file failed")
+        try:
+            return self._copy_file(file, parts)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _copy_file(self, file: SourceFile, parts: ThreadPoolExecutor) -> str:
         existing = self._existing_sha256(file)
         if existing is not None:
             self.progress.file_skipped(file.size)
@@ -549,28 +574,38 @@ class _MirrorJob:
             self.buffers.give_back(buffer)
 
     def _resumable_upload(self, file: SourceFile, key: str, part_size: int) -> _Upload:
-        """Reuse the newest unfinished upload of this key (and its parts), or start one."""
+        """Resume the newest young upload of this key whose parts fit, or start one.
+
+        Stale uploads (older than ``stale_upload_age`` by S3's clock) are aborted. Young ones
+        that do not fit are left alone: they may be another run's, still in progress, and the
+        bytes of one key at one revision are the same whoever completes it.
+        """
         listing = self._s3_call(
             f"list uploads of {key}",
             lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key),
         )
+        now = _server_time(listing)
         pending = sorted(
             (u for u in listing.get("Uploads", []) if u["Key"] == key),
             key=lambda u: u["Initiated"],
+            reverse=True,
         )
-        for stale in pending[:-1]:
-            self._abort(key, stale["UploadId"])
-        if pending:
-            upload_id = pending[-1]["UploadId"]
-            uploaded = self._listed_parts(key, upload_id)
+        for upload in pending:
+            age = (now - upload["Initiated"]).total_seconds()
+            if age >= self.settings.stale_upload_age:
+                logger.info("%s: aborting a stale upload started %.0f h ago", file.path, age / 3600)
+                self._abort(key, upload["UploadId"])
+        for upload in pending:
+            if (now - upload["Initiated"]).total_seconds() >= self.settings.stale_upload_age:
+                continue
+            uploaded = self._listed_parts(key, upload["UploadId"])
             if all(
                 size == part_size for n, (_, size) in uploaded.items() if n * part_size < file.size
             ):
                 logger.info(
                     "%s: resuming an interrupted upload (%d parts there)", file.path, len(uploaded)
                 )
-                return _Upload(key, upload_id, uploaded)
-            self._abort(key, upload_id)
+                return _Upload(key, upload["UploadId"], uploaded)
         created = self._s3_call(
             f"start upload of {key}",
             lambda: self.client.create_multipart_upload(
@@ -684,6 +719,8 @@ class _MirrorJob:
                 error: Exception = exc
             except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
                 error = exc
+            if self.failed.is_set():
+                raise StorageError("mirror cancelled after another file failed") from error
             attempt += 1
             if attempt >= self.settings.source_attempts:
                 raise SourceError(
@@ -703,31 +740,19 @@ class _MirrorJob:
             time.sleep(delay)
 
     def _s3_call(self, what: str, call: Callable[[], Any]) -> Any:
-        """One S3 request; botocore already retried transient failures before it raises here."""
-        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+        """One S3 request, retried by botocore alone; its failure as a StorageError."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except ParamValidationError:
-                raise
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                if status < 500 and _error_code(exc) not in ("SlowDown", "RequestTimeout"):
-                    raise storage_error(exc, self.connection, what) from exc
-                error: Exception = exc
-            except BotoCoreError as exc:
-                error = exc
-            attempt += 1
-            if attempt >= 3:
-                raise StorageError(
-                    f"S3 kept failing to {what}: {error}",
-                    hint="check the S3 endpoint's health; the next run resumes where this one stopped",
-                ) from error
-            delay = _backoff(attempt, self.settings.backoff_base, self.settings.backoff_cap)
-            logger.warning("S3 failed to %s (%s); retrying in %.1fs", what, error, delay)
-            time.sleep(delay)
+        try:
+            return call()
+        except ClientError as exc:
+            raise storage_error(exc, self.connection, what) from exc
+        except BotoCoreError as exc:
+            raise StorageError(
+                f"S3 at {self.connection.endpoint} failed to {what} after "
+                f"{self.settings.s3_attempts} attempts: {exc}",
+                hint="check the S3 endpoint's health; the next run resumes where this one stopped",
+            ) from exc
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
@@ -743,3 +768,9 @@ def _md5_b64(data: bytes | bytearray) -> str:
 
 def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _server_time(response: dict[str, Any]) -> datetime:
+    """When S3 answered, by its own clock (its Date header), to age uploads by the same clock."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    return parsedate_to_datetime(date) if date else datetime.now(UTC)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from llama_rollout import source, storage
-from llama_rollout.errors import IntegrityError
+from llama_rollout.errors import IntegrityError, SourceError, SourceNotFoundError, StorageError
 from llama_rollout.local.hub_server import Faults
 from llama_rollout.source import SourceReader
 from tests.servers import FaultyS3Proxy
@@ -91,9 +93,10 @@ def test_stalled_hub_transfer_is_retried_from_where_it_stopped(hub, make_model, 
     settings = storage.MirrorSettings(part_size=5 * MiB, stall_timeout=1.0, backoff_base=0.05)
     mirrored = storage.mirror(resolved, s3_connection, model_name="stall", settings=settings)
     assert_mirror_verifies(s3_connection, mirrored, folder)
-    shard_reads = [r for r in faults.requests if "model-00001" in r]
-    assert len(shard_reads) == 2, shard_reads
-    assert shard_reads[1].endswith(f"bytes={6 * MiB}-"), "the retry resumes at the stalled byte"
+    shard_reads = faults.reads("model-00001-of-00001.safetensors")
+    assert [r.server for r in shard_reads] == ["cdn", "cdn"], shard_reads
+    # The resumed read went through the hub again (a fresh signed URL) and kept its Range.
+    assert shard_reads[1].range == f"bytes={6 * MiB}-", "the retry resumes at the stalled byte"
 
 
 def test_s3_errors_and_dropped_connections_are_survived(hub, make_model, s3_connection, s3_env):
@@ -141,3 +144,122 @@ def test_interrupted_mirror_resumes_and_verifies(hub, make_model, s3_connection)
     resumed = storage.mirror(resolved, s3_connection, model_name="resume", settings=settings)
     assert 0 < resumed.bytes_transferred < resolved.total_bytes - 10 * MiB
     assert_mirror_verifies(s3_connection, resumed, folder)
+
+
+def test_mirror_of_a_private_repo_sends_the_token_to_the_hub_and_never_to_the_cdn(
+    hub, make_model, s3_connection
+):
+    folder = make_model(shards=2, shard_bytes=6 * MiB, seed=5)
+    faults = Faults()
+    hub({"acme/private": folder}, faults, token="hf_" + "s3cret" * 6)
+    resolved = source.resolve(source.parse_source_uri("hf://acme/private"))
+    mirrored = storage.mirror(resolved, s3_connection, model_name="private", settings=SMALL_PARTS)
+    assert_mirror_verifies(s3_connection, mirrored, folder)
+    cdn = [r for r in faults.requests if r.server == "cdn"]
+    hub_reads = [r for r in faults.requests if r.server == "hub"]
+    assert sorted(r.path.rsplit("/", 1)[1] for r in cdn) == sorted(
+        p.name for p in folder.glob("*.safetensors")
+    )
+    assert not any(r.authorization for r in cdn), "the token reached the CDN"
+    assert hub_reads and all(r.authorization for r in hub_reads)
+    # config.json and tokenizer.json are regular files: a relative 307 to the resolve cache.
+    assert {r.path.split("/")[2] for r in hub_reads if "resolve-cache" in r.path} == {
+        "resolve-cache"
+    }
+
+
+def test_a_private_repo_without_the_token_is_not_found(hub, make_model, monkeypatch):
+    hub({"acme/private": make_model()}, token="hf_" + "x" * 30)
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(SourceNotFoundError, match=r"not found at .* set HF_TOKEN"):
+        source.resolve(source.parse_source_uri("hf://acme/private"))
+
+
+def test_a_redirect_loop_is_a_permanent_error(hub, make_model, s3_connection):
+    faults = Faults(redirect_loops={"config.json"})
+    hub({"acme/loop": make_model(shards=1, shard_bytes=6 * MiB)}, faults)
+    resolved = source.resolve(source.parse_source_uri("hf://acme/loop"))
+    settings = storage.MirrorSettings(part_size=5 * MiB, file_concurrency=1, backoff_base=0.01)
+    with pytest.raises(SourceError, match=r"redirected the read of config\.json more than 5 times"):
+        storage.mirror(resolved, s3_connection, model_name="loop", settings=settings)
+    loops = [r for r in faults.requests if r.path.endswith("/config.json")]
+    assert len(loops) == source.MAX_REDIRECTS + 1, "a loop is not retried as if transient"
+
+
+@pytest.mark.parametrize(("status", "tries"), [(403, 1), (404, 1), (503, 2)])
+def test_client_errors_are_permanent_and_server_errors_are_retried(
+    hub, make_model, s3_connection, status, tries
+):
+    faults = Faults(resolve_status={"config.json": status})
+    hub({"acme/odd": make_model(shards=1, shard_bytes=6 * MiB)}, faults)
+    resolved = source.resolve(source.parse_source_uri("hf://acme/odd"))
+    settings = storage.MirrorSettings(
+        part_size=5 * MiB, file_concurrency=1, source_attempts=2, backoff_base=0.01
+    )
+    with pytest.raises(SourceError, match=f"answered {status}"):
+        storage.mirror(resolved, s3_connection, model_name="odd", settings=settings)
+    assert len([r for r in faults.requests if r.path.endswith("/config.json")]) == tries
+
+
+def test_the_first_failure_ends_the_mirror_whichever_file_it_is(hub, make_model, s3_connection):
+    shard = "model-00001-of-00001.safetensors"
+    faults = Faults(
+        stall_after_bytes={shard: 6 * MiB},
+        stall_seconds=120,
+        resolve_status={"tokenizer.json": 403},
+    )
+    hub({"acme/late": make_model(shards=1, shard_bytes=12 * MiB, seed=7)}, faults)
+    resolved = source.resolve(source.parse_source_uri("hf://acme/late"))
+    settings = storage.MirrorSettings(part_size=5 * MiB, file_concurrency=2, stall_timeout=60)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"answered 403 for .*tokenizer\.json"):
+        storage.mirror(resolved, s3_connection, model_name="late", settings=settings)
+    # The shard, read first and stalled, is abandoned at once: not waited for, not resumed.
+    assert time.monotonic() - started < settings.stall_timeout / 2
+    assert len(faults.reads(shard)) == 1
+
+
+def test_young_uploads_of_other_runs_are_left_alone_and_stale_ones_aborted(
+    hub, make_model, s3_connection
+):
+    folder = make_model(shards=1, shard_bytes=11 * MiB, seed=8)
+    hub({"acme/uploads": folder})
+    resolved = source.resolve(source.parse_source_uri("hf://acme/uploads"))
+    key = storage.model_prefix("models", "uploads", resolved.revision) + (
+        "model-00001-of-00001.safetensors"
+    )
+    client = s3_connection.client()
+    client.create_multipart_upload(Bucket="models", Key=key)  # left by a run that died
+    time.sleep(3.5)
+    other = client.create_multipart_upload(Bucket="models", Key=key)["UploadId"]
+    # Another run, still going, with 6 MiB parts: nothing this run can resume.
+    client.upload_part(Bucket="models", Key=key, UploadId=other, PartNumber=1, Body=b"x" * 6 * MiB)
+    settings = storage.MirrorSettings(part_size=5 * MiB, stale_upload_age=3)
+    mirrored = storage.mirror(resolved, s3_connection, model_name="uploads", settings=settings)
+    assert_mirror_verifies(s3_connection, mirrored, folder)
+    left = client.list_multipart_uploads(Bucket="models", Prefix=key).get("Uploads", [])
+    assert [u["UploadId"] for u in left] == [other]
+    client.abort_multipart_upload(Bucket="models", Key=key, UploadId=other)
+
+
+def test_a_failing_s3_request_is_tried_s3_attempts_times_in_all(make_model, s3_connection, s3_env):
+    folder = make_model(shards=0)
+    resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
+    with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=3, methods=frozenset({"PUT"})) as proxy:
+        flaky = s3_connection.model_copy(update={"endpoint": proxy.url})
+        settings = storage.MirrorSettings(s3_attempts=3, file_concurrency=1)
+        with pytest.raises(StorageError, match="SlowDown"):
+            storage.mirror(resolved, flaky, model_name="always-503", settings=settings)
+    assert proxy.counts.errors_503 == 3
+
+
+def test_credentials_that_cannot_work_are_not_retried(make_model, s3_connection, s3_env):
+    folder = make_model(shards=0)
+    resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
+    with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=0) as proxy:
+        wrong = s3_connection.model_copy(
+            update={"endpoint": proxy.url, "secret_access_key": SecretStr("not-the-secret")}
+        )
+        with pytest.raises(StorageError, match="refused the credentials"):
+            storage.mirror(resolved, wrong, model_name="wrong-key")
+    assert proxy.counts.forwarded == 1

@@ -16,7 +16,9 @@ import json
 import os
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BOOTSTRAP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
 USER = "llama-rollout"
@@ -27,11 +29,56 @@ POLICY = {
 }
 
 
+def report_real_upload_start_times() -> None:
+    """Make ListMultipartUploads report when each upload started, as S3 does.
+
+    moto 5.2.5 answers every upload's ``Initiated`` with the constant 2010-11-10T20:48:33Z,
+    which would make every pending upload look days old to a client that ages them (the
+    mirror aborts only stale uploads). The listing below is moto's own, with the real time.
+    """
+    from moto.core.responses import ActionResult
+    from moto.s3 import models, responses
+
+    created = models.FakeMultipart.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        created(self, *args, **kwargs)
+        self.initiated = datetime.now(UTC)
+
+    def list_multipart_uploads(self: Any) -> Any:
+        uploads = self.backend.list_multipart_uploads(self.bucket_name).values()
+        prefix = self.querystring.get("prefix", [""])[0]
+        result = {
+            "Bucket": self.bucket_name,
+            "KeyMarker": "",
+            "UploadIdMarker": "",
+            "MaxUploads": 1000,
+            "IsTruncated": False,
+            "Uploads": [
+                {
+                    "Key": upload.key_name,
+                    "UploadId": upload.id,
+                    "StorageClass": "STANDARD",
+                    "Initiated": upload.initiated.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                }
+                for upload in uploads
+                if upload.key_name.startswith(prefix)
+            ],
+        }
+        self.data["Action"] = "ListMultipartUploads"
+        return self.serialized(ActionResult(result))
+
+    models.FakeMultipart.__init__ = init
+    responses.S3Response.list_multipart_uploads = list_multipart_uploads
+
+
 def serve(host: str, port: int, bucket: str, credentials: Path) -> None:
     """Start moto, provision the user, key and bucket, write the key and block until SIGTERM."""
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(BOOTSTRAP_REQUESTS)
     import boto3
     from moto.server import ThreadedMotoServer
+
+    report_real_upload_start_times()
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
