@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIPELINE := pipelines/llama-rollout.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup vllm llama-stack demo test lint format compile clean local-down benchmark
+.PHONY: setup vllm llama-stack demo test lint format compile lock clean local-down benchmark
 
 setup: $(STAMP)
 
@@ -36,6 +36,13 @@ format: setup
 
 compile: setup
 	$(BIN)/llama-rollout compile --output $(PIPELINE)
+
+# The runtime image's dependencies, pinned with hashes for the image's Python (3.11, x86_64).
+lock: setup
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml requirements/runtime.in --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
+		--custom-compile-command "make lock" -o requirements/runtime.lock
 
 benchmark: setup
 	$(BIN)/python benchmarks/mirror.py

@@ -5,7 +5,17 @@ image) and returns its outputs. Only the standard library and kfp are imported a
 everything else is imported inside the component function, which is what runs in the pod.
 """
 
-import os
+import functools
 
-# The image every step runs in on the cluster: the Containerfile at the repository root.
-RUNTIME_IMAGE = os.environ.get("LLAMA_ROLLOUT_IMAGE", "quay.io/llama-rollout/runtime:0.1.0")
+from kfp import dsl
+
+# The image every step runs in: built in the cluster from the Containerfile by
+# manifests/runtime-image (an ImageStream with local lookup, so the short name resolves in the
+# project that built it). `llama-rollout compile --image REF` points the pipeline elsewhere.
+RUNTIME_IMAGE = "llama-rollout-runtime:0.1.0"
+
+# kfp is in the runtime image: no `pip install kfp` at the start of every step, which a
+# disconnected cluster could not run.
+runtime_component = functools.partial(
+    dsl.component, base_image=RUNTIME_IMAGE, install_kfp_package=False
+)

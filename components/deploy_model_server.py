@@ -2,12 +2,10 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
-
-from components import RUNTIME_IMAGE
+from components import runtime_component
 
 
-@dsl.component(base_image=RUNTIME_IMAGE)
+@runtime_component
 def deploy_model_server(
     target: str,
     model_name: str,

@@ -139,7 +139,11 @@ def rollout_pipeline(
         s3_prefix=s3_prefix,
     )
     mirrored.set_display_name("mirror weights")
-    mirrored.set_retry(num_retries=2, backoff_duration="30s", backoff_factor=2.0)
+    # Never cached: the data connection reaches the step as a Secret mount, outside the cache
+    # key, so a cache hit could return a model_uri in a bucket that was emptied or changed.
+    # Not retried by KFP either: transient S3 and hub errors are retried inside the step, a
+    # permanent one would only fail again, and the next run resumes where this one stopped.
+    mirrored.set_caching_options(False)
 
     registered = register_model(
         model_name=resolved.outputs["model_name"],

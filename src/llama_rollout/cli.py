@@ -27,16 +27,20 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from kfp import compiler
-
-    from llama_rollout.local.run import import_pipeline
+    from components import RUNTIME_IMAGE
+    from pipelines.compile import compile_pipeline
 
     output = Path(args.output)
-    compiler.Compiler().compile(import_pipeline(), str(output))
-    text = output.read_text()
-    if not text.isascii():
+    if not output.parent.is_dir():
+        raise ConfigurationError(
+            f"cannot write {output}: folder {output.parent} does not exist",
+            hint="create it, or give --output a path in an existing folder",
+        )
+    image = args.image or RUNTIME_IMAGE
+    compile_pipeline(output, image=image)
+    if not output.read_text().isascii():
         raise RolloutError(f"{output} is not ASCII", hint="remove non-ASCII text from docstrings")
-    print(f"compiled the pipeline to {output}")
+    print(f"compiled the pipeline to {output} (steps run in {image})")
     return 0
 
 
@@ -189,6 +193,14 @@ def cmd_register(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 
+def _pinned_image(value: str) -> str:
+    from llama_rollout.k8s_types import is_pinned
+
+    if not is_pinned(value):
+        raise argparse.ArgumentTypeError(f"pin the image to a tag or digest, not {value!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from llama_rollout.local.run import DEFAULT_SOURCE
 
@@ -201,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile the pipeline to YAML")
     p.add_argument("--output", default="pipelines/llama-rollout.yaml")
+    p.add_argument(
+        "--image",
+        type=_pinned_image,
+        help="the runtime image every step runs in (default: the ImageStream tag that "
+        "manifests/runtime-image builds)",
+    )
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("run", help="run the pipeline (--local: on the embedded stack)")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests import openshift_schema
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
@@ -40,10 +43,33 @@ def test_pipeline_runner_role_covers_what_the_serving_step_does():
 OBJECTS = [p for p in sorted(MANIFESTS.rglob("*.yaml")) if p.name != "kustomization.yaml"]
 
 
+def validate(doc: dict) -> None:
+    if (doc["apiVersion"], doc["kind"]) in openshift_schema.SCHEMAS:
+        openshift_schema.validate(doc)
+    else:
+        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+
+
 @pytest.mark.parametrize("path", OBJECTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_objects_validate_against_the_kubernetes_schemas(path):
     for doc in yaml.safe_load_all(path.read_text()):
-        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+        validate(doc)
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate"),
+    [
+        ("imagestream.yaml", lambda o: o["spec"]["lookupPolicy"].update(lokal=True)),
+        ("imagestream.yaml", lambda o: o["spec"]["lookupPolicy"].pop("local")),
+        ("buildconfig.yaml", lambda o: o["spec"]["strategy"].update(type="Podman")),
+        ("buildconfig.yaml", lambda o: o["spec"]["strategy"]["dockerStrategy"].update(file="X")),
+    ],
+)
+def test_the_openshift_schemas_refuse_what_the_api_server_refuses(name, mutate):
+    obj = yaml.safe_load((MANIFESTS / "runtime-image" / name).read_text())
+    mutate(obj)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(obj)
 
 
 @pytest.mark.parametrize("folder", sorted({p.parent for p in OBJECTS}), ids=lambda p: p.name)

@@ -86,3 +86,45 @@ def test_secrets_come_from_kubernetes_secrets_named_by_parameters():
     assert not re.search(r"hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{12,}", text), "a credential in the YAML"
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert not {"AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "hf_token"} & set(params)
+
+
+def executors() -> dict:
+    return next(yaml.safe_load_all(COMPILED.read_text()))["deploymentSpec"]["executors"]
+
+
+def test_steps_do_not_install_kfp_at_run_time():
+    # A disconnected cluster cannot reach PyPI; kfp is already in the runtime image.
+    for name, executor in executors().items():
+        script = " ".join(executor["container"]["command"])
+        assert not re.search(r"\bpip3? install\b", script), name
+        assert "python3 -m kfp.dsl.executor_main" in script, name
+
+
+def test_every_step_runs_in_the_runtime_image_that_manifests_build():
+    build = yaml.safe_load((ROOT / "manifests" / "runtime-image" / "buildconfig.yaml").read_text())
+    stream = yaml.safe_load((ROOT / "manifests" / "runtime-image" / "imagestream.yaml").read_text())
+    output = build["spec"]["output"]["to"]
+    assert output["kind"] == "ImageStreamTag"
+    assert output["name"].split(":")[0] == stream["metadata"]["name"]
+    assert stream["spec"]["lookupPolicy"]["local"] is True  # the short name resolves in-project
+    assert {e["container"]["image"] for e in executors().values()} == {output["name"]}
+
+
+def test_compile_can_point_every_step_at_another_image(tmp_path):
+    from pipelines.compile import compile_pipeline
+
+    image = "quay.io/acme/llama-rollout-runtime@sha256:" + "a" * 64
+    out = tmp_path / "other.yaml"
+    compile_pipeline(out, image=image)
+    text = out.read_text()
+    assert {
+        e["container"]["image"]
+        for e in next(yaml.safe_load_all(text))["deploymentSpec"]["executors"].values()
+    } == {image}
+    assert text.replace(image, "llama-rollout-runtime:0.1.0") == COMPILED.read_text()
+
+
+def test_the_mirror_is_neither_cached_nor_retried_by_kfp():
+    tasks = next(yaml.safe_load_all(COMPILED.read_text()))["root"]["dag"]["tasks"]
+    assert not tasks["mirror-weights"]["cachingOptions"].get("enableCache", False)
+    assert "retryPolicy" not in tasks["mirror-weights"]

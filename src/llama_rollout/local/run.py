@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llama_rollout import registry, source
@@ -46,27 +44,6 @@ class LocalRun:
         return {**flat, **nested, "pipeline_root": self.pipeline_root}
 
 
-def repository_root() -> Path:
-    """The checkout holding ``components/`` and ``pipelines/`` (an editable install)."""
-    root = Path(__file__).resolve().parents[3]
-    if not (root / "pipelines" / "rollout.py").exists():
-        raise RolloutError(
-            "the pipeline sources are not next to this installation",
-            hint="run from a clone of llama-rollout installed with `make setup` (pip install -e .)",
-        )
-    return root
-
-
-def import_pipeline() -> Any:
-    """Import the pipeline function from the checkout."""
-    root = str(repository_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from pipelines.rollout import rollout_pipeline
-
-    return rollout_pipeline
-
-
 def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
     """Check every input a step will use; raise the first problem as a RolloutError."""
     spec = source.parse_source_uri(source_uri)
@@ -92,6 +69,8 @@ def run_local(
     """
     from kfp import local
 
+    from pipelines.rollout import rollout_pipeline
+
     source.parse_source_uri(source_uri)  # a malformed URI fails before anything starts
     stack = stack or EmbeddedStack()
     if not stack.is_healthy():
@@ -106,7 +85,6 @@ def run_local(
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
-    rollout_pipeline = import_pipeline()
     task = rollout_pipeline(
         source_uri=source_uri,
         model_name=model_name,
