@@ -117,7 +117,7 @@ def test_rest_api_shapes_and_errors(registry_url, prefix):
     status, error = http("GET", f"{base}/registered_model?name=absent")
     assert status == 404 and set(error) == {"code", "message"}
     status, error = http("POST", f"{base}/registered_models", {"name": "x", "state": "GONE"})
-    assert status == 400 and "LIVE, ARCHIVED" in error["message"]
+    assert status == 400 and "['LIVE', 'ARCHIVED']" in error["message"]
     bad_props = {"name": "y", "customProperties": {"k": {"string_value": "v"}}}
     assert http("POST", f"{base}/registered_models", bad_props)[0] == 400
 
@@ -131,16 +131,16 @@ def test_serving_environments_and_inference_services(registry_url):
     ids = register(client, "f" * 40)
     status, env = http("POST", f"{base}/serving_environments", {"name": "llama-serving"})
     assert status == 201
-    status, isvc = http(
-        "POST",
-        f"{base}/serving_environments/{env['id']}/inference_services",
-        {
-            "name": "llama-small",
-            "registeredModelId": ids.registered_model_id,
-            "modelVersionId": ids.model_version_id,
-            "runtime": "vllm",
-        },
-    )
+    service = {
+        "name": "llama-small",
+        "registeredModelId": ids.registered_model_id,
+        "modelVersionId": ids.model_version_id,
+        "runtime": "vllm",
+    }
+    url = f"{base}/serving_environments/{env['id']}/inference_services"
+    status, error = http("POST", url, service)
+    assert status == 422 and "servingEnvironmentId" in error["message"], "required in the body too"
+    status, isvc = http("POST", url, {**service, "servingEnvironmentId": env["id"]})
     assert (
         status == 201
         and isvc["desiredState"] == "DEPLOYED"
@@ -152,7 +152,7 @@ def test_serving_environments_and_inference_services(registry_url):
     )
     assert (
         http("GET", f"{base}/inference_services/{isvc['id']}/model")[1]["id"]
-        == ids.model_artifact_id
+        == ids.registered_model_id
     )
     status, found = http(
         "GET", f"{base}/inference_service?name=llama-small&parentResourceId={env['id']}"
@@ -167,7 +167,7 @@ def test_serving_environments_and_inference_services(registry_url):
         "registeredModelId": ids.registered_model_id,
         "servingEnvironmentId": "999",
     }
-    assert http("POST", f"{base}/inference_services", missing_env)[0] == 404
+    assert http("POST", f"{base}/inference_services", missing_env)[0] == 400
 
 
 def test_record_deployment_is_idempotent_and_follows_new_versions(registry_url):

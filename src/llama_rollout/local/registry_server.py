@@ -3,20 +3,23 @@
 It answers under both ``/api/model_registry/v1`` (client 0.3.18) and
 ``/api/model_registry/v1alpha3`` (older 0.3.x clients) with the bodies of the upstream OpenAPI
 spec: ids and epoch-millisecond times as strings, lists as ``{items, nextPageToken, pageSize,
-size}``, errors as ``{code, message}``. The official ``model-registry`` client drives it
-exactly as it drives the real server.
+size}``, errors as ``{code, message}``. Every request and response is checked against that
+spec (``registry_contract``), so it refuses what the real server refuses, with the same status.
+The official ``model-registry`` client drives it exactly as it drives the real server.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from llama_rollout.local.registry_contract import ContractViolation, RegistryContract
 from llama_rollout.local.registry_store import RegistryStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -85,17 +88,56 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def contract_enforcer(contract: RegistryContract) -> Any:
+    """HTTP middleware: requests checked before the store sees them, responses before sending."""
+
+    async def enforce_contract(request: Request, call_next: Any) -> Response:
+        path = request.url.path
+        prefix = next((p for p in API_PREFIXES if path.startswith(p + "/")), None)
+        if prefix is None:
+            return await call_next(request)
+        try:
+            op, path_values = contract.operation(request.method, path.removeprefix(prefix))
+            contract.check_request(
+                op, path_values, dict(request.query_params), await request.body()
+            )
+        except ContractViolation as violation:
+            media = "text/plain; charset=utf-8" if violation.plain else "application/json"
+            return Response(violation.body(), status_code=violation.status, media_type=media)
+        response = await call_next(request)
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        problem = contract.response_problem(op, response.status_code, body)
+        if problem:
+            logger.error("broke the API contract: %s", problem)
+            return JSONResponse(
+                {"code": "Internal Server Error", "message": f"embedded registry bug: {problem}"},
+                status_code=500,
+            )
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(body, status_code=response.status_code, headers=headers)
+
+    return enforce_contract
+
+
 def create_app(db_path: Path | str) -> FastAPI:
     """The registry app, storing in ``db_path``."""
     store = RegistryStore(db_path)
-    app = FastAPI(title="llama-rollout embedded Model Registry", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="llama-rollout embedded Model Registry",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.store = store
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(
-            {"code": str(exc.status), "message": exc.message}, status_code=exc.status
+            {"code": HTTPStatus(exc.status).phrase, "message": exc.message},
+            status_code=exc.status,
         )
+
+    app.middleware("http")(contract_enforcer(RegistryContract()))
 
     @app.get("/readyz/isDirty")
     @app.get("/readyz/health")
@@ -119,13 +161,22 @@ def create_app(db_path: Path | str) -> FastAPI:
         artifact_type = artifact_type or q.get("artifactType")
         return _list_body(store.list(kind, artifact_type=artifact_type, **_list_args(request)))
 
-    @router.post("/{collection}", status_code=201)
-    async def create(collection: str, request: Request) -> dict[str, Any]:
+    @router.post("/{collection}")
+    async def create(collection: str, request: Request) -> JSONResponse:
         kind, artifact_type = _collection(collection)
         body = await _json_body(request)
         if artifact_type:
             body.setdefault("artifactType", artifact_type)
-        return store.create(kind, body)
+        try:
+            created = store.create(kind, body)
+        except StoreError as exc:
+            # The parent named in the body does not exist: bad input, as the API documents
+            # (only the nested POST .../{id}/children declares 404).
+            if exc.status == 404:
+                raise StoreError(400, exc.message) from exc
+            raise
+        # The API answers 200, not 201, to POST /inference_services.
+        return JSONResponse(created, status_code=200 if collection == "inference_services" else 201)
 
     @router.get("/{collection}/{resource_id}")
     def get_one(collection: str, resource_id: str) -> dict[str, Any]:
@@ -142,11 +193,8 @@ def create_app(db_path: Path | str) -> FastAPI:
 
     @router.get("/inference_services/{resource_id}/model")
     def served_model(resource_id: str) -> dict[str, Any]:
-        version = _served_version(store, resource_id)
-        page = store.list("artifact", owner_id=version["id"], artifact_type="model-artifact")
-        if not page.items:
-            raise StoreError(404, f"model version {version['id']} has no model artifact")
-        return page.items[0]
+        service = store.get("inference_service", resource_id)
+        return store.get("registered_model", service["registeredModelId"])
 
     @router.get("/inference_services/{resource_id}/version")
     def served_version(resource_id: str) -> dict[str, Any]:

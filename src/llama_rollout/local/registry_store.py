@@ -264,7 +264,8 @@ class RegistryStore:
                     (json.dumps(body), _now_ms(), body.get("externalId"), _int_id(resource_id)),
                 )
             except sqlite3.IntegrityError as exc:
-                raise StoreError(409, f"externalId {body.get('externalId')!r} is taken") from exc
+                # PATCH declares no 409: a taken externalId is bad input.
+                raise StoreError(400, f"externalId {body.get('externalId')!r} is taken") from exc
             return self.get(kind, resource_id)
 
     def attach(self, kind: str, resource_id: str, owner_id: str) -> dict[str, Any]:
