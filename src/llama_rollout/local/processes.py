@@ -22,6 +22,19 @@ from llama_rollout.errors import RolloutError
 
 logger = logging.getLogger(__name__)
 
+# What a server takes from this process's environment: enough to run (and to find a GPU),
+# nothing else. This process holds the data connection's secret and the hub token; vLLM and
+# Llama Stack must not.
+INHERITED = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
+)  # fmt: skip
+
+
+def server_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a server starts with: the inherited basics and its own ``env``."""
+    return {k: os.environ[k] for k in INHERITED if k in os.environ} | dict(env or {})
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -68,7 +81,10 @@ def start(
     health_url: str = "",
     labels: dict[str, str] | None = None,
 ) -> ProcessRecord:
-    """Start ``argv`` detached (own session, output to ``log``) and return its record."""
+    """Start ``argv`` detached (own session, output to ``log``) and return its record.
+
+    The process gets :func:`server_environment` with ``env``, not this process's environment.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -77,7 +93,7 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env=server_environment(env),
         )
     logger.info("started %s (pid %d), log %s", name, process.pid, log)
     started = _start_time(process.pid) or time.time()
