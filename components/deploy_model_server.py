@@ -25,6 +25,7 @@ def deploy_model_server(
     max_model_len: int,
     tool_call_parser: str,
     chat_template: str,
+    shm_size: str,
     extra_vllm_args: list,
     min_replicas: int,
     max_replicas: int,
@@ -52,7 +53,9 @@ def deploy_model_server(
         node_selector: node labels the predictor must run on, as a JSON object.
         max_model_len: vLLM ``--max-model-len``.
         tool_call_parser: vLLM ``--tool-call-parser`` (``llama3_json`` for Llama 3.2).
-        chat_template: vLLM ``--chat-template`` path inside the runtime image.
+        chat_template: vLLM ``--chat-template``: a file name in the image's template folder,
+            or an absolute path inside the image.
+        shm_size: the predictor's shared memory (/dev/shm).
         extra_vllm_args: more vLLM arguments.
         min_replicas: predictor minimum replicas.
         max_replicas: predictor maximum replicas.
@@ -86,7 +89,7 @@ def deploy_model_server(
         storage_key=data_connection, storage_path=storage_path, gpu_count=gpu_count,
         tolerations=serving.json_setting("tolerations", tolerations, list),
         node_selector=serving.json_setting("node_selector", node_selector, dict), max_model_len=max_model_len,
-        tool_call_parser=tool_call_parser, chat_template=chat_template,
+        tool_call_parser=tool_call_parser, chat_template=chat_template, shm_size=shm_size,
         extra_args=tuple(extra_vllm_args), min_replicas=min_replicas, max_replicas=max_replicas,
         auth=enable_auth, registered_model_id=registered_model_id,
         model_version_id=model_version_id, registry_name=registry_name,

@@ -19,7 +19,8 @@ def resolve_source(source_uri: str, model_name: str) -> NamedTuple(
     Args:
         source_uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///PATH``; ``HF_TOKEN`` and
             ``HF_ENDPOINT`` come from the environment.
-        model_name: the registered model name; empty to derive it from the repository name.
+        model_name: the model's name everywhere (InferenceService, S3 folder, RegisteredModel):
+            a DNS-1035 label of at most 53 characters; empty to derive it from the repository.
 
     Returns:
         pinned_uri: the source URI with its resolved revision.
@@ -34,6 +35,8 @@ def resolve_source(source_uri: str, model_name: str) -> NamedTuple(
     from llama_rollout import source
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if model_name:  # checked here, first, before any later step writes it anywhere
+        source.check_model_name(model_name)
     resolved = source.resolve(source.parse_source_uri(source_uri))
     outputs = namedtuple(
         "ResolvedSource", ["pinned_uri", "revision", "model_name", "total_bytes", "file_count"]

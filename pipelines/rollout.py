@@ -14,6 +14,7 @@ from components.deploy_model_server import deploy_model_server
 from components.mirror_weights import mirror_weights
 from components.register_model import register_model
 from components.resolve_source import resolve_source
+from llama_rollout.serving import DEFAULT_RUNTIME_IMAGE, LLAMA3_CHAT_TEMPLATE, LLAMA3_TOOL_PARSER
 
 PIPELINE_NAME = "llama-rollout"
 
@@ -68,13 +69,14 @@ def rollout_pipeline(
     registry_name: str = "",
     target: str = "openshift",
     namespace: str = "",
-    runtime_image: str = "quay.io/modh/vllm:rhoai-2.25-cuda",
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE,
     gpu_count: int = 1,
     tolerations: str = GPU_TOLERATIONS,
     node_selector: str = "{}",
     max_model_len: int = 8192,
-    tool_call_parser: str = "llama3_json",
-    chat_template: str = "/app/data/template/tool_chat_template_llama3.2_json.jinja",
+    tool_call_parser: str = LLAMA3_TOOL_PARSER,
+    chat_template: str = LLAMA3_CHAT_TEMPLATE,
+    shm_size: str = "2Gi",
     extra_vllm_args: list = [],  # noqa: B006 - a KFP parameter default, never mutated
     min_replicas: int = 1,
     max_replicas: int = 1,
@@ -109,7 +111,10 @@ def rollout_pipeline(
         node_selector: predictor node selector as a JSON object.
         max_model_len: vLLM ``--max-model-len``.
         tool_call_parser: vLLM ``--tool-call-parser``.
-        chat_template: vLLM ``--chat-template`` inside the runtime image.
+        chat_template: vLLM ``--chat-template``: a file name in the runtime image's template
+            folder (known for the OpenShift AI and Red Hat AI Inference Server images), or an
+            absolute path inside the image.
+        shm_size: the predictor's shared memory (/dev/shm); raise it for several GPUs.
         extra_vllm_args: more vLLM arguments.
         min_replicas: predictor minimum replicas.
         max_replicas: predictor maximum replicas.
@@ -173,6 +178,7 @@ def rollout_pipeline(
         max_model_len=max_model_len,
         tool_call_parser=tool_call_parser,
         chat_template=chat_template,
+        shm_size=shm_size,
         extra_vllm_args=extra_vllm_args,
         min_replicas=min_replicas,
         max_replicas=max_replicas,

@@ -52,7 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
         )
     from llama_rollout.local.run import ask, run_local
+    from llama_rollout.source import check_model_name
 
+    if args.model_name:
+        check_model_name(args.model_name)
     result = run_local(source_uri=args.source, model_name=args.model_name or "")
     outputs = result.as_dict()
     if args.json:
@@ -136,6 +139,8 @@ def cmd_mirror(args: argparse.Namespace) -> int:
     from llama_rollout import source, storage
     from llama_rollout.data_connection import DataConnection
 
+    if args.model_name:
+        source.check_model_name(args.model_name)
     resolved = source.resolve(source.parse_source_uri(args.source))
     mirrored = storage.mirror(
         resolved,
@@ -158,9 +163,11 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from llama_rollout import registry, storage
+    from llama_rollout import registry, source, storage
     from llama_rollout.data_connection import DataConnection
 
+    if args.model_name:
+        source.check_model_name(args.model_name)
     connection = DataConnection.from_env()
     manifest, digest = storage.read_manifest(connection, args.model_uri)
     registered = registry.register_version(

@@ -12,6 +12,10 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# KServe names the predictor's Service <name>-predictor, which must itself be a 63-character
+# label: an InferenceService name has 53 characters at most.
+MODEL_NAME_LENGTH = 63 - len("-predictor")
 # k8s.io/apimachinery resource.Quantity
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -22,6 +26,37 @@ def _dns_label(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
         )
+    return value
+
+
+def model_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a model everywhere it goes, or None when it can.
+
+    A model's name is its InferenceService's name (a DNS-1035 label), its served model name,
+    its folder in S3 and on disk, and its RegisteredModel's name.
+    """
+    if len(value) > MODEL_NAME_LENGTH:
+        return f"{value!r} is longer than {MODEL_NAME_LENGTH} characters"
+    if not _DNS_1035.match(value):
+        return (
+            f"{value!r} is not a DNS-1035 label: lower case letters, digits and '-', starting "
+            "with a letter and ending with a letter or digit"
+        )
+    return None
+
+
+def model_name_from(text: str) -> str:
+    """A valid model name made from any text: ``Llama-3.2-3B`` -> ``llama-3-2-3b``,
+    ``3B-Instruct`` -> ``model-3b-instruct``."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"model-{name}".rstrip("-")
+    return name[:MODEL_NAME_LENGTH].rstrip("-")
+
+
+def _model_name(value: str) -> str:
+    if problem := model_name_problem(value):
+        raise ValueError(f"{problem}; for example {model_name_from(value)!r}")
     return value
 
 
@@ -52,6 +87,7 @@ def _pinned_image(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+ModelName = Annotated[str, AfterValidator(_model_name)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]

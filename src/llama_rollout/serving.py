@@ -12,18 +12,42 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llama_rollout.k8s_types import DnsLabel, LabelValue, PinnedImage, Quantity
+from llama_rollout.k8s_types import DnsLabel, LabelValue, ModelName, PinnedImage, Quantity
 from llama_rollout.kube import Kube, Patience, Readiness
 
 ISVC_API = "serving.kserve.io/v1beta1"
 RUNTIME_API = "serving.kserve.io/v1alpha1"
 GPU_RESOURCE = "nvidia.com/gpu"
 PORT = 8080
-# Llama 3.2 tool calling in the RHOAI vLLM image (FACTS.md section 6).
-LLAMA32_TOOL_PARSER = "llama3_json"
-LLAMA32_CHAT_TEMPLATE = "/app/data/template/tool_chat_template_llama3.2_json.jinja"
-DEFAULT_RUNTIME_IMAGE = "quay.io/modh/vllm:rhoai-2.25-cuda"
+# The image of OpenShift AI 3.3.5's vLLM CUDA runtime (Red Hat AI Inference Server), by digest:
+# the `vllm-cuda-image` the rhods-operator CSV of that release sets (RHOAI-Build-Config f5fd3889).
+DEFAULT_RUNTIME_IMAGE = (
+    "registry.redhat.io/rhaiis/vllm-cuda-rhel9"
+    "@sha256:e6a64e3e4de7c7f585601379ecea204d2d045bb113331edd4b3799f52b8e92b7"
+)
+# Where each family of vLLM images keeps vLLM's examples/*.jinja. vLLM exits at start-up when
+# --chat-template names a missing file, so a template given by file name is looked up here.
+# RHOAI 2.x images (opendatahub-io/vllm Dockerfile.ubi: COPY examples/*.jinja /app/data/template/);
+# Red Hat AI Inference Server 3.x (the OpenShift AI docs, 2026-01: /opt/app-root/template).
+TEMPLATE_FOLDERS = {
+    "registry.redhat.io/rhaiis/": "/opt/app-root/template",
+    "registry.redhat.io/rhaii/": "/opt/app-root/template",
+    "registry.redhat.io/rhoai/odh-vllm-": "/app/data/template",
+    "quay.io/modh/vllm": "/app/data/template",
+    "quay.io/opendatahub/vllm": "/app/data/template",
+}
+# Tool calling for Llama 3.1, 3.2 and 3.3: vLLM's `llama3_json` parser with its JSON template.
+# vLLM's docs recommend `pythonic` for 3.2 1B/3B, but that format is not what 3.1 and 3.3 (70B)
+# were trained on, and one default must serve the whole family the project deploys; the
+# evaluation stage measures the choice per model, and `tool_call_parser`/`chat_template` switch
+# it (pythonic: tool_chat_template_llama3.2_pythonic.jinja).
+LLAMA3_TOOL_PARSER = "llama3_json"
+LLAMA3_CHAT_TEMPLATE = "tool_chat_template_llama3.2_json.jinja"
 UNSCHEDULABLE_GRACE = 300.0
+# What the dashboard's template says of the runtime (odh-model-controller
+# config/runtimes/vllm-cuda-template.yaml); one ServingRuntime per deployment copies it.
+TEMPLATE_NAME = "vllm-cuda-runtime-template"
+TEMPLATE_DISPLAY_NAME = "vLLM NVIDIA GPU ServingRuntime for KServe"
 
 
 class TolerationEffect(StrEnum):
@@ -57,10 +81,9 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: DnsLabel = Field(description="InferenceService name; also the served model name")
+    name: ModelName = Field(description="InferenceService name; also the served model name")
     namespace: DnsLabel
     display_name: str = ""
-    runtime_name: DnsLabel = "vllm-runtime"
     runtime_image: PinnedImage = DEFAULT_RUNTIME_IMAGE
     # Where the model is: a data connection Secret and the path in its bucket, or a URI read
     # with the service account's credentials.
@@ -77,12 +100,18 @@ class ServingSettings(BaseModel):
         Toleration(key=GPU_RESOURCE, operator="Exists", effect=TolerationEffect.NO_SCHEDULE),
     )
     node_selector: dict[str, str] = Field(default_factory=dict)
+    # Shared memory for vLLM's workers (NCCL between GPUs): the dashboard's 2Gi by default.
+    shm_size: Quantity = "2Gi"
     max_model_len: int = Field(default=8192, ge=128)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enable_auto_tool_choice: bool = True
-    tool_call_parser: str = LLAMA32_TOOL_PARSER
-    chat_template: str = LLAMA32_CHAT_TEMPLATE
+    tool_call_parser: str = LLAMA3_TOOL_PARSER
+    chat_template: str = Field(
+        default=LLAMA3_CHAT_TEMPLATE,
+        description="a file name in the runtime image's template folder, or an absolute path",
+    )
     extra_args: tuple[str, ...] = ()
+    genai_asset: bool = Field(default=True, description="list it in the Gen AI playground (3.x)")
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
     auth: bool = False
@@ -108,11 +137,34 @@ class ServingSettings(BaseModel):
             ("s3://", "pvc://", "oci://", "hf://", "gs://", "https://")
         ):
             raise ValueError(f"unsupported storage_uri {self.storage_uri!r}")
+        if self.enable_auto_tool_choice and self.chat_template_path is None:
+            raise ValueError(
+                f"chat_template {self.chat_template!r} is a file name, and where "
+                f"{self.runtime_image} keeps vLLM's templates is not known: give its absolute "
+                "path in the image"
+            )
         return self
 
     @property
     def served_model_name(self) -> str:
         return self.name
+
+    @property
+    def runtime_name(self) -> str:
+        """One ServingRuntime per deployment, named after it, as the dashboard makes them:
+        deleting the deployment there deletes the runtime it names."""
+        return self.name
+
+    @property
+    def chat_template_path(self) -> str | None:
+        """The template's path inside the runtime image, or None when it cannot be known."""
+        if self.chat_template.startswith("/"):
+            return self.chat_template
+        folder = next(
+            (f for prefix, f in TEMPLATE_FOLDERS.items() if self.runtime_image.startswith(prefix)),
+            None,
+        )
+        return f"{folder}/{self.chat_template}" if folder else None
 
     def vllm_args(self) -> list[str]:
         """The vLLM arguments the InferenceService adds to the runtime's."""
@@ -120,11 +172,13 @@ class ServingSettings(BaseModel):
             f"--max-model-len={self.max_model_len}",
             f"--gpu-memory-utilization={self.gpu_memory_utilization}",
         ]
+        if self.gpu_count > 1:
+            args.append(f"--tensor-parallel-size={self.gpu_count}")
         if self.enable_auto_tool_choice:
             args += [
                 "--enable-auto-tool-choice",
                 f"--tool-call-parser={self.tool_call_parser}",
-                f"--chat-template={self.chat_template}",
+                f"--chat-template={self.chat_template_path}",
             ]
         return args + list(self.extra_args)
 
@@ -159,7 +213,7 @@ def json_setting(name: str, text: str, kind: type) -> Any:
 
 
 def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
-    """The vLLM ServingRuntime, shaped like the RHOAI ``vllm-cuda-runtime`` template."""
+    """The deployment's own vLLM ServingRuntime, as the dashboard makes it from its template."""
     return {
         "apiVersion": RUNTIME_API,
         "kind": "ServingRuntime",
@@ -168,16 +222,21 @@ def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
             "namespace": settings.namespace,
             "labels": {"opendatahub.io/dashboard": "true"},
             "annotations": {
-                "openshift.io/display-name": "vLLM ServingRuntime for KServe",
+                "openshift.io/display-name": TEMPLATE_DISPLAY_NAME,
                 "opendatahub.io/recommended-accelerators": f'["{GPU_RESOURCE}"]',
                 "opendatahub.io/apiProtocol": "REST",
-                "opendatahub.io/runtime-version": "vllm",
-                "opendatahub.io/template-name": "vllm-cuda-runtime",
-                "opendatahub.io/template-display-name": "vLLM ServingRuntime for KServe",
+                "opendatahub.io/template-name": TEMPLATE_NAME,
+                "opendatahub.io/template-display-name": TEMPLATE_DISPLAY_NAME,
+                "opendatahub.io/serving-runtime-scope": "global",
             },
         },
         "spec": {
-            "annotations": {"prometheus.io/port": str(PORT), "prometheus.io/path": "/metrics"},
+            "annotations": {
+                # odh-model-controller keys the dashboard's metrics on this one.
+                "opendatahub.io/kserve-runtime": "vllm",
+                "prometheus.io/port": str(PORT),
+                "prometheus.io/path": "/metrics",
+            },
             "multiModel": False,
             "supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
             "containers": [
@@ -192,7 +251,11 @@ def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
                     ],
                     "env": [{"name": "HF_HOME", "value": "/tmp/hf_home"}],  # noqa: S108 - in the pod, as the RHOAI template
                     "ports": [{"containerPort": PORT, "protocol": "TCP"}],
+                    "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],  # noqa: S108 - in the pod
                 }
+            ],
+            "volumes": [
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}
             ],
         },
     }
@@ -226,6 +289,8 @@ def inference_service(settings: ServingSettings) -> dict[str, Any]:
     else:
         model["storageUri"] = settings.storage_uri
     labels = {"opendatahub.io/dashboard": "true"}
+    if settings.genai_asset:
+        labels["opendatahub.io/genai-asset"] = "true"
     for label, value in (
         ("modelregistry.opendatahub.io/registered-model-id", settings.registered_model_id),
         ("modelregistry.opendatahub.io/model-version-id", settings.model_version_id),
@@ -299,15 +364,29 @@ def isvc_url(obj: dict[str, Any]) -> str:
     return ((status.get("address") or {}).get("url") or status.get("url") or "").rstrip("/")
 
 
+# vLLM's start-up error when --chat-template names no file (vllm/renderers/chat_utils.py).
+MISSING_TEMPLATE = "looks like a file path, but it failed to be opened"
+
+
 def check_inference_service(
-    kube: Kube, name: str, namespace: str, patience: Patience | None = None
+    kube: Kube, settings: ServingSettings, patience: Patience | None = None
 ) -> Readiness:
     """One look at an InferenceService and its predictor pods."""
+    name, namespace = settings.name, settings.namespace
     readiness = isvc_readiness(kube.get(ISVC_API, "InferenceService", name, namespace))
     if readiness.ready or readiness.failure:
         return readiness
     labels = {"serving.kserve.io/inferenceservice": name}
-    return kube.explain_pods(namespace, labels, readiness, patience or Patience(0))
+    readiness = kube.explain_pods(namespace, labels, readiness, patience or Patience(0))
+    if readiness.failure and MISSING_TEMPLATE in readiness.failure:
+        return Readiness(
+            failure=f"{readiness.failure}. The runtime image {settings.runtime_image} has no "
+            f"chat template at {settings.chat_template_path}: set chat_template to the template's "
+            "absolute path in that image (OpenShift AI 2.x images keep them in "
+            "/app/data/template, Red Hat AI Inference Server 3.x in /opt/app-root/template)",
+            state=readiness.state,
+        )
+    return readiness
 
 
 def deploy(
@@ -345,7 +424,7 @@ def deploy(
 
     patience = Patience(unschedulable_grace)
     wait_until(
-        lambda: check_inference_service(kube, settings.name, settings.namespace, patience),
+        lambda: check_inference_service(kube, settings, patience),
         what=f"InferenceService {settings.namespace}/{settings.name}",
         timeout=timeout,
         interval=interval,

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote, urljoin, urlparse
 import urllib3
 
 from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError
+from llama_rollout.k8s_types import model_name_from, model_name_problem
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +92,8 @@ class ResolvedSource:
 
     @property
     def default_model_name(self) -> str:
-        """A DNS-1123 name from the repo or folder name (``SmolLM2-135M`` -> ``smollm2-135m``)."""
-        base = self.spec.location.rstrip("/").rsplit("/", 1)[-1]
-        name = re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-")
-        return name[:63] or "model"
+        """A valid model name from the repo or folder name (``SmolLM2-135M`` -> ``smollm2-135m``)."""
+        return model_name_from(self.spec.location.rstrip("/").rsplit("/", 1)[-1])
 
 
 def parse_source_uri(uri: str) -> SourceSpec:
@@ -134,6 +133,21 @@ def parse_source_uri(uri: str) -> SourceSpec:
             )
         return SourceSpec("file", path)
     raise ConfigurationError(f"unsupported source URI {uri!r}", hint=f"expected {_SOURCE_FORMS}")
+
+
+def check_model_name(name: str) -> str:
+    """``name`` when it can name a model everywhere (S3, registry, Kubernetes, disk).
+
+    Raises:
+        ConfigurationError: it cannot, with the rule and a name that would do.
+    """
+    if problem := model_name_problem(name):
+        raise ConfigurationError(
+            f"invalid model name: {problem}",
+            hint=f"use a name such as {model_name_from(name)!r} (it names the InferenceService, "
+            "the S3 folder and the RegisteredModel)",
+        )
+    return name
 
 
 def select_serving_files(paths: list[str]) -> tuple[list[str], list[str]]:

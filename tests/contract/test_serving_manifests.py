@@ -84,6 +84,63 @@ def test_inference_service_shape():
         "--served-model-name={{.Name}}",
     ]
     assert runtime["metadata"]["labels"] == {"opendatahub.io/dashboard": "true"}
+    assert meta["labels"]["opendatahub.io/genai-asset"] == "true"
+
+
+def test_one_runtime_per_deployment_named_after_it_with_the_dashboard_annotations():
+    # Deleting a deployment in the dashboard deletes the runtime it names: a shared one would
+    # take every other model down with it.
+    first = serving.ServingSettings(**BASE)
+    second = serving.ServingSettings(**{**BASE, "name": "llama-3-3-70b"})
+    for settings in (first, second):
+        runtime, isvc = serving.serving_objects(settings)
+        assert runtime["metadata"]["name"] == isvc["metadata"]["name"] == settings.name
+        assert isvc["spec"]["predictor"]["model"]["runtime"] == settings.name
+        annotations = runtime["metadata"]["annotations"]
+        assert annotations["opendatahub.io/template-name"] == "vllm-cuda-runtime-template"
+        assert annotations["opendatahub.io/serving-runtime-scope"] == "global"
+        assert runtime["spec"]["annotations"]["opendatahub.io/kserve-runtime"] == "vllm"
+
+
+@pytest.mark.parametrize(
+    ("image", "folder"),
+    [
+        (serving.DEFAULT_RUNTIME_IMAGE, "/opt/app-root/template"),
+        ("registry.redhat.io/rhaii/vllm-cuda-rhel9@sha256:" + "b" * 64, "/opt/app-root/template"),
+        ("quay.io/modh/vllm:rhoai-2.25-cuda", "/app/data/template"),
+        ("registry.redhat.io/rhoai/odh-vllm-cuda-rhel9@sha256:" + "c" * 64, "/app/data/template"),
+    ],
+)
+def test_the_chat_template_follows_the_runtime_image(image, folder):
+    settings = serving.ServingSettings(**{**BASE, "runtime_image": image})
+    assert (
+        f"--chat-template={folder}/tool_chat_template_llama3.2_json.jinja" in settings.vllm_args()
+    )
+    absolute = serving.ServingSettings(
+        **{
+            **BASE,
+            "runtime_image": "docker.io/vllm/vllm-openai:v0.11.0",
+            "chat_template": "/t/x.jinja",
+        }
+    )
+    assert "--chat-template=/t/x.jinja" in absolute.vllm_args()
+
+
+def test_several_gpus_run_vllm_tensor_parallel_with_shared_memory():
+    one = serving.ServingSettings(**BASE)
+    four = serving.ServingSettings(**{**BASE, "gpu_count": 4, "shm_size": "16Gi"})
+    assert not any(a.startswith("--tensor-parallel-size") for a in one.vllm_args())
+    assert "--tensor-parallel-size=4" in four.vllm_args()
+    runtime = serving.serving_runtime(four)
+    container = runtime["spec"]["containers"][0]
+    assert {"name": "shm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in runtime[
+        "spec"
+    ]["volumes"]
+    isvc = serving.inference_service(four)
+    assert isvc["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    validate(runtime)
+    validate(isvc)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +149,13 @@ def test_inference_service_shape():
         ({"cpu_request": "two"}, "not a Kubernetes resource quantity"),
         ({"memory_limit": "16GB"}, "not a Kubernetes resource quantity"),
         ({"gpu_count": -1}, "greater than or equal to 0"),
-        ({"name": "Llama_3"}, "not a DNS-1123 label"),
+        ({"name": "Llama_3"}, "not a DNS-1035 label.*for example 'llama-3'"),
+        ({"name": "3b-instruct"}, "not a DNS-1035 label.*'model-3b-instruct'"),
+        ({"name": "a" * 54}, "longer than 53 characters"),
+        (
+            {"runtime_image": "docker.io/vllm/vllm-openai:v0.11.0"},
+            "where docker.io/vllm/vllm-openai:v0.11.0 keeps vLLM's templates is not known",
+        ),
         ({"min_replicas": 2, "max_replicas": 1}, "below min_replicas"),
         ({"storage_uri": "s3://b/p/"}, "either storage_key"),
         ({"storage_path": ""}, "storage_path is required"),

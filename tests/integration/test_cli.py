@@ -157,3 +157,35 @@ def test_mirror_killed_halfway_completes_on_the_next_run(hub, make_model, cli_en
         "models", storage.split_s3_uri(output["model_uri"])[1], None, "", 0, 0
     )
     assert_mirror_verifies(s3_connection, mirrored, folder)
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "says"),
+    [
+        ("run", "3b-instruct", r"not a DNS-1035 label.*'model-3b-instruct'"),
+        ("run", "../../../../srv/x", r"not a DNS-1035 label.*'srv-x'"),
+        ("mirror", "Llama 3", r"not a DNS-1035 label.*'llama-3'"),
+        ("mirror", "a" * 300, r"longer than 53 characters"),
+        ("register", "UPPER", r"not a DNS-1035 label.*'upper'"),
+    ],
+)
+def test_an_invalid_model_name_is_refused_before_anything_is_written(
+    command, name, says, cli_env, tmp_path
+):
+    state = tmp_path / "state"
+    env = {**cli_env, "LLAMA_ROLLOUT_STATE_DIR": str(state)}
+    args = {
+        "run": ["run", "--local"],
+        "mirror": ["mirror", "--source", "hf://acme/tiny"],
+        "register": [
+            "register",
+            "--model-uri",
+            "s3://models/m/r/",
+            "--registry-url",
+            "http://127.0.0.1:9",
+        ],
+    }[command]
+    result = run_cli(*args, "--model-name", name, env=env)
+    assert result.returncode == 2
+    assert re.search(says, error_line(result)), error_line(result)
+    assert not state.exists(), "the embedded stack was started for a name that cannot work"

@@ -42,9 +42,7 @@ def test_ready_after_a_few_polls(cluster, fake):
     url = serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
     assert url == "http://llama-predictor.ai.svc.cluster.local"
     assert (
-        fake.get("servingruntimes", "vllm-runtime", "ai")["spec"]["supportedModelFormats"][0][
-            "name"
-        ]
+        fake.get("servingruntimes", "llama", "ai")["spec"]["supportedModelFormats"][0]["name"]
         == "vLLM"
     )
     generation = fake.get("inferenceservices", "llama", "ai")["metadata"]["generation"]
@@ -271,3 +269,22 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
     assert (
         service["desiredState"] == "DEPLOYED" and service["modelVersionId"] == ids.model_version_id
     )
+
+
+def test_a_missing_chat_template_is_named_with_the_fix(cluster, fake):
+    fake.put("pods", pod("llama-predictor-0", {
+        "containerStatuses": [{
+            "name": "kserve-container", "image": serving.DEFAULT_RUNTIME_IMAGE, "restartCount": 2,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        }]
+    }))  # fmt: skip
+    fake.pod_logs[("ai", "llama-predictor-0")] = (
+        "vllm.exceptions.VLLMValidationError: The supplied chat template "
+        "(/opt/app-root/template/tool_chat_template_llama3.2_json.jinja) looks like a file path, "
+        "but it failed to be opened. Reason: [Errno 2] No such file or directory\n"
+    )
+    with pytest.raises(
+        kube.NotReady,
+        match=r"no chat template at /opt/app-root/template/tool_chat.*set chat_template",
+    ):
+        serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
