@@ -207,6 +207,9 @@ def rollout_pipeline(
     )
     stack.set_display_name("deploy Llama Stack")
     stack.set_caching_options(False)  # the chain is checked on every run
+    # The operator's NetworkPolicy (RHOAI 2.x, upstream <= v0.7.0) admits pods with this label:
+    # the step checks the chain through the stack's Service.
+    kubernetes.add_pod_label(stack, "app.kubernetes.io/part-of", "llama-stack")
 
     for task in (resolved, mirrored):
         kubernetes.use_secret_as_env(

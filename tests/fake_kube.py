@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -85,6 +86,27 @@ OPENSHIFT_AI_TYPES = [
 ]
 
 Hook = Callable[[dict[str, Any], "FakeKube"], None]
+CRDS = Path(__file__).resolve().parent / "data" / "crds"
+
+
+def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(group, version, kind) -> the served schema of every CRD in tests/data, as the API
+    server publishes it in OpenAPI v3 discovery."""
+    schemas = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("served", True):
+                gvk = [{"group": group, "version": version["name"], "kind": kind}]
+                schema = {
+                    **version["schema"]["openAPIV3Schema"],
+                    "x-kubernetes-group-version-kind": gvk,
+                }
+                schemas[(group, version["name"], kind)] = schema
+    return schemas
+
+
 NO_GENERATION = {"metadata", "status", "apiVersion", "kind"}
 
 
@@ -93,6 +115,7 @@ class FakeKube:
     """The server's state, and the test's handle on it."""
 
     types: list[ResourceType] = field(default_factory=lambda: BUILTIN_TYPES + OPENSHIFT_AI_TYPES)
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=crd_schemas)
     objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     read_hooks: dict[tuple[str, str, str], Hook] = field(default_factory=dict)
     pod_logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
@@ -175,6 +198,26 @@ class FakeKube:
         @app.get("/apis/{group}/{version}")
         def group_resources(group: str, version: str) -> Response:
             return self._resource_list(group, version)
+
+        @app.get("/openapi/v3")
+        def openapi_index() -> dict[str, Any]:
+            served = {(t.group, t.version) for t in self.types if t.group}
+            return {"paths": {
+                f"apis/{g}/{v}": {"serverRelativeURL": f"/openapi/v3/apis/{g}/{v}?hash=0123"}
+                for g, v in sorted(served)
+            }}  # fmt: skip
+
+        @app.get("/openapi/v3/apis/{group}/{version}")
+        def openapi_group(group: str, version: str) -> Response:
+            schemas = {
+                f"{'.'.join(reversed(g.split('.')))}.{v}.{k}": schema
+                for (g, v, k), schema in self.schemas.items()
+                if (g, v) == (group, version)
+                and any(t.kind == k and t.group == g for t in self.types)
+            }
+            if not schemas:
+                return _status(404, "NotFound", "the server could not find the requested resource")
+            return _json({"openapi": "3.0.0", "components": {"schemas": schemas}})
 
         @app.get("/version")
         def version() -> dict[str, str]:  # what VersionApi.get_code() deserializes

@@ -203,6 +203,36 @@ class Kube:
             self.dynamic.delete(self.resource(api_version, kind), name=name, namespace=namespace)
         return True
 
+    def schema_of(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """The served schema of a kind, from OpenAPI v3 discovery (None when not published).
+
+        Discovery is open to every authenticated user (the system:discovery role), so this
+        reads a CRD's schema, and with it the version of the operator that installed it,
+        without RBAC on customresourcedefinitions.
+        """
+        group, _, version = api_version.rpartition("/")
+        with translated_errors(f"read the OpenAPI schema of {kind}"):
+            index = self._get_json("/openapi/v3")
+            entry = (index.get("paths") or {}).get(
+                f"apis/{group}/{version}" if group else f"api/{version}"
+            )
+            if not entry:
+                return None
+            document = self._get_json(entry["serverRelativeURL"])
+        for schema in ((document.get("components") or {}).get("schemas") or {}).values():
+            kinds = schema.get("x-kubernetes-group-version-kind") or []
+            if {"group": group, "version": version, "kind": kind} in kinds:
+                return schema
+        return None
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        path, _, query = url.partition("?")
+        return self.api.call_api(
+            path, "GET", query_params=[tuple(p.split("=", 1)) for p in query.split("&") if p],
+            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+            response_type="object", _return_http_data_only=True, _request_timeout=(10, 60),
+        )  # fmt: skip
+
     def require_namespace(self, namespace: str) -> None:
         """Fail, before anything is applied, when the namespace does not exist."""
         if self.get("v1", "Namespace", namespace) is None:
@@ -284,6 +314,16 @@ class Kube:
         if passing:
             return Readiness(state=f"{waiting.state}; {'; '.join(passing)}")
         return waiting
+
+
+def schema_has(schema: dict[str, Any] | None, path: str) -> bool:
+    """True when an OpenAPI schema declares the dotted field ``path`` (``spec.network``)."""
+    node = schema or {}
+    for field in path.split("."):
+        node = (node.get("properties") or {}).get(field)
+        if node is None:
+            return False
+    return True
 
 
 def wait_until(

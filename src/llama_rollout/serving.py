@@ -345,7 +345,8 @@ def isvc_readiness(obj: dict[str, Any] | None) -> Readiness:
         )
     ready = conditions.get("Ready", {})
     generation = (obj.get("metadata") or {}).get("generation", 0)
-    observed = status.get("observedGeneration", generation)
+    # A status the controller wrote for an older generation says nothing of this one.
+    observed = status.get("observedGeneration", 0)
     if ready.get("status") == "True" and observed >= generation and active in ("", "Loaded"):
         return Readiness(ready=True, state="Ready")
     parts = [f"Ready={ready.get('status', 'Unknown')}"]

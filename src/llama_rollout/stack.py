@@ -12,6 +12,7 @@ PersistentVolumeClaim running the same image.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -31,6 +32,14 @@ DEFAULT_IMAGE = "docker.io/llamastack/distribution-starter:0.7.3"
 STORAGE_MOUNT = "/opt/app-root/src/.llama"
 CONFIG_KEY = "config.yaml"
 CONFIG_MOUNT = "/etc/llama-stack"
+CONFIG_DIGEST_ENV = "LLAMA_ROLLOUT_CONFIG_SHA256"
+# What tells the operators apart, read from their CRDs (llama-stack-k8s-operator branches
+# rhoai-2.22 .. rhoai-3.4, upstream v0.3.0 .. v0.9.0): those that mount `config.yaml` and start
+# `llama stack run` (upstream >= v0.6.0, RHOAI >= 3.3) have both of these fields; the older
+# ones start `python3 -m llama_stack.core.server.server /etc/llama-stack/run.yaml`, which
+# Llama Stack 0.7 no longer has. spec.network alone is in RHOAI 2.25 too.
+CONFIG_YAML_OPERATOR_FIELDS = ("spec.network", "spec.server.workers")
+ALLOWED_FROM_FIELD = "spec.network.allowedFrom.namespaces"
 
 
 class StackVersionError(RolloutError):
@@ -57,6 +66,9 @@ class StackSettings(BaseModel):
     memory_limit: Quantity = "4Gi"
     storage_size: Quantity = "5Gi"
     env: dict[str, str] = Field(default_factory=dict)
+    # Namespaces the operator's NetworkPolicy must admit besides its own defaults (the
+    # pipeline's, when the stack runs elsewhere); needs an operator with spec.network.
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
 
     @field_validator("vllm_url")
     @classmethod
@@ -77,9 +89,12 @@ class StackSettings(BaseModel):
     def config_map_name(self) -> str:
         return f"{self.name}-config"
 
-    def container_env(self) -> list[dict[str, Any]]:
+    def container_env(self, config_digest: str) -> list[dict[str, Any]]:
+        """The server's environment. The config's digest is in it so that a changed config
+        changes the pod template, and the pods roll: a mounted ConfigMap alone would not."""
         env: list[dict[str, Any]] = [
-            {"name": "SQLITE_STORE_DIR", "value": f"{STORAGE_MOUNT}/store"}
+            {"name": "SQLITE_STORE_DIR", "value": f"{STORAGE_MOUNT}/store"},
+            {"name": CONFIG_DIGEST_ENV, "value": config_digest},
         ]
         if self.vllm_token_secret:
             env.append(
@@ -244,12 +259,22 @@ def config_map(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def llama_stack_distribution(settings: StackSettings) -> dict[str, Any]:
+def config_digest(config: dict[str, Any]) -> str:
+    """The sha256 of a config ConfigMap's ``config.yaml``."""
+    return hashlib.sha256(config["data"][CONFIG_KEY].encode()).hexdigest()
+
+
+def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, Any]:
     """The operator's LlamaStackDistribution, using the ConfigMap's ``config.yaml``."""
     distribution = (
         {"name": settings.distribution_name}
         if settings.distribution_name
         else {"image": settings.distribution_image}
+    )
+    network = (
+        {"network": {"allowedFrom": {"namespaces": list(settings.allowed_namespaces)}}}
+        if settings.allowed_namespaces
+        else {}
     )
     return {
         "apiVersion": LLSD_API,
@@ -266,17 +291,18 @@ def llama_stack_distribution(settings: StackSettings) -> dict[str, Any]:
                 "containerSpec": {
                     "name": "llama-stack",
                     "port": PORT,
-                    "env": settings.container_env(),
+                    "env": settings.container_env(digest),
                     "resources": settings.resources(),
                 },
                 "userConfig": {"configMapName": settings.config_map_name},
                 "storage": {"size": settings.storage_size, "mountPath": STORAGE_MOUNT},
             },
+            **network,
         },
     }
 
 
-def fallback_objects(settings: StackSettings) -> list[dict[str, Any]]:
+def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any]]:
     """Without the operator: PVC, Deployment and Service running the same image and config."""
     if settings.distribution_name:
         raise RolloutError(
@@ -320,7 +346,7 @@ def fallback_objects(settings: StackSettings) -> list[dict[str, Any]]:
                                 str(PORT),
                             ],
                             "ports": [{"name": "http", "containerPort": PORT}],
-                            "env": settings.container_env(),
+                            "env": settings.container_env(digest),
                             "resources": settings.resources(),
                             "startupProbe": {**probe, "failureThreshold": 60},
                             "readinessProbe": probe,
@@ -352,9 +378,10 @@ def fallback_objects(settings: StackSettings) -> list[dict[str, Any]]:
 
 def stack_objects(settings: StackSettings, *, operator: bool) -> list[dict[str, Any]]:
     """Every object of the Llama Stack stage, in apply order."""
+    config = config_map(settings)
     if operator:
-        return [config_map(settings), llama_stack_distribution(settings)]
-    return [config_map(settings), *fallback_objects(settings)]
+        return [config, llama_stack_distribution(settings, config_digest(config))]
+    return [config, *fallback_objects(settings, config_digest(config))]
 
 
 def service_url(settings: StackSettings) -> str:

@@ -11,8 +11,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from llama_rollout.kube import Kube, Patience, Readiness, wait_until
-from llama_rollout.stack import LLSD_API, StackSettings, service_url, stack_objects
+from llama_rollout.kube import (
+    Kube,
+    Patience,
+    Readiness,
+    current_namespace,
+    schema_has,
+    wait_until,
+)
+from llama_rollout.stack import (
+    ALLOWED_FROM_FIELD,
+    CONFIG_YAML_OPERATOR_FIELDS,
+    LLSD_API,
+    StackSettings,
+    service_url,
+    stack_objects,
+)
 from llama_rollout.stack_health import StackReport, verify_chain
 
 logger = logging.getLogger(__name__)
@@ -23,43 +37,80 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 def llsd_readiness(obj: dict[str, Any] | None) -> Readiness:
-    """Read a LlamaStackDistribution's status."""
+    """Read a LlamaStackDistribution's status, counting only conditions of its generation."""
     if obj is None:
         return Readiness(state="not created yet")
     status = obj.get("status") or {}
     phase = status.get("phase", "")
+    generation = (obj.get("metadata") or {}).get("generation", 0)
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     failing = [
         f"{t} {c.get('reason', '')}: {c.get('message', '')}".strip()
         for t, c in conditions.items()
         if c.get("status") == "False" and c.get("message")
     ]
-    if phase == "Ready":
-        return Readiness(ready=True, state="Ready")
+    stale = [
+        t for t, c in conditions.items() if c.get("observedGeneration", generation) < generation
+    ]
     if phase == "Failed":
         return Readiness(failure="phase Failed" + (f" ({'; '.join(failing)})" if failing else ""))
-    return Readiness(
-        state=f"phase {phase or 'unknown'}" + (f" ({'; '.join(failing)})" if failing else "")
-    )
+    if phase == "Ready" and not stale:
+        return Readiness(ready=True, state="Ready")
+    state = f"phase {phase or 'unknown'}" + (f" ({'; '.join(failing)})" if failing else "")
+    if stale:
+        state += f"; the operator has not seen generation {generation} yet"
+    return Readiness(state=state)
 
 
 def deployment_readiness(obj: dict[str, Any] | None) -> Readiness:
-    """Read a Deployment's status: all desired replicas available at the current generation."""
+    """Read a Deployment's rollout the way ``kubectl rollout status`` does."""
     if obj is None:
         return Readiness(state="not created yet")
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    desired = spec.get("replicas", 1)
-    available = status.get("availableReplicas", 0)
-    current = status.get("observedGeneration", 0) >= (obj.get("metadata") or {}).get(
-        "generation", 0
-    )
+    if status.get("observedGeneration", 0) < (obj.get("metadata") or {}).get("generation", 0):
+        return Readiness(state="waiting for the Deployment's new spec to be observed")
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     progressing = conditions.get("Progressing", {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         return Readiness(failure=f"rollout stalled: {progressing.get('message', '')}")
-    if current and available >= desired:
-        return Readiness(ready=True, state="Available")
-    return Readiness(state=f"{available}/{desired} replicas available")
+    desired = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    if updated < desired:
+        return Readiness(state=f"{updated} of {desired} new replicas updated")
+    if status.get("replicas", 0) > updated:
+        return Readiness(state=f"{status['replicas'] - updated} old replicas pending termination")
+    if status.get("availableReplicas", 0) < updated:
+        return Readiness(
+            state=f"{status.get('availableReplicas', 0)} of {updated} updated replicas available"
+        )
+    return Readiness(ready=True, state="rolled out")
+
+
+def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSettings]:
+    """Whether the installed operator can run this project's Llama Stack, and the settings
+    for it (the pipeline's namespace admitted by its NetworkPolicy when that is elsewhere)."""
+    if not kube.serves(LLSD_API, "LlamaStackDistribution"):
+        logger.info("the Llama Stack operator is not installed: deploying a Deployment instead")
+        return False, settings
+    schema = kube.schema_of(LLSD_API, "LlamaStackDistribution")
+    if schema is not None and not all(schema_has(schema, f) for f in CONFIG_YAML_OPERATOR_FIELDS):
+        logger.warning(
+            "the installed Llama Stack operator starts llama_stack.core.server.server with a "
+            "run.yaml, which Llama Stack 0.7 no longer has (its CRD lacks %s): deploying "
+            "Llama Stack as a Deployment instead",
+            " and ".join(CONFIG_YAML_OPERATOR_FIELDS),
+        )
+        return False, settings
+    pipeline_namespace = current_namespace()
+    if (
+        pipeline_namespace
+        and pipeline_namespace != settings.namespace
+        and schema_has(schema, ALLOWED_FROM_FIELD)
+        and pipeline_namespace not in settings.allowed_namespaces
+    ):
+        allowed = (*settings.allowed_namespaces, pipeline_namespace)
+        settings = settings.model_copy(update={"allowed_namespaces": allowed})
+    return True, settings
 
 
 def deploy_stack(
@@ -77,15 +128,13 @@ def deploy_stack(
         ``status.serviceURL``).
     """
     kube.require_namespace(settings.namespace)
-    operator = kube.serves(LLSD_API, "LlamaStackDistribution")
+    operator, settings = operator_path(kube, settings)
     objects = stack_objects(settings, operator=operator)  # raises before anything is applied
     logger.info(
         "deploying Llama Stack %s/%s %s",
         settings.namespace,
         settings.name,
-        "with the operator (LlamaStackDistribution)"
-        if operator
-        else "as a Deployment (operator not installed)",
+        "with the operator (LlamaStackDistribution)" if operator else "as a Deployment",
     )
     for obj in objects:
         kube.apply(obj)
@@ -93,11 +142,13 @@ def deploy_stack(
     patience = Patience(unschedulable_grace)
 
     def check() -> Readiness:
+        readiness = Readiness(ready=True)
         if operator:
             readiness = llsd_readiness(
                 kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace)
             )
-        else:
+        if readiness.ready:
+            # The operator's Deployment too: its phase may still reflect the old pods.
             readiness = deployment_readiness(
                 kube.get("apps/v1", "Deployment", settings.name, settings.namespace)
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -22,6 +24,7 @@ VARIANTS = {
     },
     "scaled-no-tls-verify": {"replicas": 2, "vllm_tls_verify": False, "storage_size": "20Gi"},
     "operator-distribution": {"distribution_name": "rh-dev"},
+    "admits-the-pipeline-namespace": {"allowed_namespaces": ("pipelines",)},
 }
 
 
@@ -55,11 +58,11 @@ def test_fallback_objects_validate(overrides):
 
 def test_validators_catch_mistakes():
     settings = stack.StackSettings(**BASE)
-    llsd = stack.llama_stack_distribution(settings)
+    llsd = stack.llama_stack_distribution(settings, "0" * 64)
     llsd["spec"]["server"]["containerSpec"]["ports"] = [8321]
     with pytest.raises(jsonschema.ValidationError, match="ports"):
         validate(llsd)
-    deployment = stack.fallback_objects(settings)[1]
+    deployment = stack.fallback_objects(settings, "0" * 64)[1]
     deployment["spec"]["replicas"] = "one"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
@@ -74,7 +77,7 @@ def test_config_has_no_secret_and_uses_base_url():
     assert vllm["config"]["api_token"] == "${env.VLLM_API_TOKEN:=fake}"
     assert "responses" in config["apis"] and "agents" not in config["apis"]
     assert {"vector_io", "tool_runtime"} <= set(config["apis"])
-    env = stack.llama_stack_distribution(settings)["spec"]["server"]["containerSpec"]["env"]
+    env = stack.stack_objects(settings, operator=True)[1]["spec"]["server"]["containerSpec"]["env"]
     assert {
         "name": "VLLM_API_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": "llama-token", "key": "token"}},
@@ -125,3 +128,22 @@ def test_bad_settings(overrides, message):
 def test_named_distribution_needs_the_operator():
     with pytest.raises(RolloutError, match="needs the Llama Stack operator"):
         stack.stack_objects(stack.StackSettings(**BASE, distribution_name="rh-dev"), operator=False)
+
+
+def test_the_config_digest_is_in_the_pod_template_on_both_paths():
+    settings = stack.StackSettings(**BASE)
+    changed = settings.model_copy(update={"vllm_max_tokens": 1024})
+    for operator in (True, False):
+        envs = []
+        for s in (settings, changed):
+            objects = stack.stack_objects(s, operator=operator)
+            digest = hashlib.sha256(objects[0]["data"]["config.yaml"].encode()).hexdigest()
+            workload = objects[1] if operator else objects[2]
+            env = (
+                workload["spec"]["server"]["containerSpec"]["env"]
+                if operator
+                else workload["spec"]["template"]["spec"]["containers"][0]["env"]
+            )
+            assert {"name": stack.CONFIG_DIGEST_ENV, "value": digest} in env
+            envs.append(env)
+        assert envs[0] != envs[1]

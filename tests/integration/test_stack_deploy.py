@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import inspect
+
 import pytest
 import yaml
 
@@ -15,19 +19,37 @@ SETTINGS = stack.StackSettings(
 
 
 def after(polls: int, change):
+    """A controller that applies ``change(obj[, fake])`` from the ``polls``-th read on."""
     seen = {"n": 0}
 
     def hook(obj, fake):
         seen["n"] += 1
         if seen["n"] >= polls:
-            change(obj)
+            if len(inspect.signature(change).parameters) == 2:
+                change(obj, fake)
+            else:
+                change(obj)
 
     return hook
 
 
-def ready_llsd(obj):
+def rolled_out(obj):
+    replicas = obj["spec"].get("replicas", 1)
+    obj["status"] = {"observedGeneration": obj["metadata"]["generation"], "replicas": replicas,
+                     "updatedReplicas": replicas, "availableReplicas": replicas}  # fmt: skip
+
+
+def ready_llsd(obj, fake):
+    """The operator: the CR Ready, and its Deployment rolled out with the CR's env."""
     obj["status"] = {"phase": "Ready", "serviceURL": "http://llama-stack-service.ai.svc.cluster.local:8321",
                      "version": {"llamaStackServerVersion": "0.7.3"}}  # fmt: skip
+    container = {"name": "llama-stack", "env": obj["spec"]["server"]["containerSpec"]["env"]}
+    deployment = {
+        "metadata": {"name": "llama-stack", "namespace": "ai", "generation": 1},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [container]}}},
+    }
+    rolled_out(deployment)
+    fake.put("deployments", deployment)
 
 
 def test_operator_path(cluster, fake):
@@ -39,20 +61,61 @@ def test_operator_path(cluster, fake):
     assert config["providers"]["inference"][0]["config"]["base_url"] == SETTINGS.vllm_url
     llsd = fake.get("llamastackdistributions", "llama-stack", "ai")
     assert llsd["spec"]["server"]["userConfig"]["configMapName"] == "llama-stack-config"
-    assert fake.get("deployments", "llama-stack", "ai") is None
+    assert "network" not in llsd["spec"], "same namespace: the operator's defaults admit the step"
+    digest = hashlib.sha256(config_map["data"]["config.yaml"].encode()).hexdigest()
+    env = {e["name"]: e.get("value") for e in llsd["spec"]["server"]["containerSpec"]["env"]}
+    assert env[stack.CONFIG_DIGEST_ENV] == digest
+
+
+def test_an_operator_that_cannot_run_0_7_gets_the_deployment_path(cluster, fake, caplog):
+    # The RHOAI 2.x operator's CRD: no spec.network (2.22) or no spec.server.workers (2.25).
+    schema = fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")]
+    spec = copy.deepcopy(schema["properties"]["spec"])
+    del spec["properties"]["server"]["properties"]["workers"]
+    fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")] = {
+        **schema,
+        "properties": {**schema["properties"], "spec": spec},
+    }
+    fake.on_read("deployments", "llama-stack", after(1, rolled_out), namespace="ai")
+    url = deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
+    assert url == "http://llama-stack-service.ai.svc.cluster.local:8321"
+    assert fake.get("llamastackdistributions", "llama-stack", "ai") is None
+    assert fake.get("deployments", "llama-stack", "ai")["spec"]["template"]["spec"]["containers"][
+        0
+    ]["command"][:3] == ["llama", "stack", "run"]
+    assert "llama_stack.core.server.server with a run.yaml" in caplog.text
+
+
+def test_the_pipeline_namespace_is_admitted_when_the_stack_runs_elsewhere(
+    cluster, fake, tmp_path, monkeypatch
+):
+    (tmp_path / "namespace").write_text("pipelines\n")
+    monkeypatch.setattr(kube, "IN_CLUSTER_TOKEN", str(tmp_path / "token"))
+    fake.on_read("llamastackdistributions", "llama-stack", after(1, ready_llsd), namespace="ai")
+    deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
+    llsd = fake.get("llamastackdistributions", "llama-stack", "ai")
+    assert llsd["spec"]["network"] == {"allowedFrom": {"namespaces": ["pipelines"]}}
+
+
+def test_a_changed_config_rolls_the_pods_and_old_pods_do_not_count(cluster, fake):
+    fake.without("llamastack.io")
+    fake.on_read("deployments", "llama-stack", after(1, rolled_out), namespace="ai")
+    deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
+    first = copy.deepcopy(fake.get("deployments", "llama-stack", "ai"))
+    fake.read_hooks.clear()  # the controller is slow now: the old status stays
+    changed = SETTINGS.model_copy(update={"vllm_max_tokens": 1024})
+    with pytest.raises(kube.NotReady, match="new spec to be observed"):
+        deploy_stack(cluster, changed, timeout=0.05, interval=0.01)
+    second = fake.get("deployments", "llama-stack", "ai")
+    assert second["metadata"]["generation"] == first["metadata"]["generation"] + 1
+    env = lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"]  # noqa: E731
+    assert env(first) != env(second), "the config digest is in the pod template"
 
 
 def test_fallback_path_without_the_operator(cluster, fake):
     fake.without("llamastack.io")
 
-    def available(obj):
-        obj["status"] = {
-            "observedGeneration": obj["metadata"]["generation"],
-            "replicas": 1,
-            "availableReplicas": 1,
-        }
-
-    fake.on_read("deployments", "llama-stack", after(2, available), namespace="ai")
+    fake.on_read("deployments", "llama-stack", after(2, rolled_out), namespace="ai")
     url = deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
     assert url == "http://llama-stack-service.ai.svc.cluster.local:8321"
     assert fake.get("persistentvolumeclaims", "llama-stack-pvc", "ai")["spec"]["accessModes"] == [

@@ -128,3 +128,11 @@ def test_the_mirror_is_neither_cached_nor_retried_by_kfp():
     tasks = next(yaml.safe_load_all(COMPILED.read_text()))["root"]["dag"]["tasks"]
     assert not tasks["mirror-weights"]["cachingOptions"].get("enableCache", False)
     assert "retryPolicy" not in tasks["mirror-weights"]
+
+
+def test_the_llama_stack_step_is_admitted_by_the_operator_s_network_policy():
+    platform = list(yaml.safe_load_all(COMPILED.read_text()))[1]
+    executor = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
+        "exec-deploy-llama-stack"
+    ]
+    assert executor["podMetadata"]["labels"] == {"app.kubernetes.io/part-of": "llama-stack"}
