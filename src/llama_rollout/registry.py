@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,16 +88,9 @@ def connect(url: str, *, author: str = "llama-rollout", token: str | None = None
             f"invalid Model Registry URL {url!r}",
             hint="give http(s)://HOST[:PORT] of the registry's REST endpoint",
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="User access token is missing")
-            return ModelRegistry(url, author=author, user_token=token, log_level=logging.ERROR)
-    except Exception as exc:  # the client raises aiohttp, asyncio and its own errors alike
-        raise RegistryError(
-            f"Model Registry unreachable at {url} ({type(exc).__name__}: {first_line(exc)})",
-            hint="check the registry URL and that it is running (`llama-rollout local status` "
-            "on a laptop; the ModelRegistry's REST route or service on the cluster)",
-        ) from exc
+    with client_errors(f"connecting to the Model Registry at {url}"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="User access token is missing")
+        return ModelRegistry(url, author=author, user_token=token, log_level=logging.ERROR)
 
 
 def register_version(
@@ -122,46 +117,76 @@ def register_version(
     Returns:
         The ids, with ``created`` False when the revision was already registered.
     """
-    existing = version_by_revision(client, model_name, provenance.source_revision)
-    if existing is not None:
-        logger.info(
-            "model %s revision %s is already registered as version %s (id %s)",
-            model_name,
-            provenance.source_revision,
-            existing.name,
-            existing.id,
-        )
-        return _ids(client, model_name, existing, created=False)
-    version_name = provenance.source_revision[:VERSION_NAME_LENGTH]
-    try:
+    artifact = {
+        "model_format_name": MODEL_FORMAT,
+        "model_format_version": MODEL_FORMAT_VERSION,
+        "storage_key": storage_key,
+        "storage_path": storage_path,
+        "model_source_kind": "kfp",
+        "model_source_class": "pipelinerun",
+        "model_source_id": provenance.pipeline_run_id or None,
+        "model_source_name": provenance.source_uri,
+    }
+    with client_errors(f"registering {model_name}"):
+        existing = version_by_revision(client, model_name, provenance.source_revision)
+        if existing is not None:
+            logger.info(
+                "model %s revision %s is already registered as version %s (id %s)",
+                model_name, provenance.source_revision, existing.name, existing.id,
+            )  # fmt: skip
+            if client.get_model_artifact(model_name, existing.name) is None:
+                # A run that stopped between the version and its artifact: finish its work.
+                # The client has no public call for an artifact of an existing version.
+                logger.info("version %s has no artifact yet: adding it", existing.name)
+                client.async_runner(
+                    client._register_model_artifact(existing, model_name, model_uri, **artifact)
+                )
+            return _ids(client, model_name, existing, created=False)
+        version_name = provenance.source_revision[:VERSION_NAME_LENGTH]
         client.register_model(
             model_name,
             model_uri,
-            model_format_name=MODEL_FORMAT,
-            model_format_version=MODEL_FORMAT_VERSION,
             version=version_name,
-            storage_key=storage_key,
-            storage_path=storage_path,
-            model_source_kind="kfp",
-            model_source_class="pipelinerun",
-            model_source_id=provenance.pipeline_run_id or None,
-            model_source_name=provenance.source_uri,
             version_description=description or f"{provenance.source_uri} mirrored to {model_uri}",
             metadata=provenance.as_metadata(),
+            **artifact,
         )
-    except Exception as exc:
+        version = client.get_model_version(model_name, version_name)
+        if version is None:
+            raise RegistryError(
+                f"the registry lost {model_name} version {version_name} right after creating it"
+            )
+        logger.info(
+            "registered %s version %s (id %s) -> %s",
+            model_name,
+            version_name,
+            version.id,
+            model_uri,
+        )
+        return _ids(client, model_name, version, created=True)
+
+
+@contextmanager
+def client_errors(what: str) -> Iterator[None]:
+    """The official client's failures as RegistryErrors; anything else (a bug, a client
+    upgrade that changed an API) stays what it is."""
+    import aiohttp
+    from model_registry.exceptions import StoreError
+    from mr_openapi.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as exc:
         raise RegistryError(
-            f"registering {model_name} version {version_name} failed: {exc}"
+            f"{what}: the Model Registry answered {exc.status} {exc.reason}: {first_line(exc)}"
         ) from exc
-    version = client.get_model_version(model_name, version_name)
-    if version is None:
+    except StoreError as exc:
+        raise RegistryError(f"{what}: {first_line(exc)}") from exc
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise RegistryError(
-            f"the registry lost {model_name} version {version_name} right after creating it"
-        )
-    logger.info(
-        "registered %s version %s (id %s) -> %s", model_name, version_name, version.id, model_uri
-    )
-    return _ids(client, model_name, version, created=True)
+            f"{what}: the Model Registry is unreachable ({type(exc).__name__}: {first_line(exc)})",
+            hint="check the registry's URL and that it is running",
+        ) from exc
 
 
 def version_by_revision(
@@ -196,10 +221,7 @@ def _ids(
 ) -> RegisteredVersion:
     artifact = client.get_model_artifact(model_name, version.name)
     if artifact is None:
-        raise RegistryError(
-            f"{model_name} version {version.name} has no model artifact",
-            hint="archive the broken version in the registry and run again",
-        )
+        raise RegistryError(f"{model_name} version {version.name} has no model artifact")
     return RegisteredVersion(
         registered_model_id=str(version.registered_model_id),
         model_version_id=str(version.id),

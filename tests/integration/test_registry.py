@@ -214,3 +214,42 @@ def test_a_restarted_registry_serves_what_it_stored(tmp_path):
         assert register(client, "9" * 40) == registry.RegisteredVersion(
             **{**first.__dict__, "created": False}
         )
+
+
+def test_a_registration_that_stopped_halfway_is_completed(registry_url):
+    client = registry.connect(registry_url)
+    revision = "9" * 40
+    # What a run killed between the version and its artifact leaves behind.
+    model = client.async_runner(client._register_model("llama-small"))
+    client.async_runner(
+        client._register_new_version(
+            model, revision[:12], "someone",
+            custom_properties=provenance(revision).as_metadata(),
+        )
+    )  # fmt: skip
+    assert client.get_model_artifact("llama-small", revision[:12]) is None
+    ids = register(client, revision)
+    assert not ids.created
+    artifact = client.get_model_artifact("llama-small", revision[:12])
+    assert artifact.id == ids.model_artifact_id
+    assert artifact.uri == f"s3://models/models/llama-small/{revision}/"
+    assert (artifact.storage_key, artifact.model_format_name) == ("my-connection", "vLLM")
+
+
+def test_a_bug_is_not_dressed_as_a_registry_error(registry_url, monkeypatch):
+    client = registry.connect(registry_url)
+
+    def changed_signature(*args, **kwargs):
+        raise TypeError("register_model() got an unexpected keyword argument 'storage_key'")
+
+    monkeypatch.setattr(client, "register_model", changed_signature)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        register(client, "8" * 40)
+
+
+def test_registry_errors_name_what_failed(registry_url):
+    with pytest.raises(
+        registry.RegistryError,
+        match=r"connecting to the Model Registry at http://127\.0\.0\.1:9: .*unreachable",
+    ):
+        registry.connect("http://127.0.0.1:9")
