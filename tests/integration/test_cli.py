@@ -106,7 +106,7 @@ def test_registry_unreachable(cli_env, hub, make_model):
             "register", "--model-uri", model_uri, "--registry-url", "http://127.0.0.1:9", env=env
         )
     )
-    assert "Model Registry unreachable at http://127.0.0.1:9" in line
+    assert "Model Registry at http://127.0.0.1:9: the Model Registry is unreachable" in line
 
 
 def test_register_refuses_a_model_without_manifest(cli_env, registry_url):
