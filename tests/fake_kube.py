@@ -121,6 +121,7 @@ class FakeKube:
     pod_logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
     forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural)
     requests: list[str] = field(default_factory=list)
+    accepts: list[str] = field(default_factory=list)  # the Accept header of each request
     user: str = "system:serviceaccount:ai-project:pipeline-runner-dspa"
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     _applied: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -299,6 +300,7 @@ class FakeKube:
             "DELETE": "delete",
         }[request.method]
         self.requests.append(f"{request.method} {request.url.path}?{request.url.query}")
+        self.accepts.append(request.headers.get("accept", ""))
         if (verb, plural) in self.forbidden:
             scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
             what = f"{plural}.{group}" if group else plural
@@ -334,6 +336,9 @@ class FakeKube:
                 hook = self.read_hooks.get((plural, namespace, name))
                 if hook:
                     hook(current, self)
+                if "as=PartialObjectMetadata" in request.headers.get("accept", ""):
+                    return _json({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                  "metadata": current["metadata"]})  # fmt: skip
                 return _json(current)
             if verb == "delete":
                 del self.objects[key]

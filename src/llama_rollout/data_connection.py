@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What the dashboard puts on a data connection Secret, and why the cluster needs it:
+# odh-model-controller builds KServe's storage-config (which `storage.key` is read from) only
+# from Secrets with both labels, and its webhook (since 0cdaea59, 2026-07) refuses an
+# InferenceService whose opendatahub.io/connections names a Secret with neither annotation.
+DASHBOARD_LABELS = {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"}
+PROTOCOL_ANNOTATIONS = (
+    "opendatahub.io/connection-type-protocol",
+    "opendatahub.io/connection-type-ref",
+)
+
 ENV_KEYS = {
     "endpoint": "AWS_S3_ENDPOINT",
     "bucket": "AWS_S3_BUCKET",
@@ -148,3 +158,42 @@ def storage_error(exc: Exception, connection: DataConnection, what: str) -> Stor
             hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the data connection",
         )
     return StorageError(f"S3 request for {what} failed: {exc}")
+
+
+def connection_secret_fixes(name: str, namespace: str, metadata: dict[str, Any]) -> list[str]:
+    """What a data connection Secret lacks for KServe to read the model, as ``oc`` commands."""
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    fixes = []
+    missing = [f"{k}={v}" for k, v in DASHBOARD_LABELS.items() if labels.get(k) != v]
+    if missing:
+        fixes.append(f"oc label secret {name} -n {namespace} {' '.join(missing)}")
+    if not any(annotations.get(a) for a in PROTOCOL_ANNOTATIONS):
+        fixes.append(f"oc annotate secret {name} -n {namespace} {PROTOCOL_ANNOTATIONS[0]}=s3")
+    return fixes
+
+
+def check_connection_secret(kube: Any, name: str, namespace: str) -> None:
+    """Fail, before anything is applied, when KServe could not read the model through ``name``.
+
+    Reads only the Secret's metadata. Without the dashboard's labels the predictor would wait
+    for a storage-config entry that never comes, until the whole timeout has passed.
+
+    Raises:
+        ConfigurationError: the Secret is missing or lacks a label or annotation.
+    """
+    metadata = kube.metadata_of("v1", "Secret", name, namespace)
+    if metadata is None:
+        raise ConfigurationError(
+            f"data connection {name!r} does not exist in namespace {namespace!r}",
+            hint="create it there (dashboard: Connections, or manifests/data-connection): KServe "
+            "reads the model with it from the namespace it serves in",
+        )
+    fixes = connection_secret_fixes(name, namespace, metadata)
+    if fixes:
+        raise ConfigurationError(
+            f"data connection {name!r} in {namespace!r} lacks what OpenShift AI reads it by "
+            f"(labels {', '.join(f'{k}={v}' for k, v in DASHBOARD_LABELS.items())}, annotation "
+            f"{PROTOCOL_ANNOTATIONS[0]})",
+            hint="run " + " && ".join(fixes),
+        )

@@ -30,6 +30,7 @@ from llama_rollout.errors import RolloutError
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "llama-rollout"
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 _FORBIDDEN = re.compile(
     r'User "(?P<user>[^"]+)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
@@ -169,12 +170,28 @@ class Kube:
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
+        return self._get(api_version, kind, name, namespace)
+
+    def metadata_of(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """Only the object's metadata (a PartialObjectMetadata), or None when it does not exist:
+        a Secret's labels and annotations without its data ever leaving the API server."""
+        obj = self._get(api_version, kind, name, namespace, accept=PARTIAL_METADATA)
+        return None if obj is None else obj.get("metadata") or {}
+
+    def _get(
+        self, api_version: str, kind: str, name: str, namespace: str | None, accept: str = ""
+    ) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
 
         resource = self.resource(api_version, kind)
+        headers = {"header_params": {"Accept": accept}} if accept else {}
         try:
             with translated_errors(f"get {kind} {name}"):
-                return self.dynamic.get(resource, name=name, namespace=namespace).to_dict()
+                return self.dynamic.get(
+                    resource, name=name, namespace=namespace, **headers
+                ).to_dict()
         except KubeError as exc:
             if isinstance(exc.__cause__, NotFoundError):
                 return None

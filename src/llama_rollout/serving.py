@@ -410,9 +410,13 @@ def deploy(
     from llama_rollout.kube import wait_until
 
     log = logging.getLogger(__name__)
+    from llama_rollout.data_connection import check_connection_secret
+
     kube.require_namespace(settings.namespace)
     kube.resource(RUNTIME_API, "ServingRuntime")
     kube.resource(ISVC_API, "InferenceService")
+    if settings.storage_key:
+        check_connection_secret(kube, settings.storage_key, settings.namespace)
     for obj in serving_objects(settings):
         kube.apply(obj)
         log.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])

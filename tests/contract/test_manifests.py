@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -92,3 +93,29 @@ def test_mcp_server_role_is_read_only_and_has_no_secrets():
         command[command.index("--host") + 1] == "0.0.0.0"
         and command[command.index("--port") + 1] == "3000"
     )
+
+
+def test_the_sample_data_connection_is_what_the_serving_step_requires():
+    from llama_rollout.data_connection import ENV_KEYS, connection_secret_fixes
+
+    kustomization = yaml.safe_load(
+        (MANIFESTS / "data-connection" / "kustomization.yaml").read_text()
+    )
+    (generator,) = kustomization["secretGenerator"]
+    options = generator["options"]
+    assert options["disableNameSuffixHash"] is True  # the pipeline names it: no hash suffix
+    metadata = {"labels": options["labels"], "annotations": options["annotations"]}
+    assert connection_secret_fixes(generator["name"], "ai", metadata) == []
+    example = (MANIFESTS / "data-connection" / "connection.env.example").read_text()
+    keys = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert keys == set(ENV_KEYS.values())
+    assert "connection.env" in generator["envs"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "manifests/data-connection/connection.env"],
+        cwd=MANIFESTS.parent, check=False,
+    )  # fmt: skip
+    assert ignored.returncode == 0, "the filled-in connection.env must never be committed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llama_rollout import kube, serving
@@ -10,6 +12,26 @@ pytestmark = pytest.mark.integration
 SETTINGS = serving.ServingSettings(
     name="llama", namespace="ai", storage_key="models-conn", storage_path="models/llama/abc"
 )
+
+
+DASHBOARD_CONNECTION = {
+    "labels": {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
+    "annotations": {
+        "opendatahub.io/connection-type-ref": "s3",
+        "openshift.io/display-name": "models",
+    },
+}
+
+
+def connection_secret(name: str = "models-conn", **metadata) -> dict:
+    meta = {**DASHBOARD_CONNECTION, **metadata}
+    return {"metadata": {"name": name, "namespace": "ai", **meta}, "type": "Opaque",
+            "data": {"AWS_SECRET_ACCESS_KEY": "c2VjcmV0"}}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def data_connection(fake):
+    fake.put("secrets", connection_secret())
 
 
 def controller(after_polls: int, status: dict):
@@ -245,6 +267,7 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
             "choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]
         }
 
+    fake.put("secrets", connection_secret("test-models"))
     with serve_app(vllm) as vllm_url:
         ready = {**READY, "address": {"url": vllm_url}}
         fake.on_read("inferenceservices", "llama", controller(2, ready), namespace="ai")
@@ -288,3 +311,45 @@ def test_a_missing_chat_template_is_named_with_the_fix(cluster, fake):
         match=r"no chat template at /opt/app-root/template/tool_chat.*set chat_template",
     ):
         serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fix"),
+    [
+        ({"labels": {"opendatahub.io/dashboard": "true"}},
+         "oc label secret models-conn -n ai opendatahub.io/managed=true"),
+        ({"labels": {}}, "oc label secret models-conn -n ai opendatahub.io/dashboard=true opendatahub.io/managed=true"),
+        ({"annotations": {"opendatahub.io/connection-type": "s3"}},
+         "oc annotate secret models-conn -n ai opendatahub.io/connection-type-protocol=s3"),
+    ],
+    ids=["not-managed", "hand-made", "old-annotation-only"],
+)  # fmt: skip
+def test_a_hand_made_data_connection_is_refused_before_anything_is_applied(
+    cluster, fake, metadata, fix
+):
+    from llama_rollout.errors import ConfigurationError
+
+    fake.put("secrets", connection_secret(**metadata))
+    with pytest.raises(ConfigurationError, match=re.escape(fix)):
+        serving.deploy(cluster, SETTINGS, timeout=1, interval=0.01)
+    assert not [r for r in fake.requests if r.startswith(("PATCH", "POST"))]
+
+
+def test_a_missing_data_connection_is_named(cluster, fake):
+    from llama_rollout.errors import ConfigurationError
+
+    del fake.objects[("secrets", "ai", "models-conn", "")]
+    with pytest.raises(
+        ConfigurationError, match="data connection 'models-conn' does not exist in namespace 'ai'"
+    ):
+        serving.deploy(cluster, SETTINGS, timeout=1, interval=0.01)
+
+
+def test_the_secret_is_read_as_metadata_only(cluster, fake):
+    fake.on_read("inferenceservices", "llama", controller(1, READY), namespace="ai")
+    serving.deploy(cluster, SETTINGS, timeout=10, interval=0.01)
+    reads = [
+        accept for request, accept in zip(fake.requests, fake.accepts, strict=True)
+        if "/secrets/" in request
+    ]  # fmt: skip
+    assert reads and all("as=PartialObjectMetadata" in a for a in reads)
