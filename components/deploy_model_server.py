@@ -15,6 +15,7 @@ def deploy_model_server(
     data_connection: str,
     registry_url: str,
     registry_name: str,
+    registry_namespace: str,
     registered_model_id: str,
     model_version_id: str,
     namespace: str,
@@ -42,8 +43,9 @@ def deploy_model_server(
         storage_path: the model's path in the data connection's bucket.
         revision: the source revision (the local server is reused while it is unchanged).
         data_connection: the data connection Secret KServe reads the model with.
-        registry_url: the Model Registry; the deployment is recorded there.
-        registry_name: the registry's name, for the dashboard's linkage label.
+        registry_url: the Model Registry's REST URL; empty to find ``registry_name``'s.
+        registry_name: the registry's name, for the dashboard's linkage labels.
+        registry_namespace: where the ModelRegistry lives.
         registered_model_id: registry id, put on the InferenceService's labels.
         model_version_id: registry id, put on the InferenceService's labels.
         namespace: the data science project to deploy in; empty for the pipeline's own.
@@ -81,8 +83,8 @@ def deploy_model_server(
         )  # fmt: skip
         return outputs(server.url, server.model)
 
-    from llama_rollout import serving
-    from llama_rollout.kube import current_namespace
+    from llama_rollout import registry_endpoint, serving
+    from llama_rollout.kube import Kube, api_client, current_namespace
 
     settings = serving.settings_from(
         name=model_name, namespace=namespace or current_namespace(), runtime_image=runtime_image,
@@ -93,9 +95,15 @@ def deploy_model_server(
         extra_args=tuple(extra_vllm_args), min_replicas=min_replicas, max_replicas=max_replicas,
         auth=enable_auth, registered_model_id=registered_model_id,
         model_version_id=model_version_id, registry_name=registry_name,
+        registry_namespace=registry_namespace,
+    )  # fmt: skip
+    kube = Kube(api_client())
+    registry = registry_endpoint.resolve(
+        registry_url=registry_url, registry_name=registry_name,
+        registry_namespace=registry_namespace, kube=kube,
     )  # fmt: skip
     url, model = serving.serve_on_openshift(
-        settings, model_uri=model_uri, registry_url=registry_url,
-        require_tool_calling=require_tool_calling, timeout=timeout_seconds,
+        settings, model_uri=model_uri, registry=registry,
+        require_tool_calling=require_tool_calling, timeout=timeout_seconds, kube=kube,
     )  # fmt: skip
     return outputs(url, model)

@@ -10,6 +10,8 @@ def register_model(
     model_name: str,
     model_uri: str,
     registry_url: str,
+    registry_name: str,
+    registry_namespace: str,
     data_connection: str,
     pipeline_run_id: str,
 ) -> NamedTuple(
@@ -24,7 +26,10 @@ def register_model(
     Args:
         model_name: the RegisteredModel name.
         model_uri: ``s3://BUCKET/PREFIX/`` from ``mirror_weights``.
-        registry_url: the registry's REST endpoint, ``http(s)://HOST[:PORT]``.
+        registry_url: the registry's REST URL, ``http(s)://HOST[:PORT]``; empty to find the
+            registry named ``registry_name`` on the cluster.
+        registry_name: the registry's name as the dashboard shows it (its ModelRegistry).
+        registry_namespace: where the ModelRegistry lives (``rhoai-model-registries``).
         data_connection: the data connection Secret name, recorded as ``storage_key``.
         pipeline_run_id: recorded as provenance.
 
@@ -34,13 +39,18 @@ def register_model(
     import logging
     from collections import namedtuple
 
-    from llama_rollout import registry, storage
+    from llama_rollout import registry, registry_endpoint, storage
     from llama_rollout.data_connection import DataConnection
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     connection = DataConnection.from_env(name=data_connection)
     manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
-    client = registry.connect(registry_url)
+    client = registry.connect(
+        registry_endpoint.resolve(
+            registry_url=registry_url, registry_name=registry_name,
+            registry_namespace=registry_namespace,
+        )
+    )  # fmt: skip
     registered = registry.register_version(
         client,
         model_name=model_name,

@@ -65,8 +65,9 @@ def rollout_pipeline(
     data_connection: str = "llama-rollout-models",
     hf_token_secret: str = "hf-token",
     s3_prefix: str = "models",
-    registry_url: str = "http://model-registry.rhoai-model-registries.svc.cluster.local:8080",
     registry_name: str = "",
+    registry_namespace: str = "rhoai-model-registries",
+    registry_url: str = "",
     target: str = "openshift",
     namespace: str = "",
     runtime_image: str = DEFAULT_RUNTIME_IMAGE,
@@ -101,8 +102,10 @@ def rollout_pipeline(
         data_connection: name of the OpenShift AI S3 data connection Secret.
         hf_token_secret: name of a Secret with key ``HF_TOKEN`` (may be empty for public repos).
         s3_prefix: folder in the bucket that holds all models.
-        registry_url: the Model Registry REST endpoint.
-        registry_name: the registry's name, for the dashboard's linkage label.
+        registry_name: the Model Registry, by the name the dashboard shows (its
+            ModelRegistry CR); the steps find its address there.
+        registry_namespace: where the ModelRegistry CRs live.
+        registry_url: a registry's REST URL instead (overrides registry_name's).
         target: ``openshift`` (KServe) or ``local`` (the embedded stack; set by ``run --local``).
         namespace: where to serve; empty for the pipeline's own namespace.
         runtime_image: the vLLM runtime image, pinned to a tag or digest.
@@ -154,6 +157,8 @@ def rollout_pipeline(
         model_name=resolved.outputs["model_name"],
         model_uri=mirrored.outputs["model_uri"],
         registry_url=registry_url,
+        registry_name=registry_name,
+        registry_namespace=registry_namespace,
         data_connection=data_connection,
         pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
@@ -168,6 +173,7 @@ def rollout_pipeline(
         data_connection=data_connection,
         registry_url=registry_url,
         registry_name=registry_name,
+        registry_namespace=registry_namespace,
         registered_model_id=registered.outputs["registered_model_id"],
         model_version_id=registered.outputs["model_version_id"],
         namespace=namespace,

@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import jsonpatch
 import yaml
 from fastapi import FastAPI, Request, Response
 
+from tests.fake_rbac import Access, User, allows, forbidden_message, request_verb
 from tests.servers import serve_app
 
 
@@ -123,6 +124,11 @@ class FakeKube:
     requests: list[str] = field(default_factory=list)
     accepts: list[str] = field(default_factory=list)  # the Accept header of each request
     user: str = "system:serviceaccount:ai-project:pipeline-runner-dspa"
+    # With rbac, every request needs one of these bearer tokens (token -> user name), and
+    # RBAC objects in the store decide what it may do; every decision lands in audit.
+    tokens: dict[str, str] = field(default_factory=dict)
+    rbac: bool = False
+    audit: list[Access] = field(default_factory=list)
     _versions: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     _applied: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -166,6 +172,13 @@ class FakeKube:
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.middleware("http")
+        async def authenticate(request: Request, call_next: Any) -> Response:
+            request.state.user = self.authenticate(request) if self.rbac else None
+            if self.rbac and request.state.user is None:
+                return _status(401, "Unauthorized", "Unauthorized")
+            return await call_next(request)
 
         @app.get("/api")
         def core_versions() -> dict[str, Any]:
@@ -284,21 +297,32 @@ class FakeKube:
         plural = parts[0]
         name = parts[1] if len(parts) > 1 else ""
         subresource = parts[2] if len(parts) > 2 else ""
-        if plural == "pods" and subresource == "log":
-            return Response(self.pod_logs.get((namespace, name), ""), media_type="text/plain")
+        if reviewed := await self._review(group, plural, request):
+            return reviewed
+        verb = request_verb(request.method, name, dict(request.query_params))
         rtype = next(
             (t for t in self.types if (t.group, t.version, t.plural) == (group, version, plural)),
             None,
         )
-        if rtype is None:
+        if rtype is None and (plural, subresource) != ("pods", "log"):
             return _status(404, "NotFound", "the server could not find the requested resource")
-        verb = {
-            "GET": "get" if name else "list",
-            "POST": "create",
-            "PUT": "update",
-            "PATCH": "patch",
-            "DELETE": "delete",
-        }[request.method]
+        if self.rbac:
+            # GET /api/v1/namespaces/X is in namespace X (apiserver's RequestInfo)
+            scope = name if plural == "namespaces" and not group else namespace
+            resource = f"{plural}/{subresource}" if subresource else plural
+            creates = (
+                request.method == "PATCH"
+                and request.headers.get("content-type", "").startswith("application/apply-patch")
+                and rtype is not None
+                and (rtype.plural, namespace, name, rtype.group) not in self.objects
+            )
+            for checked in [verb, "create"] if creates else [verb]:
+                access = self._access(request, checked, group, resource, scope, name)
+                if not access.allowed:
+                    return _status(403, "Forbidden", forbidden_message(access),
+                                   details={"name": name, "group": group, "kind": plural})  # fmt: skip
+        if plural == "pods" and subresource == "log":
+            return Response(self.pod_logs.get((namespace, name), ""), media_type="text/plain")
         self.requests.append(f"{request.method} {request.url.path}?{request.url.query}")
         self.accepts.append(request.headers.get("accept", ""))
         if (verb, plural) in self.forbidden:
@@ -355,6 +379,53 @@ class FakeKube:
             return self._patch(
                 key, current, body, request.headers.get("content-type", ""), subresource
             )
+
+    # -- authentication and RBAC (tests/fake_rbac.py) -------------------------------------------
+
+    def authenticate(self, request: Request) -> User | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        name = self.tokens.get(token) if scheme.lower() == "bearer" else None
+        return User.of(name) if name else None
+
+    def _access(
+        self, request: Request, verb: str, group: str, resource: str, namespace: str, name: str
+    ) -> Access:
+        user = request.state.user
+        probe = Access(user.name, verb, group, resource, namespace, name, allowed=False)
+        with self._lock:
+            access = replace(probe, allowed=allows(self.objects, user, probe))
+        self.audit.append(access)
+        return access
+
+    async def _review(self, group: str, plural: str, request: Request) -> Response | None:
+        """TokenReview and SubjectAccessReview, which kube-rbac-proxy asks the API server."""
+        if (group, plural) not in (
+            ("authentication.k8s.io", "tokenreviews"),
+            ("authorization.k8s.io", "subjectaccessreviews"),
+        ) or request.method != "POST":
+            return None
+        if self.rbac and not self._access(request, "create", group, plural, "", "").allowed:
+            return _status(403, "Forbidden", f"cannot create {plural}.{group}")
+        review = json.loads(await request.body())
+        spec = review.get("spec") or {}
+        if plural == "tokenreviews":
+            name = self.tokens.get(spec.get("token", ""))
+            user = User.of(name) if name else None
+            status: dict[str, Any] = {"authenticated": user is not None}
+            if user:
+                status["user"] = {"username": user.name, "groups": list(user.groups)}
+        else:
+            attrs = spec.get("resourceAttributes") or {}
+            subresource = attrs.get("subresource", "")
+            probe = Access(
+                spec.get("user", ""), attrs.get("verb", ""), attrs.get("group", ""),
+                attrs.get("resource", "") + (f"/{subresource}" if subresource else ""),
+                attrs.get("namespace", ""), attrs.get("name", ""), allowed=False,
+            )  # fmt: skip
+            asker = User(spec.get("user", ""), tuple(spec.get("groups") or ()))
+            with self._lock:
+                status = {"allowed": allows(self.objects, asker, probe)}
+        return _json({**review, "status": status}, 201)
 
     def _list(self, rtype: ResourceType, namespace: str, request: Request) -> Response:
         selector = _parse_selector(request.query_params.get("labelSelector", ""))

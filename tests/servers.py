@@ -23,10 +23,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(app: object) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port for the duration of the block."""
+def serve_app(app: object, *, tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port for the duration of the block.
+
+    Args:
+        app: the ASGI app.
+        tls: (certificate file, key file) to serve HTTPS.
+    """
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    certificate, key = tls or (None, None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning",
+            ssl_certfile=certificate, ssl_keyfile=key,
+        )
+    )  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -35,7 +46,7 @@ def serve_app(app: object) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

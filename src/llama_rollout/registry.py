@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llama_rollout.errors import ConfigurationError, RegistryError, first_line
+from llama_rollout.errors import RegistryError, first_line
+from llama_rollout.registry_endpoint import RegistryEndpoint
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -67,30 +68,38 @@ class Provenance:
         return metadata
 
 
-def connect(url: str, *, author: str = "llama-rollout", token: str | None = None) -> ModelRegistry:
-    """Connect to a Model Registry.
+def connect(endpoint: RegistryEndpoint, *, author: str = "llama-rollout") -> ModelRegistry:
+    """Connect to a Model Registry with the official client.
 
     Args:
-        url: ``http(s)://HOST[:PORT]`` of the registry's REST endpoint. On OpenShift AI this is
-            the registry's service, e.g. ``https://modelregistry-rest.apps.example.com``.
+        endpoint: where the registry is, with the token and CAs for an HTTPS one
+            (see :mod:`llama_rollout.registry_endpoint`).
         author: recorded as the author of new versions.
-        token: bearer token for a secure registry; by default the client reads the pod's
-            service-account token.
 
     Raises:
-        ConfigurationError: the URL is malformed.
         RegistryError: the registry cannot be reached or refused the connection.
     """
     from model_registry import ModelRegistry
 
-    if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"invalid Model Registry URL {url!r}",
-            hint="give http(s)://HOST[:PORT] of the registry's REST endpoint",
-        )
-    with client_errors(f"connecting to the Model Registry at {url}"), warnings.catch_warnings():
+    class TokenOnlyWhereGiven(ModelRegistry):  # type: ignore[misc]
+        # Given no token, the official client reads the pod's service-account token itself
+        # and sends it to plain-HTTP registries too.
+        @staticmethod
+        def _get_user_token(user_token_envvar: str | None = None) -> str | None:
+            return None
+
+    with (
+        client_errors(f"connecting to the Model Registry at {endpoint.url}"),
+        warnings.catch_warnings(),
+    ):
         warnings.filterwarnings("ignore", message="User access token is missing")
-        return ModelRegistry(url, author=author, user_token=token, log_level=logging.ERROR)
+        return TokenOnlyWhereGiven(
+            endpoint.url,
+            author=author,
+            user_token=endpoint.token if endpoint.secure else None,
+            custom_ca=endpoint.ca_bundle,
+            log_level=logging.ERROR,
+        )
 
 
 def register_version(
@@ -232,7 +241,6 @@ def _ids(
 
 
 API_PREFIX = "/api/model_registry/v1"
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
 @dataclass(frozen=True)
@@ -242,14 +250,13 @@ class DeploymentRecord:
 
 
 def record_deployment(
-    url: str,
+    endpoint: RegistryEndpoint,
     *,
     serving_environment: str,
     name: str,
     registered_model_id: str,
     model_version_id: str,
     runtime: str = "vllm",
-    token: str | None = None,
 ) -> DeploymentRecord:
     """Record a deployment: serving environment (namespace) and a DEPLOYED inference service.
 
@@ -257,15 +264,14 @@ def record_deployment(
     idempotent: the environment and the service are found by name and updated in place.
 
     Args:
-        url: the registry's REST endpoint.
+        endpoint: the registry.
         serving_environment: the namespace the model is served in.
-        name: the InferenceService name.
+        name: the inference service's name in the registry.
         registered_model_id: the served RegisteredModel.
         model_version_id: the served ModelVersion.
         runtime: the serving runtime.
-        token: bearer token; default the pod's service-account token when there is one.
     """
-    rest = _RegistryRest(url, token if token is not None else service_account_token())
+    rest = _RegistryRest(endpoint)
     env = rest.find("serving_environment", name=serving_environment) or rest.send(
         "POST", "/serving_environments", {"name": serving_environment}
     )
@@ -301,14 +307,18 @@ def record_deployment(
 
 
 class _RegistryRest:
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, endpoint: RegistryEndpoint) -> None:
         import urllib3
 
-        self.base = url.rstrip("/") + API_PREFIX
+        self.base = endpoint.url + API_PREFIX
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        self.pool = urllib3.PoolManager(retries=urllib3.Retry(3, backoff_factor=0.5))
+        if endpoint.secure and endpoint.token:
+            self.headers["Authorization"] = f"Bearer {endpoint.token}"
+        self.pool = urllib3.PoolManager(
+            retries=urllib3.Retry(3, backoff_factor=0.5, allowed_methods=None),
+            timeout=urllib3.Timeout(connect=10, read=60),
+            ca_certs=endpoint.ca_bundle,
+        )
 
     def send(
         self, method: str, path: str, body: dict[str, Any] | None = None, **query: str
@@ -343,15 +353,3 @@ class _RestStatus(RegistryError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(f"the Model Registry answered {status} to {message}")
-
-
-def service_account_token() -> str | None:
-    """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
-    import os
-
-    path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH", SERVICE_ACCOUNT_TOKEN)
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return None

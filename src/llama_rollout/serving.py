@@ -7,13 +7,20 @@ labels), so a deployment made by the pipeline shows up in the dashboard like one
 
 from __future__ import annotations
 
+import logging
+import time
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llama_rollout.k8s_types import DnsLabel, LabelValue, ModelName, PinnedImage, Quantity
 from llama_rollout.kube import Kube, Patience, Readiness
+
+if TYPE_CHECKING:
+    from llama_rollout.registry_endpoint import RegistryEndpoint
+
+logger = logging.getLogger(__name__)
 
 ISVC_API = "serving.kserve.io/v1beta1"
 RUNTIME_API = "serving.kserve.io/v1alpha1"
@@ -44,6 +51,9 @@ TEMPLATE_FOLDERS = {
 LLAMA3_TOOL_PARSER = "llama3_json"
 LLAMA3_CHAT_TEMPLATE = "tool_chat_template_llama3.2_json.jinja"
 UNSCHEDULABLE_GRACE = 300.0
+# How long odh-model-controller gets to record a deployment in the registry itself.
+CONTROLLER_GRACE = 120.0
+CONTROLLER_RECORD_LABEL = "modelregistry.opendatahub.io/inference-service-id"
 # What the dashboard's template says of the runtime (odh-model-controller
 # config/runtimes/vllm-cuda-template.yaml); one ServingRuntime per deployment copies it.
 TEMPLATE_NAME = "vllm-cuda-runtime-template"
@@ -118,6 +128,7 @@ class ServingSettings(BaseModel):
     registered_model_id: LabelValue = ""
     model_version_id: LabelValue = ""
     registry_name: LabelValue = ""
+    registry_namespace: LabelValue = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:
@@ -295,6 +306,10 @@ def inference_service(settings: ServingSettings) -> dict[str, Any]:
         ("modelregistry.opendatahub.io/registered-model-id", settings.registered_model_id),
         ("modelregistry.opendatahub.io/model-version-id", settings.model_version_id),
         ("modelregistry.opendatahub.io/name", settings.registry_name),
+        (
+            "modelregistry.opendatahub.io/namespace",
+            settings.registry_namespace if settings.registry_name else "",
+        ),
     ):
         if value:
             labels[label] = value
@@ -405,12 +420,8 @@ def deploy(
     predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
     which leaves a cluster autoscaler time to add a GPU node.
     """
-    import logging
-
-    from llama_rollout.kube import wait_until
-
-    log = logging.getLogger(__name__)
     from llama_rollout.data_connection import check_connection_secret
+    from llama_rollout.kube import wait_until
 
     kube.require_namespace(settings.namespace)
     kube.resource(RUNTIME_API, "ServingRuntime")
@@ -419,13 +430,13 @@ def deploy(
         check_connection_secret(kube, settings.storage_key, settings.namespace)
     for obj in serving_objects(settings):
         kube.apply(obj)
-        log.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
+        logger.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
     seen: list[str] = []
 
     def log_state(state: str) -> None:
         if not seen or seen[-1] != state:
             seen.append(state)
-            log.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
+            logger.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
 
     patience = Patience(unschedulable_grace)
     wait_until(
@@ -443,10 +454,11 @@ def serve_on_openshift(
     settings: ServingSettings,
     *,
     model_uri: str,
-    registry_url: str,
+    registry: RegistryEndpoint | None,
     require_tool_calling: bool = True,
     timeout: float = 1800,
     interval: float = 10,
+    controller_grace: float = CONTROLLER_GRACE,
     kube: Kube | None = None,
 ) -> tuple[str, str]:
     """The cluster's serving step: check, deploy, preflight, record. Returns (URL, model).
@@ -454,33 +466,83 @@ def serve_on_openshift(
     Args:
         settings: the serving settings (storage from the mirror, registry ids for the labels).
         model_uri: the mirrored model; it must have its manifest.
-        registry_url: the Model Registry to record the deployment in ("" to skip).
+        registry: the Model Registry the deployment is recorded in (None: not recorded).
         require_tool_calling: fail the step when the tool-calling preflight fails.
         timeout: seconds to wait for the InferenceService.
         interval: seconds between readiness checks.
+        controller_grace: seconds to wait for odh-model-controller to record the deployment.
         kube: the cluster (default: in-cluster or kubeconfig).
     """
-    from llama_rollout import registry, storage, tool_calling
+    from llama_rollout import storage, tool_calling
     from llama_rollout.data_connection import DataConnection
     from llama_rollout.kube import api_client
+    from llama_rollout.registry_endpoint import service_account_token
 
     if settings.storage_key:
         storage.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
     kube = kube or Kube(api_client())
     url = deploy(kube, settings, timeout=timeout, interval=interval)
     base_url = f"{url}/v1"
-    token = None
-    if settings.auth:
-        token = registry.service_account_token()  # the pipeline runner's token has access
+    token = service_account_token() if settings.auth else None  # the runner's token has access
     tool_calling.preflight(
         base_url, settings.served_model_name, strict=require_tool_calling, api_key=token
     )
-    if registry_url and settings.registered_model_id:
-        registry.record_deployment(
-            registry_url,
-            serving_environment=settings.namespace,
-            name=settings.name,
-            registered_model_id=settings.registered_model_id,
-            model_version_id=settings.model_version_id,
-        )
+    if registry is not None and settings.registered_model_id:
+        record_in_registry(kube, settings, registry, grace=controller_grace, interval=interval)
     return base_url, settings.served_model_name
+
+
+def record_in_registry(
+    kube: Kube,
+    settings: ServingSettings,
+    registry: RegistryEndpoint,
+    *,
+    grace: float,
+    interval: float,
+) -> str:
+    """Record the deployment in the registry, unless odh-model-controller does; its record id.
+
+    With a managed registry, odh-model-controller's InferenceService controller finds the
+    registry by the linkage labels, creates the record ``<isvc>/<uid>``, labels the
+    InferenceService with its id, and marks it UNDEPLOYED when the InferenceService is deleted.
+    A record of the step's own would be a second one that stays DEPLOYED. So where the
+    controller could be at work (the ModelRegistry kind is served and the labels name a
+    registry), the step waits for its label, and records the deployment itself only when
+    none comes, under the name the controller would give it, so that the controller adopts it.
+    """
+    from llama_rollout.registry import record_deployment
+    from llama_rollout.registry_endpoint import MODEL_REGISTRY_API
+
+    if settings.registry_name and kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
+        deadline = time.monotonic() + grace
+        while True:
+            obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if record_id := labels.get(CONTROLLER_RECORD_LABEL):
+                logger.info(
+                    "odh-model-controller recorded the deployment in the registry (inference "
+                    "service id %s)", record_id,
+                )  # fmt: skip
+                return record_id
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        logger.info(
+            "no record from odh-model-controller after %.0fs (is the registry integration of "
+            "KServe off?): recording the deployment from this step", grace,
+        )  # fmt: skip
+    uid = (
+        (kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}).get(
+            "metadata"
+        )
+        or {}
+    ).get("uid", "")
+    record = record_deployment(
+        registry,
+        serving_environment=settings.namespace,
+        name=f"{settings.name}/{uid}" if uid else settings.name,
+        registered_model_id=settings.registered_model_id,
+        model_version_id=settings.model_version_id,
+        runtime=settings.runtime_name,
+    )
+    return record.inference_service_id

@@ -10,6 +10,7 @@ import pytest
 from model_registry.types import ModelVersionState, RegisteredModelState
 
 from llama_rollout import registry
+from llama_rollout.registry_endpoint import endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ def register(client, revision: str) -> registry.RegisteredVersion:
 
 
 def test_register_is_idempotent_per_revision(registry_url):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     first = register(client, "a" * 40)
     assert first.created
     again = register(client, "a" * 40)
@@ -52,7 +53,7 @@ def test_register_is_idempotent_per_revision(registry_url):
 
 
 def test_artifact_and_provenance_as_the_dashboard_expects(registry_url):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     ids = register(client, "e" * 40)
     artifact = client.get_model_artifact("llama-small", ids.model_version_name)
     assert artifact.uri == f"s3://models/models/llama-small/{'e' * 40}/"
@@ -70,7 +71,7 @@ def test_artifact_and_provenance_as_the_dashboard_expects(registry_url):
 
 
 def test_update_archive_and_paging(registry_url):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     for i in range(5):
         register(client, f"{i}" * 40)
     model = client.get_registered_model("llama-small")
@@ -127,7 +128,7 @@ def test_rest_api_shapes_and_errors(registry_url, prefix):
 
 def test_serving_environments_and_inference_services(registry_url):
     base = registry_url + "/api/model_registry/v1"
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     ids = register(client, "f" * 40)
     status, env = http("POST", f"{base}/serving_environments", {"name": "llama-serving"})
     assert status == 201
@@ -171,21 +172,21 @@ def test_serving_environments_and_inference_services(registry_url):
 
 
 def test_record_deployment_is_idempotent_and_follows_new_versions(registry_url):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     v1 = register(client, "1" * 40)
     first = registry.record_deployment(
-        registry_url, serving_environment="ai", name="llama-small",
-        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id, token="",
+        endpoint(registry_url), serving_environment="ai", name="llama-small",
+        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id,
     )  # fmt: skip
     again = registry.record_deployment(
-        registry_url, serving_environment="ai", name="llama-small",
-        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id, token="",
+        endpoint(registry_url), serving_environment="ai", name="llama-small",
+        registered_model_id=v1.registered_model_id, model_version_id=v1.model_version_id,
     )  # fmt: skip
     assert again == first
     v2 = register(client, "2" * 40)
     moved = registry.record_deployment(
-        registry_url, serving_environment="ai", name="llama-small",
-        registered_model_id=v2.registered_model_id, model_version_id=v2.model_version_id, token="",
+        endpoint(registry_url), serving_environment="ai", name="llama-small",
+        registered_model_id=v2.registered_model_id, model_version_id=v2.model_version_id,
     )  # fmt: skip
     assert moved == first
     base = registry_url + "/api/model_registry/v1"
@@ -207,9 +208,9 @@ def test_a_restarted_registry_serves_what_it_stored(tmp_path):
 
     db = tmp_path / "registry.sqlite"
     with serve_app(create_app(db)) as url:
-        first = register(registry.connect(url), "9" * 40)
+        first = register(registry.connect(endpoint(url)), "9" * 40)
     with serve_app(create_app(db)) as url:
-        client = registry.connect(url)
+        client = registry.connect(endpoint(url))
         assert [m.name for m in client.get_registered_models()] == ["llama-small"]
         assert register(client, "9" * 40) == registry.RegisteredVersion(
             **{**first.__dict__, "created": False}
@@ -217,7 +218,7 @@ def test_a_restarted_registry_serves_what_it_stored(tmp_path):
 
 
 def test_a_registration_that_stopped_halfway_is_completed(registry_url):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
     revision = "9" * 40
     # What a run killed between the version and its artifact leaves behind.
     model = client.async_runner(client._register_model("llama-small"))
@@ -237,7 +238,7 @@ def test_a_registration_that_stopped_halfway_is_completed(registry_url):
 
 
 def test_a_bug_is_not_dressed_as_a_registry_error(registry_url, monkeypatch):
-    client = registry.connect(registry_url)
+    client = registry.connect(endpoint(registry_url))
 
     def changed_signature(*args, **kwargs):
         raise TypeError("register_model() got an unexpected keyword argument 'storage_key'")
@@ -252,4 +253,4 @@ def test_registry_errors_name_what_failed(registry_url):
         registry.RegistryError,
         match=r"connecting to the Model Registry at http://127\.0\.0\.1:9: .*unreachable",
     ):
-        registry.connect("http://127.0.0.1:9")
+        registry.connect(endpoint("http://127.0.0.1:9"))

@@ -7,6 +7,8 @@ import re
 import pytest
 
 from llama_rollout import kube, serving
+from llama_rollout.registry_endpoint import endpoint
+from tests.fake_kube import ResourceType
 
 pytestmark = pytest.mark.integration
 SETTINGS = serving.ServingSettings(
@@ -227,7 +229,7 @@ def test_model_without_manifest_fails_before_anything_is_applied(cluster, fake, 
         serving.serve_on_openshift(
             settings,
             model_uri="s3://models/models/ghost/abc/",
-            registry_url="",
+            registry=None,
             kube=cluster,
             timeout=1,
         )
@@ -250,7 +252,7 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
         model_name="llama",
     )
     ids = registry.register_version(
-        registry.connect(registry_url), model_name="llama", model_uri=model.uri, storage_key="test-models",
+        registry.connect(endpoint(registry_url)), model_name="llama", model_uri=model.uri, storage_key="test-models",
         storage_path=model.storage_path,
         provenance=registry.Provenance("file://x", model.manifest.source_revision, model.manifest_sha256),
     )  # fmt: skip
@@ -278,7 +280,7 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
         url, served = serving.serve_on_openshift(
             settings,
             model_uri=model.uri,
-            registry_url=registry_url,
+            registry=endpoint(registry_url),
             kube=cluster,
             timeout=10,
             interval=0.01,
@@ -286,9 +288,13 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
     assert (url, served) == (f"{vllm_url}/v1", "llama")
     labels = fake.get("inferenceservices", "llama", "ai")["metadata"]["labels"]
     assert labels["modelregistry.opendatahub.io/model-version-id"] == ids.model_version_id
-    rest = registry._RegistryRest(registry_url, None)
+    rest = registry._RegistryRest(endpoint(registry_url))
     environment = rest.find("serving_environment", name="ai")
-    service = rest.find("inference_service", name="llama", parentResourceId=environment["id"])
+    uid = fake.get("inferenceservices", "llama", "ai")["metadata"]["uid"]
+    # Named as odh-model-controller names its records, so that it adopts this one.
+    service = rest.find(
+        "inference_service", name=f"llama/{uid}", parentResourceId=environment["id"]
+    )
     assert (
         service["desiredState"] == "DEPLOYED" and service["modelVersionId"] == ids.model_version_id
     )
@@ -353,3 +359,66 @@ def test_the_secret_is_read_as_metadata_only(cluster, fake):
         if "/secrets/" in request
     ]  # fmt: skip
     assert reads and all("as=PartialObjectMetadata" in a for a in reads)
+
+
+def registered(registry_url: str):
+    from llama_rollout import registry
+
+    return registry.register_version(
+        registry.connect(endpoint(registry_url)), model_name="llama",
+        model_uri="s3://models/models/llama/abc/", storage_key="models-conn",
+        storage_path="models/llama/abc", provenance=registry.Provenance("file://x", "abc", "0" * 64),
+    )  # fmt: skip
+
+
+def registry_records(registry_url: str) -> list[dict]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{registry_url}/api/model_registry/v1/inference_services") as r:
+        return json.load(r)["items"]
+
+
+def test_the_registry_controller_records_the_deployment_not_the_step(cluster, fake, registry_url):
+    ids = registered(registry_url)
+    settings = SETTINGS.model_copy(update={
+        "registered_model_id": ids.registered_model_id, "model_version_id": ids.model_version_id,
+        "registry_name": "public", "registry_namespace": "rhoai-model-registries",
+    })  # fmt: skip
+    fake.types.append(
+        ResourceType("modelregistry.opendatahub.io", "v1beta1", "modelregistries", "ModelRegistry")
+    )
+
+    def controller_records(obj, fake):
+        labels = obj["metadata"]["labels"]
+        if labels.get("modelregistry.opendatahub.io/registered-model-id"):
+            labels["modelregistry.opendatahub.io/inference-service-id"] = "77"
+
+    fake.on_read("inferenceservices", "llama", controller_records, namespace="ai")
+    fake.put("inferenceservices", {**serving.inference_service(settings), "status": {}})
+    record = serving.record_in_registry(
+        cluster, settings, endpoint(registry_url), grace=5, interval=0.01
+    )
+    assert record == "77"
+    assert registry_records(registry_url) == [], "a second record, that would stay DEPLOYED"
+    labels = fake.get("inferenceservices", "llama", "ai")["metadata"]["labels"]
+    assert labels["modelregistry.opendatahub.io/name"] == "public"
+    assert labels["modelregistry.opendatahub.io/namespace"] == "rhoai-model-registries"
+
+
+def test_without_the_controller_s_label_the_step_records_it(cluster, fake, registry_url):
+    ids = registered(registry_url)
+    settings = SETTINGS.model_copy(update={
+        "registered_model_id": ids.registered_model_id, "model_version_id": ids.model_version_id,
+        "registry_name": "public",
+    })  # fmt: skip
+    fake.types.append(
+        ResourceType("modelregistry.opendatahub.io", "v1beta1", "modelregistries", "ModelRegistry")
+    )
+    created = fake.put("inferenceservices", {**serving.inference_service(settings), "status": {}})
+    record = serving.record_in_registry(
+        cluster, settings, endpoint(registry_url), grace=0.2, interval=0.01
+    )
+    (service,) = registry_records(registry_url)
+    assert service["id"] == record and service["name"] == f"llama/{created['metadata']['uid']}"
+    assert (service["desiredState"], service["runtime"]) == ("DEPLOYED", "llama")
