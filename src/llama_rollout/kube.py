@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -126,8 +127,14 @@ class Kube:
 
         self.api = client
         self.field_manager = field_manager
+        # The client caches discovery in a file under /tmp named after the API's URL, which
+        # outlives this process: a kind served then and gone since (or a fake API on a port
+        # another one used) would still look served. Each Kube discovers afresh.
+        self._discovery_cache = tempfile.TemporaryDirectory(prefix="llama-rollout-discovery-")
         with translated_errors("discover the API"):
-            self.dynamic = DynamicClient(client)
+            self.dynamic = DynamicClient(
+                client, cache_file=os.path.join(self._discovery_cache.name, "discovery.json")
+            )
 
     def resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError

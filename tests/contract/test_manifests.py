@@ -15,32 +15,6 @@ from tests import openshift_schema
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 
-def test_pipeline_runner_role_covers_what_the_serving_step_does():
-    folder = MANIFESTS / "pipeline-runner"
-    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    objects = [yaml.safe_load((folder / name).read_text()) for name in kustomization["resources"]]
-    role = next(o for o in objects if o["kind"] == "Role")
-    binding = next(o for o in objects if o["kind"] == "RoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    granted = {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-    needed = [
-        ("serving.kserve.io", "inferenceservices", "patch"),  # server-side apply
-        ("serving.kserve.io", "servingruntimes", "patch"),
-        ("serving.kserve.io", "inferenceservices", "get"),
-        ("", "pods", "list"),
-        ("", "pods/log", "get"),
-        ("", "namespaces", "get"),
-    ]
-    assert [n for n in needed if n not in granted] == []
-    assert not any(resource == "secrets" for _, resource, _ in granted)
-
-
 OBJECTS = [p for p in sorted(MANIFESTS.rglob("*.yaml")) if p.name != "kustomization.yaml"]
 
 
