@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cluster_steps import openshift_ai, run_cluster_steps
+
 pytestmark = pytest.mark.e2e
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -56,7 +58,7 @@ def output_text(notebook) -> list[str]:
     return texts
 
 
-def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch):
+def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
     first = last_json(cli("run", "--local", "--json", env=stack_env))
     assert first["source"].startswith("hf://HuggingFaceTB/SmolLM2-135M-Instruct@")
     assert first["source"].endswith(first["revision"]) and len(first["revision"]) == 40
@@ -68,6 +70,34 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     status = last_json(cli("local", "status", "--json", env=stack_env))
     assert all(s["healthy"] and s["pid"] for s in status["services"].values())
     assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(status)
+    credentials = json.loads(
+        (Path(stack_env["LLAMA_ROLLOUT_STATE_DIR"]) / "s3-credentials.json").read_text()
+    )
+    for name in ("vllm", "llama-stack", "s3", "registry", "hub", "mcp"):
+        environ = (
+            Path(f"/proc/{status['services'][name]['pid']}/environ")
+            .read_bytes()
+            .decode(errors="replace")
+        )
+        assert credentials["AWS_SECRET_ACCESS_KEY"] not in environ, f"{name} holds the S3 secret"
+        assert "AWS_SECRET_ACCESS_KEY" not in environ and "HF_TOKEN" not in environ, name
+
+    # The components' cluster paths, against the fake API as the pipeline runner, with these
+    # real servers behind the objects they apply.
+    for key, value in credentials.items():
+        monkeypatch.setenv(key, value)
+    with openshift_ai(tmp_path, "local-models") as (fake, kubeconfig):
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        steps = run_cluster_steps(
+            fake, first, status["environment"]["MODEL_REGISTRY_URL"], "local-models"
+        )
+    assert [a for a in fake.audit if not a.allowed] == []
+    assert steps["registered"].model_version_id == first["model_version_id"]
+    assert steps["served"].url == first["serving"]["url"]
+    assert steps["stack"].model_id == "vllm/smollm2-135m-instruct"
+    assert "cluster_health_summary" in steps["stack"].mcp_tools
+    llsd = fake.get("llamastackdistributions", "llama-stack", "pipelines")
+    assert llsd["spec"]["server"]["userConfig"]["configMapName"] == "llama-stack-config"
 
     second = last_json(cli("run", "--local", "--json", env=stack_env))
     assert second["bytes_transferred"] == 0

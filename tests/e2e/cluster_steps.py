@@ -1,0 +1,107 @@
+"""The components' cluster paths, run for real against the fake API as the pipeline runner.
+
+The fake API enforces manifests/pipeline-runner's Role for the runner's token (kubeconfig in
+KUBECONFIG, as on a laptop logged in with oc); its controllers make the InferenceService and
+the LlamaStackDistribution ready at the addresses of the embedded stack's real vLLM and Llama
+Stack, so the preflight, the registry record and the chain checks talk to real servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fake_kube import FakeKube, running
+
+ROLE = Path(__file__).resolve().parents[2] / "manifests" / "pipeline-runner" / "role.yaml"
+NAMESPACE = "pipelines"
+RUNNER = f"system:serviceaccount:{NAMESPACE}:pipeline-runner-dspa"
+
+
+def rolled_out(obj: dict[str, Any]) -> None:
+    obj["status"] = {"observedGeneration": obj["metadata"]["generation"], "replicas": 1,
+                     "updatedReplicas": 1, "availableReplicas": 1}  # fmt: skip
+
+
+@contextlib.contextmanager
+def openshift_ai(tmp_path: Path, connection: str) -> Iterator[tuple[FakeKube, Path]]:
+    """A fake OpenShift AI project as an admin would set it up for the pipeline (its Role
+    bound to the runner, a dashboard data connection); yields it and a kubeconfig for it."""
+    fake = FakeKube(rbac=True, tokens={"runner": RUNNER})
+    fake.add_namespace(NAMESPACE)
+    role = yaml.safe_load(ROLE.read_text())
+    fake.put("roles", {**role, "metadata": {**role["metadata"], "namespace": NAMESPACE}})
+    fake.put("rolebindings", {
+        "metadata": {"name": "llama-rollout-pipeline", "namespace": NAMESPACE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "ServiceAccount", "name": "pipeline-runner-dspa", "namespace": NAMESPACE}],
+    })  # fmt: skip
+    fake.put("secrets", {"metadata": {"name": connection, "namespace": NAMESPACE,
+        "labels": {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
+        "annotations": {"opendatahub.io/connection-type-ref": "s3"}}})  # fmt: skip
+    with running(fake) as api:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": api}}],
+            "users": [{"name": "runner", "user": {"token": "runner"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "runner", "namespace": NAMESPACE}}],
+        }))  # fmt: skip
+        yield fake, kubeconfig
+
+
+def run_cluster_steps(
+    fake: FakeKube, outputs: dict[str, Any], registry_url: str, connection: str
+) -> dict[str, Any]:
+    """register_model, deploy_model_server and deploy_llama_stack on their cluster paths, with
+    KServe and the Llama Stack operator played by hooks that point at the embedded servers."""
+    from components.deploy_llama_stack import deploy_llama_stack
+    from components.deploy_model_server import deploy_model_server
+    from components.register_model import register_model
+
+    def kserve(obj: dict[str, Any], fake: FakeKube) -> None:
+        obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
+                         "conditions": [{"type": "Ready", "status": "True"}],
+                         "modelStatus": {"states": {"activeModelState": "Loaded"}},
+                         "address": {"url": outputs["serving"]["url"].removesuffix("/v1")}}  # fmt: skip
+
+    def operator(obj: dict[str, Any], fake: FakeKube) -> None:
+        obj["status"] = {"phase": "Ready", "serviceURL": outputs["llama_stack"]["url"]}
+        deployment = {"metadata": {"name": obj["metadata"]["name"], "namespace": NAMESPACE, "generation": 1},
+                      "spec": {"replicas": 1}}  # fmt: skip
+        rolled_out(deployment)
+        fake.put("deployments", deployment)
+
+    model = outputs["serving"]["model"]
+    fake.on_read("inferenceservices", model, kserve, namespace=NAMESPACE)
+    fake.on_read("llamastackdistributions", "llama-stack", operator, namespace=NAMESPACE)
+    registered = register_model.python_func(
+        model_name=outputs["model_name"], model_uri=outputs["model_uri"], registry_url=registry_url,
+        registry_name="", registry_namespace="", data_connection=connection, pipeline_run_id="e2e",
+    )  # fmt: skip
+    served = deploy_model_server.python_func(
+        target="openshift", model_name=model, model_uri=outputs["model_uri"],
+        storage_path=outputs["model_uri"].removeprefix("s3://models/").rstrip("/"),
+        revision=outputs["revision"], data_connection=connection, registry_url=registry_url,
+        registry_name="", registry_namespace="", registered_model_id=registered.registered_model_id,
+        model_version_id=registered.model_version_id, namespace=NAMESPACE,
+        runtime_image="registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:" + "e" * 64, gpu_count=1,
+        tolerations="[]", node_selector="{}", max_model_len=4096, tool_call_parser="hermes",
+        chat_template="tool_chat_template_hermes.jinja", shm_size="2Gi", extra_vllm_args=[],
+        min_replicas=1, max_replicas=1, enable_auth=False,
+        require_tool_calling=False,  # the bundled 135M model rarely picks a tool by itself
+        timeout_seconds=60,
+    )  # fmt: skip
+    stack = deploy_llama_stack.python_func(
+        target="openshift", serving_url=served.url, serving_model=served.model,
+        revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
+        name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
+        distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
+        storage_size="5Gi", timeout_seconds=60,
+    )  # fmt: skip
+    return {"registered": registered, "served": served, "stack": stack}
