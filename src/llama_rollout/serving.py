@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llama_rollout.k8s_types import DnsLabel, LabelValue, ModelName, PinnedImage, Quantity
-from llama_rollout.kube import Kube, Patience, Readiness
+from llama_rollout.kube import Kube, Patience, Readiness, explain_pods
 
 if TYPE_CHECKING:
     from llama_rollout.registry_endpoint import RegistryEndpoint
@@ -393,7 +393,7 @@ def check_inference_service(
     if readiness.ready or readiness.failure:
         return readiness
     labels = {"serving.kserve.io/inferenceservice": name}
-    readiness = kube.explain_pods(namespace, labels, readiness, patience or Patience(0))
+    readiness = explain_pods(kube, namespace, labels, readiness, patience or Patience(0))
     if readiness.failure and MISSING_TEMPLATE in readiness.failure:
         return Readiness(
             failure=f"{readiness.failure}. The runtime image {settings.runtime_image} has no "

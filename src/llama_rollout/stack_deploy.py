@@ -16,6 +16,7 @@ from llama_rollout.kube import (
     Patience,
     Readiness,
     current_namespace,
+    explain_pods,
     schema_has,
     wait_until,
 )
@@ -154,7 +155,7 @@ def deploy_stack(
             )
         if readiness.ready or readiness.failure:
             return readiness
-        return kube.explain_pods(settings.namespace, pods, readiness, patience)
+        return explain_pods(kube, settings.namespace, pods, readiness, patience)
 
     kind = "LlamaStackDistribution" if operator else "Llama Stack Deployment"
     wait_until(check, what=f"{kind} {settings.namespace}/{settings.name}", timeout=timeout, interval=interval,

@@ -112,7 +112,7 @@ def test_pod_problems(cluster, fake):
         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
         "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
     }]}))  # fmt: skip
-    problems = [p.message for p in cluster.pod_problems("ai", {"app": "llama"})]
+    problems = [p.message for p in kube.pod_problems(cluster, "ai", {"app": "llama"})]
     assert problems == [
         "container kserve-container of pod crash is in CrashLoopBackOff (4 restarts); last log line: ValueError: unsupported model architecture",
         "pod pending cannot be scheduled (Unschedulable): 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",

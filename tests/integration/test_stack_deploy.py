@@ -90,7 +90,7 @@ def test_the_pipeline_namespace_is_admitted_when_the_stack_runs_elsewhere(
     cluster, fake, tmp_path, monkeypatch
 ):
     (tmp_path / "namespace").write_text("pipelines\n")
-    monkeypatch.setattr(kube, "IN_CLUSTER_TOKEN", str(tmp_path / "token"))
+    monkeypatch.setattr(kube.client, "IN_CLUSTER_TOKEN", str(tmp_path / "token"))
     fake.on_read("llamastackdistributions", "llama-stack", after(1, ready_llsd), namespace="ai")
     deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
     llsd = fake.get("llamastackdistributions", "llama-stack", "ai")
