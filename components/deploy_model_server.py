@@ -75,7 +75,7 @@ def deploy_model_server(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     outputs = namedtuple("ModelServer", ["url", "model"])
     if target == "local":
-        from llama_rollout.local.model_server import serve_locally
+        from llama_rollout.serving.embedded import serve_locally
 
         server = serve_locally(
             model_uri=model_uri, model_name=model_name, revision=revision, registry_url=registry_url,

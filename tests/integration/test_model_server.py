@@ -6,7 +6,7 @@ import pytest
 
 from llama_rollout import source, storage
 from llama_rollout.errors import IntegrityError
-from llama_rollout.local import model_server
+from llama_rollout.serving import embedded as model_server
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024

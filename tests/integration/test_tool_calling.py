@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from llama_rollout import tool_calling
+from llama_rollout.serving import tool_calling
 from tests.servers import serve_app
 
 pytestmark = pytest.mark.integration

@@ -213,7 +213,8 @@ def serve_locally(
     registered_model_id: str = "", model_version_id: str = "",
 ) -> LocalModelServer:  # fmt: skip
     """The embedded target's serving step: stage, start or reuse vLLM, preflight, record."""
-    from llama_rollout import registry, registry_endpoint, tool_calling
+    from llama_rollout import registry, registry_endpoint
+    from llama_rollout.serving import tool_calling
 
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), model_uri)

@@ -1,0 +1,139 @@
+"""The ServingRuntime and InferenceService, shaped as the OpenShift AI dashboard makes them.
+
+Labels and annotations of the RHOAI ``vllm-cuda-runtime`` template, one runtime per
+deployment, the data connection annotations and the Model Registry linkage labels: a
+deployment made by the pipeline shows up in the dashboard like one made by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_rollout.serving.settings import (
+    GPU_RESOURCE,
+    ISVC_API,
+    PORT,
+    RUNTIME_API,
+    TEMPLATE_DISPLAY_NAME,
+    TEMPLATE_NAME,
+    ServingSettings,
+)
+
+
+def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
+    """The deployment's own vLLM ServingRuntime, as the dashboard makes it from its template."""
+    return {
+        "apiVersion": RUNTIME_API,
+        "kind": "ServingRuntime",
+        "metadata": {
+            "name": settings.runtime_name,
+            "namespace": settings.namespace,
+            "labels": {"opendatahub.io/dashboard": "true"},
+            "annotations": {
+                "openshift.io/display-name": TEMPLATE_DISPLAY_NAME,
+                "opendatahub.io/recommended-accelerators": f'["{GPU_RESOURCE}"]',
+                "opendatahub.io/apiProtocol": "REST",
+                "opendatahub.io/template-name": TEMPLATE_NAME,
+                "opendatahub.io/template-display-name": TEMPLATE_DISPLAY_NAME,
+                "opendatahub.io/serving-runtime-scope": "global",
+            },
+        },
+        "spec": {
+            "annotations": {
+                # odh-model-controller keys the dashboard's metrics on this one.
+                "opendatahub.io/kserve-runtime": "vllm",
+                "prometheus.io/port": str(PORT),
+                "prometheus.io/path": "/metrics",
+            },
+            "multiModel": False,
+            "supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": settings.runtime_image,
+                    "command": ["python", "-m", "vllm.entrypoints.openai.api_server"],
+                    "args": [
+                        f"--port={PORT}",
+                        "--model=/mnt/models",
+                        "--served-model-name={{.Name}}",
+                    ],
+                    "env": [{"name": "HF_HOME", "value": "/tmp/hf_home"}],  # noqa: S108 - in the pod, as the RHOAI template
+                    "ports": [{"containerPort": PORT, "protocol": "TCP"}],
+                    "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],  # noqa: S108 - in the pod
+                }
+            ],
+            "volumes": [
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}
+            ],
+        },
+    }
+
+
+def inference_service(settings: ServingSettings) -> dict[str, Any]:
+    """The InferenceService serving the mirrored model with the vLLM runtime."""
+    resources: dict[str, dict[str, str]] = {
+        "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
+        "limits": {"cpu": settings.cpu_limit, "memory": settings.memory_limit},
+    }
+    if settings.gpu_count:
+        resources["requests"][GPU_RESOURCE] = str(settings.gpu_count)
+        resources["limits"][GPU_RESOURCE] = str(settings.gpu_count)
+    model: dict[str, Any] = {
+        "modelFormat": {"name": "vLLM"},
+        "runtime": settings.runtime_name,
+        "args": settings.vllm_args(),
+        "resources": resources,
+    }
+    annotations = {
+        "openshift.io/display-name": settings.display_name or settings.name,
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+        "opendatahub.io/model-type": "generative",
+        "security.opendatahub.io/enable-auth": "true" if settings.auth else "false",
+    }
+    if settings.storage_key:
+        model["storage"] = {"key": settings.storage_key, "path": settings.storage_path}
+        annotations["opendatahub.io/connections"] = settings.storage_key
+        annotations["opendatahub.io/connection-path"] = settings.storage_path
+    else:
+        model["storageUri"] = settings.storage_uri
+    labels = {"opendatahub.io/dashboard": "true"}
+    if settings.genai_asset:
+        labels["opendatahub.io/genai-asset"] = "true"
+    for label, value in (
+        ("modelregistry.opendatahub.io/registered-model-id", settings.registered_model_id),
+        ("modelregistry.opendatahub.io/model-version-id", settings.model_version_id),
+        ("modelregistry.opendatahub.io/name", settings.registry_name),
+        (
+            "modelregistry.opendatahub.io/namespace",
+            settings.registry_namespace if settings.registry_name else "",
+        ),
+    ):
+        if value:
+            labels[label] = value
+    predictor: dict[str, Any] = {
+        "minReplicas": settings.min_replicas,
+        "maxReplicas": settings.max_replicas,
+        "model": model,
+    }
+    if settings.tolerations and settings.gpu_count:
+        predictor["tolerations"] = [t.manifest() for t in settings.tolerations]
+    if settings.node_selector:
+        predictor["nodeSelector"] = dict(settings.node_selector)
+    if settings.service_account:
+        predictor["serviceAccountName"] = settings.service_account
+    return {
+        "apiVersion": ISVC_API,
+        "kind": "InferenceService",
+        "metadata": {
+            "name": settings.name,
+            "namespace": settings.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {"predictor": predictor},
+    }
+
+
+def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:
+    """Every object the serving stage applies, in apply order."""
+    return [serving_runtime(settings), inference_service(settings)]

@@ -1,0 +1,169 @@
+"""The serving stage on OpenShift AI: KServe's InferenceService on a GPU, then the preflight and
+the record in the Model Registry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from llama_rollout.kube import Kube, Patience
+from llama_rollout.serving.objects import serving_objects
+from llama_rollout.serving.readiness import check_inference_service, isvc_url
+from llama_rollout.serving.settings import (
+    CONTROLLER_GRACE,
+    CONTROLLER_RECORD_LABEL,
+    ISVC_API,
+    RUNTIME_API,
+    UNSCHEDULABLE_GRACE,
+    ServingSettings,
+)
+
+if TYPE_CHECKING:
+    from llama_rollout.registry_endpoint import RegistryEndpoint
+
+logger = logging.getLogger(__name__)
+
+
+def deploy(
+    kube: Kube,
+    settings: ServingSettings,
+    *,
+    timeout: float = 1800,
+    interval: float = 10,
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE,
+) -> str:
+    """Apply the runtime and InferenceService, wait until it serves, return its URL.
+
+    Everything is checked before the first object is applied: the namespace exists and the
+    cluster serves both kinds. Readiness failures are explained (see ``kube.wait_until``); a
+    predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
+    which leaves a cluster autoscaler time to add a GPU node.
+    """
+    from llama_rollout.data_connection import check_connection_secret
+    from llama_rollout.kube import wait_until
+
+    kube.require_namespace(settings.namespace)
+    kube.resource(RUNTIME_API, "ServingRuntime")
+    kube.resource(ISVC_API, "InferenceService")
+    if settings.storage_key:
+        check_connection_secret(kube, settings.storage_key, settings.namespace)
+    for obj in serving_objects(settings):
+        kube.apply(obj)
+        logger.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
+    seen: list[str] = []
+
+    def log_state(state: str) -> None:
+        if not seen or seen[-1] != state:
+            seen.append(state)
+            logger.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
+
+    patience = Patience(unschedulable_grace)
+    wait_until(
+        lambda: check_inference_service(kube, settings, patience),
+        what=f"InferenceService {settings.namespace}/{settings.name}",
+        timeout=timeout,
+        interval=interval,
+        on_state=log_state,
+    )
+    obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
+    return isvc_url(obj)
+
+
+def serve_on_openshift(
+    settings: ServingSettings,
+    *,
+    model_uri: str,
+    registry: RegistryEndpoint | None,
+    require_tool_calling: bool = True,
+    timeout: float = 1800,
+    interval: float = 10,
+    controller_grace: float = CONTROLLER_GRACE,
+    kube: Kube | None = None,
+) -> tuple[str, str]:
+    """The cluster's serving step: check, deploy, preflight, record. Returns (URL, model).
+
+    Args:
+        settings: the serving settings (storage from the mirror, registry ids for the labels).
+        model_uri: the mirrored model; it must have its manifest.
+        registry: the Model Registry the deployment is recorded in (None: not recorded).
+        require_tool_calling: fail the step when the tool-calling preflight fails.
+        timeout: seconds to wait for the InferenceService.
+        interval: seconds between readiness checks.
+        controller_grace: seconds to wait for odh-model-controller to record the deployment.
+        kube: the cluster (default: in-cluster or kubeconfig).
+    """
+    from llama_rollout import storage
+    from llama_rollout.data_connection import DataConnection
+    from llama_rollout.kube import api_client
+    from llama_rollout.registry_endpoint import service_account_token
+    from llama_rollout.serving import tool_calling
+
+    if settings.storage_key:
+        storage.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
+    kube = kube or Kube(api_client())
+    url = deploy(kube, settings, timeout=timeout, interval=interval)
+    base_url = f"{url}/v1"
+    token = service_account_token() if settings.auth else None  # the runner's token has access
+    tool_calling.preflight(
+        base_url, settings.served_model_name, strict=require_tool_calling, api_key=token
+    )
+    if registry is not None and settings.registered_model_id:
+        record_in_registry(kube, settings, registry, grace=controller_grace, interval=interval)
+    return base_url, settings.served_model_name
+
+
+def record_in_registry(
+    kube: Kube,
+    settings: ServingSettings,
+    registry: RegistryEndpoint,
+    *,
+    grace: float,
+    interval: float,
+) -> str:
+    """Record the deployment in the registry, unless odh-model-controller does; its record id.
+
+    With a managed registry, odh-model-controller's InferenceService controller finds the
+    registry by the linkage labels, creates the record ``<isvc>/<uid>``, labels the
+    InferenceService with its id, and marks it UNDEPLOYED when the InferenceService is deleted.
+    A record of the step's own would be a second one that stays DEPLOYED. So where the
+    controller could be at work (the ModelRegistry kind is served and the labels name a
+    registry), the step waits for its label, and records the deployment itself only when
+    none comes, under the name the controller would give it, so that the controller adopts it.
+    """
+    from llama_rollout.registry import record_deployment
+    from llama_rollout.registry_endpoint import MODEL_REGISTRY_API
+
+    if settings.registry_name and kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
+        deadline = time.monotonic() + grace
+        while True:
+            obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if record_id := labels.get(CONTROLLER_RECORD_LABEL):
+                logger.info(
+                    "odh-model-controller recorded the deployment in the registry (inference "
+                    "service id %s)", record_id,
+                )  # fmt: skip
+                return record_id
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        logger.info(
+            "no record from odh-model-controller after %.0fs (is the registry integration of "
+            "KServe off?): recording the deployment from this step", grace,
+        )  # fmt: skip
+    uid = (
+        (kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}).get(
+            "metadata"
+        )
+        or {}
+    ).get("uid", "")
+    record = record_deployment(
+        registry,
+        serving_environment=settings.namespace,
+        name=f"{settings.name}/{uid}" if uid else settings.name,
+        registered_model_id=settings.registered_model_id,
+        model_version_id=settings.model_version_id,
+        runtime=settings.runtime_name,
+    )
+    return record.inference_service_id
