@@ -52,7 +52,7 @@ def deploy_llama_stack(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools"])
     if target == "local":
-        from llama_rollout.local.llama_stack import serve_stack_locally
+        from llama_rollout.stack.embedded import serve_stack_locally
 
         report = serve_stack_locally(
             vllm_url=serving_url, served_model=serving_model, revision=revision, mcp_url=mcp_url
@@ -60,7 +60,7 @@ def deploy_llama_stack(
     else:
         from llama_rollout.kube import current_namespace
         from llama_rollout.stack import settings_from
-        from llama_rollout.stack_deploy import serve_stack_on_openshift
+        from llama_rollout.stack.openshift import serve_stack_on_openshift
 
         settings = settings_from(
             name=name, namespace=namespace or current_namespace(), vllm_url=serving_url,

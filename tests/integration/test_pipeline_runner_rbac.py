@@ -18,7 +18,7 @@ from kubernetes import client
 
 from llama_rollout import kube, serving, stack
 from llama_rollout.kube import Kube
-from llama_rollout.stack_deploy import deploy_stack
+from llama_rollout.stack.openshift import deploy_stack
 from tests.fake_kube import FakeKube, running
 
 pytestmark = pytest.mark.integration

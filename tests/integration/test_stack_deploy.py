@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from llama_rollout import kube, stack
-from llama_rollout.stack_deploy import deploy_stack
+from llama_rollout.stack.openshift import deploy_stack
 
 pytestmark = pytest.mark.integration
 SETTINGS = stack.StackSettings(

@@ -21,7 +21,7 @@ from typing import Any
 import urllib3
 
 from llama_rollout.errors import RolloutError, first_line
-from llama_rollout.stack import check_version
+from llama_rollout.stack.config import check_version
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from llama_rollout import stack_health
 from llama_rollout.errors import RolloutError
 from llama_rollout.local import processes
 from llama_rollout.local.stack import EmbeddedStack
-from llama_rollout.stack import PORT, model_id, stack_config
+from llama_rollout.stack import health as stack_health
+from llama_rollout.stack.config import model_id, stack_config
+from llama_rollout.stack.settings import PORT
 
 logger = logging.getLogger(__name__)
 

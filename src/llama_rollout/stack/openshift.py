@@ -1,15 +1,16 @@
-"""Deploy Llama Stack on the cluster: the operator's CR where it exists, plain objects elsewhere.
+"""The Llama Stack stage on OpenShift AI: the operator's CR where the installed operator can
+run it, plain objects elsewhere, then the chain checks.
 
 The namespace, the kinds and the settings are checked before anything is applied. Readiness
-is the CR's ``status.phase`` (operator) or the Deployment's available replicas (fallback);
-failures are explained from the CR's conditions and the pods (image pull, crash loop with the
-last log line, a config the server rejects shows up as a crash loop whose last line says so).
+is the CR's ``status.phase`` and the operator's Deployment (operator) or the Deployment's
+rollout (fallback); failures are explained from the CR's conditions and the pods (image pull,
+crash loop with the last log line: a config the server rejects shows up as a crash loop whose
+last line says so).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from llama_rollout.kube import (
     Kube,
@@ -20,71 +21,21 @@ from llama_rollout.kube import (
     schema_has,
     wait_until,
 )
-from llama_rollout.stack import (
+from llama_rollout.stack.health import StackReport, verify_chain
+from llama_rollout.stack.objects import service_url, stack_objects
+from llama_rollout.stack.readiness import deployment_readiness, llsd_readiness
+from llama_rollout.stack.settings import (
     ALLOWED_FROM_FIELD,
     CONFIG_YAML_OPERATOR_FIELDS,
     LLSD_API,
     StackSettings,
-    service_url,
-    stack_objects,
 )
-from llama_rollout.stack_health import StackReport, verify_chain
 
 logger = logging.getLogger(__name__)
 
 # The operator labels its pods with the instance name (app.kubernetes.io/instance); the
 # fallback Deployment uses the same label, so one selector finds the pods on both paths.
 INSTANCE_LABEL = "app.kubernetes.io/instance"
-
-
-def llsd_readiness(obj: dict[str, Any] | None) -> Readiness:
-    """Read a LlamaStackDistribution's status, counting only conditions of its generation."""
-    if obj is None:
-        return Readiness(state="not created yet")
-    status = obj.get("status") or {}
-    phase = status.get("phase", "")
-    generation = (obj.get("metadata") or {}).get("generation", 0)
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    failing = [
-        f"{t} {c.get('reason', '')}: {c.get('message', '')}".strip()
-        for t, c in conditions.items()
-        if c.get("status") == "False" and c.get("message")
-    ]
-    stale = [
-        t for t, c in conditions.items() if c.get("observedGeneration", generation) < generation
-    ]
-    if phase == "Failed":
-        return Readiness(failure="phase Failed" + (f" ({'; '.join(failing)})" if failing else ""))
-    if phase == "Ready" and not stale:
-        return Readiness(ready=True, state="Ready")
-    state = f"phase {phase or 'unknown'}" + (f" ({'; '.join(failing)})" if failing else "")
-    if stale:
-        state += f"; the operator has not seen generation {generation} yet"
-    return Readiness(state=state)
-
-
-def deployment_readiness(obj: dict[str, Any] | None) -> Readiness:
-    """Read a Deployment's rollout the way ``kubectl rollout status`` does."""
-    if obj is None:
-        return Readiness(state="not created yet")
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    if status.get("observedGeneration", 0) < (obj.get("metadata") or {}).get("generation", 0):
-        return Readiness(state="waiting for the Deployment's new spec to be observed")
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    progressing = conditions.get("Progressing", {})
-    if progressing.get("reason") == "ProgressDeadlineExceeded":
-        return Readiness(failure=f"rollout stalled: {progressing.get('message', '')}")
-    desired = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    if updated < desired:
-        return Readiness(state=f"{updated} of {desired} new replicas updated")
-    if status.get("replicas", 0) > updated:
-        return Readiness(state=f"{status['replicas'] - updated} old replicas pending termination")
-    if status.get("availableReplicas", 0) < updated:
-        return Readiness(
-            state=f"{status.get('availableReplicas', 0)} of {updated} updated replicas available"
-        )
-    return Readiness(ready=True, state="rolled out")
 
 
 def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSettings]:
@@ -176,7 +127,7 @@ def serve_stack_on_openshift(
 ) -> StackReport:
     """The cluster's Llama Stack step: deploy, then prove the chain to vLLM and MCP."""
     from llama_rollout.kube import api_client
-    from llama_rollout.stack import model_id
+    from llama_rollout.stack.config import model_id
 
     kube = kube or Kube(api_client())
     url = deploy_stack(kube, settings, timeout=timeout)

@@ -1,0 +1,179 @@
+"""The objects that run Llama Stack on OpenShift AI.
+
+A LlamaStackDistribution when the operator can run it, with the config in a ConfigMap under
+``config.yaml``; otherwise a Deployment, ConfigMap, Service and PersistentVolumeClaim running
+the same image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import yaml
+
+from llama_rollout.errors import RolloutError
+from llama_rollout.stack.config import stack_config
+from llama_rollout.stack.settings import (
+    CONFIG_KEY,
+    CONFIG_MOUNT,
+    LLSD_API,
+    PORT,
+    STORAGE_MOUNT,
+    StackSettings,
+)
+
+
+def _labels(settings: StackSettings) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "llama-stack", "app.kubernetes.io/instance": settings.name,
+            "app.kubernetes.io/part-of": "llama-rollout"}  # fmt: skip
+
+
+def config_map(settings: StackSettings) -> dict[str, Any]:
+    config = stack_config(
+        distro_name=settings.name,
+        vllm_url=settings.vllm_url,
+        storage_dir=STORAGE_MOUNT,
+        max_tokens=settings.vllm_max_tokens,
+        tls_verify=settings.vllm_tls_verify,
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": settings.config_map_name,
+            "namespace": settings.namespace,
+            "labels": _labels(settings),
+        },
+        "data": {CONFIG_KEY: yaml.safe_dump(config, sort_keys=False)},
+    }
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """The sha256 of a config ConfigMap's ``config.yaml``."""
+    return hashlib.sha256(config["data"][CONFIG_KEY].encode()).hexdigest()
+
+
+def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, Any]:
+    """The operator's LlamaStackDistribution, using the ConfigMap's ``config.yaml``."""
+    distribution = (
+        {"name": settings.distribution_name}
+        if settings.distribution_name
+        else {"image": settings.distribution_image}
+    )
+    network = (
+        {"network": {"allowedFrom": {"namespaces": list(settings.allowed_namespaces)}}}
+        if settings.allowed_namespaces
+        else {}
+    )
+    return {
+        "apiVersion": LLSD_API,
+        "kind": "LlamaStackDistribution",
+        "metadata": {
+            "name": settings.name,
+            "namespace": settings.namespace,
+            "labels": _labels(settings),
+        },
+        "spec": {
+            "replicas": settings.replicas,
+            "server": {
+                "distribution": distribution,
+                "containerSpec": {
+                    "name": "llama-stack",
+                    "port": PORT,
+                    "env": settings.container_env(digest),
+                    "resources": settings.resources(),
+                },
+                "userConfig": {"configMapName": settings.config_map_name},
+                "storage": {"size": settings.storage_size, "mountPath": STORAGE_MOUNT},
+            },
+            **network,
+        },
+    }
+
+
+def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any]]:
+    """Without the operator: PVC, Deployment and Service running the same image and config."""
+    if settings.distribution_name:
+        raise RolloutError(
+            f"distribution_name {settings.distribution_name!r} needs the Llama Stack operator",
+            hint="install the operator, or give distribution_image instead",
+        )
+    labels = _labels(settings)
+    meta = {"namespace": settings.namespace, "labels": labels}
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": f"{settings.name}-pvc", **meta},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": settings.storage_size}},
+        },
+    }
+    probe = {"httpGet": {"path": "/v1/health", "port": PORT}, "periodSeconds": 10}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": settings.name, **meta},
+        "spec": {
+            "replicas": settings.replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "Recreate"},  # one pod at a time on a ReadWriteOnce volume
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "llama-stack",
+                            "image": settings.distribution_image,
+                            # command, not args: args would go to the image's own entrypoint
+                            "command": [
+                                "llama",
+                                "stack",
+                                "run",
+                                f"{CONFIG_MOUNT}/{CONFIG_KEY}",
+                                "--port",
+                                str(PORT),
+                            ],
+                            "ports": [{"name": "http", "containerPort": PORT}],
+                            "env": settings.container_env(digest),
+                            "resources": settings.resources(),
+                            "startupProbe": {**probe, "failureThreshold": 60},
+                            "readinessProbe": probe,
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                                {"name": "storage", "mountPath": STORAGE_MOUNT},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": settings.config_map_name}},
+                        {
+                            "name": "storage",
+                            "persistentVolumeClaim": {"claimName": f"{settings.name}-pvc"},
+                        },
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{settings.name}-service", **meta},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]},
+    }
+    return [pvc, deployment, service]
+
+
+def stack_objects(settings: StackSettings, *, operator: bool) -> list[dict[str, Any]]:
+    """Every object of the Llama Stack stage, in apply order."""
+    config = config_map(settings)
+    if operator:
+        return [config, llama_stack_distribution(settings, config_digest(config))]
+    return [config, *fallback_objects(settings, config_digest(config))]
+
+
+def service_url(settings: StackSettings) -> str:
+    """The in-cluster URL of the stack (the operator's Service is ``<name>-service``, as ours)."""
+    return f"http://{settings.name}-service.{settings.namespace}.svc.cluster.local:{PORT}"

@@ -1,0 +1,104 @@
+"""What decides the Llama Stack deployment: typed settings, checked before anything is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llama_rollout.errors import invalid_settings
+from llama_rollout.k8s_types import DnsLabel, Quantity, is_pinned
+
+LLSD_API = "llamastack.io/v1alpha1"
+PORT = 8321
+PROVIDER_ID = "vllm"
+# The config format this project writes: `version: 2`, the `responses` API (0.7 renamed it from
+# `agents`) and vLLM's `base_url` (0.4 renamed it from `url`, and an old `url:` is ignored).
+SUPPORTED_VERSIONS = ((0, 7, 0), (0, 8, 0))  # [lowest, first unsupported)
+DEFAULT_IMAGE = "docker.io/llamastack/distribution-starter:0.7.3"
+STORAGE_MOUNT = "/opt/app-root/src/.llama"
+CONFIG_KEY = "config.yaml"
+CONFIG_MOUNT = "/etc/llama-stack"
+CONFIG_DIGEST_ENV = "LLAMA_ROLLOUT_CONFIG_SHA256"
+# What tells the operators apart, read from their CRDs (llama-stack-k8s-operator branches
+# rhoai-2.22 .. rhoai-3.4, upstream v0.3.0 .. v0.9.0): those that mount `config.yaml` and start
+# `llama stack run` (upstream >= v0.6.0, RHOAI >= 3.3) have both of these fields; the older
+# ones start `python3 -m llama_stack.core.server.server /etc/llama-stack/run.yaml`, which
+# Llama Stack 0.7 no longer has. spec.network alone is in RHOAI 2.25 too.
+CONFIG_YAML_OPERATOR_FIELDS = ("spec.network", "spec.server.workers")
+ALLOWED_FROM_FIELD = "spec.network.allowedFrom.namespaces"
+
+
+class StackSettings(BaseModel):
+    """Everything that decides the Llama Stack config and its Kubernetes objects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: DnsLabel = "llama-stack"
+    namespace: DnsLabel
+    vllm_url: str = Field(description="vLLM's OpenAI-compatible base URL, ending in /v1")
+    vllm_tls_verify: bool = True
+    vllm_max_tokens: int = Field(default=4096, ge=1)
+    vllm_token_secret: str = Field(default="", description="Secret with key `token`, for vLLM auth")
+    distribution_image: str = DEFAULT_IMAGE
+    distribution_name: str = ""
+    replicas: int = Field(default=1, ge=0)
+    cpu_request: Quantity = "500m"
+    memory_request: Quantity = "1Gi"
+    cpu_limit: Quantity = "2"
+    memory_limit: Quantity = "4Gi"
+    storage_size: Quantity = "5Gi"
+    env: dict[str, str] = Field(default_factory=dict)
+    # Namespaces the operator's NetworkPolicy must admit besides its own defaults (the
+    # pipeline's, when the stack runs elsewhere); needs an operator with spec.network.
+    allowed_namespaces: tuple[DnsLabel, ...] = ()
+
+    @field_validator("vllm_url")
+    @classmethod
+    def _openai_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or not value.rstrip("/").endswith("/v1"):
+            raise ValueError(f"vllm_url must be http(s)://HOST[:PORT]/v1, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> StackSettings:
+        if self.distribution_name and self.distribution_image != DEFAULT_IMAGE:
+            raise ValueError("give distribution_name or distribution_image, not both")
+        if not self.distribution_name and not is_pinned(self.distribution_image):
+            raise ValueError(f"pin the image to a tag or digest, not {self.distribution_image!r}")
+        return self
+
+    @property
+    def config_map_name(self) -> str:
+        return f"{self.name}-config"
+
+    def container_env(self, config_digest: str) -> list[dict[str, Any]]:
+        """The server's environment. The config's digest is in it so that a changed config
+        changes the pod template, and the pods roll: a mounted ConfigMap alone would not."""
+        env: list[dict[str, Any]] = [
+            {"name": "SQLITE_STORE_DIR", "value": f"{STORAGE_MOUNT}/store"},
+            {"name": CONFIG_DIGEST_ENV, "value": config_digest},
+        ]
+        if self.vllm_token_secret:
+            env.append(
+                {
+                    "name": "VLLM_API_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": self.vllm_token_secret, "key": "token"}},
+                }
+            )
+        env += [{"name": k, "value": v} for k, v in sorted(self.env.items())]
+        return env
+
+    def resources(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+def settings_from(**values: Any) -> StackSettings:
+    """Build settings from parameters; bad values raise one ConfigurationError naming them all."""
+    try:
+        return StackSettings(**values)
+    except ValidationError as exc:
+        raise invalid_settings("Llama Stack settings", exc) from exc
