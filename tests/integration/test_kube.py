@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llama_rollout import kube
+from tests.fake_kube import running
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +129,22 @@ def test_wait_until_reports_failure_and_deadline():
         kube.wait_until(
             lambda: kube.Readiness(state="Loading (2/3)"), what="llama", timeout=0, interval=0
         )
+
+
+def test_the_kubeconfig_is_read_from_the_environment_when_a_step_runs(fake, tmp_path, monkeypatch):
+    import json
+
+    import kubernetes.config  # imported first, as any earlier use of the client does
+
+    assert kubernetes.config
+    with running(fake) as url:
+        config = tmp_path / "kubeconfig"
+        config.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": url}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        }))  # fmt: skip
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        assert kube.Kube(kube.api_client()).get("v1", "Namespace", "ai")["metadata"]["name"] == "ai"

@@ -36,6 +36,8 @@ def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any
     ):
         config.load_incluster_config()
         return client.ApiClient()
+    # The client reads KUBECONFIG once, when it is imported; a step reads it when it runs.
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
     try:
         return config.new_client_from_config(config_file=kubeconfig, context=context)
     except (config.ConfigException, OSError) as exc:

@@ -1,0 +1,176 @@
+"""Where the Model Registry is, and how a pipeline step may talk to it.
+
+On OpenShift AI a registry is a ModelRegistry CR (``modelregistry.opendatahub.io``) in the
+registries namespace (``rhoai-model-registries``), named as the dashboard shows it. Read from
+opendatahub-io/model-registry-operator: its Service (named after the CR) exposes only
+``https-api`` on 8443 behind kube-rbac-proxy, a NetworkPolicy admits the router and the
+platform's own namespaces to it, and users reach it through the Route ``<name>-rest.<apps
+domain>`` (reencrypt), which is first in ``status.hosts``. kube-rbac-proxy lets a token through
+when it may ``get services/<name>`` in the registry's namespace (the ``registry-user-<name>``
+Role); manifests/model-registry-access has the RoleBinding commands.
+
+So the step finds the address in the CR, and reaches it over HTTPS with its service account's
+token, checking the certificate against the system CAs and the cluster's service CA. A token is
+never sent to an ``http://`` URL (the official client would send the pod's token there).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_rollout.errors import ConfigurationError, RegistryError
+
+logger = logging.getLogger(__name__)
+
+MODEL_REGISTRY_API = "modelregistry.opendatahub.io/v1beta1"
+DEFAULT_REGISTRIES_NAMESPACE = "rhoai-model-registries"
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# kube-rbac-proxy's and the REST API's ports (the operator's defaults: spec.kubeRBACProxy.port,
+# spec.rest.port).
+PROXY_PORT = 8443
+REST_PORT = 8080
+
+
+@dataclass(frozen=True)
+class RegistryEndpoint:
+    """A Model Registry's REST address and what a request to it carries."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("https://")
+
+
+def registry_url_of(cr: dict[str, Any]) -> str:
+    """The REST base URL of a ModelRegistry CR: its Route, else its Service.
+
+    Raises:
+        RegistryError: the registry is not available (its condition says why).
+    """
+    meta, spec, status = cr["metadata"], cr.get("spec") or {}, cr.get("status") or {}
+    name, namespace = meta["name"], meta["namespace"]
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    available = conditions.get("Available") or {}
+    if available.get("status") != "True":
+        why = ": ".join(x for x in (available.get("reason"), available.get("message")) if x)
+        raise RegistryError(
+            f"Model Registry {name} in {namespace} is not available"
+            + (f" ({why})" if why else " (no Available condition yet)"),
+            hint="check the ModelRegistry in the dashboard (Settings > Model registries)",
+        )
+    internal = {
+        name,
+        f"{name}.{namespace}",
+        f"{name}.{namespace}.svc",
+        f"{name}.{namespace}.svc.cluster.local",
+    }
+    routes = [h for h in status.get("hosts") or [] if h not in internal and "/" not in h]
+    if routes:
+        return f"https://{routes[0]}"
+    if spec.get("kubeRBACProxy") is not None or spec.get("oauthProxy") is not None:
+        logger.warning(
+            "Model Registry %s has no Route: reaching its Service, which its NetworkPolicy may "
+            "refuse from this namespace", name,
+        )  # fmt: skip
+        port = (spec.get("kubeRBACProxy") or spec.get("oauthProxy") or {}).get("port", PROXY_PORT)
+        return f"https://{name}.{namespace}.svc.cluster.local:{port}"
+    port = (spec.get("rest") or {}).get("port", REST_PORT)
+    return f"http://{name}.{namespace}.svc.cluster.local:{port}"
+
+
+def find_registry(kube: Any, name: str, namespace: str = DEFAULT_REGISTRIES_NAMESPACE) -> str:
+    """The REST base URL of the registry the dashboard shows as ``name``."""
+    if not kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
+        raise RegistryError(
+            "this cluster has no Model Registry (the ModelRegistry kind is not served)",
+            hint="enable the model registry component of OpenShift AI, or give registry_url",
+        )
+    cr = kube.get(MODEL_REGISTRY_API, "ModelRegistry", name, namespace)
+    if cr is None:
+        raise RegistryError(
+            f"no Model Registry named {name!r} in {namespace}",
+            hint="give the name the dashboard shows under Settings > Model registries, and "
+            "registry_namespace if the registries live elsewhere",
+        )
+    url = registry_url_of(cr)
+    logger.info("Model Registry %s is at %s", name, url)
+    return url
+
+
+def endpoint_for(url: str, *, token: str | None = None) -> RegistryEndpoint:
+    """How to reach ``url``: over HTTPS, the token (default: the pod's) and the cluster's CAs;
+    over HTTP, nothing secret."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"invalid Model Registry URL {url!r}",
+            hint="give http(s)://HOST[:PORT] of the registry's REST endpoint",
+        )
+    if not url.startswith("https://"):
+        return RegistryEndpoint(url.rstrip("/"))
+    return RegistryEndpoint(
+        url.rstrip("/"),
+        token if token is not None else service_account_token(),
+        cluster_ca_bundle(),
+    )
+
+
+def resolve_endpoint(
+    *, registry_url: str, registry_name: str, registry_namespace: str, kube: Any = None
+) -> RegistryEndpoint:
+    """The registry a step talks to: ``registry_url`` when given, else the named one's."""
+    if registry_url:
+        return endpoint_for(registry_url)
+    if not registry_name:
+        raise ConfigurationError(
+            "no Model Registry given",
+            hint="set registry_name to the registry's name as the dashboard shows it "
+            "(or registry_url to its REST URL)",
+        )
+    if kube is None:
+        from llama_rollout.kube import Kube, api_client
+
+        kube = Kube(api_client())
+    return endpoint_for(
+        find_registry(kube, registry_name, registry_namespace or DEFAULT_REGISTRIES_NAMESPACE)
+    )
+
+
+def service_account_token() -> str | None:
+    """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
+    path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH") or str(SERVICE_ACCOUNT_DIR / "token")
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def cluster_ca_bundle() -> str | None:
+    """A CA file with the system CAs and the cluster's service CA, when there is one.
+
+    The registry's Route and Service certificates are signed by the router's or the service
+    CA; the client's ``custom_ca`` replaces the system CAs rather than adding to them, so both
+    go into one file.
+    """
+    service_ca = SERVICE_ACCOUNT_DIR / "service-ca.crt"
+    if not service_ca.exists():
+        return None
+    system = ssl.get_default_verify_paths().cafile
+    if system is None:
+        import certifi
+
+        system = certifi.where()
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="llama-rollout-ca-", suffix=".pem", delete=False
+    ) as bundle:
+        for path in (system, service_ca):
+            bundle.write(Path(path).read_text() + "\n")
+    return bundle.name
