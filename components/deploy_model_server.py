@@ -83,8 +83,9 @@ def deploy_model_server(
         )  # fmt: skip
         return outputs(server.url, server.model)
 
-    from llama_rollout import registry_endpoint, serving
+    from llama_rollout import serving
     from llama_rollout.kube import Kube, api_client, current_namespace
+    from llama_rollout.registry import resolve_endpoint
 
     settings = serving.settings_from(
         name=model_name, namespace=namespace or current_namespace(), runtime_image=runtime_image,
@@ -98,7 +99,7 @@ def deploy_model_server(
         registry_namespace=registry_namespace,
     )  # fmt: skip
     kube = Kube(api_client())
-    registry = registry_endpoint.resolve(
+    registry = resolve_endpoint(
         registry_url=registry_url, registry_name=registry_name,
         registry_namespace=registry_namespace, kube=kube,
     )  # fmt: skip

@@ -39,14 +39,14 @@ def register_model(
     import logging
     from collections import namedtuple
 
-    from llama_rollout import registry, registry_endpoint, storage
+    from llama_rollout import registry, storage
     from llama_rollout.data_connection import DataConnection
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     connection = DataConnection.from_env(name=data_connection)
     manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
     client = registry.connect(
-        registry_endpoint.resolve(
+        registry.resolve_endpoint(
             registry_url=registry_url, registry_name=registry_name,
             registry_namespace=registry_namespace,
         )

@@ -163,7 +163,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from llama_rollout import registry, registry_endpoint, source, storage
+    from llama_rollout import registry, source, storage
     from llama_rollout.data_connection import DataConnection
 
     if args.model_name:
@@ -171,7 +171,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     connection = DataConnection.from_env()
     manifest, digest = storage.read_manifest(connection, args.model_uri)
     registered = registry.register_version(
-        registry.connect(registry_endpoint.endpoint(args.registry_url)),
+        registry.connect(registry.endpoint_for(args.registry_url)),
         model_name=args.model_name or manifest.model_name,
         model_uri=args.model_uri,
         storage_key=connection.name,

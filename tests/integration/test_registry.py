@@ -10,7 +10,8 @@ import pytest
 from model_registry.types import ModelVersionState, RegisteredModelState
 
 from llama_rollout import registry
-from llama_rollout.registry_endpoint import endpoint
+from llama_rollout.errors import RegistryError
+from llama_rollout.registry import endpoint_for as endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -250,7 +251,7 @@ def test_a_bug_is_not_dressed_as_a_registry_error(registry_url, monkeypatch):
 
 def test_registry_errors_name_what_failed(registry_url):
     with pytest.raises(
-        registry.RegistryError,
+        RegistryError,
         match=r"connecting to the Model Registry at http://127\.0\.0\.1:9: .*unreachable",
     ):
         registry.connect(endpoint("http://127.0.0.1:9"))

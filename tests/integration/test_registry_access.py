@@ -9,7 +9,7 @@ import pytest
 import trustme
 from fastapi import Request
 
-from llama_rollout import registry, registry_endpoint
+from llama_rollout import registry
 from llama_rollout.errors import RegistryError
 from llama_rollout.local.registry_server import create_app
 from tests.fake_kube import FakeKube, ResourceType, running
@@ -27,7 +27,7 @@ def provenance() -> registry.Provenance:
     return registry.Provenance("hf://acme/m@" + "a" * 40, "a" * 40, "d" * 64)
 
 
-def register(endpoint: registry_endpoint.RegistryEndpoint) -> registry.RegisteredVersion:
+def register(endpoint: registry.RegistryEndpoint) -> registry.RegisteredVersion:
     return registry.register_version(
         registry.connect(endpoint), model_name="llama", model_uri="s3://models/m/a/",
         storage_key="conn", storage_path="m/a", provenance=provenance(),
@@ -104,8 +104,8 @@ def test_the_registry_is_found_by_name_and_reached_through_kube_rbac_proxy(clust
     })  # fmt: skip
     configuration = client.Configuration(host=api, api_key={"authorization": "Bearer runner"})
     kube = Kube(client.ApiClient(configuration))
-    assert registry_endpoint.find_registry(kube, "public") == url
-    ids = register(registry_endpoint.RegistryEndpoint(url, "runner", ca_file))
+    assert registry.find_registry(kube, "public") == url
+    ids = register(registry.RegistryEndpoint(url, "runner", ca_file))
     assert ids.created and ids.model_artifact_id
 
 
@@ -126,14 +126,14 @@ def test_the_proxy_lets_only_a_token_that_may_get_the_registry_service_through(
     if grant:
         grant_registry_user(fake)
     with pytest.raises(RegistryError, match=says):
-        register(registry_endpoint.RegistryEndpoint(url, token, ca_file))
+        register(registry.RegistryEndpoint(url, token, ca_file))
 
 
 def test_an_untrusted_certificate_is_refused(cluster_with_registry):
     fake, _, url, _ = cluster_with_registry
     grant_registry_user(fake)
     with pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        register(registry_endpoint.RegistryEndpoint(url, "runner", None))
+        register(registry.RegistryEndpoint(url, "runner", None))
 
 
 def test_no_token_is_sent_to_an_http_registry(tmp_path, monkeypatch):
@@ -148,9 +148,9 @@ def test_no_token_is_sent_to_an_http_registry(tmp_path, monkeypatch):
         return await call_next(request)
 
     with serve_app(app) as url:
-        ids = register(registry_endpoint.endpoint(url))
+        ids = register(registry.endpoint_for(url))
         registry.record_deployment(
-            registry_endpoint.endpoint(url), serving_environment="ai", name="llama",
+            registry.endpoint_for(url), serving_environment="ai", name="llama",
             registered_model_id=ids.registered_model_id, model_version_id=ids.model_version_id,
         )  # fmt: skip
     assert seen and not any(seen), "a token went over plain HTTP"

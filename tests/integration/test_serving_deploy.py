@@ -7,7 +7,8 @@ import re
 import pytest
 
 from llama_rollout import kube, serving
-from llama_rollout.registry_endpoint import endpoint
+from llama_rollout.registry import endpoint_for as endpoint
+from llama_rollout.registry.deployments import _RegistryRest
 from tests.fake_kube import ResourceType
 
 pytestmark = pytest.mark.integration
@@ -288,7 +289,7 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
     assert (url, served) == (f"{vllm_url}/v1", "llama")
     labels = fake.get("inferenceservices", "llama", "ai")["metadata"]["labels"]
     assert labels["modelregistry.opendatahub.io/model-version-id"] == ids.model_version_id
-    rest = registry._RegistryRest(endpoint(registry_url))
+    rest = _RegistryRest(endpoint(registry_url))
     environment = rest.find("serving_environment", name="ai")
     uid = fake.get("inferenceservices", "llama", "ai")["metadata"]["uid"]
     # Named as odh-model-controller names its records, so that it adopts this one.

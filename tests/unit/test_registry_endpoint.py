@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llama_rollout import registry_endpoint
 from llama_rollout.errors import ConfigurationError, RegistryError
+from llama_rollout.registry import endpoint as registry_endpoint
 
 AVAILABLE = {"type": "Available", "status": "True", "reason": "DeploymentAvailable"}
 
@@ -61,8 +61,8 @@ def test_a_registry_that_is_not_available_says_why():
 def test_no_token_goes_to_an_http_url(tmp_path, monkeypatch):
     (tmp_path / "token").write_text("sa-token")
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "token"))
-    assert registry_endpoint.endpoint("http://registry:8080").token is None
-    assert registry_endpoint.endpoint("https://registry").token == "sa-token"
+    assert registry_endpoint.endpoint_for("http://registry:8080").token is None
+    assert registry_endpoint.endpoint_for("https://registry").token == "sa-token"
 
 
 def test_the_ca_bundle_holds_the_system_cas_and_the_service_ca(tmp_path, monkeypatch):
@@ -76,8 +76,8 @@ def test_the_ca_bundle_holds_the_system_cas_and_the_service_ca(tmp_path, monkeyp
 
 def test_a_registry_must_be_named():
     with pytest.raises(ConfigurationError, match=r"no Model Registry given.*registry_name"):
-        registry_endpoint.resolve(registry_url="", registry_name="", registry_namespace="")
+        registry_endpoint.resolve_endpoint(registry_url="", registry_name="", registry_namespace="")
     with pytest.raises(ConfigurationError, match="invalid Model Registry URL"):
-        registry_endpoint.resolve(
+        registry_endpoint.resolve_endpoint(
             registry_url="registry:8080", registry_name="", registry_namespace=""
         )

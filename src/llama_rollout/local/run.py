@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from llama_rollout import registry, registry_endpoint, source
+from llama_rollout import registry, source
 from llama_rollout.data_connection import DataConnection
 from llama_rollout.errors import RolloutError
 from llama_rollout.local.stack import DATA_CONNECTION_NAME, EmbeddedStack
@@ -50,7 +50,7 @@ def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
     resolved = source.resolve(spec)
     connection = DataConnection.from_env(env)
     connection.check_bucket(connection.client(attempts=2))
-    registry.connect(registry_endpoint.endpoint(env["MODEL_REGISTRY_URL"]))
+    registry.connect(registry.endpoint_for(env["MODEL_REGISTRY_URL"]))
     return resolved
 
 

@@ -213,7 +213,7 @@ def serve_locally(
     registered_model_id: str = "", model_version_id: str = "",
 ) -> LocalModelServer:  # fmt: skip
     """The embedded target's serving step: stage, start or reuse vLLM, preflight, record."""
-    from llama_rollout import registry, registry_endpoint
+    from llama_rollout import registry
     from llama_rollout.serving import tool_calling
 
     stack = EmbeddedStack()
@@ -223,7 +223,7 @@ def serve_locally(
     tool_calling.preflight(server.url, server.model, strict=False)
     if registry_url and registered_model_id:
         registry.record_deployment(
-            registry_endpoint.endpoint(registry_url),
+            registry.endpoint_for(registry_url),
             serving_environment="local",
             name=model_name,
             registered_model_id=registered_model_id,

@@ -20,7 +20,7 @@ from llama_rollout.serving.settings import (
 )
 
 if TYPE_CHECKING:
-    from llama_rollout.registry_endpoint import RegistryEndpoint
+    from llama_rollout.registry.endpoint import RegistryEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def serve_on_openshift(
     from llama_rollout import storage
     from llama_rollout.data_connection import DataConnection
     from llama_rollout.kube import api_client
-    from llama_rollout.registry_endpoint import service_account_token
+    from llama_rollout.registry.endpoint import service_account_token
     from llama_rollout.serving import tool_calling
 
     if settings.storage_key:
@@ -132,7 +132,7 @@ def record_in_registry(
     none comes, under the name the controller would give it, so that the controller adopts it.
     """
     from llama_rollout.registry import record_deployment
-    from llama_rollout.registry_endpoint import MODEL_REGISTRY_API
+    from llama_rollout.registry.endpoint import MODEL_REGISTRY_API
 
     if settings.registry_name and kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
         deadline = time.monotonic() + grace

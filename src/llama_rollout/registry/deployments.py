@@ -1,0 +1,124 @@
+"""The deployment record in the Model Registry: a serving environment (the namespace) and a
+DEPLOYED inference service, over the REST API (the official client has no calls for them)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+
+from llama_rollout.errors import RegistryError
+from llama_rollout.registry.endpoint import RegistryEndpoint
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/model_registry/v1"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    serving_environment_id: str
+    inference_service_id: str
+
+
+def record_deployment(
+    endpoint: RegistryEndpoint,
+    *,
+    serving_environment: str,
+    name: str,
+    registered_model_id: str,
+    model_version_id: str,
+    runtime: str = "vllm",
+) -> DeploymentRecord:
+    """Record a deployment: serving environment (namespace) and a DEPLOYED inference service.
+
+    The official client has no calls for these, so this speaks the REST API directly. It is
+    idempotent: the environment and the service are found by name and updated in place.
+
+    Args:
+        endpoint: the registry.
+        serving_environment: the namespace the model is served in.
+        name: the inference service's name in the registry.
+        registered_model_id: the served RegisteredModel.
+        model_version_id: the served ModelVersion.
+        runtime: the serving runtime.
+    """
+    rest = _RegistryRest(endpoint)
+    env = rest.find("serving_environment", name=serving_environment) or rest.send(
+        "POST", "/serving_environments", {"name": serving_environment}
+    )
+    wanted = {"modelVersionId": model_version_id, "runtime": runtime, "desiredState": "DEPLOYED"}
+    service = rest.find("inference_service", name=name, parentResourceId=env["id"])
+    if service is None:
+        service = rest.send(
+            "POST",
+            f"/serving_environments/{env['id']}/inference_services",
+            {
+                "name": name,
+                "registeredModelId": registered_model_id,
+                "servingEnvironmentId": env["id"],
+                **wanted,
+            },
+        )
+    elif (
+        any(service.get(k) != v for k, v in wanted.items())
+        or service.get("registeredModelId") != registered_model_id
+    ):
+        if service.get("registeredModelId") != registered_model_id:
+            raise RegistryError(
+                f"inference service {name} in {serving_environment} already serves registered model "
+                f"{service.get('registeredModelId')}, not {registered_model_id}",
+                hint="choose another InferenceService name, or archive the old record",
+            )
+        service = rest.send("PATCH", f"/inference_services/{service['id']}", wanted)
+    logger.info(
+        "registry: inference service %s (id %s) in serving environment %s serves version %s",
+        name, service["id"], serving_environment, model_version_id,
+    )  # fmt: skip
+    return DeploymentRecord(str(env["id"]), str(service["id"]))
+
+
+class _RegistryRest:
+    def __init__(self, endpoint: RegistryEndpoint) -> None:
+        self.base = endpoint.url + API_PREFIX
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if endpoint.secure and endpoint.token:
+            self.headers["Authorization"] = f"Bearer {endpoint.token}"
+        self.pool = urllib3.PoolManager(
+            retries=urllib3.Retry(3, backoff_factor=0.5, allowed_methods=None),
+            timeout=urllib3.Timeout(connect=10, read=60),
+            ca_certs=endpoint.ca_bundle,
+        )
+
+    def send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **query: str
+    ) -> dict[str, Any]:
+        url = self.base + path + (f"?{urlencode(query)}" if query else "")
+        payload = json.dumps(body).encode() if body is not None else None
+        try:
+            response = self.pool.request(method, url, body=payload, headers=self.headers)
+        except urllib3.exceptions.HTTPError as exc:
+            raise RegistryError(f"Model Registry unreachable at {self.base}: {exc}") from exc
+        if response.status >= 400:
+            raise _RestStatus(
+                response.status, f"{method} {path}: {response.data.decode(errors='replace')[:300]}"
+            )
+        return json.loads(response.data)
+
+    def find(self, singular: str, **query: str) -> dict[str, Any] | None:
+        try:
+            return self.send("GET", f"/{singular}", **query)
+        except _RestStatus as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+class _RestStatus(RegistryError):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"the Model Registry answered {status} to {message}")
