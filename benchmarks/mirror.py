@@ -206,7 +206,7 @@ def main() -> None:
         if value
     }
     sys.path.insert(0, str(HERE.parents[1] / "src"))
-    from llama_rollout.local.stack import EmbeddedStack
+    from llama_rollout.embedded.stack import EmbeddedStack
 
     with tempfile.TemporaryDirectory(prefix="mirror-bench-") as tmp:
         root = Path(tmp)

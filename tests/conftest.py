@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from llama_rollout.data_connection import DataConnection
+from llama_rollout.embedded.hub_server import Faults, Hub, create_cdn_app, create_hub_app
+from llama_rollout.embedded.registry_server import create_app as create_registry
 from llama_rollout.kube import Kube
-from llama_rollout.local.hub_server import Faults, Hub, create_cdn_app, create_hub_app
-from llama_rollout.local.registry_server import create_app as create_registry
 from tests.fake_kube import FakeKube, running
 from tests.servers import free_port, serve_app
 
@@ -33,7 +33,7 @@ def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     port = free_port()
     log = (root / "s3.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_rollout.local.s3_server", "--port", str(port),
+        [sys.executable, "-m", "llama_rollout.embedded.s3_server", "--port", str(port),
          "--bucket", "models", "--credentials", str(credentials)],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

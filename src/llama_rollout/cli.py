@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             hint="add --local to run on the embedded stack; on a cluster, import "
             "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
         )
-    from llama_rollout.local.run import ask, run_local
+    from llama_rollout.pipeline_run import ask, run_local
     from llama_rollout.source import check_model_name
 
     if args.model_name:
@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from llama_rollout.local.stack import EmbeddedStack
+    from llama_rollout.embedded.stack import EmbeddedStack
 
     stack = EmbeddedStack()
     if args.action == "up":
@@ -209,7 +209,7 @@ def _pinned_image(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llama_rollout.local.run import DEFAULT_SOURCE
+    from llama_rollout.pipeline_run import DEFAULT_SOURCE
 
     parser = argparse.ArgumentParser(
         prog="llama-rollout",

@@ -15,7 +15,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from llama_rollout.local.hub_server import Faults
+from llama_rollout.embedded.hub_server import Faults
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from llama_rollout import source, storage
+from llama_rollout.embedded.hub_server import Faults
 from llama_rollout.errors import IntegrityError, SourceError, SourceNotFoundError, StorageError
-from llama_rollout.local.hub_server import Faults
 from llama_rollout.source import SourceReader
 from tests.servers import FaultyS3Proxy
 

@@ -31,8 +31,8 @@ def test_the_wheel_has_the_pipeline_the_components_and_the_package_data(wheel):
         "pipelines/compile.py",
         "components/__init__.py",
         "components/deploy_llama_stack.py",
-        "llama_rollout/local/model-registry-openapi.yaml",
-        "llama_rollout/local/templates/smollm2_tool_chat.jinja",
+        "llama_rollout/embedded/model-registry-openapi.yaml",
+        "llama_rollout/embedded/templates/smollm2_tool_chat.jinja",
         "llama_rollout/mcp_server/snapshots/demo-cluster.yaml",
     ):
         assert required in names, required

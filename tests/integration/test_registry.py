@@ -204,7 +204,7 @@ def test_record_deployment_is_idempotent_and_follows_new_versions(registry_url):
 
 def test_a_restarted_registry_serves_what_it_stored(tmp_path):
     """`local down` then `up` keeps the SQLite file; the new server must read it (lists first)."""
-    from llama_rollout.local.registry_server import create_app
+    from llama_rollout.embedded.registry_server import create_app
     from tests.servers import serve_app
 
     db = tmp_path / "registry.sqlite"

@@ -10,8 +10,8 @@ import trustme
 from fastapi import Request
 
 from llama_rollout import registry
+from llama_rollout.embedded.registry_server import create_app
 from llama_rollout.errors import RegistryError
-from llama_rollout.local.registry_server import create_app
 from tests.fake_kube import FakeKube, ResourceType, running
 from tests.kube_rbac_proxy import create_proxy
 from tests.servers import serve_app

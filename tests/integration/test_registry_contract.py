@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 from schemathesis.config import SchemathesisConfig
 
-from llama_rollout.local.registry_contract import ALWAYS_ALLOWED, SPEC_PREFIX, RegistryContract
-from llama_rollout.local.registry_server import create_app
+from llama_rollout.embedded.registry_contract import ALWAYS_ALLOWED, SPEC_PREFIX, RegistryContract
+from llama_rollout.embedded.registry_server import create_app
 from tests.servers import serve_app
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from llama_rollout.local import bundled_model
+from llama_rollout.embedded import bundled_model
 
 
 def llama_cpp_permute(weights, n_head):

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from llama_rollout.local import processes
+from llama_rollout.embedded import processes
 
 
 def test_a_server_gets_the_basics_and_its_own_variables_but_no_secrets(tmp_path, monkeypatch):

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from llama_rollout import storage
 from llama_rollout.data_connection import DataConnection
+from llama_rollout.embedded import processes
+from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
 from llama_rollout.errors import IntegrityError, RolloutError
-from llama_rollout.local import processes
-from llama_rollout.local.stack import EmbeddedStack, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class LocalModelServer:
 def tool_chat_template() -> Path:
     """The bundled model's chat template with tool support (its own has none)."""
     return Path(
-        str(resources.files("llama_rollout.local") / "templates" / "smollm2_tool_chat.jinja")
+        str(resources.files("llama_rollout.embedded") / "templates" / "smollm2_tool_chat.jinja")
     )
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from llama_rollout.embedded import processes
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
-from llama_rollout.local import processes
-from llama_rollout.local.stack import EmbeddedStack
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.settings import PORT

@@ -14,8 +14,8 @@ from typing import Any
 
 from llama_rollout import registry, source
 from llama_rollout.data_connection import DataConnection
+from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
 from llama_rollout.errors import RolloutError
-from llama_rollout.local.stack import DATA_CONNECTION_NAME, EmbeddedStack
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from llama_rollout.local.registry_contract import ContractViolation, RegistryContract
-from llama_rollout.local.registry_store import RegistryStore, StoreError
+from llama_rollout.embedded.registry_contract import ContractViolation, RegistryContract
+from llama_rollout.embedded.registry_store import RegistryStore, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def _served_version(store: RegistryStore, inference_service_id: str) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the registry: ``python -m llama_rollout.local.registry_server --db FILE --port N``."""
+    """Run the registry: ``python -m llama_rollout.embedded.registry_server --db FILE --port N``."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,7 +5,7 @@ unauthenticated requests through to create an IAM user with S3 rights and its ac
 then checks every request's signature against that key, as a real endpoint does: wrong
 credentials get ``InvalidAccessKeyId`` / ``SignatureDoesNotMatch``.
 
-Run: ``python -m llama_rollout.local.s3_server --port N --bucket B --credentials FILE``.
+Run: ``python -m llama_rollout.embedded.s3_server --port N --bucket B --credentials FILE``.
 The access key is written to FILE (mode 0600) once the bucket exists.
 """
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llama_rollout.local import processes
-from llama_rollout.local.processes import ProcessRecord
+from llama_rollout.embedded import processes
+from llama_rollout.embedded.processes import ProcessRecord
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class EmbeddedStack:
             _Service(
                 "s3",
                 lambda port: [
-                    python, "-m", "llama_rollout.local.s3_server", "--port", str(port),
+                    python, "-m", "llama_rollout.embedded.s3_server", "--port", str(port),
                     "--bucket", BUCKET, "--credentials", str(self.credentials_file),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
@@ -116,7 +116,7 @@ class EmbeddedStack:
             _Service(
                 "registry",
                 lambda port: [
-                    python, "-m", "llama_rollout.local.registry_server", "--port", str(port),
+                    python, "-m", "llama_rollout.embedded.registry_server", "--port", str(port),
                     "--db", str(self.root / "registry.sqlite"),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
@@ -125,7 +125,7 @@ class EmbeddedStack:
             _Service(
                 "hub",
                 lambda port: [
-                    python, "-m", "llama_rollout.local.hub_server", "--port", str(port),
+                    python, "-m", "llama_rollout.embedded.hub_server", "--port", str(port),
                     "--cdn-port", str(processes.free_port()),
                     *(f"--repo={repo}={folder}" for repo, folder in self.hub_repos().items()),
                 ],
@@ -160,7 +160,7 @@ class EmbeddedStack:
 
     def hub_repos(self) -> dict[str, Path]:
         if self._hub_repos is None:
-            from llama_rollout.local.bundled_model import ensure_bundled_model
+            from llama_rollout.embedded.bundled_model import ensure_bundled_model
 
             self._hub_repos = {BUNDLED_REPO: ensure_bundled_model(cache_dir())}
         return self._hub_repos

@@ -436,7 +436,7 @@ async def serve(hub: Hub, host: str, port: int, cdn_port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the hub: ``python -m llama_rollout.local.hub_server --port N --cdn-port M --repo ORG/NAME=DIR``.
+    """Run the hub: ``python -m llama_rollout.embedded.hub_server --port N --cdn-port M --repo ORG/NAME=DIR``.
 
     ``HUB_TOKEN`` in the environment makes every repository private to that token.
     """
