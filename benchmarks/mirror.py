@@ -5,7 +5,7 @@ project's hub-compatible server and mirrored into the embedded S3 (moto), both o
 Each method runs in its own child process (so its peak RSS is its own), in alternating rounds
 (this machine is shared and noisy), and the best round of each is kept:
 
-* mirror: ``llama_rollout.storage.mirror`` (streamed, hashed, parallel multipart parts);
+* mirror: ``llama_rollout.weights.mirror`` (streamed, hashed, parallel multipart parts);
 * naive: ``huggingface_hub.snapshot_download`` to disk, then ``boto3`` ``upload_file`` per file;
 * limit: reading the source alone (same parallelism, bytes discarded) and writing S3 alone
   (same parts and parallelism, bytes from memory); the limit is the slower of the two.
@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve()
 
 def bench_settings():
     """The mirror settings under test (``--part-size-mib`` etc.), shared by mirror and limit."""
-    from llama_rollout.storage import MirrorSettings
+    from llama_rollout.weights import MirrorSettings
 
     return MirrorSettings.model_validate_json(os.environ.get("BENCH_SETTINGS") or "{}")
 
@@ -45,11 +45,12 @@ def bench_settings():
 
 
 def child_mirror(size: int, prefix: str) -> None:
-    from llama_rollout import source, storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import weights
+    from llama_rollout.weights import source
+    from llama_rollout.weights.connection import DataConnection
 
     resolved = source.resolve(source.parse_source_uri(f"hf://{REPO}"))
-    storage.mirror(
+    weights.mirror(
         resolved,
         DataConnection.from_env(),
         model_name=prefix,
@@ -61,7 +62,7 @@ def child_mirror(size: int, prefix: str) -> None:
 def child_naive(size: int, prefix: str) -> None:
     from huggingface_hub import snapshot_download
 
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout.weights.connection import DataConnection
 
     connection = DataConnection.from_env()
     client = connection.client()
@@ -76,10 +77,11 @@ def child_naive(size: int, prefix: str) -> None:
 def child_read(size: int, prefix: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llama_rollout import source
+    from llama_rollout.weights import source
+    from llama_rollout.weights.reader import SourceReader
 
     resolved = source.resolve(source.parse_source_uri(f"hf://{REPO}"))
-    reader = source.SourceReader(resolved)
+    reader = SourceReader(resolved)
     settings = bench_settings()
 
     def drain(file: source.SourceFile) -> int:
@@ -93,8 +95,8 @@ def child_read(size: int, prefix: str) -> None:
 def child_write(size: int, prefix: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llama_rollout import source
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout.weights import source
+    from llama_rollout.weights.connection import DataConnection
 
     connection = DataConnection.from_env()
     settings = bench_settings()
@@ -166,7 +168,7 @@ def generate_model(folder: Path, size: int, shards: int) -> None:
 
 
 def clear_bucket(env: dict[str, str]) -> None:
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout.weights.connection import DataConnection
 
     connection = DataConnection.from_env(env)
     client = connection.client()

@@ -33,7 +33,7 @@ def mirror_weights(
 
     Returns:
         model_uri: ``s3://BUCKET/PREFIX/MODEL/REVISION/``.
-        storage_path: the same path inside the bucket (KServe's ``storage.path``).
+        storage_path: the same path inside the bucket (KServe's ``weights.path``).
         manifest_sha256: digest of the manifest written last.
         bytes_transferred: bytes sent this run (0 when everything was already there).
         files: number of files in the model.
@@ -42,13 +42,14 @@ def mirror_weights(
     import time
     from collections import namedtuple
 
-    from llama_rollout import report, source, storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import weights
+    from llama_rollout.weights import report, source
+    from llama_rollout.weights.connection import DataConnection
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     resolved = source.resolve(source.parse_source_uri(pinned_uri))
-    mirrored = storage.mirror(
+    mirrored = weights.mirror(
         resolved, DataConnection.from_env(), model_name=model_name, base_prefix=s3_prefix
     )
     elapsed = time.monotonic() - started

@@ -39,12 +39,12 @@ def register_model(
     import logging
     from collections import namedtuple
 
-    from llama_rollout import registry, storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import registry, weights
+    from llama_rollout.weights.connection import DataConnection
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     connection = DataConnection.from_env(name=data_connection)
-    manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
+    manifest, manifest_sha256 = weights.read_manifest(connection, model_uri)
     client = registry.connect(
         registry.resolve_endpoint(
             registry_url=registry_url, registry_name=registry_name,
@@ -56,7 +56,7 @@ def register_model(
         model_name=model_name,
         model_uri=model_uri,
         storage_key=connection.name,
-        storage_path=storage.split_s3_uri(model_uri)[1].rstrip("/"),
+        storage_path=weights.split_s3_uri(model_uri)[1].rstrip("/"),
         provenance=registry.Provenance(
             source_uri=manifest.source,
             source_revision=manifest.source_revision,

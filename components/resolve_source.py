@@ -32,7 +32,7 @@ def resolve_source(source_uri: str, model_name: str) -> NamedTuple(
     import logging
     from collections import namedtuple
 
-    from llama_rollout import source
+    from llama_rollout.weights import source
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if model_name:  # checked here, first, before any later step writes it anywhere

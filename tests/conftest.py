@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from llama_rollout.data_connection import DataConnection
 from llama_rollout.embedded.hub_server import Faults, Hub, create_cdn_app, create_hub_app
 from llama_rollout.embedded.registry_server import create_app as create_registry
 from llama_rollout.kube import Kube
+from llama_rollout.weights.connection import DataConnection
 from tests.fake_kube import FakeKube, running
 from tests.servers import free_port, serve_app
 

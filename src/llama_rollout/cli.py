@@ -52,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
         )
     from llama_rollout.pipeline_run import ask, run_local
-    from llama_rollout.source import check_model_name
+    from llama_rollout.weights.source import check_model_name
 
     if args.model_name:
         check_model_name(args.model_name)
@@ -121,7 +121,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from llama_rollout import source
+    from llama_rollout.weights import source
 
     resolved = source.resolve(source.parse_source_uri(args.source))
     payload = {
@@ -136,18 +136,19 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:
-    from llama_rollout import source, storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import weights
+    from llama_rollout.weights import source
+    from llama_rollout.weights.connection import DataConnection
 
     if args.model_name:
         source.check_model_name(args.model_name)
     resolved = source.resolve(source.parse_source_uri(args.source))
-    mirrored = storage.mirror(
+    mirrored = weights.mirror(
         resolved,
         DataConnection.from_env(),
         model_name=args.model_name or resolved.default_model_name,
         base_prefix=args.prefix,
-        settings=storage.MirrorSettings(stall_timeout=args.stall_timeout),
+        settings=weights.MirrorSettings(stall_timeout=args.stall_timeout),
     )
     _print_json(
         {
@@ -163,19 +164,20 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from llama_rollout import registry, source, storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import registry, weights
+    from llama_rollout.weights import source
+    from llama_rollout.weights.connection import DataConnection
 
     if args.model_name:
         source.check_model_name(args.model_name)
     connection = DataConnection.from_env()
-    manifest, digest = storage.read_manifest(connection, args.model_uri)
+    manifest, digest = weights.read_manifest(connection, args.model_uri)
     registered = registry.register_version(
         registry.connect(registry.endpoint_for(args.registry_url)),
         model_name=args.model_name or manifest.model_name,
         model_uri=args.model_uri,
         storage_key=connection.name,
-        storage_path=storage.split_s3_uri(args.model_uri)[1].rstrip("/"),
+        storage_path=weights.split_s3_uri(args.model_uri)[1].rstrip("/"),
         provenance=registry.Provenance(
             manifest.source,
             manifest.source_revision,

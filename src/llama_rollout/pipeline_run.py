@@ -12,10 +12,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from llama_rollout import registry, source
-from llama_rollout.data_connection import DataConnection
+from llama_rollout import registry
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
 from llama_rollout.errors import RolloutError
+from llama_rollout.weights import source
+from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
 

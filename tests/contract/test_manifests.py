@@ -70,7 +70,7 @@ def test_mcp_server_role_is_read_only_and_has_no_secrets():
 
 
 def test_the_sample_data_connection_is_what_the_serving_step_requires():
-    from llama_rollout.data_connection import ENV_KEYS, connection_secret_fixes
+    from llama_rollout.weights.connection import ENV_KEYS, connection_secret_fixes
 
     kustomization = yaml.safe_load(
         (MANIFESTS / "data-connection" / "kustomization.yaml").read_text()

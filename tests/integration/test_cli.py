@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from llama_rollout import source, storage
+from llama_rollout import weights
+from llama_rollout.weights import source
 from tests.integration.test_mirror import assert_mirror_verifies
 
 pytestmark = pytest.mark.integration
@@ -129,7 +130,7 @@ def test_mirror_killed_halfway_completes_on_the_next_run(hub, make_model, cli_en
     env = {**cli_env, "HF_ENDPOINT": url}
     resolved = source.resolve(source.parse_source_uri("hf://acme/big"))
     key = (
-        storage.model_prefix("models", "big", resolved.revision)
+        weights.model_prefix("models", "big", resolved.revision)
         + "model-00001-of-00001.safetensors"
     )
     process = subprocess.Popen(
@@ -153,8 +154,8 @@ def test_mirror_killed_halfway_completes_on_the_next_run(hub, make_model, cli_en
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout.splitlines()[-1])
     assert output["bytes_transferred"] < 64 * MiB, "parts uploaded before the kill are reused"
-    mirrored = storage.MirroredModel(
-        "models", storage.split_s3_uri(output["model_uri"])[1], None, "", 0, 0
+    mirrored = weights.MirroredModel(
+        "models", weights.split_s3_uri(output["model_uri"])[1], None, "", 0, 0
     )
     assert_mirror_verifies(s3_connection, mirrored, folder)
 

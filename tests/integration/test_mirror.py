@@ -9,21 +9,28 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from llama_rollout import source, storage
+from llama_rollout import weights
 from llama_rollout.embedded.hub_server import Faults
-from llama_rollout.errors import IntegrityError, SourceError, SourceNotFoundError, StorageError
-from llama_rollout.source import SourceReader
+from llama_rollout.errors import (
+    IncompleteModelError,
+    IntegrityError,
+    SourceError,
+    SourceNotFoundError,
+    StorageError,
+)
+from llama_rollout.weights import reader, source
+from llama_rollout.weights.reader import SourceReader
 from tests.servers import FaultyS3Proxy
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
-SMALL_PARTS = storage.MirrorSettings(part_size=5 * MiB, part_concurrency=4, file_concurrency=2)
+SMALL_PARTS = weights.MirrorSettings(part_size=5 * MiB, part_concurrency=4, file_concurrency=2)
 
 
-def assert_mirror_verifies(connection, mirrored: storage.MirroredModel, folder: Path) -> None:
+def assert_mirror_verifies(connection, mirrored: weights.MirroredModel, folder: Path) -> None:
     """Every object in S3 has the folder's bytes, and the manifest lists exactly them."""
     client = connection.client()
-    manifest, _ = storage.read_manifest(connection, mirrored.uri)
+    manifest, _ = weights.read_manifest(connection, mirrored.uri)
     on_disk = sorted(p.name for p in folder.iterdir())
     assert sorted(f.path for f in manifest.files) == on_disk
     for entry in manifest.files:
@@ -42,12 +49,12 @@ def test_mirror_from_hub_is_verified_and_idempotent(hub, make_model, s3_connecti
     folder = make_model(shards=3)
     hub({"acme/tiny": folder})
     resolved = source.resolve(source.parse_source_uri("hf://acme/tiny"))
-    first = storage.mirror(resolved, s3_connection, model_name="tiny", settings=SMALL_PARTS)
+    first = weights.mirror(resolved, s3_connection, model_name="tiny", settings=SMALL_PARTS)
     assert first.bytes_transferred == resolved.total_bytes
     assert first.prefix == f"models/tiny/{resolved.revision}/"
     assert_mirror_verifies(s3_connection, first, folder)
 
-    again = storage.mirror(resolved, s3_connection, model_name="tiny", settings=SMALL_PARTS)
+    again = weights.mirror(resolved, s3_connection, model_name="tiny", settings=SMALL_PARTS)
     assert again.bytes_transferred == 0
     assert again.manifest_sha256 == first.manifest_sha256
 
@@ -55,7 +62,7 @@ def test_mirror_from_hub_is_verified_and_idempotent(hub, make_model, s3_connecti
 def test_mirror_of_folder_source(make_model, s3_connection):
     folder = make_model(shards=1, shard_bytes=2 * MiB)
     resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
-    mirrored = storage.mirror(resolved, s3_connection, model_name="folder-model")
+    mirrored = weights.mirror(resolved, s3_connection, model_name="folder-model")
     assert_mirror_verifies(s3_connection, mirrored, folder)
 
 
@@ -71,16 +78,16 @@ def test_corrupted_source_file_fails_naming_it_and_writes_no_manifest(
     shard.write_bytes(bytes(data))
 
     with pytest.raises(IntegrityError, match=r"model-00002-of-00002\.safetensors: sha256"):
-        storage.mirror(resolved, s3_connection, model_name="corrupt", settings=SMALL_PARTS)
+        weights.mirror(resolved, s3_connection, model_name="corrupt", settings=SMALL_PARTS)
     client = s3_connection.client()
-    prefix = storage.model_prefix("models", "corrupt", resolved.revision)
+    prefix = weights.model_prefix("models", "corrupt", resolved.revision)
     keys = [
         o["Key"] for o in client.list_objects_v2(Bucket="models", Prefix=prefix).get("Contents", [])
     ]
-    assert prefix + storage.MANIFEST_NAME not in keys
+    assert prefix + weights.MANIFEST_NAME not in keys
     assert prefix + shard.name not in keys
-    with pytest.raises(storage.IncompleteModelError, match=r"no llama-rollout-manifest\.json"):
-        storage.read_manifest(s3_connection, f"s3://models/{prefix}")
+    with pytest.raises(IncompleteModelError, match=r"no llama-rollout-manifest\.json"):
+        weights.read_manifest(s3_connection, f"s3://models/{prefix}")
 
 
 def test_stalled_hub_transfer_is_retried_from_where_it_stopped(hub, make_model, s3_connection):
@@ -90,8 +97,8 @@ def test_stalled_hub_transfer_is_retried_from_where_it_stopped(hub, make_model, 
     )
     hub({"acme/stall": folder}, faults)
     resolved = source.resolve(source.parse_source_uri("hf://acme/stall"))
-    settings = storage.MirrorSettings(part_size=5 * MiB, stall_timeout=1.0, backoff_base=0.05)
-    mirrored = storage.mirror(resolved, s3_connection, model_name="stall", settings=settings)
+    settings = weights.MirrorSettings(part_size=5 * MiB, stall_timeout=1.0, backoff_base=0.05)
+    mirrored = weights.mirror(resolved, s3_connection, model_name="stall", settings=settings)
     assert_mirror_verifies(s3_connection, mirrored, folder)
     shard_reads = faults.reads("model-00001-of-00001.safetensors")
     assert [r.server for r in shard_reads] == ["cdn", "cdn"], shard_reads
@@ -105,8 +112,8 @@ def test_s3_errors_and_dropped_connections_are_survived(hub, make_model, s3_conn
     resolved = source.resolve(source.parse_source_uri("hf://acme/flaky"))
     with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=0.1, seed=11) as proxy:
         flaky = s3_connection.model_copy(update={"endpoint": proxy.url})
-        settings = storage.MirrorSettings(part_size=5 * MiB, backoff_base=0.05, backoff_cap=0.5)
-        mirrored = storage.mirror(resolved, flaky, model_name="flaky", settings=settings)
+        settings = weights.MirrorSettings(part_size=5 * MiB, backoff_base=0.05, backoff_cap=0.5)
+        mirrored = weights.mirror(resolved, flaky, model_name="flaky", settings=settings)
     counts = proxy.counts
     assert counts.errors_503 and counts.dropped_before and counts.dropped_after, counts
     assert_mirror_verifies(s3_connection, mirrored, folder)
@@ -132,16 +139,16 @@ def test_interrupted_mirror_resumes_and_verifies(hub, make_model, s3_connection)
     folder = make_model(shards=2, shard_bytes=16 * MiB, seed=4)
     hub({"acme/resume": folder})
     resolved = source.resolve(source.parse_source_uri("hf://acme/resume"))
-    settings = storage.MirrorSettings(part_size=5 * MiB, part_concurrency=2, file_concurrency=1)
+    settings = weights.MirrorSettings(part_size=5 * MiB, part_concurrency=2, file_concurrency=1)
     with pytest.raises(KeyboardInterrupt):
-        storage.mirror(
+        weights.mirror(
             resolved, s3_connection, model_name="resume", settings=settings,
             reader=StopAfter(resolved, 24 * MiB),
         )  # fmt: skip
-    with pytest.raises(storage.IncompleteModelError):
-        storage.read_manifest(s3_connection, f"s3://models/models/resume/{resolved.revision}/")
+    with pytest.raises(IncompleteModelError):
+        weights.read_manifest(s3_connection, f"s3://models/models/resume/{resolved.revision}/")
 
-    resumed = storage.mirror(resolved, s3_connection, model_name="resume", settings=settings)
+    resumed = weights.mirror(resolved, s3_connection, model_name="resume", settings=settings)
     assert 0 < resumed.bytes_transferred < resolved.total_bytes - 10 * MiB
     assert_mirror_verifies(s3_connection, resumed, folder)
 
@@ -153,7 +160,7 @@ def test_mirror_of_a_private_repo_sends_the_token_to_the_hub_and_never_to_the_cd
     faults = Faults()
     hub({"acme/private": folder}, faults, token="hf_" + "s3cret" * 6)
     resolved = source.resolve(source.parse_source_uri("hf://acme/private"))
-    mirrored = storage.mirror(resolved, s3_connection, model_name="private", settings=SMALL_PARTS)
+    mirrored = weights.mirror(resolved, s3_connection, model_name="private", settings=SMALL_PARTS)
     assert_mirror_verifies(s3_connection, mirrored, folder)
     cdn = [r for r in faults.requests if r.server == "cdn"]
     hub_reads = [r for r in faults.requests if r.server == "hub"]
@@ -179,11 +186,11 @@ def test_a_redirect_loop_is_a_permanent_error(hub, make_model, s3_connection):
     faults = Faults(redirect_loops={"config.json"})
     hub({"acme/loop": make_model(shards=1, shard_bytes=6 * MiB)}, faults)
     resolved = source.resolve(source.parse_source_uri("hf://acme/loop"))
-    settings = storage.MirrorSettings(part_size=5 * MiB, file_concurrency=1, backoff_base=0.01)
+    settings = weights.MirrorSettings(part_size=5 * MiB, file_concurrency=1, backoff_base=0.01)
     with pytest.raises(SourceError, match=r"redirected the read of config\.json more than 5 times"):
-        storage.mirror(resolved, s3_connection, model_name="loop", settings=settings)
+        weights.mirror(resolved, s3_connection, model_name="loop", settings=settings)
     loops = [r for r in faults.requests if r.path.endswith("/config.json")]
-    assert len(loops) == source.MAX_REDIRECTS + 1, "a loop is not retried as if transient"
+    assert len(loops) == reader.MAX_REDIRECTS + 1, "a loop is not retried as if transient"
 
 
 @pytest.mark.parametrize(("status", "tries"), [(403, 1), (404, 1), (503, 2)])
@@ -193,11 +200,11 @@ def test_client_errors_are_permanent_and_server_errors_are_retried(
     faults = Faults(resolve_status={"config.json": status})
     hub({"acme/odd": make_model(shards=1, shard_bytes=6 * MiB)}, faults)
     resolved = source.resolve(source.parse_source_uri("hf://acme/odd"))
-    settings = storage.MirrorSettings(
+    settings = weights.MirrorSettings(
         part_size=5 * MiB, file_concurrency=1, source_attempts=2, backoff_base=0.01
     )
     with pytest.raises(SourceError, match=f"answered {status}"):
-        storage.mirror(resolved, s3_connection, model_name="odd", settings=settings)
+        weights.mirror(resolved, s3_connection, model_name="odd", settings=settings)
     assert len([r for r in faults.requests if r.path.endswith("/config.json")]) == tries
 
 
@@ -210,10 +217,10 @@ def test_the_first_failure_ends_the_mirror_whichever_file_it_is(hub, make_model,
     )
     hub({"acme/late": make_model(shards=1, shard_bytes=12 * MiB, seed=7)}, faults)
     resolved = source.resolve(source.parse_source_uri("hf://acme/late"))
-    settings = storage.MirrorSettings(part_size=5 * MiB, file_concurrency=2, stall_timeout=60)
+    settings = weights.MirrorSettings(part_size=5 * MiB, file_concurrency=2, stall_timeout=60)
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"answered 403 for .*tokenizer\.json"):
-        storage.mirror(resolved, s3_connection, model_name="late", settings=settings)
+        weights.mirror(resolved, s3_connection, model_name="late", settings=settings)
     # The shard, read first and stalled, is abandoned at once: not waited for, not resumed.
     assert time.monotonic() - started < settings.stall_timeout / 2
     assert len(faults.reads(shard)) == 1
@@ -225,7 +232,7 @@ def test_young_uploads_of_other_runs_are_left_alone_and_stale_ones_aborted(
     folder = make_model(shards=1, shard_bytes=11 * MiB, seed=8)
     hub({"acme/uploads": folder})
     resolved = source.resolve(source.parse_source_uri("hf://acme/uploads"))
-    key = storage.model_prefix("models", "uploads", resolved.revision) + (
+    key = weights.model_prefix("models", "uploads", resolved.revision) + (
         "model-00001-of-00001.safetensors"
     )
     client = s3_connection.client()
@@ -234,8 +241,8 @@ def test_young_uploads_of_other_runs_are_left_alone_and_stale_ones_aborted(
     other = client.create_multipart_upload(Bucket="models", Key=key)["UploadId"]
     # Another run, still going, with 6 MiB parts: nothing this run can resume.
     client.upload_part(Bucket="models", Key=key, UploadId=other, PartNumber=1, Body=b"x" * 6 * MiB)
-    settings = storage.MirrorSettings(part_size=5 * MiB, stale_upload_age=3)
-    mirrored = storage.mirror(resolved, s3_connection, model_name="uploads", settings=settings)
+    settings = weights.MirrorSettings(part_size=5 * MiB, stale_upload_age=3)
+    mirrored = weights.mirror(resolved, s3_connection, model_name="uploads", settings=settings)
     assert_mirror_verifies(s3_connection, mirrored, folder)
     left = client.list_multipart_uploads(Bucket="models", Prefix=key).get("Uploads", [])
     assert [u["UploadId"] for u in left] == [other]
@@ -247,9 +254,9 @@ def test_a_failing_s3_request_is_tried_s3_attempts_times_in_all(make_model, s3_c
     resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
     with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=3, methods=frozenset({"PUT"})) as proxy:
         flaky = s3_connection.model_copy(update={"endpoint": proxy.url})
-        settings = storage.MirrorSettings(s3_attempts=3, file_concurrency=1)
+        settings = weights.MirrorSettings(s3_attempts=3, file_concurrency=1)
         with pytest.raises(StorageError, match="SlowDown"):
-            storage.mirror(resolved, flaky, model_name="always-503", settings=settings)
+            weights.mirror(resolved, flaky, model_name="always-503", settings=settings)
     assert proxy.counts.errors_503 == 3
 
 
@@ -261,5 +268,5 @@ def test_credentials_that_cannot_work_are_not_retried(make_model, s3_connection,
             update={"endpoint": proxy.url, "secret_access_key": SecretStr("not-the-secret")}
         )
         with pytest.raises(StorageError, match="refused the credentials"):
-            storage.mirror(resolved, wrong, model_name="wrong-key")
+            weights.mirror(resolved, wrong, model_name="wrong-key")
     assert proxy.counts.forwarded == 1

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llama_rollout import source, storage
-from llama_rollout.errors import IntegrityError
+from llama_rollout import weights
+from llama_rollout.errors import IncompleteModelError, IntegrityError
 from llama_rollout.serving import embedded as model_server
+from llama_rollout.weights import source
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -15,7 +16,7 @@ MiB = 1024 * 1024
 def mirrored(make_model, s3_connection, name: str):
     folder = make_model(name=name, shards=2, shard_bytes=MiB)
     resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
-    return folder, storage.mirror(resolved, s3_connection, model_name=name)
+    return folder, weights.mirror(resolved, s3_connection, model_name=name)
 
 
 def test_stage_copies_and_verifies_then_reuses(make_model, s3_connection, tmp_path):
@@ -46,7 +47,7 @@ def test_stage_refuses_a_corrupt_object(make_model, s3_connection, tmp_path):
 
 
 def test_stage_refuses_a_model_without_manifest(s3_connection, tmp_path):
-    with pytest.raises(storage.IncompleteModelError):
+    with pytest.raises(IncompleteModelError):
         model_server.stage_model(s3_connection, "s3://models/models/none/abc/", tmp_path)
 
 

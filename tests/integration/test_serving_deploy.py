@@ -221,7 +221,7 @@ def test_forbidden_apply_names_the_permission(cluster, fake):
 
 
 def test_model_without_manifest_fails_before_anything_is_applied(cluster, fake, s3_connection):
-    from llama_rollout.storage import IncompleteModelError
+    from llama_rollout.errors import IncompleteModelError
 
     settings = SETTINGS.model_copy(
         update={"storage_key": "test-models", "storage_path": "models/ghost/abc"}
@@ -243,11 +243,12 @@ def test_serve_on_openshift_end_to_end_on_the_fake_cluster(
     """Deploy, preflight against a server that parses tool calls, record in the registry."""
     from fastapi import FastAPI
 
-    from llama_rollout import registry, source, storage
+    from llama_rollout import registry, weights
+    from llama_rollout.weights import source
     from tests.servers import serve_app
 
     folder = make_model(shards=1, shard_bytes=1024)
-    model = storage.mirror(
+    model = weights.mirror(
         source.resolve(source.parse_source_uri(f"file://{folder}")),
         s3_connection,
         model_name="llama",

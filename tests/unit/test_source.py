@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from llama_rollout import source
 from llama_rollout.errors import ConfigurationError, SourceNotFoundError
+from llama_rollout.weights import source
 
 
 @pytest.mark.parametrize(

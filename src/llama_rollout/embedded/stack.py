@@ -146,8 +146,8 @@ class EmbeddedStack:
 
     def _s3_healthy(self) -> bool:
         """A signed HEAD of the bucket with the stack's key: up, provisioned and serving."""
-        from llama_rollout.data_connection import DataConnection
         from llama_rollout.errors import StorageError
+        from llama_rollout.weights.connection import DataConnection
 
         if not self.credentials_file.exists():
             return False

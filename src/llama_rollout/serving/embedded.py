@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from llama_rollout import storage
-from llama_rollout.data_connection import DataConnection
+from llama_rollout import weights
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
 from llama_rollout.errors import IntegrityError, RolloutError
+from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def stage_model(connection: DataConnection, model_uri: str, root: Path | None = 
         IncompleteModelError: the prefix has no manifest.
         IntegrityError: a downloaded file does not match the manifest.
     """
-    manifest, manifest_sha256 = storage.read_manifest(connection, model_uri)
-    bucket, prefix = storage.split_s3_uri(model_uri)
+    manifest, manifest_sha256 = weights.read_manifest(connection, model_uri)
+    bucket, prefix = weights.split_s3_uri(model_uri)
     target = (root or cache_dir() / "serving") / bucket / prefix.rstrip("/")
     marker = target / VERIFIED_MARKER
     if marker.exists() and marker.read_text().strip() == manifest_sha256:

@@ -40,8 +40,8 @@ def deploy(
     predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
     which leaves a cluster autoscaler time to add a GPU node.
     """
-    from llama_rollout.data_connection import check_connection_secret
     from llama_rollout.kube import wait_until
+    from llama_rollout.weights.connection import check_connection_secret
 
     kube.require_namespace(settings.namespace)
     kube.resource(RUNTIME_API, "ServingRuntime")
@@ -93,14 +93,14 @@ def serve_on_openshift(
         controller_grace: seconds to wait for odh-model-controller to record the deployment.
         kube: the cluster (default: in-cluster or kubeconfig).
     """
-    from llama_rollout import storage
-    from llama_rollout.data_connection import DataConnection
+    from llama_rollout import weights
     from llama_rollout.kube import api_client
     from llama_rollout.registry.endpoint import service_account_token
     from llama_rollout.serving import tool_calling
+    from llama_rollout.weights.connection import DataConnection
 
     if settings.storage_key:
-        storage.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
+        weights.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
     kube = kube or Kube(api_client())
     url = deploy(kube, settings, timeout=timeout, interval=interval)
     base_url = f"{url}/v1"

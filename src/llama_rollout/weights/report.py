@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llama_rollout.storage import MirroredModel
+from llama_rollout.weights.plan import MirroredModel
 
 MiB = 1024 * 1024
 
