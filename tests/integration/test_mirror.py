@@ -270,3 +270,13 @@ def test_credentials_that_cannot_work_are_not_retried(make_model, s3_connection,
         with pytest.raises(StorageError, match="refused the credentials"):
             weights.mirror(resolved, wrong, model_name="wrong-key")
     assert proxy.counts.forwarded == 1
+
+
+def test_files_with_the_same_bytes_are_each_mirrored(hub, make_model, s3_connection):
+    folder = make_model(shards=1, shard_bytes=6 * MiB, seed=9)
+    shard = folder / "model-00001-of-00001.safetensors"
+    (folder / "model-copy.safetensors").write_bytes(shard.read_bytes())
+    hub({"acme/twins": folder})
+    resolved = source.resolve(source.parse_source_uri("hf://acme/twins"))
+    mirrored = weights.mirror(resolved, s3_connection, model_name="twins", settings=SMALL_PARTS)
+    assert_mirror_verifies(s3_connection, mirrored, folder)

@@ -368,8 +368,9 @@ def create_hub_app(hub: Hub, cdn_url: str) -> FastAPI:
 def create_cdn_app(hub: Hub) -> FastAPI:
     """The CDN that serves LFS files at URLs the hub signed."""
     app = FastAPI(title="llama-rollout hub CDN", docs_url=None, redoc_url=None)
-    by_sha = {
-        (repo.repo_id, f.sha256): (repo, f)
+    # Two files of a repository may have the same bytes (and sha256): the signed URL names both.
+    lfs_files = {
+        (repo.repo_id, f.sha256, f.path): (repo, f)
         for repo in hub.repos.values()
         for f in repo.files.values()
         if f.sha256
@@ -386,8 +387,8 @@ def create_cdn_app(hub: Hub) -> FastAPI:
                 status_code=400,
                 media_type="application/xml",
             )
-        found = by_sha.get((repo_id, sha256))
-        if found is None or found[1].path != path:
+        found = lfs_files.get((repo_id, sha256, path))
+        if found is None:
             return Response("Auth failed: SignatureError: invalid signature", status_code=403)
         repo, hub_file = found
         try:
