@@ -33,7 +33,7 @@ def mirror_weights(
 
     Returns:
         model_uri: ``s3://BUCKET/PREFIX/MODEL/REVISION/``.
-        storage_path: the same path inside the bucket (KServe's ``weights.path``).
+        storage_path: the same path inside the bucket (KServe's ``storage.path``).
         manifest_sha256: digest of the manifest written last.
         bytes_transferred: bytes sent this run (0 when everything was already there).
         files: number of files in the model.
