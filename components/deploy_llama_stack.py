@@ -49,26 +49,17 @@ def deploy_llama_stack(
     import logging
     from collections import namedtuple
 
+    from llama_rollout.stack.step import StackRequest, serve
+    from llama_rollout.targets import Target
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    request = StackRequest(
+        serving_url=serving_url, serving_model=serving_model, revision=revision, mcp_url=mcp_url,
+        namespace=namespace, name=name, distribution_image=distribution_image,
+        distribution_name=distribution_name, vllm_token_secret=vllm_token_secret,
+        vllm_max_tokens=vllm_max_tokens, replicas=replicas, storage_size=storage_size,
+        timeout_seconds=timeout_seconds,
+    )  # fmt: skip
+    report = serve(Target.parse(target), request)
     outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools"])
-    if target == "local":
-        from llama_rollout.stack.embedded import serve_stack_locally
-
-        report = serve_stack_locally(
-            vllm_url=serving_url, served_model=serving_model, revision=revision, mcp_url=mcp_url
-        )
-    else:
-        from llama_rollout.kube import current_namespace
-        from llama_rollout.stack import settings_from
-        from llama_rollout.stack.openshift import serve_stack_on_openshift
-
-        settings = settings_from(
-            name=name, namespace=namespace or current_namespace(), vllm_url=serving_url,
-            vllm_token_secret=vllm_token_secret, vllm_max_tokens=vllm_max_tokens,
-            distribution_image=distribution_image, distribution_name=distribution_name,
-            replicas=replicas, storage_size=storage_size,
-        )  # fmt: skip
-        report = serve_stack_on_openshift(
-            settings, served_model=serving_model, mcp_url=mcp_url, timeout=timeout_seconds
-        )
     return outputs(report.url, report.version, report.model_id, report.mcp_tools)

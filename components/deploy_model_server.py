@@ -72,39 +72,20 @@ def deploy_model_server(
     import logging
     from collections import namedtuple
 
+    from llama_rollout.serving.step import ServingRequest, serve
+    from llama_rollout.targets import Target
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    outputs = namedtuple("ModelServer", ["url", "model"])
-    if target == "local":
-        from llama_rollout.serving.embedded import serve_locally
-
-        server = serve_locally(
-            model_uri=model_uri, model_name=model_name, revision=revision, registry_url=registry_url,
-            registered_model_id=registered_model_id, model_version_id=model_version_id,
-        )  # fmt: skip
-        return outputs(server.url, server.model)
-
-    from llama_rollout import serving
-    from llama_rollout.kube import Kube, api_client, current_namespace
-    from llama_rollout.registry import resolve_endpoint
-
-    settings = serving.settings_from(
-        name=model_name, namespace=namespace or current_namespace(), runtime_image=runtime_image,
-        storage_key=data_connection, storage_path=storage_path, gpu_count=gpu_count,
-        tolerations=serving.json_setting("tolerations", tolerations, list),
-        node_selector=serving.json_setting("node_selector", node_selector, dict), max_model_len=max_model_len,
-        tool_call_parser=tool_call_parser, chat_template=chat_template, shm_size=shm_size,
-        extra_args=tuple(extra_vllm_args), min_replicas=min_replicas, max_replicas=max_replicas,
-        auth=enable_auth, registered_model_id=registered_model_id,
-        model_version_id=model_version_id, registry_name=registry_name,
-        registry_namespace=registry_namespace,
+    request = ServingRequest(
+        model_name=model_name, model_uri=model_uri, storage_path=storage_path, revision=revision,
+        data_connection=data_connection, registry_url=registry_url, registry_name=registry_name,
+        registry_namespace=registry_namespace, registered_model_id=registered_model_id,
+        model_version_id=model_version_id, namespace=namespace, runtime_image=runtime_image,
+        gpu_count=gpu_count, tolerations=tolerations, node_selector=node_selector,
+        max_model_len=max_model_len, tool_call_parser=tool_call_parser,
+        chat_template=chat_template, shm_size=shm_size, extra_vllm_args=extra_vllm_args,
+        min_replicas=min_replicas, max_replicas=max_replicas, enable_auth=enable_auth,
+        require_tool_calling=require_tool_calling, timeout_seconds=timeout_seconds,
     )  # fmt: skip
-    kube = Kube(api_client())
-    registry = resolve_endpoint(
-        registry_url=registry_url, registry_name=registry_name,
-        registry_namespace=registry_namespace, kube=kube,
-    )  # fmt: skip
-    url, model = serving.serve_on_openshift(
-        settings, model_uri=model_uri, registry=registry,
-        require_tool_calling=require_tool_calling, timeout=timeout_seconds, kube=kube,
-    )  # fmt: skip
-    return outputs(url, model)
+    served = serve(Target.parse(target), request)
+    return namedtuple("ModelServer", ["url", "model"])(served.url, served.model)

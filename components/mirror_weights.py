@@ -42,23 +42,18 @@ def mirror_weights(
     import time
     from collections import namedtuple
 
-    from llama_rollout import weights
-    from llama_rollout.weights import report, source
-    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights.report import mirror_markdown
+    from llama_rollout.weights.step import mirror_step
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
-    resolved = source.resolve(source.parse_source_uri(pinned_uri))
-    mirrored = weights.mirror(
-        resolved, DataConnection.from_env(), model_name=model_name, base_prefix=s3_prefix
-    )
-    elapsed = time.monotonic() - started
+    mirrored = mirror_step(pinned_uri, model_name, s3_prefix)
     with open(mirror_summary.path, "w") as fh:
-        fh.write(report.mirror_markdown(mirrored))
+        fh.write(mirror_markdown(mirrored))
     mirror_metrics.log_metric("bytes_transferred", mirrored.bytes_transferred)
     mirror_metrics.log_metric("model_bytes", mirrored.manifest.total_bytes)
     mirror_metrics.log_metric("files", len(mirrored.manifest.files))
-    mirror_metrics.log_metric("seconds", round(elapsed, 2))
+    mirror_metrics.log_metric("seconds", round(time.monotonic() - started, 2))
     outputs = namedtuple(
         "MirroredModel",
         ["model_uri", "storage_path", "manifest_sha256", "bytes_transferred", "files"],

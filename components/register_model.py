@@ -39,33 +39,16 @@ def register_model(
     import logging
     from collections import namedtuple
 
-    from llama_rollout import registry, weights
-    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.registry.step import RegistrationRequest, register_step
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    connection = DataConnection.from_env(name=data_connection)
-    manifest, manifest_sha256 = weights.read_manifest(connection, model_uri)
-    client = registry.connect(
-        registry.resolve_endpoint(
+    registered = register_step(
+        RegistrationRequest(
+            model_name=model_name, model_uri=model_uri, data_connection=data_connection,
             registry_url=registry_url, registry_name=registry_name,
-            registry_namespace=registry_namespace,
+            registry_namespace=registry_namespace, pipeline_run_id=pipeline_run_id,
         )
     )  # fmt: skip
-    registered = registry.register_version(
-        client,
-        model_name=model_name,
-        model_uri=model_uri,
-        storage_key=connection.name,
-        storage_path=weights.split_s3_uri(model_uri)[1].rstrip("/"),
-        provenance=registry.Provenance(
-            source_uri=manifest.source,
-            source_revision=manifest.source_revision,
-            manifest_sha256=manifest_sha256,
-            pipeline_run_id=pipeline_run_id,
-            total_bytes=manifest.total_bytes,
-            file_count=len(manifest.files),
-        ),
-    )
     outputs = namedtuple(
         "RegisteredVersion",
         ["registered_model_id", "model_version_id", "model_version_name", "model_artifact_id"],

@@ -32,19 +32,17 @@ def resolve_source(source_uri: str, model_name: str) -> NamedTuple(
     import logging
     from collections import namedtuple
 
-    from llama_rollout.weights import source
+    from llama_rollout.weights.step import resolve_step
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if model_name:  # checked here, first, before any later step writes it anywhere
-        source.check_model_name(model_name)
-    resolved = source.resolve(source.parse_source_uri(source_uri))
+    resolved = resolve_step(source_uri, model_name)
     outputs = namedtuple(
         "ResolvedSource", ["pinned_uri", "revision", "model_name", "total_bytes", "file_count"]
     )
     return outputs(
         resolved.pinned_uri,
         resolved.revision,
-        model_name or resolved.default_model_name,
+        resolved.model_name,
         resolved.total_bytes,
-        len(resolved.files),
+        resolved.file_count,
     )

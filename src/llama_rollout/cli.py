@@ -121,34 +121,31 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from llama_rollout.weights import source
+    from llama_rollout.weights.step import resolve_step
 
-    resolved = source.resolve(source.parse_source_uri(args.source))
-    payload = {
-        "source": resolved.pinned_uri,
-        "revision": resolved.revision,
-        "model_name": resolved.default_model_name,
-        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in resolved.files],
-        "skipped": list(resolved.skipped),
-    }
-    _print_json(payload)
+    resolved = resolve_step(args.source)
+    _print_json(
+        {
+            "source": resolved.pinned_uri,
+            "revision": resolved.revision,
+            "model_name": resolved.model_name,
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in resolved.files],
+            "skipped": list(resolved.skipped),
+        }
+    )
     return 0
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:
-    from llama_rollout import weights
-    from llama_rollout.weights import source
-    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights import MirrorSettings
+    from llama_rollout.weights.step import mirror_step, resolve_step
 
-    if args.model_name:
-        source.check_model_name(args.model_name)
-    resolved = source.resolve(source.parse_source_uri(args.source))
-    mirrored = weights.mirror(
-        resolved,
-        DataConnection.from_env(),
-        model_name=args.model_name or resolved.default_model_name,
-        base_prefix=args.prefix,
-        settings=weights.MirrorSettings(stall_timeout=args.stall_timeout),
+    resolved = resolve_step(args.source, args.model_name)
+    mirrored = mirror_step(
+        resolved.pinned_uri,
+        resolved.model_name,
+        args.prefix,
+        settings=MirrorSettings(stall_timeout=args.stall_timeout),
     )
     _print_json(
         {
@@ -164,28 +161,15 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from llama_rollout import registry, weights
-    from llama_rollout.weights import source
-    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.registry.step import RegistrationRequest, register_step
+    from llama_rollout.weights.source import check_model_name
 
     if args.model_name:
-        source.check_model_name(args.model_name)
-    connection = DataConnection.from_env()
-    manifest, digest = weights.read_manifest(connection, args.model_uri)
-    registered = registry.register_version(
-        registry.connect(registry.endpoint_for(args.registry_url)),
-        model_name=args.model_name or manifest.model_name,
-        model_uri=args.model_uri,
-        storage_key=connection.name,
-        storage_path=weights.split_s3_uri(args.model_uri)[1].rstrip("/"),
-        provenance=registry.Provenance(
-            manifest.source,
-            manifest.source_revision,
-            digest,
-            "",
-            manifest.total_bytes,
-            len(manifest.files),
-        ),
+        check_model_name(args.model_name)
+    registered = register_step(
+        RegistrationRequest(
+            model_name=args.model_name, model_uri=args.model_uri, registry_url=args.registry_url
+        )
     )
     _print_json(
         {

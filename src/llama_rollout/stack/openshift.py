@@ -11,6 +11,7 @@ last line says so).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from llama_rollout.kube import (
     Kube,
@@ -30,6 +31,9 @@ from llama_rollout.stack.settings import (
     LLSD_API,
     StackSettings,
 )
+
+if TYPE_CHECKING:
+    from llama_rollout.stack.step import StackRequest
 
 logger = logging.getLogger(__name__)
 
@@ -117,18 +121,13 @@ def deploy_stack(
     return service_url(settings)
 
 
-def serve_stack_on_openshift(
-    settings: StackSettings,
-    *,
-    served_model: str,
-    mcp_url: str,
-    timeout: float = 900,
-    kube: Kube | None = None,
-) -> StackReport:
-    """The cluster's Llama Stack step: deploy, then prove the chain to vLLM and MCP."""
+def serve(request: StackRequest, *, kube: Kube | None = None) -> StackReport:
+    """The Llama Stack step on OpenShift AI (see :func:`llama_rollout.stack.step.serve`):
+    deploy, then prove the chain to vLLM and MCP."""
     from llama_rollout.kube import api_client
     from llama_rollout.stack.config import model_id
 
+    settings = request.settings(request.namespace or current_namespace())
     kube = kube or Kube(api_client())
-    url = deploy_stack(kube, settings, timeout=timeout)
-    return verify_chain(url, model_id(served_model), mcp_url)
+    url = deploy_stack(kube, settings, timeout=request.timeout_seconds)
+    return verify_chain(url, model_id(request.serving_model), request.mcp_url)

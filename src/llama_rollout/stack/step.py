@@ -1,0 +1,56 @@
+"""The Llama Stack stage's step, on either target: Llama Stack wired to the served model and to
+the cluster-health MCP server, the chain proved.
+
+``serve`` takes the step's parameters as a :class:`StackRequest` (exactly the component's
+parameters) and the target: OpenShift AI gets the operator's LlamaStackDistribution or the
+fallback Deployment (``openshift``), the embedded stack a ``llama stack run`` process
+(``embedded``). Both end with the same chain checks (``health``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from llama_rollout.stack.health import StackReport
+from llama_rollout.stack.settings import DEFAULT_IMAGE, StackSettings, settings_from
+from llama_rollout.targets import Target
+
+
+class StackRequest(BaseModel):
+    """The Llama Stack step's parameters, as the pipeline passes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    serving_url: str
+    serving_model: str
+    revision: str
+    mcp_url: str
+    namespace: str = ""
+    name: str = "llama-stack"
+    distribution_image: str = DEFAULT_IMAGE
+    distribution_name: str = ""
+    vllm_token_secret: str = ""
+    vllm_max_tokens: int = 4096
+    replicas: int = 1
+    storage_size: str = "5Gi"
+    timeout_seconds: int = 900
+
+    def settings(self, namespace: str) -> StackSettings:
+        """The stack's settings in ``namespace``; bad values in one ConfigurationError."""
+        return settings_from(
+            name=self.name, namespace=namespace, vllm_url=self.serving_url,
+            vllm_token_secret=self.vllm_token_secret, vllm_max_tokens=self.vllm_max_tokens,
+            distribution_image=self.distribution_image, distribution_name=self.distribution_name,
+            replicas=self.replicas, storage_size=self.storage_size,
+        )  # fmt: skip
+
+
+def serve(target: Target, request: StackRequest) -> StackReport:
+    """Stand Llama Stack up on ``target`` and prove the chain to vLLM and MCP."""
+    if target is Target.LOCAL:
+        from llama_rollout.stack import embedded
+
+        return embedded.serve(request)
+    from llama_rollout.stack import openshift
+
+    return openshift.serve(request)

@@ -1,0 +1,72 @@
+"""The weights stage's steps: resolve a source to its revision, mirror that revision into S3.
+
+Both are the same code on both targets: what differs is the hub (``HF_ENDPOINT``) and the data
+connection keys in the environment, which the embedded stack sets as the cluster's Secrets do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llama_rollout.weights.connection import DataConnection
+from llama_rollout.weights.mirror import mirror
+from llama_rollout.weights.plan import MirroredModel, MirrorSettings
+from llama_rollout.weights.source import SourceFile, check_model_name, parse_source_uri, resolve
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A source pinned to a revision, and the name the model goes by everywhere."""
+
+    pinned_uri: str
+    revision: str
+    model_name: str
+    files: tuple[SourceFile, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+
+def resolve_step(source_uri: str, model_name: str = "") -> ResolvedModel:
+    """Pin ``source_uri`` to its revision; the model's name is checked first, or derived.
+
+    Raises:
+        ConfigurationError: the URI or the name is malformed.
+        SourceNotFoundError: the repository, revision or folder does not exist.
+    """
+    if model_name:  # checked first, before any later step writes it anywhere
+        check_model_name(model_name)
+    resolved = resolve(parse_source_uri(source_uri))
+    return ResolvedModel(
+        resolved.pinned_uri,
+        resolved.revision,
+        model_name or resolved.default_model_name,
+        resolved.files,
+        resolved.skipped,
+    )
+
+
+def mirror_step(
+    pinned_uri: str,
+    model_name: str,
+    s3_prefix: str = "models",
+    *,
+    settings: MirrorSettings | None = None,
+    connection: DataConnection | None = None,
+) -> MirroredModel:
+    """Mirror the pinned source into the data connection's bucket (from the environment)."""
+    check_model_name(model_name)
+    resolved = resolve(parse_source_uri(pinned_uri))
+    return mirror(
+        resolved,
+        connection or DataConnection.from_env(),
+        model_name=model_name,
+        base_prefix=s3_prefix,
+        settings=settings,
+    )
