@@ -10,11 +10,13 @@ read, so an InferenceService can become Ready after a few polls, or fail.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import jsonpatch
 import yaml
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from tests.fake_rbac import Access, User, allows, forbidden_message, request_verb
 from tests.servers import serve_app
@@ -316,8 +319,12 @@ class FakeKube:
                 and rtype is not None
                 and (rtype.plural, namespace, name, rtype.group) not in self.objects
             )
+            # A list or watch of one object by its name is authorized as that name, so that a
+            # rule's resourceNames apply (apiserver's RequestInfo reads the field selector).
+            selected = request.query_params.get("fieldSelector", "").removeprefix("metadata.name=")
+            target = name or (selected if "=" not in selected else "")
             for checked in [verb, "create"] if creates else [verb]:
-                access = self._access(request, checked, group, resource, scope, name)
+                access = self._access(request, checked, group, resource, scope, target)
                 if not access.allowed:
                     return _status(403, "Forbidden", forbidden_message(access),
                                    details={"name": name, "group": group, "kind": plural})  # fmt: skip
@@ -342,6 +349,8 @@ class FakeKube:
                 f'namespaces "{namespace}" not found',
                 details={"name": namespace, "kind": "namespaces"},
             )
+        if verb == "watch":
+            return self._watch(rtype, namespace, request)
         body = await request.body()
         with self._lock:
             if verb == "list":
@@ -426,6 +435,47 @@ class FakeKube:
             with self._lock:
                 status = {"allowed": allows(self.objects, asker, probe)}
         return _json({**review, "status": status}, 201)
+
+    def _watch(self, rtype: ResourceType, namespace: str, request: Request) -> Response:
+        """A watch of one object (``fieldSelector=metadata.name=...``), as a stream of events.
+
+        The object's read hook (its controller) runs at every tick, as if time passed; each
+        change after the client's resourceVersion is sent as it happens, until timeoutSeconds.
+        """
+        name = request.query_params.get("fieldSelector", "").removeprefix("metadata.name=")
+        seconds = float(request.query_params.get("timeoutSeconds", "30"))
+        since = request.query_params.get("resourceVersion")
+        key = (rtype.plural, namespace, name, rtype.group)
+        hook = self.read_hooks.get((rtype.plural, namespace, name))
+
+        def snapshot() -> tuple[str | None, str | None]:
+            obj = self.objects.get(key)
+            if obj is None:
+                return None, None
+            return json.dumps(obj, sort_keys=True), obj["metadata"]["resourceVersion"]
+
+        async def events() -> AsyncIterator[bytes]:
+            with self._lock:
+                seen, version = snapshot()
+            if since is not None and version != since:
+                seen = ""  # changed since the client read it: the first tick sends it
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                with self._lock:
+                    obj = self.objects.get(key)
+                    if obj is not None and hook:
+                        hook(obj, self)
+                    current, _ = snapshot()
+                if current != seen:
+                    kind = (
+                        "DELETED" if current is None else ("ADDED" if seen is None else "MODIFIED")
+                    )
+                    payload = json.loads(current) if current else {"metadata": {"name": name}}
+                    yield (json.dumps({"type": kind, "object": payload}) + "\n").encode()
+                    seen = current
+                await asyncio.sleep(0.02)
+
+        return StreamingResponse(events(), media_type="application/json")
 
     def _list(self, rtype: ResourceType, namespace: str, request: Request) -> Response:
         selector = _parse_selector(request.query_params.get("labelSelector", ""))

@@ -119,10 +119,12 @@ def allows(
 def forbidden_message(access: Access) -> str:
     """kube-apiserver's 403 message, which the project's error translation reads."""
     what = f"{access.resource}.{access.group}" if access.group else access.resource
+    if access.name:
+        what += f' "{access.name}"'
     scope = (
         f' in the namespace "{access.namespace}"' if access.namespace else " at the cluster scope"
     )
     return (
-        f'{what} "{access.name}" is forbidden: User "{access.user}" cannot {access.verb} '
+        f'{what} is forbidden: User "{access.user}" cannot {access.verb} '
         f'resource "{access.resource}" in API group "{access.group}"{scope}'
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from llama_rollout import kube
@@ -121,14 +124,60 @@ def test_pod_problems(cluster, fake):
     ]
 
 
-def test_wait_until_reports_failure_and_deadline():
-    looks = iter([kube.Readiness(state="Pending"), kube.Readiness(failure="model failed to load")])
-    with pytest.raises(kube.NotReady, match="llama failed: model failed to load"):
-        kube.wait_until(lambda: next(looks), what="llama", timeout=5, interval=0)
-    with pytest.raises(kube.NotReady, match=r"not ready after 0s; last state: Loading \(2/3\)"):
-        kube.wait_until(
-            lambda: kube.Readiness(state="Loading (2/3)"), what="llama", timeout=0, interval=0
-        )
+def phase_of(obj):
+    phase = ((obj or {}).get("status") or {}).get("phase", "Pending")
+    if phase == "Failed":
+        return kube.Readiness(failure="the model failed to load")
+    return kube.Readiness(ready=phase == "Ready", state=f"phase {phase}")
+
+
+def reads_of(fake, name: str) -> int:
+    return len(
+        [r for r in fake.requests if r.startswith("GET") and r.split("?")[0].endswith(f"/{name}")]
+    )
+
+
+def test_a_wait_follows_the_watch_not_a_polling_loop(cluster, fake):
+    fake.put(
+        "configmaps",
+        {"metadata": {"name": "llama", "namespace": "ai"}, "status": {"phase": "Pending"}},
+    )
+
+    def controller():
+        time.sleep(0.5)
+        with fake._lock:
+            fake.get("configmaps", "llama", "ai")["status"] = {"phase": "Ready"}
+
+    threading.Thread(target=controller).start()
+    seen: list[str] = []
+    started = time.monotonic()
+    ready = kube.watch_until(cluster, "v1", "ConfigMap", "llama", "ai", phase_of,
+                             timeout=60, resync=30, on_state=seen.append)  # fmt: skip
+    assert ready.ready and seen == ["phase Pending"]
+    assert reads_of(fake, "llama") == 1, "one read, then the watch: no polling"
+    assert time.monotonic() - started < 15, "the change came with the watch, not at the resync"
+
+
+def test_a_wait_stops_at_the_first_failure_and_reports_the_last_state_at_the_deadline(
+    cluster, fake
+):
+    fake.put(
+        "configmaps",
+        {"metadata": {"name": "llama", "namespace": "ai"}, "status": {"phase": "Loading"}},
+    )
+    with pytest.raises(
+        kube.NotReady, match=r"ConfigMap ai/llama not ready after 2s; last state: phase Loading"
+    ):
+        kube.watch_until(cluster, "v1", "ConfigMap", "llama", "ai", phase_of, timeout=2, resync=1)
+    assert reads_of(fake, "llama") >= 2, "a fresh read at every resync"
+    fake.on_read(
+        "configmaps",
+        "llama",
+        lambda obj, fake: obj.update(status={"phase": "Failed"}),
+        namespace="ai",
+    )
+    with pytest.raises(kube.NotReady, match="ConfigMap ai/llama failed: the model failed to load"):
+        kube.watch_until(cluster, "v1", "ConfigMap", "llama", "ai", phase_of, timeout=30, resync=10)
 
 
 def test_the_kubeconfig_is_read_from_the_environment_when_a_step_runs(fake, tmp_path, monkeypatch):

@@ -55,6 +55,18 @@ def role_without(triple: tuple[str, str, str]) -> dict:
     return {**ROLE, "rules": rules}
 
 
+def eventually(change, reads: int = 3):
+    """A controller that gets there on the ``reads``-th look: the step has to watch for it."""
+    seen = {"n": 0}
+
+    def hook(obj, fake):
+        seen["n"] += 1
+        if seen["n"] >= reads:
+            change(obj, fake)
+
+    return hook
+
+
 def rolled_out(obj, fake):
     replicas = obj["spec"].get("replicas", 1)
     obj["status"] = {"observedGeneration": obj["metadata"]["generation"], "replicas": replicas,
@@ -105,18 +117,23 @@ def run_every_cluster_step(fake: FakeKube, api: str, namespace: str) -> None:
     with contextlib.suppress(kube.NotReady):
         serving.deploy(cluster, settings, timeout=1, interval=0.01)
     del fake.objects[("pods", namespace, "llama-predictor-0", "")]
-    fake.on_read("inferenceservices", "llama", ready_isvc, namespace=namespace)
+    fake.on_read("inferenceservices", "llama", eventually(ready_isvc), namespace=namespace)
     serving.deploy(cluster, settings, timeout=5, interval=0.01)
 
     stack_settings = stack.StackSettings(
         namespace=namespace, vllm_url="http://llama-predictor.svc/v1"
     )
-    fake.on_read("llamastackdistributions", "llama-stack", operator(namespace), namespace=namespace)
+    fake.on_read(
+        "llamastackdistributions",
+        "llama-stack",
+        eventually(operator(namespace)),
+        namespace=namespace,
+    )
     deploy_stack(cluster, stack_settings, timeout=5, interval=0.01)
     fake.without("llamastack.io")
     fake.read_hooks.clear()
     del fake.objects[("deployments", namespace, "llama-stack", "apps")]  # the operator's
-    fake.on_read("deployments", "llama-stack", rolled_out, namespace=namespace)
+    fake.on_read("deployments", "llama-stack", eventually(rolled_out), namespace=namespace)
     deploy_stack(
         as_runner(api), stack_settings, timeout=5, interval=0.01
     )  # a cluster without the operator

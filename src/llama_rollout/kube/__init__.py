@@ -9,7 +9,7 @@ from llama_rollout.kube.client import (
 )
 from llama_rollout.kube.diagnostics import Patience, PodProblem, explain_pods, pod_problems
 from llama_rollout.kube.errors import KubeError, NotReady, PermissionDenied, translated_errors
-from llama_rollout.kube.waits import Readiness, wait_until
+from llama_rollout.kube.waits import Readiness, watch_until
 
 __all__ = [
     "FIELD_MANAGER",
@@ -26,5 +26,5 @@ __all__ = [
     "pod_problems",
     "schema_has",
     "translated_errors",
-    "wait_until",
+    "watch_until",
 ]

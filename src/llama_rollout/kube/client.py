@@ -11,9 +11,11 @@ Inside a pipeline step the in-cluster service account is used; elsewhere the kub
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from llama_rollout.kube.errors import KubeError, translated_errors
@@ -160,6 +162,55 @@ class Kube:
             return self.dynamic.get(
                 resource, namespace=namespace, label_selector=selector
             ).to_dict()["items"]
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        *,
+        resource_version: str | None,
+        seconds: float,
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """The changes to one object after ``resource_version``, for up to ``seconds``.
+
+        Yields ``(event type, object)``; a DELETED object is None. The server ends the watch
+        after ``seconds`` (``timeoutSeconds``), and a read that hears nothing for longer than
+        that ends it here; an expired resourceVersion (410) ends it too, for a fresh read.
+        """
+        from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+        resource = self.resource(api_version, kind)
+        query = [
+            ("watch", "true"),
+            ("fieldSelector", f"metadata.name={name}"),
+            ("timeoutSeconds", str(max(1, int(seconds)))),
+        ]
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        with translated_errors(f"watch {kind} {name}"):
+            response = self.api.call_api(
+                resource.path(namespace=namespace), "GET", query_params=query,
+                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+                _preload_content=False, _return_http_data_only=True,
+                _request_timeout=(10, seconds + 10),
+            )  # fmt: skip
+        try:
+            pending = b""
+            for chunk in response.stream(64 * 1024):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in filter(None, lines):
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":  # 410 Gone: too old a resourceVersion
+                        return
+                    obj = event.get("object")
+                    yield event["type"], None if event["type"] == "DELETED" else obj
+        except (ReadTimeoutError, ProtocolError):
+            return
+        finally:
+            response.release_conn()
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete the object; False when it was not there."""

@@ -1,12 +1,16 @@
-"""Waiting for a workload: ready, failed with why, or the last state at the deadline."""
+"""Waiting for a workload, by watching it: ready, failed with why, or the last state at the deadline."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from llama_rollout.kube.errors import NotReady
+
+if TYPE_CHECKING:
+    from llama_rollout.kube.client import Kube
 
 
 @dataclass(frozen=True)
@@ -18,36 +22,67 @@ class Readiness:
     state: str = ""
 
 
-def wait_until(
-    check: Callable[[], Readiness],
+def watch_until(
+    kube: Kube,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    check: Callable[[dict[str, Any] | None], Readiness],
     *,
-    what: str,
     timeout: float,
-    interval: float = 5.0,
+    resync: float = 10.0,
     on_state: Callable[[str], None] | None = None,
 ) -> Readiness:
-    """Poll ``check`` until ready; raise NotReady at the first failure or at the deadline.
+    """Follow one object with the watch API until ``check`` says it is ready.
+
+    Each change the watch reports is judged as it comes; every ``resync`` seconds the object
+    is read afresh (and the check looks again at what does not change the object itself: its
+    pods). The first failure ``check`` names ends the wait at once; at the deadline it reports
+    the last state it saw.
 
     Args:
-        check: one look at the workload.
-        what: the workload's name in messages ("InferenceService ns/name").
+        kube: the cluster.
+        api_version: the object's API version.
+        kind: its kind.
+        name: its name.
+        namespace: its namespace (None for a cluster-scoped kind).
+        check: one look at the object (None when it does not exist).
         timeout: seconds before giving up.
-        interval: seconds between looks.
-        on_state: called when the observed state changes (progress logging).
+        resync: seconds between fresh reads.
+        on_state: called with each state seen (progress logging).
+
+    Raises:
+        NotReady: at the first failure, or at the deadline.
     """
+    what = f"{kind} {namespace + '/' if namespace else ''}{name}"
     deadline = time.monotonic() + timeout
-    last = Readiness(state="not observed yet")
     while True:
-        last = check()
+        obj = kube.get(api_version, kind, name, namespace)
+        last = _judged(check(obj), what, on_state)
         if last.ready:
             return last
-        if last.failure:
-            raise NotReady(f"{what} failed: {last.failure}")
-        if on_state:
-            on_state(last.state)
-        if time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise NotReady(
                 f"{what} not ready after {timeout:.0f}s; last state: {last.state}",
-                hint="raise the timeout if the model is still loading, or inspect the pods",
+                hint="raise the timeout if it is still starting (a model loading), or inspect the pods",
             )
-        time.sleep(interval)
+        version = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+        window = min(resync, remaining)
+        for _, changed in kube.watch(
+            api_version, kind, name, namespace, resource_version=version, seconds=window
+        ):
+            last = _judged(check(changed), what, on_state)
+            if last.ready:
+                return last
+            if time.monotonic() >= deadline:
+                break
+
+
+def _judged(readiness: Readiness, what: str, on_state: Callable[[str], None] | None) -> Readiness:
+    if readiness.failure:
+        raise NotReady(f"{what} failed: {readiness.failure}")
+    if not readiness.ready and on_state:
+        on_state(readiness.state)
+    return readiness

@@ -4,10 +4,9 @@ the record in the Model Registry."""
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from llama_rollout.kube import Kube, Patience
+from llama_rollout.kube import Kube, NotReady, Patience, Readiness, watch_until
 from llama_rollout.serving.objects import serving_objects
 from llama_rollout.serving.readiness import check_inference_service, isvc_url
 from llama_rollout.serving.settings import (
@@ -37,11 +36,11 @@ def deploy(
     """Apply the runtime and InferenceService, wait until it serves, return its URL.
 
     Everything is checked before the first object is applied: the namespace exists and the
-    cluster serves both kinds. Readiness failures are explained (see ``kube.wait_until``); a
+    cluster serves both kinds. The InferenceService is watched, and failures explained (see
+    ``kube.watch_until`` and ``kube.explain_pods``); a
     predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
     which leaves a cluster autoscaler time to add a GPU node.
     """
-    from llama_rollout.kube import wait_until
     from llama_rollout.weights.connection import check_connection_secret
 
     kube.require_namespace(settings.namespace)
@@ -60,13 +59,11 @@ def deploy(
             logger.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
 
     patience = Patience(unschedulable_grace)
-    wait_until(
-        lambda: check_inference_service(kube, settings, patience),
-        what=f"InferenceService {settings.namespace}/{settings.name}",
-        timeout=timeout,
-        interval=interval,
-        on_state=log_state,
-    )
+    watch_until(
+        kube, ISVC_API, "InferenceService", settings.name, settings.namespace,
+        lambda obj: check_inference_service(kube, settings, obj, patience),
+        timeout=timeout, resync=interval, on_state=log_state,
+    )  # fmt: skip
     obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
     return isvc_url(obj)
 
@@ -136,23 +133,29 @@ def record_in_registry(
     from llama_rollout.registry.endpoint import MODEL_REGISTRY_API
 
     if settings.registry_name and kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
-        deadline = time.monotonic() + grace
-        while True:
+
+        def recorded(obj: dict[str, Any] | None) -> Readiness:
+            labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+            return Readiness(ready=bool(labels.get(CONTROLLER_RECORD_LABEL)), state="no record yet")
+
+        try:
+            watch_until(
+                kube, ISVC_API, "InferenceService", settings.name, settings.namespace, recorded,
+                timeout=grace, resync=interval,
+            )  # fmt: skip
+        except NotReady:
+            logger.info(
+                "no record from odh-model-controller after %.0fs (is the registry integration "
+                "of KServe off?): recording the deployment from this step", grace,
+            )  # fmt: skip
+        else:
             obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
-            labels = (obj.get("metadata") or {}).get("labels") or {}
-            if record_id := labels.get(CONTROLLER_RECORD_LABEL):
-                logger.info(
-                    "odh-model-controller recorded the deployment in the registry (inference "
-                    "service id %s)", record_id,
-                )  # fmt: skip
-                return record_id
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
-        logger.info(
-            "no record from odh-model-controller after %.0fs (is the registry integration of "
-            "KServe off?): recording the deployment from this step", grace,
-        )  # fmt: skip
+            record_id = obj["metadata"]["labels"][CONTROLLER_RECORD_LABEL]
+            logger.info(
+                "odh-model-controller recorded the deployment in the registry (inference "
+                "service id %s)", record_id,
+            )  # fmt: skip
+            return str(record_id)
     uid = (
         (kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}).get(
             "metadata"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_rollout.kube import Kube, Patience, Readiness, explain_pods
-from llama_rollout.serving.settings import ISVC_API, ServingSettings
+from llama_rollout.serving.settings import ServingSettings
 
 
 def isvc_readiness(obj: dict[str, Any] | None) -> Readiness:
@@ -51,15 +51,15 @@ MISSING_TEMPLATE = "looks like a file path, but it failed to be opened"
 
 
 def check_inference_service(
-    kube: Kube, settings: ServingSettings, patience: Patience | None = None
+    kube: Kube, settings: ServingSettings, obj: dict[str, Any] | None, patience: Patience
 ) -> Readiness:
-    """One look at an InferenceService and its predictor pods."""
+    """One look at an InferenceService (``obj``) and, while it is not ready, its pods."""
     name, namespace = settings.name, settings.namespace
-    readiness = isvc_readiness(kube.get(ISVC_API, "InferenceService", name, namespace))
+    readiness = isvc_readiness(obj)
     if readiness.ready or readiness.failure:
         return readiness
     labels = {"serving.kserve.io/inferenceservice": name}
-    readiness = explain_pods(kube, namespace, labels, readiness, patience or Patience(0))
+    readiness = explain_pods(kube, namespace, labels, readiness, patience)
     if readiness.failure and MISSING_TEMPLATE in readiness.failure:
         return Readiness(
             failure=f"{readiness.failure}. The runtime image {settings.runtime_image} has no "

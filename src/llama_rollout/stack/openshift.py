@@ -11,7 +11,7 @@ last line says so).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llama_rollout.kube import (
     Kube,
@@ -20,7 +20,7 @@ from llama_rollout.kube import (
     current_namespace,
     explain_pods,
     schema_has,
-    wait_until,
+    watch_until,
 )
 from llama_rollout.stack.health import StackReport, verify_chain
 from llama_rollout.stack.objects import service_url, stack_objects
@@ -97,24 +97,27 @@ def deploy_stack(
     pods = {INSTANCE_LABEL: settings.name}
     patience = Patience(unschedulable_grace)
 
-    def check() -> Readiness:
-        readiness = Readiness(ready=True)
+    # The object watched: the CR (the operator), or the Deployment (the fallback).
+    watched = ("LlamaStackDistribution", LLSD_API) if operator else ("Deployment", "apps/v1")
+
+    def check(obj: dict[str, Any] | None) -> Readiness:
         if operator:
-            readiness = llsd_readiness(
-                kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace)
-            )
-        if readiness.ready:
-            # The operator's Deployment too: its phase may still reflect the old pods.
-            readiness = deployment_readiness(
-                kube.get("apps/v1", "Deployment", settings.name, settings.namespace)
-            )
+            readiness = llsd_readiness(obj)
+            if readiness.ready:
+                # The operator's Deployment too: its phase may still reflect the old pods.
+                readiness = deployment_readiness(
+                    kube.get("apps/v1", "Deployment", settings.name, settings.namespace)
+                )
+        else:
+            readiness = deployment_readiness(obj)
         if readiness.ready or readiness.failure:
             return readiness
         return explain_pods(kube, settings.namespace, pods, readiness, patience)
 
-    kind = "LlamaStackDistribution" if operator else "Llama Stack Deployment"
-    wait_until(check, what=f"{kind} {settings.namespace}/{settings.name}", timeout=timeout, interval=interval,
-               on_state=lambda state: logger.info("Llama Stack: %s", state))  # fmt: skip
+    watch_until(
+        kube, watched[1], watched[0], settings.name, settings.namespace, check,
+        timeout=timeout, resync=interval, on_state=lambda state: logger.info("Llama Stack: %s", state),
+    )  # fmt: skip
     if operator:
         obj = kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace) or {}
         return ((obj.get("status") or {}).get("serviceURL") or service_url(settings)).rstrip("/")
