@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from llama_rollout.embedded.hub_server import Faults, Hub, create_cdn_app, create_hub_app
+from llama_rollout.embedded.hub_server import create_cdn_app, create_hub_app
 from llama_rollout.embedded.registry_server import create_app as create_registry
 from llama_rollout.kube import Kube
 from llama_rollout.weights.connection import DataConnection
 from tests.fake_kube import FakeKube, running
+from tests.faulty_hub import Faults, FaultyHub
 from tests.servers import free_port, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
         def start(
             repos: dict[str, Path], faults: Faults | None = None, *, token: str | None = None
         ) -> str:
-            state = Hub(repos, token=token, faults=faults)
+            state = FaultyHub(repos, token=token, faults=faults or Faults())
             cdn_url = stack.enter_context(serve_app(create_cdn_app(state)))
             url = stack.enter_context(serve_app(create_hub_app(state, cdn_url)))
             monkeypatch.setenv("HF_ENDPOINT", url)

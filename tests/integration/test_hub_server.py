@@ -15,7 +15,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from llama_rollout.embedded.hub_server import Faults
+from tests.faulty_hub import Faults
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,6 @@ import pytest
 from pydantic import SecretStr
 
 from llama_rollout import weights
-from llama_rollout.embedded.hub_server import Faults
 from llama_rollout.errors import (
     IncompleteModelError,
     IntegrityError,
@@ -20,6 +19,7 @@ from llama_rollout.errors import (
 )
 from llama_rollout.weights import reader, source
 from llama_rollout.weights.reader import SourceReader
+from tests.faulty_hub import Faults
 from tests.servers import FaultyS3Proxy
 
 pytestmark = pytest.mark.integration

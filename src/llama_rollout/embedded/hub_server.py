@@ -19,177 +19,48 @@ recorded hub responses):
 * errors carry the hub's ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound), so
   huggingface_hub raises the same exceptions as against huggingface.co.
 
-A folder is "committed" when it is published: its file metadata and commit sha are computed
-then and served from memory, as a real hub serves a commit. Files that change on disk
-afterwards no longer match what the hub declared, which is how tests play a corrupt store.
-
-Tests can also make the server misbehave (``Faults``): stop sending bytes halfway through a
-file, as a stuck CDN connection does; every request is logged with whether it carried a token.
+Repositories are model folders published as a push would (``hub_repos``). Tests make the
+server misbehave by overriding the ``Hub``'s hooks (tests/faulty_hub.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from llama_rollout.embedded.hub_repos import READ_CHUNK, HubFile, HubRepo, tree_entries
+
 logger = logging.getLogger(__name__)
 
-LFS_THRESHOLD = 10 * 1024 * 1024
-LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".h5", ".msgpack", ".model")
-READ_CHUNK = 1024 * 1024
 SIGNED_URL_SECONDS = 3600
-
-
-@dataclass(frozen=True)
-class HubFile:
-    path: str
-    size: int
-    blob_id: str
-    sha256: str | None
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 or self.blob_id
-
-    def tree_entry(self) -> dict[str, object]:
-        entry: dict[str, object] = {
-            "type": "file",
-            "oid": self.blob_id,
-            "size": self.size,
-            "path": self.path,
-        }
-        if self.sha256:
-            entry["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": 134}
-        return entry
-
-    def sibling(self) -> dict[str, object]:
-        entry: dict[str, object] = {
-            "rfilename": self.path,
-            "size": self.size,
-            "blobId": self.blob_id,
-        }
-        if self.sha256:
-            entry["lfs"] = {"sha256": self.sha256, "size": self.size, "pointerSize": 134}
-        return entry
-
-
-@dataclass(frozen=True)
-class HubRepo:
-    repo_id: str
-    folder: Path
-    commit: str
-    files: dict[str, HubFile]
-
-    @classmethod
-    def publish(cls, repo_id: str, folder: Path) -> HubRepo:
-        """Compute the file metadata and commit sha of a folder, as a push to the hub would."""
-        files = {}
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            rel = path.relative_to(folder).as_posix()
-            if rel.startswith("."):
-                continue
-            files[rel] = _describe(rel, path)
-        tree = hashlib.sha1(usedforsecurity=False)
-        for f in files.values():
-            tree.update(f"{f.path}\0{f.blob_id}\0{f.sha256 or ''}\n".encode())
-        return cls(repo_id, folder, tree.hexdigest(), files)
-
-
-def _describe(rel: str, path: Path) -> HubFile:
-    size = path.stat().st_size
-    blob = hashlib.sha1(f"blob {size}\0".encode(), usedforsecurity=False)
-    lfs = size >= LFS_THRESHOLD or rel.endswith(LFS_SUFFIXES)
-    sha = hashlib.sha256() if lfs else None
-    with path.open("rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            blob.update(chunk)
-            if sha is not None:
-                sha.update(chunk)
-    return HubFile(rel, size, blob.hexdigest(), sha.hexdigest() if sha else None)
-
-
-def tree_entries(repo: HubRepo, base: str, *, recursive: bool) -> dict[str, dict[str, object]]:
-    """The hub's tree listing of folder ``base``: files and folders, recursively or not."""
-    entries: dict[str, dict[str, object]] = {}
-    for hub_file in repo.files.values():
-        if base and not hub_file.path.startswith(base + "/"):
-            continue
-        rest = hub_file.path[len(base) + 1 :] if base else hub_file.path
-        parts = rest.split("/")
-        for depth in range(1, len(parts)):
-            directory = "/".join(filter(None, [base, *parts[:depth]]))
-            entries.setdefault(
-                directory, {"type": "directory", "oid": "0" * 40, "size": 0, "path": directory}
-            )
-            if not recursive:
-                break
-        if recursive or len(parts) == 1:
-            entries[hub_file.path] = hub_file.tree_entry()
-    return entries
-
-
-@dataclass(frozen=True)
-class HubRequest:
-    """One request the hub or its CDN received, for tests to inspect."""
-
-    server: str  # "hub" or "cdn"
-    method: str
-    path: str
-    range: str
-    authorization: bool
-
-
-@dataclass
-class Faults:
-    """Misbehaviour to play, for tests. Each stall fires once per listed file."""
-
-    stall_after_bytes: dict[str, int] = field(default_factory=dict)
-    stall_seconds: float = 3600.0
-    # path -> the status /resolve/ answers for it, every time
-    resolve_status: dict[str, int] = field(default_factory=dict)
-    # paths whose /resolve/ redirects to itself, every time
-    redirect_loops: set[str] = field(default_factory=set)
-    requests: list[HubRequest] = field(default_factory=list)
-
-    def reads(self, path: str) -> list[HubRequest]:
-        """The requests that read ``path``'s bytes (the CDN's, or the resolve cache's)."""
-        return [
-            r
-            for r in self.requests
-            if r.method == "GET"
-            and r.path.endswith("/" + path)
-            and (r.server == "cdn" or "/api/resolve-cache/" in r.path)
-        ]
 
 
 class Hub:
     """The published repositories, shared by the hub app and its CDN app.
 
+    The three hooks at the end (``received``, ``answer_first``, ``file_bytes``) do what
+    huggingface.co does; tests override them to record requests and to misbehave.
+
     Args:
         repos: repo id -> folder.
         token: when set, repositories are private and need ``Authorization: Bearer <token>``.
-        faults: misbehaviour for tests.
     """
 
-    def __init__(
-        self, repos: dict[str, Path], *, token: str | None = None, faults: Faults | None = None
-    ) -> None:
+    def __init__(self, repos: dict[str, Path], *, token: str | None = None) -> None:
         self.repos = {rid: HubRepo.publish(rid, Path(folder)) for rid, folder in repos.items()}
         self.token = token
-        self.faults = faults or Faults()
         self._key = secrets.token_bytes(32)
 
     def signature(self, repo_id: str, hub_file: HubFile, expires: int) -> str:
@@ -202,17 +73,6 @@ class Hub:
         path = f"/repos/{quote(repo.repo_id)}/{hub_file.sha256}/{quote(hub_file.path)}"
         query = {"Expires": expires, "Signature": self.signature(repo.repo_id, hub_file, expires)}
         return f"{cdn_url}{path}?{urlencode(query)}"
-
-    def log(self, server: str, request: Request) -> None:
-        self.faults.requests.append(
-            HubRequest(
-                server,
-                request.method,
-                request.url.path,
-                request.headers.get("range", ""),
-                "authorization" in request.headers,
-            )
-        )
 
     def file_response(
         self, request: Request, repo: HubRepo, hub_file: HubFile, headers: dict[str, str]
@@ -233,11 +93,31 @@ class Hub:
         headers["Content-Length"] = str(max(end - start + 1, 0))
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
-        stall_at = self.faults.stall_after_bytes.pop(hub_file.path, None)
-        body = _read_range(
-            repo.folder / hub_file.path, start, end, stall_at, self.faults.stall_seconds
-        )
+        body = self.file_bytes(repo.folder / hub_file.path, hub_file, start, end)
         return StreamingResponse(body, status_code=status, headers=headers)
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def received(self, server: str, request: Request) -> None:
+        """Called with every file request, on the hub (``server`` "hub") and the CDN ("cdn")."""
+
+    def answer_first(self, path: str, request: Request) -> Response | None:
+        """An answer to ``/resolve/`` of ``path`` before the hub's own; None for the hub's."""
+        return None
+
+    async def file_bytes(
+        self, disk_path: Path, hub_file: HubFile, start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        """The bytes ``start`` to ``end`` (inclusive) of a file."""
+        with disk_path.open("rb") as fh:
+            fh.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = await asyncio.to_thread(fh.read, min(READ_CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
 
 
 def _error(status: int, code: str | None, message: str) -> JSONResponse:
@@ -319,7 +199,7 @@ def create_hub_app(hub: Hub, cdn_url: str) -> FastAPI:
         "/api/resolve-cache/models/{repo_id:path}/{commit}/{path:path}", methods=["GET", "HEAD"]
     )
     def resolve_cache(repo_id: str, commit: str, path: str, request: Request) -> Response:
-        hub.log("hub", request)
+        hub.received("hub", request)
         found = entry(request, repo_id, commit, path)
         if isinstance(found, Response):
             return found
@@ -338,11 +218,9 @@ def create_hub_app(hub: Hub, cdn_url: str) -> FastAPI:
 
     @app.api_route("/{repo_id:path}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
     def resolve(repo_id: str, revision: str, path: str, request: Request) -> Response:
-        hub.log("hub", request)
-        if status := hub.faults.resolve_status.get(path):
-            return _error(status, None, f"fault: {status}")
-        if path in hub.faults.redirect_loops:
-            return Response(status_code=302, headers={"Location": request.url.path})
+        hub.received("hub", request)
+        if (answer := hub.answer_first(path, request)) is not None:
+            return answer
         found = entry(request, repo_id, revision, path)
         if isinstance(found, Response):
             return found
@@ -378,7 +256,7 @@ def create_cdn_app(hub: Hub) -> FastAPI:
 
     @app.api_route("/repos/{repo_id:path}/{sha256}/{path:path}", methods=["GET", "HEAD"])
     def blob(repo_id: str, sha256: str, path: str, request: Request) -> Response:
-        hub.log("cdn", request)
+        hub.received("cdn", request)
         if "authorization" in request.headers:
             return Response(
                 "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed; only "
@@ -403,25 +281,6 @@ def create_cdn_app(hub: Hub) -> FastAPI:
         return hub.file_response(request, repo, hub_file, {"ETag": f'"{hub_file.sha256}"'})
 
     return app
-
-
-async def _read_range(path: Path, start: int, end: int, stall_at: int | None, stall_seconds: float):
-    sent = 0
-    with path.open("rb") as fh:
-        fh.seek(start)
-        remaining = end - start + 1
-        while remaining > 0:
-            chunk = await asyncio.to_thread(fh.read, min(READ_CHUNK, remaining))
-            if not chunk:
-                return
-            if stall_at is not None and sent + len(chunk) > stall_at:
-                yield chunk[: max(stall_at - sent, 0)]
-                logger.warning("fault: stalling %s at byte %d", path.name, start + stall_at)
-                await asyncio.sleep(stall_seconds)
-                return
-            remaining -= len(chunk)
-            sent += len(chunk)
-            yield chunk
 
 
 async def serve(hub: Hub, host: str, port: int, cdn_port: int) -> None:
