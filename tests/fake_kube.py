@@ -699,6 +699,18 @@ def _not_found(rtype: ResourceType, name: str) -> Response:
     )
 
 
+def write_kubeconfig(path: Path, server: str, token: str, namespace: str = "") -> Path:
+    """A kubeconfig for ``server`` with a bearer token, as `oc login` writes one."""
+    context = {"cluster": "fake", "user": "fake", **({"namespace": namespace} if namespace else {})}
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "users": [{"name": "fake", "user": {"token": token}}],
+        "contexts": [{"name": "fake", "context": context}],
+    }))  # fmt: skip
+    return path
+
+
 @contextmanager
 def running(fake: FakeKube) -> Iterator[str]:
     """Serve ``fake`` on loopback; yields its URL."""

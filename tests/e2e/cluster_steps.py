@@ -9,14 +9,13 @@ Stack, so the preflight, the registry record and the chain checks talk to real s
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.fake_kube import FakeKube, running
+from tests.fake_kube import FakeKube, running, write_kubeconfig
 
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "pipeline-runner" / "role.yaml"
 NAMESPACE = "pipelines"
@@ -45,14 +44,7 @@ def openshift_ai(tmp_path: Path, connection: str) -> Iterator[tuple[FakeKube, Pa
         "labels": {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
         "annotations": {"opendatahub.io/connection-type-ref": "s3"}}})  # fmt: skip
     with running(fake) as api:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": api}}],
-            "users": [{"name": "runner", "user": {"token": "runner"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "runner", "namespace": NAMESPACE}}],
-        }))  # fmt: skip
-        yield fake, kubeconfig
+        yield fake, write_kubeconfig(tmp_path / "kubeconfig", api, "runner", NAMESPACE)
 
 
 def run_cluster_steps(

@@ -14,7 +14,7 @@ import pytest
 
 from llama_rollout import weights
 from llama_rollout.weights import source
-from tests.integration.test_mirror import assert_mirror_verifies
+from tests.integration.weights.test_mirror import assert_mirror_verifies
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024

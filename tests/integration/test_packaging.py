@@ -1,9 +1,11 @@
-"""The wheel carries everything compile and the steps need: components/, pipelines/, data."""
+"""The wheel is the product: installed alone, with the locked dependencies, it compiles the
+pipeline, as the runtime image does."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import venv
 import zipfile
 from pathlib import Path
 
@@ -39,24 +41,27 @@ def test_the_wheel_has_the_pipeline_the_components_and_the_package_data(wheel):
     assert not any(n.startswith("tests/") for n in names)
 
 
-def test_compile_works_from_the_installed_package_without_the_checkout(wheel, tmp_path):
-    unpacked = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(unpacked)
+def test_installed_from_the_lock_and_the_wheel_alone_compile_writes_the_committed_yaml(
+    wheel, tmp_path
+):
+    # As the Containerfile installs it: the locked dependencies with their hashes, then the
+    # project without dependencies; nothing of the checkout on the path.
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    lock = ROOT / "requirements" / "runtime.lock"
+    for args in (
+        ["--no-deps", "--require-hashes", "-r", str(lock)],
+        ["--no-deps", str(wheel)],
+    ):
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+            check=True, capture_output=True, timeout=900,
+        )  # fmt: skip
     out = tmp_path / "compiled.yaml"
-    # -I: no current folder, PYTHONPATH or user site on sys.path; the unpacked wheel comes
-    # before this environment's editable install of the checkout.
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import pipelines, components, llama_rollout;"
-        "assert all(m.__file__.startswith(sys.argv[1]) for m in (pipelines, components, llama_rollout)), "
-        "[m.__file__ for m in (pipelines, components, llama_rollout)];"
-        "from pipelines.compile import compile_pipeline; from pathlib import Path;"
-        "compile_pipeline(Path(sys.argv[2]))"
-    )
-    subprocess.run(
-        [sys.executable, "-I", "-c", code, str(unpacked), str(out)],
-        check=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    result = subprocess.run(
+        [str(env_dir / "bin" / "llama-rollout"), "compile", "--output", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
     assert out.read_text() == (ROOT / "pipelines" / "llama-rollout.yaml").read_text()

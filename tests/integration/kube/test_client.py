@@ -8,7 +8,7 @@ import time
 import pytest
 
 from llama_rollout import kube
-from tests.fake_kube import running
+from tests.fake_kube import running, write_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -181,19 +181,10 @@ def test_a_wait_stops_at_the_first_failure_and_reports_the_last_state_at_the_dea
 
 
 def test_the_kubeconfig_is_read_from_the_environment_when_a_step_runs(fake, tmp_path, monkeypatch):
-    import json
-
     import kubernetes.config  # imported first, as any earlier use of the client does
 
     assert kubernetes.config
     with running(fake) as url:
-        config = tmp_path / "kubeconfig"
-        config.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "c",
-            "clusters": [{"name": "c", "cluster": {"server": url}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        }))  # fmt: skip
-        monkeypatch.setenv("KUBECONFIG", str(config))
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", url, "t")))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         assert kube.Kube(kube.api_client()).get("v1", "Namespace", "ai")["metadata"]["name"] == "ai"
