@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llama_rollout.errors import ConfigurationError, RolloutError
+from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 
 logger = logging.getLogger("llama_rollout.cli")
+UNEXPECTED = 70  # EX_SOFTWARE: a bug, not something the user can fix
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Take a Llama model from Hugging Face to production on OpenShift AI.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile the pipeline to YAML")
@@ -264,11 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except RolloutError as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {first_line(exc)}: this is a bug; run "
+            "again with --debug for the traceback, and report it",
+            file=sys.stderr,
+        )
+        return UNEXPECTED
 
 
 if __name__ == "__main__":

@@ -94,6 +94,11 @@ def test_set_types_follow_the_setting():
     [
         ("gpu_count=-1", "gpu_count: Input should be greater than or equal to 0"),
         ("name=3b-instruct", "name: '3b-instruct' is not a DNS-1035 label.*'model-3b-instruct'"),
+        ("gpu_count=true", "--set gpu_count: 'true' is not an integer: write digits"),
+        ("gpu_count=1.5", "--set gpu_count: '1.5' is not an integer"),
+        ("auth=yes", "--set auth: 'yes' is not a boolean: write true or false"),
+        ("stack.operator=maybe", "--set stack.operator: 'maybe' is not a boolean"),
+        ("gpu_memory_utilization=high", "--set gpu_memory_utilization: 'high' is not a number"),
         ("memory_request=lots", "not a Kubernetes resource quantity"),
         ("gpus=1", "unknown setting 'gpus'"),
         ("namespace", "is not KEY=VALUE"),

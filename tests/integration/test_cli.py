@@ -190,3 +190,14 @@ def test_an_invalid_model_name_is_refused_before_anything_is_written(
     assert result.returncode == 2
     assert re.search(says, error_line(result)), error_line(result)
     assert not state.exists(), "the embedded stack was started for a name that cannot work"
+
+
+@pytest.mark.parametrize("command", [("local", "status"), ("local", "up"), ("run", "--local")])
+def test_a_state_folder_that_is_a_file_is_named(command, cli_env, tmp_path):
+    (tmp_path / "state").write_text("")
+    env = {**cli_env, "LLAMA_ROLLOUT_STATE_DIR": str(tmp_path / "state")}
+    result = run_cli(*command, env=env)
+    assert result.returncode == 2
+    assert re.search(
+        r"state folder .*/state is a file: .*LLAMA_ROLLOUT_STATE_DIR", error_line(result)
+    )

@@ -23,6 +23,7 @@ from typing import Any
 
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.processes import ProcessRecord
+from llama_rollout.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +36,42 @@ START_TIMEOUT = 60.0
 def state_dir() -> Path:
     """Where the stack keeps pids, logs, credentials and the registry database."""
     if configured := os.environ.get("LLAMA_ROLLOUT_STATE_DIR"):
-        return Path(configured)
+        return usable_folder(Path(configured), "state", "LLAMA_ROLLOUT_STATE_DIR")
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "llama-rollout"
+    return usable_folder(Path(base) / "llama-rollout", "state", "LLAMA_ROLLOUT_STATE_DIR")
 
 
 def cache_dir() -> Path:
     """Where converted models and downloaded packages are cached across stacks."""
     if configured := os.environ.get("LLAMA_ROLLOUT_CACHE_DIR"):
-        return Path(configured)
+        return usable_folder(Path(configured), "cache", "LLAMA_ROLLOUT_CACHE_DIR")
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "llama-rollout"
+    return usable_folder(Path(base) / "llama-rollout", "cache", "LLAMA_ROLLOUT_CACHE_DIR")
+
+
+def usable_folder(path: Path, what: str, variable: str, *, create: bool = False) -> Path:
+    """``path`` (made when ``create``); a ConfigurationError when it is a file or cannot be
+    written, before anything is started."""
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(
+            f"the {what} folder {path} is a file",
+            hint=f"remove it, or set {variable} to a folder",
+        )
+    if not create and not path.exists():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the {what} folder {path}: {exc.strerror}",
+            hint=f"set {variable} to a folder you can write (HOME is {Path.home()})",
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"cannot write the {what} folder {path}",
+            hint=f"set {variable} to a folder you can write",
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,7 @@ class EmbeddedStack:
     ) -> None:
         from llama_rollout.mcp_server import bundled_snapshot
 
-        self.root = root or state_dir()
+        self.root = usable_folder(root, "state", "LLAMA_ROLLOUT_STATE_DIR") if root else state_dir()
         self.mcp_snapshot = mcp_snapshot or bundled_snapshot()
         self._hub_repos = hub_repos
         self.state_file = self.root / "stack.json"
@@ -295,7 +321,7 @@ class EmbeddedStack:
         return {name: ProcessRecord(**fields) for name, fields in raw.get("processes", {}).items()}
 
     def _save(self, records: dict[str, ProcessRecord]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        usable_folder(self.root, "state", "LLAMA_ROLLOUT_STATE_DIR", create=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(
             json.dumps({"processes": {n: r.as_dict() for n, r in records.items()}}, indent=2)
@@ -304,7 +330,7 @@ class EmbeddedStack:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        usable_folder(self.root, "state", "LLAMA_ROLLOUT_STATE_DIR", create=True)
         with (self.root / "stack.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
