@@ -50,7 +50,7 @@ def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
     spec = source.parse_source_uri(source_uri)
     resolved = source.resolve(spec)
     connection = DataConnection.from_env(env)
-    connection.check_bucket(connection.client(attempts=2))
+    connection.check_bucket()
     registry.connect(registry.endpoint_for(env["MODEL_REGISTRY_URL"]))
     return resolved
 

@@ -179,7 +179,7 @@ class EmbeddedStack:
             return False
         try:
             connection = DataConnection.from_env(json.loads(self.credentials_file.read_text()))
-            connection.check_bucket(connection.client(attempts=1))
+            connection.check_bucket()
         except (StorageError, ValueError, OSError):
             return False
         return True

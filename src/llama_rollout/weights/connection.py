@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from llama_rollout.errors import ConfigurationError, StorageError, invalid_settings
+from llama_rollout.bounds import CONNECT, S3_PROBE, S3_TRANSFER, EndpointSilent
+from llama_rollout.errors import ConfigurationError, StorageError, first_line, invalid_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -30,6 +33,11 @@ DASHBOARD_LABELS = {"opendatahub.io/dashboard": "true", "opendatahub.io/managed"
 PROTOCOL_ANNOTATIONS = (
     "opendatahub.io/connection-type-protocol",
     "opendatahub.io/connection-type-ref",
+)
+
+NOT_S3_HINT = (
+    "set AWS_S3_ENDPOINT to the S3 API's URL (on OpenShift Data Foundation, its s3 route or "
+    "service), not a console or another web server"
 )
 
 ENV_KEYS = {
@@ -62,9 +70,20 @@ class DataConnection(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint_is_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"AWS_S3_ENDPOINT must start with http:// or https://, got {value!r}")
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"AWS_S3_ENDPOINT must be an http(s) URL, got {value[:100]!r}")
         return value.rstrip("/")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        # botocore's own rule, which it would otherwise report with its regex on a second line
+        if not re.fullmatch(r"[a-zA-Z0-9.\-_]{1,255}", value):
+            raise ValueError(
+                f"AWS_S3_BUCKET {value[:100]!r} is not a bucket name (letters, digits, '.', '-', '_')"
+            )
+        return value
 
     @classmethod
     def from_env(
@@ -96,8 +115,15 @@ class DataConnection(BaseModel):
         except ValidationError as exc:
             raise invalid_settings("S3 data connection", exc) from exc
 
-    def client(self, *, max_pool_connections: int = 16, attempts: int = 8) -> S3Client:
-        """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections."""
+    def client(
+        self,
+        *,
+        max_pool_connections: int = 16,
+        attempts: int = S3_TRANSFER.attempts,
+        read_timeout: float = S3_TRANSFER.read,
+    ) -> S3Client:
+        """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections
+        (botocore's standard mode), each attempt bounded by the connect and read timeouts."""
         import boto3
         from botocore.config import Config
 
@@ -107,8 +133,8 @@ class DataConnection(BaseModel):
             s3={"addressing_style": "path"},
             retries={"mode": "standard", "total_max_attempts": attempts},
             max_pool_connections=max_pool_connections,
-            connect_timeout=10,
-            read_timeout=120,
+            connect_timeout=CONNECT,
+            read_timeout=read_timeout,
             # The newer default CRC trailers (aws-chunked bodies) are refused by several
             # on-premises S3 servers; integrity comes from TLS or the SigV4 payload hash, and
             # the mirror verifies sha256 end to end.
@@ -124,29 +150,53 @@ class DataConnection(BaseModel):
             verify=self.ca_bundle if self.ca_bundle else None,
         )
 
-    def check_bucket(self, client: S3Client) -> None:
-        """Fail early, with the fix, when the bucket or the credentials are wrong."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    def check_bucket(self) -> None:
+        """Fail early, with the fix, when the endpoint is not S3, or the bucket or the
+        credentials are wrong: one listing of the bucket, within ``bounds.S3_PROBE``."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
 
+        client = self.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read)
         try:
-            client.head_bucket(Bucket=self.bucket)
+            client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
         except ClientError as exc:
-            raise storage_error(exc, self, f"bucket {self.bucket}") from exc
-        except BotoCoreError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if not code or code.isdigit():  # no S3 error document: some other HTTP server
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                raise StorageError(
+                    f"{self.endpoint} answered {status} to a bucket listing without an S3 error: "
+                    "it does not look like an S3 endpoint",
+                    hint=NOT_S3_HINT,
+                ) from exc
+            raise storage_error(exc, self, f"bucket {self.bucket}", bucket=self.bucket) from exc
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise EndpointSilent("S3", self.endpoint, S3_PROBE.total) from exc
+        except EndpointConnectionError as exc:
             raise StorageError(
-                f"cannot reach S3 at {self.endpoint}: {exc}",
+                f"cannot reach S3 at {self.endpoint}: {first_line(exc)}",
                 hint="check AWS_S3_ENDPOINT and that the endpoint is up",
+            ) from exc
+        except BotoCoreError as exc:  # an answer botocore cannot read as S3's
+            raise StorageError(
+                f"{self.endpoint} did not answer as S3 does ({first_line(exc)})", hint=NOT_S3_HINT
             ) from exc
 
 
-def storage_error(exc: Exception, connection: DataConnection, what: str) -> StorageError:
+def storage_error(
+    exc: Exception, connection: DataConnection, what: str, *, bucket: str | None = None
+) -> StorageError:
     """Turn a botocore ClientError into a StorageError that names the fix."""
     response = getattr(exc, "response", {}) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in ("NoSuchBucket", "404") or (status == 404 and what.startswith("bucket")):
+    if code == "NoSuchBucket" or (status == 404 and what.startswith("bucket")):
         return StorageError(
-            f"bucket {connection.bucket!r} does not exist at {connection.endpoint}",
+            f"bucket {bucket or connection.bucket!r} does not exist at {connection.endpoint}",
             hint="create it, or set AWS_S3_BUCKET to an existing bucket",
         )
     if (
@@ -157,7 +207,7 @@ def storage_error(exc: Exception, connection: DataConnection, what: str) -> Stor
             f"S3 at {connection.endpoint} refused the credentials for {what} ({code or status})",
             hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the data connection",
         )
-    return StorageError(f"S3 request for {what} failed: {exc}")
+    return StorageError(f"S3 request for {what} failed: {first_line(exc)}")
 
 
 def connection_secret_fixes(name: str, namespace: str, metadata: dict[str, Any]) -> list[str]:

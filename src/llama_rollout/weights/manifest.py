@@ -7,7 +7,13 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
-from llama_rollout.errors import IncompleteModelError, StorageError
+from llama_rollout.errors import (
+    ConfigurationError,
+    IncompleteModelError,
+    StorageError,
+    first_line,
+    invalid_settings,
+)
 from llama_rollout.weights.connection import DataConnection, storage_error
 
 MANIFEST_NAME = "llama-rollout-manifest.json"
@@ -53,11 +59,21 @@ def read_manifest(connection: DataConnection, model_uri: str) -> tuple[Manifest,
         The manifest and the sha256 of its bytes.
 
     Raises:
+        ConfigurationError: the model is not in the data connection's bucket.
         IncompleteModelError: there is no manifest (the mirror did not finish).
+        StorageError: the manifest is not one this project wrote.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
 
     bucket, prefix = split_s3_uri(model_uri)
+    if bucket != connection.bucket:
+        # KServe reads storage.path from the data connection's own bucket.
+        raise ConfigurationError(
+            f"{model_uri} is in bucket {bucket!r}, and the data connection's bucket is "
+            f"{connection.bucket!r}",
+            hint="give a model mirrored through this data connection, or its own data connection",
+        )
     key = prefix.rstrip("/") + "/" + MANIFEST_NAME
     client = connection.client()
     try:
@@ -68,13 +84,28 @@ def read_manifest(connection: DataConnection, model_uri: str) -> tuple[Manifest,
                 f"{model_uri} has no {MANIFEST_NAME}: the mirror did not finish",
                 hint="run the mirror step again; it resumes where it stopped",
             ) from exc
-        raise storage_error(exc, connection, f"s3://{bucket}/{key}") from exc
-    return Manifest.model_validate_json(body), hashlib.sha256(body).hexdigest()
+        raise storage_error(exc, connection, f"s3://{bucket}/{key}", bucket=bucket) from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"cannot read s3://{bucket}/{key}: {first_line(exc)}") from exc
+    try:
+        manifest = Manifest.model_validate_json(body)
+    except ValidationError as exc:
+        raise StorageError(
+            f"s3://{bucket}/{key} is not a manifest this project wrote ({invalid_settings('manifest', exc).message})",
+            hint="mirror the model again: the mirror rewrites a manifest that does not match",
+        ) from exc
+    return manifest, hashlib.sha256(body).hexdigest()
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/a/b/`` -> ``("bucket", "a/b/")``."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise StorageError(f"not an S3 model URI: {uri!r}", hint="expected s3://BUCKET/PREFIX/")
+    if (
+        not uri.startswith("s3://")
+        or "/" not in uri[5:]
+        or not uri[5:].partition("/")[2].strip("/")
+    ):
+        raise ConfigurationError(
+            f"not an S3 model URI: {uri[:100]!r}", hint="expected s3://BUCKET/PREFIX/"
+        )
     bucket, _, prefix = uri[5:].partition("/")
     return bucket, prefix

@@ -79,7 +79,7 @@ def mirror(
         max_pool_connections=settings.part_concurrency + settings.file_concurrency + 2,
         attempts=settings.s3_attempts,
     )
-    connection.check_bucket(client)
+    connection.check_bucket()
     prefix = model_prefix(base_prefix, model_name, source.revision)
     bucket = ModelBucket(connection, client, prefix, source.revision, settings)
     reader = reader or SourceReader(source, stall_timeout=settings.stall_timeout)

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError
+from llama_rollout.bounds import HUB_API, EndpointSilent
+from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError, first_line
 from llama_rollout.k8s_types import model_name_from, model_name_problem
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ ALTERNATE_WEIGHT_FORMATS = ("*.bin", "*.pth", "*.pt", "*.h5", "*.msgpack", "*.ck
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _SOURCE_FORMS = "hf://ORG/REPO[@REVISION] or file:///ABSOLUTE/PATH"
+MAX_URI_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ def parse_source_uri(uri: str) -> SourceSpec:
         ConfigurationError: the URI is not one of the two forms.
     """
     uri = uri.strip()
+    if len(uri) > MAX_URI_LENGTH:
+        raise ConfigurationError(
+            f"the source URI is {len(uri)} characters long ({uri[:40]!r}...)",
+            hint=f"expected {_SOURCE_FORMS}, at most {MAX_URI_LENGTH} characters",
+        )
     if uri.startswith("hf://"):
         body = uri[len("hf://") :]
         repo_id, _, revision = body.partition("@")
@@ -160,9 +167,23 @@ def select_serving_files(paths: list[str]) -> tuple[list[str], list[str]]:
     return kept, skipped
 
 
+HUB_HINT = "check HF_ENDPOINT and the network, or mirror from a file:// folder"
+
+
 def hf_endpoint() -> str:
-    """The hub base URL: ``HF_ENDPOINT`` or huggingface.co."""
-    return os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/")
+    """The hub base URL: ``HF_ENDPOINT`` or huggingface.co.
+
+    Raises:
+        ConfigurationError: ``HF_ENDPOINT`` is not an http(s) URL.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(
+            f"HF_ENDPOINT {endpoint[:100]!r} is not an http(s) URL",
+            hint="unset it for huggingface.co, or give a hub's base URL, e.g. https://huggingface.co",
+        )
+    return endpoint.rstrip("/")
 
 
 def hf_token() -> str | None:
@@ -189,6 +210,7 @@ def resolve(spec: SourceSpec) -> ResolvedSource:
 
 
 def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
+    import httpx2
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -200,7 +222,9 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
     endpoint = hf_endpoint()
     api = HfApi(endpoint=endpoint, token=hf_token() or False)
     try:
-        info = api.model_info(spec.location, revision=spec.revision, files_metadata=True)
+        info = api.model_info(
+            spec.location, revision=spec.revision, files_metadata=True, timeout=HUB_API.read
+        )
     except GatedRepoError as exc:
         raise SourceNotFoundError(
             f"{spec} is gated and this token has no access",
@@ -229,11 +253,19 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
                 f"repository {spec.location} not found at {endpoint}",
                 hint="check the ORG/REPO spelling; for a private or gated repo set HF_TOKEN",
             ) from exc
-        raise SourceError(f"the hub at {endpoint} refused model info for {spec}: {exc}") from exc
-    except OSError as exc:
         raise SourceError(
-            f"cannot reach the hub at {endpoint}: {exc}",
-            hint="check HF_ENDPOINT and the network, or mirror from a file:// folder",
+            f"the hub at {endpoint} refused model info for {spec}: {first_line(exc)}"
+        ) from exc
+    except httpx2.TimeoutException as exc:
+        raise EndpointSilent("the hub", endpoint, HUB_API.total, hint=HUB_HINT) from exc
+    except (httpx2.TransportError, OSError) as exc:
+        raise SourceError(
+            f"cannot reach the hub at {endpoint}: {first_line(exc)}", hint=HUB_HINT
+        ) from exc
+    except ValueError as exc:  # an answer that is not the hub's JSON (an HTML page, say)
+        raise SourceError(
+            f"{endpoint} did not answer as a Hugging Face hub does ({first_line(exc)})",
+            hint=HUB_HINT,
         ) from exc
     if not info.sha:
         raise SourceError(f"the hub at {endpoint} gave no commit sha for {spec}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from llama_rollout import weights
-from llama_rollout.errors import StorageError
+from llama_rollout.errors import ConfigurationError
 from llama_rollout.weights import plan
 
 MiB = 1024 * 1024
@@ -33,7 +33,7 @@ def test_model_prefix():
 
 def test_split_s3_uri():
     assert weights.split_s3_uri("s3://bucket/a/b/") == ("bucket", "a/b/")
-    with pytest.raises(StorageError, match="expected s3://BUCKET/PREFIX/"):
+    with pytest.raises(ConfigurationError, match="expected s3://BUCKET/PREFIX/"):
         weights.split_s3_uri("https://bucket/a")
 
 

@@ -1,0 +1,62 @@
+"""How long each endpoint may take: a connect timeout, a read timeout, and a bounded total.
+
+A server that accepts a connection and never answers is an error within these bounds, and
+the error names the endpoint and the time waited. The README's table is this module's.
+Waits that are long by nature (a model loading, an InferenceService becoming ready) have
+their own timeouts, as parameters, and show progress while they last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llama_rollout.errors import RolloutError
+
+CONNECT = 10.0  # seconds to open a connection, for every endpoint
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The time one operation on an endpoint may take."""
+
+    read: float  # seconds without a byte of the answer
+    attempts: int = 1
+
+    @property
+    def connect(self) -> float:
+        return CONNECT
+
+    @property
+    def total(self) -> float:
+        """The longest the operation can take, every attempt timing out."""
+        return self.attempts * (CONNECT + self.read)
+
+
+# The hub's API (model info): one request.
+HUB_API = Bound(read=30)
+# S3, first contact (is the bucket there, is this S3): two attempts of a short read.
+S3_PROBE = Bound(read=20, attempts=2)
+# S3, every request of a transfer (botocore's standard retries): a part upload waits for its
+# answer after sending up to 16 MiB or more.
+S3_TRANSFER = Bound(read=60, attempts=5)
+# The Model Registry: each call of the official client, and each REST request.
+REGISTRY = Bound(read=30)
+# The Kubernetes API: each request (discovery included); watches end on their own window.
+KUBERNETES = Bound(read=30)
+# vLLM: one chat completion (the tool-calling preflight, the demo's question) on a CPU.
+VLLM = Bound(read=120)
+# Llama Stack: its health, version and model list, then one completion or Responses API call.
+LLAMA_STACK_PROBE = Bound(read=10)
+LLAMA_STACK_CALL = Bound(read=180)
+# An MCP server: listing its tools, the whole exchange.
+MCP = Bound(read=20)
+
+
+class EndpointSilent(RolloutError):
+    """An endpoint accepted the connection (or not) but did not answer within its bound."""
+
+    def __init__(self, what: str, url: str, waited: float, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"{what} at {url} did not answer within {waited:.0f}s",
+            hint=hint or f"check that {url} is the right address and that the server is up",
+        )
