@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_rollout import registry
+from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
 from llama_rollout.errors import RolloutError
+from llama_rollout.json_http import request_json
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
 
@@ -106,22 +108,18 @@ def run_local(
 
 def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> str:
     """One chat completion from an OpenAI-compatible server."""
-    import json
-
-    import urllib3
-
     body = {
         "model": model,
         "messages": [{"role": "user", "content": question}],
         "max_tokens": max_tokens,
         "temperature": 0,
     }
-    response = urllib3.request(
-        "POST", f"{base_url}/chat/completions", body=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"}, timeout=120,
-    )  # fmt: skip
-    if response.status != 200:
+    status, answer = request_json(
+        "POST", f"{base_url}/chat/completions", body, bound=VLLM, what="the model server"
+    )
+    try:
+        return str(answer["choices"][0]["message"]["content"]).strip()
+    except (TypeError, KeyError, IndexError):
         raise RolloutError(
-            f"the model server at {base_url} answered {response.status}: {response.data[:200]!r}"
-        )
-    return str(json.loads(response.data)["choices"][0]["message"]["content"]).strip()
+            f"the model server at {base_url} answered {status}: {str(answer)[:200]}"
+        ) from None

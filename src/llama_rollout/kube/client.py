@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from llama_rollout.bounds import CONNECT, KUBERNETES
+from llama_rollout.errors import first_line
 from llama_rollout.kube.errors import KubeError, translated_errors
 
 logger = logging.getLogger(__name__)
@@ -28,25 +30,44 @@ IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ApiClient: in-cluster config inside a pod, the kubeconfig elsewhere."""
+    """An ApiClient: in-cluster config inside a pod, the kubeconfig elsewhere.
+
+    Every request it makes is bounded (``bounds.KUBERNETES``): a connection that fails is
+    tried twice more, an answer that does not come is not waited for again.
+    """
+    import urllib3
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     if (
         kubeconfig is None
         and os.environ.get("KUBERNETES_SERVICE_HOST")
         and os.path.exists(IN_CLUSTER_TOKEN)
     ):
-        config.load_incluster_config()
-        return client.ApiClient()
-    # The client reads KUBECONFIG once, when it is imported; a step reads it when it runs.
-    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-    try:
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (config.ConfigException, OSError) as exc:
-        raise KubeError(
-            f"no Kubernetes configuration: {exc}",
-            hint="log in with `oc login` (or set KUBECONFIG), or run inside the cluster",
-        ) from exc
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        # The client reads KUBECONFIG once, when it is imported; a step reads it when it runs.
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
+        try:
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        except (config.ConfigException, OSError) as exc:
+            raise KubeError(
+                f"no Kubernetes configuration: {exc}",
+                hint="log in with `oc login` (or set KUBECONFIG), or run inside the cluster",
+            ) from exc
+    configuration.retries = urllib3.Retry(connect=2, read=0, status=0, other=0, redirect=0)
+
+    class BoundedApiClient(client.ApiClient):  # type: ignore[misc]
+        # Every call gets a connect and a read timeout unless it gives its own: the client's
+        # default is to wait for ever.
+        def call_api(self, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+            return super().call_api(
+                *args, _request_timeout=_request_timeout or (CONNECT, KUBERNETES.read), **kwargs
+            )
+
+    return BoundedApiClient(configuration)
 
 
 def current_namespace() -> str:
@@ -75,7 +96,8 @@ class Kube:
         # outlives this process: a kind served then and gone since (or a fake API on a port
         # another one used) would still look served. Each Kube discovers afresh.
         self._discovery_cache = tempfile.TemporaryDirectory(prefix="llama-rollout-discovery-")
-        with translated_errors("discover the API"):
+        self.where = f"the Kubernetes API at {client.configuration.host}"
+        with translated_errors("discover the API", self.where):
             self.dynamic = DynamicClient(
                 client, cache_file=os.path.join(self._discovery_cache.name, "discovery.json")
             )
@@ -106,7 +128,7 @@ class Kube:
         meta = obj["metadata"]
         resource = self.resource(obj["apiVersion"], obj["kind"])
         what = f"apply {obj['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
-        with translated_errors(what):
+        with translated_errors(what, self.where):
             result = self.dynamic.server_side_apply(
                 resource,
                 body=obj,
@@ -139,7 +161,7 @@ class Kube:
         resource = self.resource(api_version, kind)
         headers = {"header_params": {"Accept": accept}} if accept else {}
         try:
-            with translated_errors(f"get {kind} {name}"):
+            with translated_errors(f"get {kind} {name}", self.where):
                 return self.dynamic.get(
                     resource, name=name, namespace=namespace, **headers
                 ).to_dict()
@@ -158,7 +180,7 @@ class Kube:
     ) -> list[dict[str, Any]]:
         resource = self.resource(api_version, kind)
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
-        with translated_errors(f"list {kind}"):
+        with translated_errors(f"list {kind}", self.where):
             return self.dynamic.get(
                 resource, namespace=namespace, label_selector=selector
             ).to_dict()["items"]
@@ -189,7 +211,7 @@ class Kube:
         ]
         if resource_version:
             query.append(("resourceVersion", resource_version))
-        with translated_errors(f"watch {kind} {name}"):
+        with translated_errors(f"watch {kind} {name}", self.where):
             response = self.api.call_api(
                 resource.path(namespace=namespace), "GET", query_params=query,
                 header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
@@ -216,7 +238,7 @@ class Kube:
         """Delete the object; False when it was not there."""
         if self.get(api_version, kind, name, namespace) is None:
             return False
-        with translated_errors(f"delete {kind} {name}"):
+        with translated_errors(f"delete {kind} {name}", self.where):
             self.dynamic.delete(self.resource(api_version, kind), name=name, namespace=namespace)
         return True
 
@@ -228,7 +250,7 @@ class Kube:
         without RBAC on customresourcedefinitions.
         """
         group, _, version = api_version.rpartition("/")
-        with translated_errors(f"read the OpenAPI schema of {kind}"):
+        with translated_errors(f"read the OpenAPI schema of {kind}", self.where):
             index = self._get_json("/openapi/v3")
             entry = (index.get("paths") or {}).get(
                 f"apis/{group}/{version}" if group else f"api/{version}"
@@ -261,15 +283,18 @@ class Kube:
     def pod_log_tail(
         self, pod: str, namespace: str, container: str | None = None, *, previous: bool = False
     ) -> str:
-        """The last non-empty log line of a pod's container, or '' when there is none."""
+        """The last non-empty log line of a pod's container, or '' when there is none (or it
+        cannot be read: the log only explains a failure, it is not one itself)."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         try:
             text = client.CoreV1Api(self.api).read_namespaced_pod_log(
                 pod, namespace, container=container, previous=previous, tail_lines=20
             )
-        except ApiException:
+        except (ApiException, HTTPError) as exc:
+            logger.warning("cannot read the log of pod %s/%s: %s", namespace, pod, first_line(exc))
             return ""
         lines = [line for line in str(text).splitlines() if line.strip()]
         return lines[-1][:300] if lines else ""

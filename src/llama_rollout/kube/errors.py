@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from llama_rollout.errors import RolloutError
+from llama_rollout.bounds import KUBERNETES
+from llama_rollout.errors import RolloutError, first_line
 
 _FORBIDDEN = re.compile(
     r'User "(?P<user>[^"]+)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
@@ -28,11 +29,17 @@ class NotReady(KubeError):
 
 
 @contextmanager
-def translated_errors(what: str) -> Iterator[None]:
-    """Turn the client's API exceptions into KubeErrors that say what to do."""
+def translated_errors(what: str, api: str = "the Kubernetes API") -> Iterator[None]:
+    """Turn the client's API exceptions into KubeErrors that say what to do.
+
+    Args:
+        what: the operation, for the message ("apply InferenceService ai/llama").
+        api: the API server, for the message ("the Kubernetes API at https://...").
+    """
     from kubernetes.client.exceptions import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError, NewConnectionError
+    from urllib3.exceptions import TimeoutError as Timeout
 
     try:
         yield
@@ -59,8 +66,14 @@ def translated_errors(what: str) -> Iterator[None]:
             ) from exc
         raise KubeError(f"cannot {what}: {message} (HTTP {status})") from exc
     except HTTPError as exc:
+        cause = getattr(exc, "reason", None) or exc
+        if isinstance(cause, Timeout) and not isinstance(cause, NewConnectionError):
+            raise KubeError(
+                f"cannot {what}: {api} did not answer within {KUBERNETES.total:.0f}s",
+                hint="check the cluster URL in your kubeconfig and that the cluster is up",
+            ) from exc
         raise KubeError(
-            f"cannot {what}: the Kubernetes API is unreachable ({exc})",
+            f"cannot {what}: {api} is unreachable ({first_line(exc)})",
             hint="check the cluster URL in your kubeconfig and that you are logged in",
         ) from exc
 

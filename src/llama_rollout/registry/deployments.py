@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from llama_rollout.errors import RegistryError
+from llama_rollout.bounds import CONNECT, REGISTRY, EndpointSilent
+from llama_rollout.errors import RegistryError, first_line
 from llama_rollout.registry.endpoint import RegistryEndpoint
 
 logger = logging.getLogger(__name__)
@@ -88,9 +89,10 @@ class _RegistryRest:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.secure and endpoint.token:
             self.headers["Authorization"] = f"Bearer {endpoint.token}"
+        # A connection that fails is tried again, an answer that never comes is not.
         self.pool = urllib3.PoolManager(
-            retries=urllib3.Retry(3, backoff_factor=0.5, allowed_methods=None),
-            timeout=urllib3.Timeout(connect=10, read=60),
+            retries=urllib3.Retry(connect=2, read=0, status=0, other=0, backoff_factor=0.5),
+            timeout=urllib3.Timeout(connect=CONNECT, read=REGISTRY.read),
             ca_certs=endpoint.ca_bundle,
         )
 
@@ -102,12 +104,27 @@ class _RegistryRest:
         try:
             response = self.pool.request(method, url, body=payload, headers=self.headers)
         except urllib3.exceptions.HTTPError as exc:
-            raise RegistryError(f"Model Registry unreachable at {self.base}: {exc}") from exc
+            cause = getattr(exc, "reason", None) or exc
+            silent = isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+                cause,
+                urllib3.exceptions.NewConnectionError,  # a kind of ConnectTimeoutError
+            )
+            if silent:
+                raise EndpointSilent("the Model Registry", self.base, REGISTRY.total) from exc
+            raise RegistryError(
+                f"Model Registry unreachable at {self.base}: {first_line(exc)}"
+            ) from exc
         if response.status >= 400:
             raise _RestStatus(
                 response.status, f"{method} {path}: {response.data.decode(errors='replace')[:300]}"
             )
-        return json.loads(response.data)
+        try:
+            return json.loads(response.data)
+        except ValueError as exc:
+            raise RegistryError(
+                f"{self.base} answered {method} {path} with something that is not JSON",
+                hint="give the registry's REST URL (registry_url), or its name (registry_name)",
+            ) from exc
 
     def find(self, singular: str, **query: str) -> dict[str, Any] | None:
         try:

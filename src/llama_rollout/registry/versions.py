@@ -11,13 +11,15 @@ same revision returns the existing ids and a new revision makes a new version.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from llama_rollout.bounds import REGISTRY
 from llama_rollout.errors import RegistryError, first_line
 from llama_rollout.registry.endpoint import RegistryEndpoint
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from model_registry.types import ModelVersion
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODEL_FORMAT = "vLLM"
 MODEL_FORMAT_VERSION = "1"
@@ -99,7 +102,26 @@ def connect(endpoint: RegistryEndpoint, *, author: str = "llama-rollout") -> Mod
             user_token=endpoint.token if endpoint.secure else None,
             custom_ca=endpoint.ca_bundle,
             log_level=logging.ERROR,
+            async_runner=bounded_runner(REGISTRY.read),
         )
+
+
+def bounded_runner(seconds: float) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """The client's async runner, with every call bounded: its aiohttp session would wait five
+    minutes for a registry that accepts the connection and never answers."""
+    import nest_asyncio2
+
+    nest_asyncio2.apply()  # as the client's own runner does: notebooks have a running loop
+
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+        return loop.run_until_complete(asyncio.wait_for(coro, seconds))
+
+    return run
 
 
 def register_version(
@@ -182,6 +204,7 @@ def client_errors(what: str) -> Iterator[None]:
     import aiohttp
     from model_registry.exceptions import StoreError
     from mr_openapi.exceptions import ApiException
+    from pydantic import ValidationError
 
     try:
         yield
@@ -191,10 +214,20 @@ def client_errors(what: str) -> Iterator[None]:
         ) from exc
     except StoreError as exc:
         raise RegistryError(f"{what}: {first_line(exc)}") from exc
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except TimeoutError as exc:
+        raise RegistryError(
+            f"{what}: the Model Registry did not answer within {REGISTRY.read:.0f}s",
+            hint="check the registry's URL and that it is running",
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
         raise RegistryError(
             f"{what}: the Model Registry is unreachable ({type(exc).__name__}: {first_line(exc)})",
             hint="check the registry's URL and that it is running",
+        ) from exc
+    except ValidationError as exc:  # the client could not read the answer as the API's
+        raise RegistryError(
+            f"{what}: the answer is not the Model Registry API's ({first_line(exc)})",
+            hint="give the registry's REST URL (registry_url), or its name (registry_name)",
         ) from exc
 
 

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-
+from llama_rollout.bounds import VLLM
 from llama_rollout.errors import RolloutError
+from llama_rollout.json_http import request_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ def check_tool_calling(
     model: str,
     *,
     api_key: str | None = None,
-    timeout: float = 120.0,
-    verify: bool | str = True,
+    ca_certs: str | None = None,
 ) -> ToolCallCheck:
     """Send one chat request with a tool and ``tool_choice: auto``; judge the reply.
 
@@ -71,8 +70,7 @@ def check_tool_calling(
         base_url: the OpenAI-compatible base URL, ending in ``/v1``.
         model: the served model name.
         api_key: bearer token when the endpoint has auth on.
-        timeout: seconds for the request.
-        verify: TLS verification (a CA bundle path, or True).
+        ca_certs: a CA bundle for an HTTPS endpoint.
 
     Returns:
         ``ok`` with the parsed calls, or not ok with a message naming the fix.
@@ -88,27 +86,23 @@ def check_tool_calling(
         "temperature": 0,
         "max_tokens": 128,
     }
-    ca = verify if isinstance(verify, str) else None
-    pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE", ca_certs=ca)
-    try:
-        response = pool.request(
-            "POST", f"{base_url.rstrip('/')}/chat/completions", body=json.dumps(body).encode(),
-            headers=headers, timeout=timeout, retries=False,
-        )  # fmt: skip
-    except urllib3.exceptions.HTTPError as exc:
-        raise ToolCallingError(f"cannot reach the model server at {base_url}: {exc}") from exc
-    text = response.data.decode(errors="replace")
-    if response.status == 400 and "auto" in text and "tool" in text:
+    status, answer = request_json(
+        "POST", f"{base_url.rstrip('/')}/chat/completions", body, bound=VLLM,
+        what="the model server", headers=headers, ca_certs=ca_certs, unreachable=ToolCallingError,
+    )  # fmt: skip
+    text = answer if isinstance(answer, str) else json.dumps(answer)
+    if status == 400 and "auto" in text and "tool" in text:
         return ToolCallCheck(
             False,
             "the server refuses tool_choice 'auto': start vLLM with --enable-auto-tool-choice "
             "--tool-call-parser <parser for the model> (llama3_json for Llama 3.x JSON calls)",
         )
-    if response.status >= 400:
-        return ToolCallCheck(
-            False, f"the server answered {response.status} to a tool request: {text[:300]}"
-        )
-    message = json.loads(text)["choices"][0]["message"]
+    if status >= 400:
+        return ToolCallCheck(False, f"the server answered {status} to a tool request: {text[:300]}")
+    try:
+        message = answer["choices"][0]["message"]
+    except (TypeError, KeyError, IndexError):
+        return ToolCallCheck(False, f"the server's answer is not a chat completion: {text[:200]}")
     calls = tuple(message.get("tool_calls") or ())
     if calls:
         names = ", ".join(c.get("function", {}).get("name", "?") for c in calls)

@@ -13,14 +13,13 @@ Each check names the link that is broken:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-
+from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound, EndpointSilent
 from llama_rollout.errors import RolloutError, first_line
+from llama_rollout.json_http import request_json
 from llama_rollout.stack.config import check_version
 
 logger = logging.getLogger(__name__)
@@ -48,27 +47,19 @@ class StackReport:
 
 
 def _request(
-    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 60
+    method: str, url: str, body: dict[str, Any] | None = None, bound: Bound = LLAMA_STACK_PROBE
 ) -> tuple[int, Any]:
-    try:
-        response = urllib3.request(
-            method, url, body=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json"}, timeout=timeout, retries=False,
-        )  # fmt: skip
-    except urllib3.exceptions.HTTPError as exc:
-        raise StackLinkError(f"Llama Stack is unreachable at {url}: {exc}") from exc
-    try:
-        return response.status, json.loads(response.data)
-    except ValueError:
-        return response.status, response.data.decode(errors="replace")[:300]
+    return request_json(
+        method, url, body, bound=bound, what="Llama Stack", unreachable=StackLinkError
+    )
 
 
 def check_server(url: str, model_id: str) -> str:
     """Health, version guard, and the model through Llama Stack; returns the server version."""
-    status, health = _request("GET", f"{url}/v1/health", timeout=10)
+    status, health = _request("GET", f"{url}/v1/health")
     if status != 200 or not isinstance(health, dict) or health.get("status") != "OK":
         raise StackLinkError(f"Llama Stack at {url} is not healthy: {status} {health}")
-    _, version = _request("GET", f"{url}/v1/version", timeout=10)
+    _, version = _request("GET", f"{url}/v1/version")
     version_text = version.get("version", "") if isinstance(version, dict) else str(version)
     check_version(version_text)
     ids = listed_models(url)
@@ -82,7 +73,7 @@ def check_server(url: str, model_id: str) -> str:
         "POST",
         f"{url}/v1/chat/completions",
         {"model": model_id, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 8},
-        timeout=120,
+        bound=LLAMA_STACK_CALL,
     )
     if status != 200:
         raise StackLinkError(
@@ -95,7 +86,7 @@ def check_server(url: str, model_id: str) -> str:
 def listed_models(url: str) -> list[str]:
     """The model ids ``/v1/models`` lists ([] when the server does not answer)."""
     try:
-        status, models = _request("GET", f"{url}/v1/models", timeout=30)
+        status, models = _request("GET", f"{url}/v1/models")
     except StackLinkError:
         return []
     if status != 200 or not isinstance(models, dict):
@@ -103,7 +94,7 @@ def listed_models(url: str) -> list[str]:
     return [m.get("id") for m in models.get("data") or []]
 
 
-def list_mcp_tools(mcp_url: str, *, timeout: float = 20) -> list[str]:
+def list_mcp_tools(mcp_url: str, *, timeout: float = MCP.read) -> list[str]:
     """The tools an MCP server offers, asked directly with an MCP client."""
     from mcp import Client
 
@@ -113,6 +104,8 @@ def list_mcp_tools(mcp_url: str, *, timeout: float = 20) -> list[str]:
 
     try:
         return asyncio.run(asyncio.wait_for(names(), timeout))
+    except TimeoutError as exc:
+        raise EndpointSilent("the MCP server", mcp_url, timeout) from exc
     except Exception as exc:  # the MCP client raises transport, protocol and timeout errors alike
         raise StackLinkError(
             f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {first_line(exc)})",
@@ -140,7 +133,7 @@ def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
             "tool_choice": "none",
             "max_output_tokens": 32,
         },
-        timeout=180,
+        bound=LLAMA_STACK_CALL,
     )
     if status != 200:
         raise StackLinkError(

@@ -1,0 +1,61 @@
+"""One JSON request to an HTTP API this project checks (vLLM, Llama Stack), within its bound.
+
+No retries: a check that fails says so at once. The answer comes back as the status and the
+decoded JSON, or the text when it is not JSON, for the caller to judge.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import urllib3
+
+from llama_rollout.bounds import CONNECT, Bound, EndpointSilent
+from llama_rollout.errors import RolloutError, first_line
+
+
+def request_json(
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    *,
+    bound: Bound,
+    what: str,
+    headers: dict[str, str] | None = None,
+    ca_certs: str | None = None,
+    unreachable: type[RolloutError] = RolloutError,
+) -> tuple[int, Any]:
+    """Send ``body`` as JSON; the status and the decoded answer.
+
+    Args:
+        method: the HTTP method.
+        url: the full URL.
+        body: the JSON body, if any.
+        bound: how long the request may take.
+        what: the server, for messages ("Llama Stack", "the model server").
+        headers: more headers (a bearer token).
+        ca_certs: a CA bundle for HTTPS.
+        unreachable: the error to raise when the server cannot be reached.
+
+    Raises:
+        EndpointSilent: no answer within the bound.
+        RolloutError: (``unreachable``) the connection failed.
+    """
+    pool = urllib3.PoolManager(ca_certs=ca_certs) if ca_certs else urllib3
+    try:
+        response = pool.request(
+            method, url, body=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=urllib3.Timeout(connect=CONNECT, read=bound.read), retries=False,
+        )  # fmt: skip
+    except urllib3.exceptions.NewConnectionError as exc:  # a kind of ConnectTimeoutError
+        raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc
+    except urllib3.exceptions.TimeoutError as exc:
+        raise EndpointSilent(what, url, bound.total) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc
+    try:
+        return response.status, json.loads(response.data)
+    except ValueError:
+        return response.status, response.data.decode(errors="replace")[:300]
