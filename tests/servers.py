@@ -157,3 +157,36 @@ class FaultyS3Proxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SilentServer:
+    """A server that accepts every connection and never answers: a hung process, a firewall
+    that lets SYNs through, a proxy whose upstream is gone. The connections stay open until
+    the server is closed, so the client sees no reset, only silence."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self._closed = threading.Event()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._closed.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def __enter__(self) -> SilentServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        for connection in self.accepted:
+            connection.close()
+        self.sock.close()

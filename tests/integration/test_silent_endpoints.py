@@ -1,0 +1,141 @@
+"""Every endpoint the project talks to, pointed at a server that accepts and never answers.
+
+Each case must fail within the bound ``bounds`` documents (and the README's table shows),
+with an error that names the endpoint and the time waited, and no sooner than the read
+timeout: an early failure would be some other error than silence. The cases run at once,
+each in its own thread (the CLI ones as subprocesses), so the test takes as long as the
+longest bound, not the sum.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llama_rollout import bounds
+from llama_rollout.errors import RolloutError
+from tests.servers import SilentServer
+
+# Starting a Python process and importing the project, on a loaded 2-core machine.
+SLACK = 15.0
+
+
+@dataclass
+class Case:
+    endpoint: str
+    bound: bounds.Bound
+    run: Callable[[], str]  # the one-line error
+
+
+def cli(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "llama_rollout.cli", *args],
+        check=False, capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def raised(call: Callable[[], object]) -> Callable[[], str]:
+    def run() -> str:
+        with pytest.raises(RolloutError) as caught:
+            call()
+        return f"error: {caught.value}"
+
+    return run
+
+
+def kubeconfig(tmp_path: Path, server: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1", "kind": "Config", "current-context": "silent",
+                "clusters": [{"name": "silent", "cluster": {"server": server}}],
+                "users": [{"name": "me", "user": {"token": "sha256~not-a-secret"}}],
+                "contexts": [{"name": "silent", "context": {"cluster": "silent", "user": "me"}}],
+            }
+        )
+    )  # fmt: skip
+    return path
+
+
+def test_each_endpoint_fails_within_its_bound_when_it_never_answers(
+    cli_env: dict[str, str], make_model: Callable[..., Path], tmp_path: Path
+) -> None:
+    from llama_rollout.kube import Kube, api_client
+    from llama_rollout.serving.tool_calling import check_tool_calling
+    from llama_rollout.stack.health import check_server, list_mcp_tools
+
+    model = make_model(shards=1, shard_bytes=1024)
+    mirrored = subprocess.run(
+        [sys.executable, "-m", "llama_rollout.cli", "mirror", "--source", f"file://{model}",
+         "--model-name", "silent-test"],
+        capture_output=True, text=True, env=cli_env, check=True, timeout=300,
+    )  # fmt: skip
+    model_uri = json.loads(mirrored.stdout)["model_uri"]
+
+    with SilentServer() as silent:
+        url = silent.url
+        hub_env = {**cli_env, "HF_ENDPOINT": url}
+        s3_env = {**cli_env, "AWS_S3_ENDPOINT": url}
+        cases = [
+            Case("the hub", bounds.HUB_API,
+                 lambda: cli(["resolve", "--source", "hf://org/repo"], hub_env)),
+            Case("S3", bounds.S3_PROBE,
+                 lambda: cli(["mirror", "--source", f"file://{model}"], s3_env)),
+            Case("the Model Registry", bounds.REGISTRY,
+                 lambda: cli(["register", "--model-uri", model_uri, "--registry-url", url],
+                             cli_env)),
+            Case("the Kubernetes API", bounds.KUBERNETES,
+                 raised(lambda: Kube(api_client(str(kubeconfig(tmp_path, url)))))),
+            Case("vLLM", bounds.VLLM,
+                 raised(lambda: check_tool_calling(f"{url}/v1", "m"))),
+            Case("Llama Stack", bounds.LLAMA_STACK_PROBE,
+                 raised(lambda: check_server(url, "m"))),
+            Case("MCP", bounds.MCP, raised(lambda: list_mcp_tools(f"{url}/mcp"))),
+        ]  # fmt: skip
+
+        def timed(case: Case) -> tuple[Case, float, str | BaseException]:
+            started = time.monotonic()
+            try:
+                line = case.run()
+            except BaseException as exc:  # an assertion in the case: report it with the rest
+                line = exc
+            return case, time.monotonic() - started, line
+
+        with ThreadPoolExecutor(len(cases)) as pool:
+            results = list(pool.map(timed, cases))
+        assert len(silent.accepted) >= len(cases), "every case reached the silent server"
+
+    problems = []
+    for case, waited, line in results:
+        if isinstance(line, BaseException):
+            problems.append(f"{case.endpoint}: {type(line).__name__}: {line}")
+            continue
+        if not case.bound.read - 1 <= waited <= case.bound.total + SLACK:
+            problems.append(f"{case.endpoint}: failed after {waited:.0f}s: {line}")
+        if url not in line or "did not answer within" not in line:
+            problems.append(f"{case.endpoint}: the error does not name {url} and the wait: {line}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_documents_every_bound() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Bounds", 1)[1].split("\n## ", 1)[0]
+    for name, bound in vars(bounds).items():
+        if isinstance(bound, bounds.Bound):
+            row = next((line for line in table.splitlines() if f"`{name}`" in line), None)
+            assert row, f"README's bounds table has no row for {name}"
+            assert f"{bound.read:g} s" in row and f"{bound.total:g} s" in row, row
