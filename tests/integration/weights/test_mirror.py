@@ -250,7 +250,7 @@ def test_young_uploads_of_other_runs_are_left_alone_and_stale_ones_aborted(
 
 
 def test_a_failing_s3_request_is_tried_s3_attempts_times_in_all(make_model, s3_connection, s3_env):
-    folder = make_model(shards=0)
+    folder = make_model(shards=1, shard_bytes=1024)
     resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
     with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=3, methods=frozenset({"PUT"})) as proxy:
         flaky = s3_connection.model_copy(update={"endpoint": proxy.url})
@@ -261,7 +261,7 @@ def test_a_failing_s3_request_is_tried_s3_attempts_times_in_all(make_model, s3_c
 
 
 def test_credentials_that_cannot_work_are_not_retried(make_model, s3_connection, s3_env):
-    folder = make_model(shards=0)
+    folder = make_model(shards=1, shard_bytes=1024)
     resolved = source.resolve(source.parse_source_uri(f"file://{folder}"))
     with FaultyS3Proxy(s3_env["AWS_S3_ENDPOINT"], rate=0) as proxy:
         wrong = s3_connection.model_copy(
