@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from components.check_parameters import check_parameters
 from components.deploy_llama_stack import deploy_llama_stack
 from components.deploy_model_server import deploy_model_server
 from components.mirror_weights import mirror_weights
@@ -137,7 +138,13 @@ def rollout_pipeline(
     Returns:
         Where the model is and its registry ids.
     """
-    resolved = resolve_source(source_uri=source_uri, model_name=model_name)
+    parameters = dict(locals())  # first: exactly the pipeline's parameters
+    checked = check_parameters(**parameters)
+    checked.set_display_name("check parameters")
+
+    # Every later step follows the resolve step, which follows the check: nothing is written
+    # anywhere before every parameter is known to be good.
+    resolved = resolve_source(source_uri=source_uri, model_name=model_name).after(checked)
     resolved.set_display_name("resolve source")
     resolved.set_caching_options(False)  # a branch may have moved since the last run
 

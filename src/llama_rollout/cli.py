@@ -52,12 +52,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             hint="add --local to run on the embedded stack; on a cluster, import "
             "pipelines/llama-rollout.yaml in the OpenShift AI dashboard",
         )
-    from llama_rollout.pipeline_run import ask, run_local
-    from llama_rollout.weights.source import check_model_name
+    from llama_rollout.pipeline_run import (
+        LOCAL_RUN_SETS,
+        ask,
+        parse_parameter_assignments,
+        run_local,
+    )
 
-    if args.model_name:
-        check_model_name(args.model_name)
-    result = run_local(source_uri=args.source, model_name=args.model_name or "")
+    result = run_local(
+        source_uri=args.source,
+        model_name=args.model_name or "",
+        parameters=parse_parameter_assignments(args.set, reserved=LOCAL_RUN_SETS),
+    )
     outputs = result.as_dict()
     if args.json:
         _print_json(outputs)
@@ -76,6 +82,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  MCP tools   {', '.join(outputs['mcp']['tools'])} ({outputs['mcp']['url']})\n"
         f"\n> {question}\n{ask(serving['url'], serving['model'], question)}"
     )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from llama_rollout.parameters import check_parameters
+    from llama_rollout.pipeline_run import parse_parameter_assignments, pipeline_parameters
+
+    parameters = pipeline_parameters(**parse_parameter_assignments(args.set))
+    check_parameters(parameters)
+    print(f"the run's {len(parameters)} parameters are valid (target {parameters['target']})")
     return 0
 
 
@@ -220,8 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run with kfp.local on the embedded stack")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="hf://ORG/REPO[@REV] or file:///PATH")
     p.add_argument("--model-name", default="", help="registered model name (default: from source)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline parameter, e.g. max_model_len=2048",
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON object of the outputs")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "check", help="check a run's parameters as its first step will, without running it"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("local", help="the embedded stack: up, down, status")
     p.add_argument("action", choices=["up", "down", "status"])

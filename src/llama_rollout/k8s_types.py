@@ -21,11 +21,29 @@ _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def object_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a Secret, ConfigMap or most objects (a DNS-1123 subdomain)."""
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        return (
+            f"{value[:80]!r} is not a DNS-1123 subdomain (lower case letters, digits, '-' and "
+            "'.', at most 253)"
         )
+    return None
+
+
+def dns_label_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a namespace, Service or Deployment (a DNS-1123 label)."""
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        return f"{value[:80]!r} is not a DNS-1123 label (lower case letters, digits and '-', at most 63)"
+    return None
+
+
+def _dns_label(value: str) -> str:
+    if problem := dns_label_problem(value):
+        raise ValueError(problem)
     return value
 
 

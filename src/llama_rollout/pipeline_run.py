@@ -7,16 +7,19 @@ line instead of halfway through a run.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from llama_rollout import registry
+from llama_rollout.assignments import split_assignment, typed_value
 from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
-from llama_rollout.errors import RolloutError
+from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.json_http import request_json
+from llama_rollout.parameters import check_parameters
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
 
@@ -47,6 +50,60 @@ class LocalRun:
         return {**flat, **nested, "pipeline_root": self.pipeline_root}
 
 
+# What a local run sets itself: the embedded stack's own values, and the two flags.
+LOCAL_RUN_SETS = {
+    "source_uri": "--source",
+    "model_name": "--model-name",
+    "target": "run --local",
+    "data_connection": "the embedded stack",
+    "registry_url": "the embedded stack",
+    "registry_name": "the embedded stack",
+    "mcp_url": "the embedded stack",
+}
+
+
+def _pipeline_signature() -> inspect.Signature:
+    from pipelines.rollout import rollout_pipeline
+
+    return inspect.signature(rollout_pipeline.pipeline_func)
+
+
+def pipeline_parameters(**values: Any) -> dict[str, Any]:
+    """Every parameter of the pipeline: its defaults, with ``values`` in their place."""
+    defaults = {name: p.default for name, p in _pipeline_signature().parameters.items()}
+    if unknown := sorted(set(values) - set(defaults)):
+        raise ConfigurationError(
+            f"the pipeline has no parameter {', '.join(unknown)}",
+            hint=f"its parameters are {', '.join(defaults)}",
+        )
+    return {**defaults, **values}
+
+
+def parse_parameter_assignments(
+    assignments: list[str], *, reserved: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``--set KEY=VALUE``: pipeline parameters, typed as the pipeline types them; the
+    ``reserved`` ones (``LOCAL_RUN_SETS`` for a local run) are refused, naming their source."""
+    signature = _pipeline_signature().parameters
+    reserved = reserved or {}
+    values: dict[str, Any] = {}
+    for item in assignments:
+        key, raw = split_assignment(item)
+        if key in reserved:
+            raise ConfigurationError(
+                f"--set {key}: a local run takes {key} from {reserved[key]}",
+                hint="leave it out" if " " in reserved[key] else f"use {reserved[key]}",
+            )
+        if key not in signature:
+            settable = sorted(set(signature) - set(reserved))
+            raise ConfigurationError(
+                f"the pipeline has no parameter {key!r}",
+                hint=f"its parameters: {', '.join(settable)}",
+            )
+        values[key] = typed_value(key, raw, signature[key].annotation)
+    return values
+
+
 def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
     """Check every input a step will use; raise the first problem as a RolloutError."""
     spec = source.parse_source_uri(source_uri)
@@ -58,13 +115,18 @@ def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
 
 
 def run_local(
-    *, source_uri: str = DEFAULT_SOURCE, model_name: str = "", stack: EmbeddedStack | None = None
+    *,
+    source_uri: str = DEFAULT_SOURCE,
+    model_name: str = "",
+    parameters: dict[str, Any] | None = None,
+    stack: EmbeddedStack | None = None,
 ) -> LocalRun:
     """Start the embedded stack if needed and run the whole pipeline on it.
 
     Args:
         source_uri: the model source.
         model_name: the registered model name; empty to derive it from the source.
+        parameters: other pipeline parameters (``parse_parameter_assignments``).
         stack: the embedded stack (default: the user's).
 
     Returns:
@@ -74,7 +136,14 @@ def run_local(
 
     from pipelines.rollout import rollout_pipeline
 
-    source.parse_source_uri(source_uri)  # a malformed URI fails before anything starts
+    parameters = pipeline_parameters(
+        **(parameters or {}),
+        source_uri=source_uri,
+        model_name=model_name,
+        data_connection=DATA_CONNECTION_NAME,
+        target="local",
+    )
+    check_parameters(parameters)  # bad input fails before anything starts
     stack = stack or EmbeddedStack()
     if not stack.is_healthy():
         logger.info("starting the embedded stack")
@@ -89,12 +158,11 @@ def run_local(
         raise_on_error=False,
     )
     task = rollout_pipeline(
-        source_uri=source_uri,
-        model_name=model_name,
-        data_connection=DATA_CONNECTION_NAME,
-        registry_url=env["MODEL_REGISTRY_URL"],
-        target="local",
-        mcp_url=env["MCP_SERVER_URL"],
+        **{
+            **parameters,
+            "registry_url": env["MODEL_REGISTRY_URL"],
+            "mcp_url": env["MCP_SERVER_URL"],
+        }
     )
     outputs = dict(task.outputs) if task is not None else {}
     if not outputs:

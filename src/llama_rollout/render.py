@@ -11,13 +11,13 @@ value to set.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
 from pydantic.fields import FieldInfo
 
 from llama_rollout import serving, stack
+from llama_rollout.assignments import split_assignment, typed_value
 from llama_rollout.errors import ConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -29,30 +29,20 @@ DEFAULTS: dict[str, Any] = {
 
 
 STACK_PREFIX = "stack."
-# Numbers and booleans are read strictly: YAML would take `yes` for true and true for 1.
-SCALARS: dict[type, tuple[str, str, str]] = {
-    bool: (r"true|false", "a boolean", "write true or false"),
-    int: (r"[+-]?\d+", "an integer", "write digits"),
-    float: (r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", "a number", "write a decimal number"),
-}
 
 
 def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``["gpu_count=2", "stack.replicas=2"]`` -> typed (serving, Llama Stack) values.
 
     Keys starting with ``stack.`` set the Llama Stack settings (``stack.operator=false`` renders
-    the fallback Deployment instead of the operator's CR). Values of text settings stay text;
-    the others are read as YAML (numbers, booleans, lists, objects), and numbers and booleans
-    strictly: ``gpu_count=true`` and ``stack.operator=maybe`` are errors, not 1 and True.
+    the fallback Deployment instead of the operator's CR); values are typed strictly by the
+    setting (``assignments``).
     """
     serving_fields = serving.ServingSettings.model_fields
     stack_fields = {**stack.StackSettings.model_fields, "operator": FieldInfo(annotation=bool)}
     values: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for item in assignments:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigurationError(f"--set {item!r} is not KEY=VALUE")
+        key, raw = split_assignment(item)
         is_stack = key.startswith(STACK_PREFIX)
         name = key.removeprefix(STACK_PREFIX)
         fields = stack_fields if is_stack else serving_fields
@@ -61,21 +51,7 @@ def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str,
             raise ConfigurationError(
                 f"unknown setting {key!r}", hint=f"known settings: {', '.join(known)}"
             )
-        annotation = fields[name].annotation
-        if annotation is str:
-            values[is_stack][name] = raw
-            continue
-        if annotation in SCALARS:
-            pattern, what, hint = SCALARS[annotation]
-            if not re.fullmatch(pattern, raw.strip()):
-                raise ConfigurationError(f"--set {key}: {raw!r} is not {what}", hint=hint)
-            value: Any = raw.strip() == "true" if annotation is bool else annotation(raw)
-        else:
-            try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise ConfigurationError(f"--set {key}: {raw!r} is not a value ({exc})") from exc
-        values[is_stack][name] = value
+        values[is_stack][name] = typed_value(key, raw, fields[name].annotation)
     return values
 
 

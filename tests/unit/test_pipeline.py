@@ -34,12 +34,18 @@ def test_dag_order_and_inputs():
     spec = docs[0]
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {
+        "check-parameters",
         "resolve-source",
         "mirror-weights",
         "register-model",
         "deploy-model-server",
         "deploy-llama-stack",
     }
+    # The check comes first and takes every parameter: nothing runs before it has passed.
+    assert "dependentTasks" not in tasks["check-parameters"]
+    assert tasks["resolve-source"]["dependentTasks"] == ["check-parameters"]
+    checked = tasks["check-parameters"]["inputs"]["parameters"]
+    assert set(checked) == set(spec["root"]["inputDefinitions"]["parameters"])
     assert "deploy-model-server" in tasks["deploy-llama-stack"]["dependentTasks"]
     assert tasks["mirror-weights"]["dependentTasks"] == ["resolve-source"]
     assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights", "resolve-source"]

@@ -7,10 +7,18 @@ evidence beside each.
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llama_rollout.errors import ConfigurationError, invalid_settings
 from llama_rollout.k8s_types import DnsLabel, LabelValue, ModelName, PinnedImage, Quantity
@@ -51,6 +59,23 @@ CONTROLLER_RECORD_LABEL = "modelregistry.opendatahub.io/inference-service-id"
 # config/runtimes/vllm-cuda-template.yaml); one ServingRuntime per deployment copies it.
 TEMPLATE_NAME = "vllm-cuda-runtime-template"
 TEMPLATE_DISPLAY_NAME = "vLLM NVIDIA GPU ServingRuntime for KServe"
+# vLLM flags these settings (or the runtime) set: one given again in extra_args would win
+# silently on some vLLM versions and fail on others, so it is refused with the setting to use.
+OWNED_VLLM_FLAGS = {
+    "--model": "the runtime (the mirrored model)",
+    "--served-model-name": "the runtime (the model name)",
+    "--port": "the runtime",
+    "--host": "the runtime",
+    "--max-model-len": "max_model_len",
+    "--gpu-memory-utilization": "gpu_memory_utilization",
+    "--tensor-parallel-size": "gpu_count",
+    "-tp": "gpu_count",
+    "--enable-auto-tool-choice": "tool_call_parser",
+    "--tool-call-parser": "tool_call_parser",
+    "--chat-template": "chat_template",
+}
+_TEMPLATE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.jinja$")
+_TOOL_PARSER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class TolerationEffect(StrEnum):
@@ -122,6 +147,41 @@ class ServingSettings(BaseModel):
     model_version_id: LabelValue = ""
     registry_name: LabelValue = ""
     registry_namespace: LabelValue = ""
+
+    @field_validator("tool_call_parser")
+    @classmethod
+    def _parser_name(cls, value: str) -> str:
+        if not _TOOL_PARSER.match(value):
+            raise ValueError(f"{value!r} is not a vLLM tool-call parser name (e.g. llama3_json)")
+        return value
+
+    @field_validator("chat_template")
+    @classmethod
+    def _template_in_the_image(cls, value: str) -> str:
+        absolute = value.startswith("/") and ".." not in value.split("/") and value.isprintable()
+        if not (absolute and " " not in value) and not _TEMPLATE_FILE.match(value):
+            raise ValueError(
+                f"{value!r} is neither a template file name (NAME.jinja) nor an absolute path "
+                "without '..' inside the runtime image"
+            )
+        return value
+
+    @field_validator("extra_args")
+    @classmethod
+    def _args_the_settings_do_not_own(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in value:
+            if not arg.isprintable():
+                raise ValueError(f"extra vLLM argument {arg!r} has a control character")
+            if "$(" in arg:
+                # The kubelet expands $(VAR) in container args.
+                raise ValueError(f"extra vLLM argument {arg!r} has '$(', which Kubernetes expands")
+            flag = arg.split("=", 1)[0]
+            if flag in OWNED_VLLM_FLAGS:
+                raise ValueError(
+                    f"extra vLLM argument {flag} is set by {OWNED_VLLM_FLAGS[flag]}: "
+                    "change that instead"
+                )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:

@@ -7,10 +7,12 @@ nothing downstream uses it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llama_rollout.errors import ConfigurationError
 from llama_rollout.weights.manifest import Manifest
 
 MiB = 1024 * 1024
@@ -65,6 +67,25 @@ class MirroredModel:
     def storage_path(self) -> str:
         """The path inside the bucket, as KServe's ``storage.path`` and the registry want it."""
         return self.prefix.rstrip("/")
+
+
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_BASE_PREFIX = 256
+
+
+def check_base_prefix(prefix: str) -> str:
+    """``prefix`` when it can be the folder of every model in the bucket, else a
+    ConfigurationError: S3 keys with ``..``, empty segments or odd characters end up as
+    paths on disk and in KServe's storage.path."""
+    segments = prefix.strip("/").split("/") if prefix.strip("/") else []
+    bad = next((s for s in segments if not _PREFIX_SEGMENT.match(s)), None)
+    if len(prefix) > MAX_BASE_PREFIX or bad is not None:
+        raise ConfigurationError(
+            f"invalid S3 prefix {prefix[:80]!r}"
+            + (f": segment {bad!r}" if bad is not None else f": over {MAX_BASE_PREFIX} characters"),
+            hint="use folders of letters, digits, '.', '_' and '-' separated by '/', e.g. models",
+        )
+    return prefix
 
 
 def model_prefix(base_prefix: str, model_name: str, revision: str) -> str:

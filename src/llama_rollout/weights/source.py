@@ -41,6 +41,8 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _SOURCE_FORMS = "hf://ORG/REPO[@REVISION] or file:///ABSOLUTE/PATH"
 MAX_URI_LENGTH = 1024
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".gguf", ".h5", ".msgpack", ".ckpt")
+MODEL_HINT = "give the folder that holds the model's config.json and its *.safetensors"
 
 
 @dataclass(frozen=True)
@@ -315,11 +317,13 @@ def _resolve_folder(spec: SourceSpec) -> ResolvedSource:
         raise SourceNotFoundError(
             f"model folder {root} does not exist", hint="give the folder that holds config.json"
         )
+    if not (root / "config.json").is_file():  # before reading a folder that is no model
+        raise SourceError(f"{root} has no config.json: it is not a model folder", hint=MODEL_HINT)
     kept, skipped = select_serving_files(folder_files(root))
     files = tuple(
         SourceFile(path, (root / path).stat().st_size, _sha256_of(root / path)) for path in kept
     )
-    check_looks_like_a_model(root, files)
+    check_weights(root, files)
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.path}\0{f.size}\0{f.sha256}\n".encode())
@@ -390,18 +394,13 @@ def _unreadable(path: Path, exc: OSError) -> SourceError:
     )
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".gguf", ".h5", ".msgpack", ".ckpt")
-
-
-def check_looks_like_a_model(where: Path | str, files: tuple[SourceFile, ...]) -> None:
-    """A model has a ``config.json`` and weight files, none of them empty; else SourceError."""
-    paths = {f.path for f in files}
-    hint = "give the folder that holds the model's config.json and its *.safetensors"
-    if "config.json" not in paths:
-        raise SourceError(f"{where} has no config.json: it is not a model folder", hint=hint)
+def check_weights(where: Path | str, files: tuple[SourceFile, ...]) -> None:
+    """A model has weight files, none of them empty; else SourceError."""
     weights = [f for f in files if f.path.endswith(WEIGHT_SUFFIXES)]
     if not weights:
-        raise SourceError(f"{where} has no weight files ({', '.join(WEIGHT_SUFFIXES)})", hint=hint)
+        raise SourceError(
+            f"{where} has no weight files ({', '.join(WEIGHT_SUFFIXES)})", hint=MODEL_HINT
+        )
     if empty := [f.path for f in weights if f.size == 0]:
         raise SourceError(
             f"weight file {empty[0]} in {where} is empty (0 bytes)",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.mirror import mirror
-from llama_rollout.weights.plan import MirroredModel, MirrorSettings
+from llama_rollout.weights.plan import MirroredModel, MirrorSettings, check_base_prefix
 from llama_rollout.weights.source import SourceFile, check_model_name, parse_source_uri, resolve
 
 
@@ -62,6 +62,7 @@ def mirror_step(
 ) -> MirroredModel:
     """Mirror the pinned source into the data connection's bucket (from the environment)."""
     check_model_name(model_name)
+    check_base_prefix(s3_prefix)
     resolved = resolve(parse_source_uri(pinned_uri))
     return mirror(
         resolved,

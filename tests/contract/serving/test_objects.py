@@ -162,6 +162,16 @@ def test_several_gpus_run_vllm_tensor_parallel_with_shared_memory():
         ({"runtime_image": "quay.io/modh/vllm:latest"}, "pin the image"),
         ({"gpu_memory_utilization": 1.5}, "less than or equal to 1"),
         ({"tolerations": ({"operator": "Maybe"},)}, "Equal"),
+        ({"extra_args": ("--max-model-len=4096",)}, "--max-model-len is set by max_model_len"),
+        ({"extra_args": ("-tp", "2")}, "-tp is set by gpu_count"),
+        ({"extra_args": ("--chat-template", "/x.jinja")}, "set by chat_template"),
+        ({"extra_args": ("--served-model-name=x",)}, "set by the runtime"),
+        ({"extra_args": ("--api-key=$(TOKEN)",)}, "which Kubernetes expands"),
+        ({"extra_args": ("--max-num-seqs=8\n--port=1",)}, "control character"),
+        ({"chat_template": "../../etc/passwd"}, "neither a template file name"),
+        ({"chat_template": "/opt/app-root/../../etc/passwd"}, "without '..'"),
+        ({"chat_template": "tool chat.jinja"}, "neither a template file name"),
+        ({"tool_call_parser": "llama3_json --port 1"}, "not a vLLM tool-call parser name"),
     ],
 )
 def test_bad_settings_are_refused(overrides, message):

@@ -1,0 +1,30 @@
+"""Step 0: check every parameter of the run before any step writes anywhere."""
+
+from components import runtime_component
+
+
+@runtime_component
+def check_parameters(
+    source_uri: str, model_name: str, data_connection: str, hf_token_secret: str,
+    s3_prefix: str, registry_name: str, registry_namespace: str, registry_url: str,
+    target: str, namespace: str, runtime_image: str, gpu_count: int, tolerations: str,
+    node_selector: str, max_model_len: int, tool_call_parser: str, chat_template: str,
+    shm_size: str, extra_vllm_args: list, min_replicas: int, max_replicas: int,
+    enable_auth: bool, require_tool_calling: bool, serving_timeout_seconds: int, mcp_url: str,
+    llama_stack_name: str, llama_stack_image: str, llama_stack_distribution: str,
+    vllm_token_secret: str, llama_stack_max_tokens: int, llama_stack_replicas: int,
+    llama_stack_storage_size: str, llama_stack_timeout_seconds: int,
+):  # fmt: skip
+    """Fail with one line naming every bad parameter, before the mirror, the registry or the
+    cluster sees any of them. The arguments are the pipeline's parameters of the same names.
+    """
+    parameters = dict(locals())  # first: exactly the arguments
+    import logging
+
+    from llama_rollout.parameters import check_parameters as check
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check(parameters)
+    logging.getLogger("llama_rollout.parameters").info(
+        "all %d parameters are valid", len(parameters)
+    )

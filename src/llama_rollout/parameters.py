@@ -1,0 +1,119 @@
+"""The pipeline's parameters, checked together before the first step writes anything.
+
+Each stage checks its own settings where it uses them; this module asks every stage, up
+front, with the run's parameters, so that a bad ``chat_template`` fails the run before the
+mirror has moved a byte or the registry has a new version. The pipeline's first task and
+``run --local`` both call :func:`check_parameters`; neither reaches the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from llama_rollout.errors import ConfigurationError, invalid_settings
+from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
+from llama_rollout.serving.step import ServingRequest
+from llama_rollout.stack.step import StackRequest
+from llama_rollout.targets import Target
+from llama_rollout.weights.plan import check_base_prefix
+from llama_rollout.weights.source import check_model_name, parse_source_uri
+
+MAX_URL_LENGTH = 2048
+SECRET_PARAMETERS = ("data_connection", "hf_token_secret", "vllm_token_secret")
+NAMESPACE_PARAMETERS = ("namespace", "registry_name", "registry_namespace")
+TIMEOUT_PARAMETERS = ("serving_timeout_seconds", "llama_stack_timeout_seconds")
+
+
+def check_http_url(name: str, url: str) -> str:
+    """``url`` when it is an http(s) URL with a host, else a ConfigurationError naming ``name``."""
+    parsed = urlparse(url)
+    if (
+        len(url) > MAX_URL_LENGTH
+        or parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or not url.isprintable()
+        or " " in url
+    ):
+        raise ConfigurationError(
+            f"{name} {url[:80]!r} is not an http(s) URL", hint="give http(s)://HOST[:PORT]/PATH"
+        )
+    return url
+
+
+def check_parameters(values: Mapping[str, Any]) -> None:
+    """Check the pipeline's parameters (by the pipeline's names); raise one ConfigurationError
+    that names every bad one, or return."""
+    problems: list[str] = []
+
+    def check(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+        except ValidationError as exc:
+            problems.append(str(invalid_settings("settings", exc)))
+
+    v = dict(values)
+    check(lambda: parse_source_uri(v["source_uri"]))
+    if v["model_name"]:
+        check(lambda: check_model_name(v["model_name"]))
+    check(lambda: check_base_prefix(v["s3_prefix"]))
+    check(lambda: Target.parse(v["target"]))
+    for name in SECRET_PARAMETERS:
+        if (v[name] or name == "data_connection") and (problem := object_name_problem(v[name])):
+            problems.append(f"{name}: {problem}: give the Secret's name")
+    for name in TIMEOUT_PARAMETERS:
+        if v[name] <= 0:
+            problems.append(f"{name} is {v[name]}: give a number of seconds above 0")
+    if v["registry_url"]:
+        check(lambda: check_http_url("registry_url", v["registry_url"]))
+    elif v["target"] == Target.OPENSHIFT and not v["registry_name"]:
+        problems.append("no Model Registry given: set registry_name (or registry_url)")
+    check(lambda: check_http_url("mcp_url", v["mcp_url"]))
+    for name in NAMESPACE_PARAMETERS:
+        if v[name] and (problem := dns_label_problem(v[name])):
+            problems.append(f"{name}: {problem}: give a namespace or object name")
+    # A bad namespace is named once above, not again by each stage's settings.
+    namespace = v["namespace"] if not dns_label_problem(v["namespace"] or "-") else "default"
+    model = v["model_name"] or model_name_from(v["source_uri"].rstrip("/").rsplit("/", 1)[-1])
+    check(lambda: _serving_request(v, model).settings(namespace))
+    check(lambda: _stack_request(v, model).settings(namespace))
+    if problems:
+        raise ConfigurationError(
+            "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
+            hint="fix them and start the run again (nothing was written)",
+        )
+
+
+def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
+    # The mirror's place and the registry ids are not known yet: stand-ins that are valid.
+    return ServingRequest(
+        model_name=model, model_uri="s3://bucket/model/", storage_path="model", revision="0",
+        data_connection=v["data_connection"] or "data-connection",
+        registry_url=v["registry_url"], registry_name=v["registry_name"],
+        registry_namespace=v["registry_namespace"], namespace=v["namespace"],
+        runtime_image=v["runtime_image"], gpu_count=v["gpu_count"],
+        tolerations=v["tolerations"], node_selector=v["node_selector"],
+        max_model_len=v["max_model_len"], tool_call_parser=v["tool_call_parser"],
+        chat_template=v["chat_template"], shm_size=v["shm_size"],
+        extra_vllm_args=list(v["extra_vllm_args"]), min_replicas=v["min_replicas"],
+        max_replicas=v["max_replicas"], enable_auth=v["enable_auth"],
+        require_tool_calling=v["require_tool_calling"],
+        timeout_seconds=v["serving_timeout_seconds"],
+    )  # fmt: skip
+
+
+def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
+    return StackRequest(
+        serving_url="http://model-server/v1", serving_model=model, revision="0",
+        mcp_url=v["mcp_url"], namespace=v["namespace"], name=v["llama_stack_name"],
+        distribution_image=v["llama_stack_image"],
+        distribution_name=v["llama_stack_distribution"],
+        vllm_token_secret=v["vllm_token_secret"], vllm_max_tokens=v["llama_stack_max_tokens"],
+        replicas=v["llama_stack_replicas"], storage_size=v["llama_stack_storage_size"],
+        timeout_seconds=v["llama_stack_timeout_seconds"],
+    )  # fmt: skip
