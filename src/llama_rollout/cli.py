@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 
@@ -211,10 +211,27 @@ def _pinned_image(value: str) -> str:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the CLI's one-line form, with where to read the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}: see `{self.prog} --help`\n")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, not {value}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     from llama_rollout.pipeline_run import DEFAULT_SOURCE
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llama-rollout",
         description="Take a Llama model from Hugging Face to production on OpenShift AI.",
     )
@@ -273,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     p.add_argument("--model-name", default="")
     p.add_argument("--prefix", default="models")
-    p.add_argument("--stall-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--stall-timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds without a byte from the source before a read is retried",
+    )
     p.set_defaults(func=cmd_mirror)
 
     p = sub.add_parser("register", help="register a mirrored model in the Model Registry")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,9 @@ MODEL_FORMAT = "vLLM"
 MODEL_FORMAT_VERSION = "1"
 REVISION_PROPERTY = "source_revision"
 VERSION_NAME_LENGTH = 12
+# Two runs registering at once: the loser's create answers 409, and it reads the winner's back.
+CONFLICT_ATTEMPTS = 5
+CONFLICT_PAUSE = 0.2
 
 
 @dataclass(frozen=True)
@@ -158,43 +162,98 @@ def register_version(
         "model_source_id": provenance.pipeline_run_id or None,
         "model_source_name": provenance.source_uri,
     }
+    revision = provenance.source_revision
+    version_name = revision[:VERSION_NAME_LENGTH]
     with client_errors(f"registering {model_name}"):
-        existing = version_by_revision(client, model_name, provenance.source_revision)
-        if existing is not None:
-            logger.info(
-                "model %s revision %s is already registered as version %s (id %s)",
-                model_name, provenance.source_revision, existing.name, existing.id,
-            )  # fmt: skip
-            if client.get_model_artifact(model_name, existing.name) is None:
-                # A run that stopped between the version and its artifact: finish its work.
-                # The client has no public call for an artifact of an existing version.
-                logger.info("version %s has no artifact yet: adding it", existing.name)
-                client.async_runner(
-                    client._register_model_artifact(existing, model_name, model_uri, **artifact)
+        for attempt in range(CONFLICT_ATTEMPTS):
+            existing = version_by_revision(client, model_name, revision)
+            if existing is not None:
+                logger.info(
+                    "model %s revision %s is already registered as version %s (id %s)",
+                    model_name, revision, existing.name, existing.id,
+                )  # fmt: skip
+                return _complete(client, model_name, existing, model_uri, artifact)
+            _refuse_a_foreign_version(client, model_name, version_name, revision)
+            try:
+                client.register_model(
+                    model_name,
+                    model_uri,
+                    version=version_name,
+                    version_description=description
+                    or f"{provenance.source_uri} mirrored to {model_uri}",
+                    metadata=provenance.as_metadata(),
+                    **artifact,
                 )
-            return _ids(client, model_name, existing, created=False)
-        version_name = provenance.source_revision[:VERSION_NAME_LENGTH]
-        client.register_model(
-            model_name,
-            model_uri,
-            version=version_name,
-            version_description=description or f"{provenance.source_uri} mirrored to {model_uri}",
-            metadata=provenance.as_metadata(),
-            **artifact,
+            except Exception as exc:
+                if not _is_conflict(exc):
+                    raise
+                # Another run created the model or this version between the lookup and the
+                # create: read back what it made.
+                logger.info("%s was registered by another run at the same time: reading it back",
+                            model_name)  # fmt: skip
+                time.sleep(CONFLICT_PAUSE * (attempt + 1))
+                continue
+            version = client.get_model_version(model_name, version_name)
+            if version is None:
+                raise RegistryError(
+                    f"the registry lost {model_name} version {version_name} right after creating it"
+                )
+            logger.info("registered %s version %s (id %s) -> %s",
+                        model_name, version_name, version.id, model_uri)  # fmt: skip
+            return _ids(client, model_name, version, created=True)
+    raise RegistryError(
+        f"registering {model_name}: the registry answered 409 Conflict {CONFLICT_ATTEMPTS} times "
+        "and the version it conflicts with never appeared",
+        hint="check the registry's log; another client may be creating and archiving it",
+    )
+
+
+def _complete(
+    client: ModelRegistry,
+    model_name: str,
+    version: ModelVersion,
+    model_uri: str,
+    artifact: dict[str, Any],
+) -> RegisteredVersion:
+    """The ids of an existing version, after adding the artifact a stopped run left out."""
+    if client.get_model_artifact(model_name, version.name) is None:
+        # The client has no public call for an artifact of an existing version.
+        logger.info("version %s has no artifact yet: adding it", version.name)
+        client.async_runner(
+            client._register_model_artifact(version, model_name, model_uri, **artifact)
         )
-        version = client.get_model_version(model_name, version_name)
-        if version is None:
-            raise RegistryError(
-                f"the registry lost {model_name} version {version_name} right after creating it"
-            )
-        logger.info(
-            "registered %s version %s (id %s) -> %s",
-            model_name,
-            version_name,
-            version.id,
-            model_uri,
-        )
-        return _ids(client, model_name, version, created=True)
+    return _ids(client, model_name, version, created=False)
+
+
+def _refuse_a_foreign_version(
+    client: ModelRegistry, model_name: str, version_name: str, revision: str
+) -> None:
+    """A version with this run's name but another (or no) source revision was not made by
+    this pipeline for this revision: it is never reused, and never silently worked around."""
+    if client.get_registered_model(model_name) is None:
+        return
+    taken = client.get_model_version(model_name, version_name)
+    if taken is None:
+        return
+    recorded = _revision_of(taken)
+    raise RegistryError(
+        f"{model_name} already has a version {version_name!r} (id {taken.id}) that this pipeline "
+        f"did not register for revision {revision}: its {REVISION_PROPERTY} is "
+        + (repr(recorded) if recorded else "not set"),
+        hint=f"register under another model name (--model-name or the model_name parameter, "
+        f"e.g. {model_name}-2); version names cannot change, so look at version {taken.id} "
+        f"under Model registry > {model_name} in the dashboard before reusing this name",
+    )
+
+
+def _is_conflict(exc: Exception) -> bool:
+    """The registry (409) or the client (it checks names first) said the object exists."""
+    from model_registry.exceptions import StoreError
+    from mr_openapi.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        return exc.status == 409
+    return isinstance(exc, StoreError) and "already exists" in str(exc)
 
 
 @contextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from model_registry.types import ModelVersionState, RegisteredModelState
@@ -255,3 +257,57 @@ def test_registry_errors_name_what_failed(registry_url):
         match=r"connecting to the Model Registry at http://127\.0\.0\.1:9: .*unreachable",
     ):
         registry.connect(endpoint("http://127.0.0.1:9"))
+
+
+def test_a_run_that_loses_the_race_reads_the_winner_s_version_back(registry_url, monkeypatch):
+    revision = "7" * 40
+    winner = registry.connect(endpoint(registry_url))
+    loser = registry.connect(endpoint(registry_url))
+    real_register = loser.register_model
+
+    def the_other_run_gets_there_first(*args, **kwargs):
+        # The loser has looked and found nothing; the winner registers before it creates.
+        register(winner, revision)
+        return real_register(*args, **kwargs)
+
+    monkeypatch.setattr(loser, "register_model", the_other_run_gets_there_first)
+    ids = register(loser, revision)
+    assert not ids.created
+    assert ids == register(winner, revision)
+    assert len(list(winner.get_model_versions("llama-small"))) == 1
+
+
+def test_runs_registering_at_once_all_get_the_one_version(registry_url):
+    revision = "6" * 40
+    clients = [registry.connect(endpoint(registry_url)) for _ in range(4)]
+    barrier = threading.Barrier(len(clients))
+
+    def run(client):
+        barrier.wait()
+        return register(client, revision)
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        results = list(pool.map(run, clients))
+    assert len({r.model_version_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert len(list(clients[0].get_model_versions("llama-small"))) == 1
+
+
+@pytest.mark.parametrize("recorded", [None, "f" * 40])
+def test_a_version_this_pipeline_did_not_make_is_refused_with_its_id(registry_url, recorded):
+    client = registry.connect(endpoint(registry_url))
+    revision = "5" * 40
+    model = client.async_runner(client._register_model("llama-small"))
+    properties = {"source_revision": recorded} if recorded else {}
+    foreign = client.async_runner(
+        client._register_new_version(model, revision[:12], "someone", custom_properties=properties)
+    )
+    with pytest.raises(RegistryError) as caught:
+        register(client, revision)
+    message = str(caught.value)
+    assert f"version '{revision[:12]}' (id {foreign.id})" in message
+    assert "did not register for revision" in message
+    assert (repr(recorded) if recorded else "not set") in message
+    assert "--model-name" in message and "llama-small-2" in message
+    assert client.get_model_artifact("llama-small", revision[:12]) is None, "left as it was"
+    assert len(list(client.get_model_versions("llama-small"))) == 1
