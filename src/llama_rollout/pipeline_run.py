@@ -7,16 +7,21 @@ line instead of halfway through a run.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import inspect
 import logging
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llama_rollout import registry
 from llama_rollout.assignments import split_assignment, typed_value
 from llama_rollout.bounds import VLLM
-from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
+from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
 from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.parameters import check_parameters
@@ -132,10 +137,6 @@ def run_local(
     Returns:
         The pipeline's outputs.
     """
-    from kfp import local
-
-    from pipelines.rollout import rollout_pipeline
-
     parameters = pipeline_parameters(
         **(parameters or {}),
         source_uri=source_uri,
@@ -145,12 +146,21 @@ def run_local(
     )
     check_parameters(parameters)  # bad input fails before anything starts
     stack = stack or EmbeddedStack()
+    with one_run_at_a_time(stack.root):
+        return _run_on(stack, parameters)
+
+
+def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
+    from kfp import local
+
+    from pipelines.rollout import rollout_pipeline
+
     if not stack.is_healthy():
         logger.info("starting the embedded stack")
     stack.up()
     env = stack.environment()
     os.environ.update(env)  # kfp.local runs each step as a child process of this one
-    resolved = preflight(source_uri, env)
+    resolved = preflight(parameters["source_uri"], env)
     pipeline_root = stack.root / "pipeline-root"
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -172,6 +182,42 @@ def run_local(
             "`llama-rollout local status`",
         )
     return LocalRun(outputs, str(pipeline_root), env["MCP_SERVER_URL"])
+
+
+@contextlib.contextmanager
+def one_run_at_a_time(root: Path, *, report_every: float = 30.0) -> Iterator[None]:
+    """Hold the embedded stack's run lock; a second local run waits for the first.
+
+    Runs share the stack's S3, registry and vLLM, and a served model belongs to one run at a
+    time. The lock is an flock on ``run.lock``: the kernel releases it when its holder exits,
+    however it exits, so a killed run never blocks the next one.
+    """
+    usable_folder(root, "state", "LLAMA_ROLLOUT_STATE_DIR", create=True)
+    with (root / "run.lock").open("a+") as lock:
+        started = time.monotonic()
+        reported: float | None = None
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                if reported is None or now - reported >= report_every:
+                    lock.seek(0)
+                    holder = lock.read().strip() or "unknown"
+                    logger.info(
+                        "another local run (pid %s) is using the embedded stack: waiting for it "
+                        "(%.0f s so far)", holder, now - started,
+                    )  # fmt: skip
+                    reported = now
+                time.sleep(0.5)
+        try:
+            lock.truncate(0)
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,38 @@ def output_text(notebook) -> list[str]:
     return texts
 
 
+def registry_listing(url: str) -> tuple[list[str], list[str]]:
+    base = f"{url}/api/model_registry/v1alpha3"
+    with urllib.request.urlopen(f"{base}/registered_models", timeout=30) as response:
+        models = json.load(response)["items"]
+    with urllib.request.urlopen(f"{base}/model_versions", timeout=30) as response:
+        versions = json.load(response)["items"]
+    return [m["name"] for m in models], [v["name"] for v in versions]
+
+
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
-    first = last_json(cli("run", "--local", "--json", env=stack_env))
+    # Two runs at once on a cold machine: the second waits for the first, then reuses it all.
+    logs = [(tmp_path / f"run-{i}.out", tmp_path / f"run-{i}.err") for i in range(2)]
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "llama_rollout.cli", "run", "--local", "--json"],
+            env=stack_env,
+            stdout=out.open("w"),  # files, not pipes: a waiting reader must not stall a run
+            stderr=err.open("w"),
+        )
+        for out, err in logs
+    ]
+    results = [
+        subprocess.CompletedProcess(p.args, p.wait(timeout=900), out.read_text(), err.read_text())
+        for p, (out, err) in zip(both, logs, strict=True)
+    ]
+    first, second = sorted((last_json(r) for r in results), key=lambda o: -o["bytes_transferred"])
+    assert second["bytes_transferred"] == 0
+    assert (second["model_version_id"], second["revision"]) == (
+        first["model_version_id"],
+        first["revision"],
+    )
+    assert any("another local run (pid" in r.stderr for r in results), "no run waited"
     assert first["source"].startswith("hf://HuggingFaceTB/SmolLM2-135M-Instruct@")
     assert first["source"].endswith(first["revision"]) and len(first["revision"]) == 40
     assert first["model_uri"] == f"s3://models/models/smollm2-135m-instruct/{first['revision']}/"
@@ -99,12 +130,8 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     llsd = fake.get("llamastackdistributions", "llama-stack", "pipelines")
     assert llsd["spec"]["server"]["userConfig"]["configMapName"] == "llama-stack-config"
 
-    second = last_json(cli("run", "--local", "--json", env=stack_env))
-    assert second["bytes_transferred"] == 0
-    assert (second["model_version_id"], second["revision"]) == (
-        first["model_version_id"],
-        first["revision"],
-    )
+    models, versions = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
+    assert (models, versions) == (["smollm2-135m-instruct"], [first["model_version_name"]])
 
     executed = run_notebook(NOTEBOOKS / "explore-deployed-stack.ipynb", stack_env, monkeypatch)
     text = "\n".join(output_text(executed))
