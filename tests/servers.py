@@ -190,3 +190,17 @@ class SilentServer:
         for connection in self.accepted:
             connection.close()
         self.sock.close()
+
+
+def html_app() -> object:
+    """An ordinary web server where an API was expected: every path answers 200 with a page,
+    as a login portal, a router's default page or a wrong port would."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def page(request: object) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><html><body><h1>Welcome</h1></body></html>")
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(routes=[Route("/{path:path}", page, methods=methods)])

@@ -34,13 +34,13 @@ def register_step(request: RegistrationRequest) -> RegisteredVersion:
         IncompleteModelError: the prefix has no manifest.
         RegistryError: the registry refused or is unreachable.
     """
-    connection = DataConnection.from_env(name=request.data_connection)
-    manifest, manifest_sha256 = read_manifest(connection, request.model_uri)
     endpoint = resolve_endpoint(
         registry_url=request.registry_url,
         registry_name=request.registry_name,
         registry_namespace=request.registry_namespace,
     )
+    connection = DataConnection.from_env(name=request.data_connection)
+    manifest, manifest_sha256 = read_manifest(connection, request.model_uri)
     return register_version(
         connect(endpoint),
         model_name=request.model_name or manifest.model_name,
