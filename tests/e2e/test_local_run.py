@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cluster_steps import openshift_ai, run_cluster_steps
+from tests.holdings import registry_listing
 
 pytestmark = pytest.mark.e2e
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -57,15 +57,6 @@ def output_text(notebook) -> list[str]:
             data = output.get("data", {})
             texts += [data.get("text/markdown", ""), data.get("text/plain", "")]
     return texts
-
-
-def registry_listing(url: str) -> tuple[list[str], list[str]]:
-    base = f"{url}/api/model_registry/v1alpha3"
-    with urllib.request.urlopen(f"{base}/registered_models", timeout=30) as response:
-        models = json.load(response)["items"]
-    with urllib.request.urlopen(f"{base}/model_versions", timeout=30) as response:
-        versions = json.load(response)["items"]
-    return [m["name"] for m in models], [v["name"] for v in versions]
 
 
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
@@ -130,8 +121,9 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     llsd = fake.get("llamastackdistributions", "llama-stack", "pipelines")
     assert llsd["spec"]["server"]["userConfig"]["configMapName"] == "llama-stack-config"
 
-    models, versions = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
-    assert (models, versions) == (["smollm2-135m-instruct"], [first["model_version_name"]])
+    held = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
+    assert [m["name"] for m in held["registered_models"]] == ["smollm2-135m-instruct"]
+    assert [v["name"] for v in held["model_versions"]] == [first["model_version_name"]]
 
     executed = run_notebook(NOTEBOOKS / "explore-deployed-stack.ipynb", stack_env, monkeypatch)
     text = "\n".join(output_text(executed))

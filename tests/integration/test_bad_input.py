@@ -23,6 +23,7 @@ import pytest
 from llama_rollout.cli import build_parser
 from llama_rollout.pipeline_run import LOCAL_RUN_SETS
 from pipelines.rollout import rollout_pipeline
+from tests.holdings import bucket_listing, registry_listing
 from tests.servers import html_app, serve_app
 
 pytestmark = pytest.mark.integration
@@ -444,27 +445,6 @@ def model_folders(root: Path) -> dict[str, Path]:
     folders["state-file"] = root / "state-file"
     folders["state-file"].write_text("")
     return folders
-
-
-def bucket_listing(client) -> dict[str, list[tuple[str, str]]]:
-    return {
-        bucket["Name"]: [
-            (o["Key"], o["ETag"])
-            for o in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", [])
-        ]
-        for bucket in client.list_buckets()["Buckets"]
-    }
-
-
-def registry_listing(url: str) -> dict[str, object]:
-    import urllib.request
-
-    base = f"{url}/api/model_registry/v1alpha3"
-    with urllib.request.urlopen(f"{base}/registered_models", timeout=30) as response:
-        models = json.load(response)
-    with urllib.request.urlopen(f"{base}/model_versions", timeout=30) as response:
-        versions = json.load(response)
-    return {"models": models["items"], "versions": versions["items"]}
 
 
 def run_case(case: Case, base_env: dict[str, str], state: Path) -> str | None:
