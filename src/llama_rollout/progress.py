@@ -35,7 +35,10 @@ class TransferProgress:
     bytes found already there (skipped files, resumed parts), so the percentage reaches 100.
     """
 
-    def __init__(self, *, total_files: int, total_bytes: int, interval: float = 5.0) -> None:
+    def __init__(
+        self, *, total_files: int, total_bytes: int, interval: float = 5.0, label: str = "mirror"
+    ) -> None:
+        self.label = label
         self.total_files = total_files
         self.total_bytes = total_bytes
         self.interval = interval
@@ -94,13 +97,13 @@ class TransferProgress:
 
         def report() -> None:
             while not stop.wait(self.interval):
-                logger.info("mirror progress: %s", self.line())
+                logger.info("%s progress: %s", self.label, self.line())
 
-        thread = threading.Thread(target=report, name="mirror-progress", daemon=True)
+        thread = threading.Thread(target=report, name=f"{self.label}-progress", daemon=True)
         thread.start()
         try:
             yield
         finally:
             stop.set()
             thread.join()
-            logger.info("mirror progress: %s", self.line())
+            logger.info("%s progress: %s", self.label, self.line())

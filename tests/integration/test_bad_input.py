@@ -48,12 +48,12 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "stall-negative",
             ["mirror", "--source", "hf://a/b", "--stall-timeout", "-1"],
-            r"--stall-timeout: give a number of seconds above 0",
+            r"--stall-timeout: give a duration above 0, not -1",
         ),
         Case(
             "stall-word",
             ["mirror", "--source", "hf://a/b", "--stall-timeout", "soon"],
-            r"'soon' is not a number of seconds",
+            r"'soon' is not a duration \(e.g. 90s",
         ),
         Case(
             "stall-nan",
@@ -274,6 +274,43 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             r"not a DNS-1035 label.*'upper'",
         ),
     ]
+    checks_of_s3 = [
+        Case("verify-no-uri", ["verify"], r"required: --model-uri"),
+        Case(
+            "verify-uri-scheme",
+            ["verify", "--model-uri", "models/tiny/r1/"],
+            r"not an S3 model URI",
+        ),
+        Case(
+            "verify-no-manifest",
+            ["verify", "--model-uri", "s3://models/ghost/r1/"],
+            r"has no llama-rollout-manifest.json",
+        ),
+        Case(
+            "verify-other-bucket",
+            ["verify", "--model-uri", "s3://other-bucket/m/r1/"],
+            r"is in bucket 'other-bucket', and the data connection's bucket is 'models'",
+        ),
+        Case(
+            "verify-damaged",
+            ["verify", "--model-uri", "s3://models/models/tiny/good/"],
+            r"4 of 4 files of .* do not match its manifest: config.json is missing .*--verify",
+        ),
+        Case("prune-no-limit", ["prune"], r"required: --older-than"),
+        Case("prune-zero", ["prune", "--older-than", "0"], r"give a duration above 0"),
+        Case("prune-word", ["prune", "--older-than", "a-while"], r"'a-while' is not a duration"),
+        Case(
+            "prune-prefix",
+            ["prune", "--older-than", "1d", "--prefix", "../x"],
+            r"invalid S3 prefix",
+        ),
+        Case(
+            "prune-no-bucket",
+            ["prune", "--older-than", "1d"],
+            r"AWS_S3_BUCKET not set",
+            {"AWS_S3_BUCKET": None},
+        ),
+    ]
     renders = [
         Case("render-int-bool", ["render", "--set", "gpu_count=true"], r"'true' is not an integer"),
         Case(
@@ -424,7 +461,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             {"LLAMA_ROLLOUT_STATE_DIR": str(folders["state-file"])},
         ),
     ]
-    return usage + sources + mirrors + registers + renders + checks + runs  # fmt: skip
+    return usage + sources + mirrors + registers + checks_of_s3 + renders + checks + runs  # fmt: skip
 
 
 def model_folders(root: Path) -> dict[str, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llama_rollout import cli
+from llama_rollout.cli import commands
 
 
 def broken(args):
@@ -12,7 +13,7 @@ def broken(args):
 
 
 def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "cmd_resolve", broken)
+    monkeypatch.setattr(commands, "cmd_resolve", broken)
     assert cli.main(["resolve", "--source", "hf://acme/tiny"]) == cli.UNEXPECTED
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [

@@ -121,10 +121,18 @@ def stop(record: ProcessRecord, *, timeout: float = 15.0) -> bool:
 
 
 def wait_until(
-    check: Callable[[], bool], *, what: str, timeout: float, record: ProcessRecord | None = None
+    check: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    record: ProcessRecord | None = None,
+    report_every: float = 15.0,
 ) -> None:
-    """Poll ``check`` until it holds; fail early if the process died, with its last log line."""
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it holds; fail early if the process died, with its last log line.
+    A long start (vLLM loading a model on a CPU) is reported every ``report_every`` seconds,
+    with the server's last log line."""
+    started = time.monotonic()
+    deadline, reported = started + timeout, started
     while time.monotonic() < deadline:
         if check():
             return
@@ -133,6 +141,12 @@ def wait_until(
                 f"{what} exited during start-up: {last_log_line(Path(record.log))}",
                 hint=f"see {record.log}",
             )
+        if record is not None and time.monotonic() - reported >= report_every:
+            reported = time.monotonic()
+            logger.info(
+                "still waiting for %s (%.0f s of %.0f s): %s",
+                what, reported - started, timeout, last_log_line(Path(record.log)),
+            )  # fmt: skip
         time.sleep(0.2)
     raise RolloutError(f"{what} did not become ready in {timeout:.0f}s", hint="see its log file")
 

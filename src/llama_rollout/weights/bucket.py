@@ -91,6 +91,24 @@ class ModelBucket:
             return meta["sha256"] if meta.get("git-blob-id") == file.git_blob_id else None
         return None
 
+    def stored_sha256(self, path: str, *, chunk: int = 8 * 1024 * 1024) -> tuple[str, int] | None:
+        """The sha256 and size of the bytes S3 holds for ``path``, read back in full; None when
+        there is no such object. Metadata says what was written; this says what is there."""
+        from botocore.exceptions import ClientError
+
+        key = self.key_of(path)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise storage_error(exc, self.connection, key) from exc
+        digest, size = hashlib.sha256(), 0
+        for block in body.iter_chunks(chunk):
+            digest.update(block)
+            size += len(block)
+        return digest.hexdigest(), size
+
     def put_file(self, file: SourceFile, body: bytes, sha256: str) -> None:
         """A file small enough for one request."""
         self.call(

@@ -8,7 +8,8 @@ size and nothing is staged on disk. The sha256 (and, for small hub files, the gi
 checked when the stream ends; a mismatch aborts that upload and fails the mirror before the
 manifest is written. The first failure of any file ends the whole mirror at once.
 
-Idempotence and resume: an object whose ``sha256`` metadata matches is skipped; a multipart
+Idempotence and resume: an object whose ``sha256`` metadata matches is skipped (read back and
+hashed first with ``verify_existing``); a multipart
 upload left behind by an interrupted run is reused part by part (``uploads``). Source reads
 that stall or fail transiently resume from the byte reached (``stream``).
 """
@@ -180,6 +181,14 @@ class MirrorJob:
 
     def _copy_file(self, file: SourceFile, parts: ThreadPoolExecutor) -> str:
         existing = self.bucket.existing_sha256(file)
+        if existing is not None and self.settings.verify_existing:
+            stored = self.bucket.stored_sha256(file.path)
+            if stored != (existing, file.size):
+                logger.warning(
+                    "%s in S3 is not what its metadata says (%s): mirroring it again",
+                    file.path, "missing" if stored is None else f"sha256 {stored[0]}, {stored[1]} bytes",
+                )  # fmt: skip
+                existing = None
         if existing is not None:
             self.progress.file_skipped(file.size)
             logger.debug("%s already in S3 with sha256 %s", file.path, existing)

@@ -46,6 +46,9 @@ class MirrorSettings(BaseModel):
     backoff_base: float = Field(default=0.5, gt=0)
     backoff_cap: float = Field(default=30.0, gt=0)
     progress_interval: float = Field(default=5.0, gt=0)
+    # Read back every object already there and hash it, instead of trusting its metadata: finds
+    # an object replaced behind the mirror's back, at the cost of reading the whole model.
+    verify_existing: bool = False
 
 
 @dataclass(frozen=True)

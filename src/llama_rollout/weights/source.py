@@ -12,15 +12,11 @@ Two kinds of source URI:
 
 from __future__ import annotations
 
-import errno
 import fnmatch
-import hashlib
 import logging
 import os
 import re
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
@@ -41,8 +37,6 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _SOURCE_FORMS = "hf://ORG/REPO[@REVISION] or file:///ABSOLUTE/PATH"
 MAX_URI_LENGTH = 1024
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".gguf", ".h5", ".msgpack", ".ckpt")
-MODEL_HINT = "give the folder that holds the model's config.json and its *.safetensors"
 
 
 @dataclass(frozen=True)
@@ -213,9 +207,11 @@ def resolve(spec: SourceSpec) -> ResolvedSource:
         SourceNotFoundError: the repository, revision or folder does not exist.
         SourceError: the hub could not be reached or answered with an error.
     """
-    if spec.kind == "hf":
-        return _resolve_hub(spec)
-    return _resolve_folder(spec)
+    if spec.kind == "file":
+        from llama_rollout.weights.folder import resolve_folder
+
+        return resolve_folder(spec)
+    return _resolve_hub(spec)
 
 
 def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
@@ -309,105 +305,3 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
         sum(f.size for f in files) / 2**20,
     )
     return ResolvedSource(spec, info.sha, tuple(files), tuple(skipped))
-
-
-def _resolve_folder(spec: SourceSpec) -> ResolvedSource:
-    root = Path(spec.location)
-    if not root.is_dir():
-        raise SourceNotFoundError(
-            f"model folder {root} does not exist", hint="give the folder that holds config.json"
-        )
-    if not (root / "config.json").is_file():  # before reading a folder that is no model
-        raise SourceError(f"{root} has no config.json: it is not a model folder", hint=MODEL_HINT)
-    kept, skipped = select_serving_files(folder_files(root))
-    files = tuple(
-        SourceFile(path, (root / path).stat().st_size, _sha256_of(root / path)) for path in kept
-    )
-    check_weights(root, files)
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.path}\0{f.size}\0{f.sha256}\n".encode())
-    revision = digest.hexdigest()
-    logger.info("resolved %s to content digest %s: %d files", spec, revision, len(files))
-    return ResolvedSource(spec, revision, files, tuple(skipped))
-
-
-def folder_files(root: Path) -> list[str]:
-    """Every file of a model folder, as sorted relative paths, following links.
-
-    Hidden entries (``.cache/`` of ``hf download --local-dir``, ``.git``) are left out.
-    Links are followed, because a Hugging Face cache snapshot is made of links into its blobs;
-    a broken link, a loop, an unreadable entry or one that is not a regular file is an error
-    that names it: a model with a file silently left out would be served broken.
-    """
-    found: list[str] = []
-
-    def walk(folder: Path, ancestors: frozenset[tuple[int, int]]) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            raise _unreadable(Path(folder), exc) from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            try:
-                info = path.stat()
-            except OSError as exc:
-                raise _unreadable(path, exc) from None
-            if stat.S_ISDIR(info.st_mode):
-                key = (info.st_dev, info.st_ino)
-                if key in ancestors:
-                    raise SourceError(
-                        f"{path} links back to a folder that contains it (a symlink loop)",
-                        hint="remove the link from the model folder",
-                    )
-                walk(path, ancestors | {key})
-            elif not stat.S_ISREG(info.st_mode):
-                raise SourceError(
-                    f"{path} is not a regular file or folder",
-                    hint="remove it from the model folder",
-                )
-            elif not os.access(path, os.R_OK):
-                raise _unreadable(path, PermissionError(errno.EACCES, "permission denied"))
-            else:
-                found.append(path.relative_to(root).as_posix())
-
-    top = root.stat()
-    walk(root, frozenset({(top.st_dev, top.st_ino)}))
-    return found
-
-
-def _unreadable(path: Path, exc: OSError) -> SourceError:
-    if exc.errno == errno.ELOOP:
-        return SourceError(
-            f"{path} is a symlink loop", hint="remove the link from the model folder"
-        )
-    if exc.errno == errno.ENOENT and path.is_symlink():
-        return SourceError(
-            f"{path} is a broken link (to {os.readlink(path)})",
-            hint="restore its target, or remove the link from the model folder",
-        )
-    return SourceError(
-        f"cannot read {path}: {exc.strerror or exc}",
-        hint="make it readable by this user, or remove it from the model folder",
-    )
-
-
-def check_weights(where: Path | str, files: tuple[SourceFile, ...]) -> None:
-    """A model has weight files, none of them empty; else SourceError."""
-    weights = [f for f in files if f.path.endswith(WEIGHT_SUFFIXES)]
-    if not weights:
-        raise SourceError(
-            f"{where} has no weight files ({', '.join(WEIGHT_SUFFIXES)})", hint=MODEL_HINT
-        )
-    if empty := [f.path for f in weights if f.size == 0]:
-        raise SourceError(
-            f"weight file {empty[0]} in {where} is empty (0 bytes)",
-            hint="download the model again; an interrupted download leaves empty files",
-        )
-
-
-def _sha256_of(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 
@@ -33,3 +34,25 @@ def test_a_server_gets_the_basics_and_its_own_variables_but_no_secrets(tmp_path,
     assert set(env) - {"SQLITE_STORE_DIR", "PWD", "SHLVL", "_"} <= set(processes.INHERITED) | {
         "LC_CTYPE"
     }
+
+
+def test_a_long_start_is_reported_with_the_server_s_last_log_line(tmp_path, caplog):
+    ready = tmp_path / "ready"
+    code = (
+        "import pathlib, time; print('Loading safetensors shard 1/2', flush=True); "
+        f"time.sleep(1.5); pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"
+    )
+    record = processes.start(
+        "slow", [sys.executable, "-c", code], log=tmp_path / "slow.log", url=""
+    )
+    try:
+        with caplog.at_level(logging.INFO):
+            processes.wait_until(
+                ready.exists, what="the slow server", timeout=20, record=record, report_every=0.5
+            )
+    finally:
+        processes.stop(record)
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still waiting")]
+    assert reports, "a start of over a second at report_every=0.5 s was never reported"
+    assert "still waiting for the slow server (" in reports[0]
+    assert reports[0].endswith("Loading safetensors shard 1/2")

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError
+from llama_rollout.weights import folder as model_folder
 from llama_rollout.weights import source
 
 
@@ -180,7 +181,7 @@ def test_an_unreadable_folder_is_named(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(source.os, "scandir", scandir)
+    monkeypatch.setattr(model_folder.os, "scandir", scandir)
     with pytest.raises(SourceError, match=r"cannot read .*m/private: Permission denied"):
         _resolve_folder(folder)
 

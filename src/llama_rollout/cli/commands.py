@@ -1,30 +1,19 @@
-"""``llama-rollout``: compile the pipeline, run it locally, drive the embedded stack, run a step.
-
-Every failure the user can act on ends in one line on stderr (``error: ...: what to do``) and a
-non-zero exit code; a traceback means a bug.
-"""
+"""The CLI's commands: each parses nothing, calls a stage's step or the embedded stack, and
+prints its result (one JSON object for the step commands)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from llama_rollout.errors import ConfigurationError, RolloutError, first_line
-
-logger = logging.getLogger("llama_rollout.cli")
-UNEXPECTED = 70  # EX_SOFTWARE: a bug, not something the user can fix
+from llama_rollout.errors import ConfigurationError, RolloutError
 
 
 def _print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(payload, sort_keys=True), flush=True)
-
-
-# -- commands ----------------------------------------------------------------------------
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -97,6 +86,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from llama_rollout.embedded.stack import EmbeddedStack
+    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights.inventory import incomplete_mirrors
 
     stack = EmbeddedStack()
     if args.action == "up":
@@ -115,6 +106,9 @@ def cmd_local(args: argparse.Namespace) -> int:
         payload["environment"] = {
             k: v for k, v in stack.environment().items() if k != "AWS_SECRET_ACCESS_KEY"
         }
+        payload["incomplete_mirrors"] = incomplete_mirrors(
+            DataConnection.from_env(stack.environment())
+        )
     if args.json:
         _print_json(payload)
     else:
@@ -127,6 +121,12 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"{name:9} {health:22} {s.url:28} pid {s.pid}  log {s.log}")
         if "environment" in payload:
             print(f"credentials: {stack.credentials_file}")
+        for mirror in payload.get("incomplete_mirrors", []):
+            print(
+                f"incomplete mirror {mirror['prefix']}: {mirror['objects']} objects, "
+                f"{mirror['bytes']} bytes, last written {mirror['age_seconds']} s ago "
+                "(`llama-rollout prune --older-than 24h` removes old ones)"
+            )
     return 0 if all(s.healthy for s in status.values()) or args.action == "status" else 1
 
 
@@ -162,7 +162,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         resolved.pinned_uri,
         resolved.model_name,
         args.prefix,
-        settings=MirrorSettings(stall_timeout=args.stall_timeout),
+        settings=MirrorSettings(stall_timeout=args.stall_timeout, verify_existing=args.verify),
     )
     _print_json(
         {
@@ -172,6 +172,42 @@ def cmd_mirror(args: argparse.Namespace) -> int:
             "manifest_sha256": mirrored.manifest_sha256,
             "bytes_transferred": mirrored.bytes_transferred,
             "files": len(mirrored.manifest.files),
+        }
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights.verify import verify_model
+
+    verification = verify_model(DataConnection.from_env(), args.model_uri)
+    verification.raise_for_damage()
+    _print_json(
+        {
+            "model_uri": verification.model_uri,
+            "files": verification.files,
+            "bytes_read": verification.bytes_read,
+            "damaged": list(verification.damaged),
+        }
+    )
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights.inventory import prune_incomplete
+    from llama_rollout.weights.plan import check_base_prefix
+
+    check_base_prefix(args.prefix)
+    removed = prune_incomplete(
+        DataConnection.from_env(), args.older_than, base_prefix=args.prefix, dry_run=args.dry_run
+    )
+    _print_json(
+        {
+            "dry_run": args.dry_run,
+            "removed" if not args.dry_run else "would_remove": [p.prefix for p in removed],
+            "bytes": sum(p.bytes for p in removed),
         }
     )
     return 0
@@ -198,144 +234,3 @@ def cmd_register(args: argparse.Namespace) -> int:
         }
     )
     return 0
-
-
-# -- parser ------------------------------------------------------------------------------
-
-
-def _pinned_image(value: str) -> str:
-    from llama_rollout.k8s_types import is_pinned
-
-    if not is_pinned(value):
-        raise argparse.ArgumentTypeError(f"pin the image to a tag or digest, not {value!r}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors in the CLI's one-line form, with where to read the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message}: see `{self.prog} --help`\n")
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, not {value}")
-    return seconds
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from llama_rollout.pipeline_run import DEFAULT_SOURCE
-
-    parser = _Parser(
-        prog="llama-rollout",
-        description="Take a Llama model from Hugging Face to production on OpenShift AI.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("compile", help="compile the pipeline to YAML")
-    p.add_argument("--output", default="pipelines/llama-rollout.yaml")
-    p.add_argument(
-        "--image",
-        type=_pinned_image,
-        help="the runtime image every step runs in (default: the ImageStream tag that "
-        "manifests/runtime-image builds)",
-    )
-    p.set_defaults(func=cmd_compile)
-
-    p = sub.add_parser("run", help="run the pipeline (--local: on the embedded stack)")
-    p.add_argument("--local", action="store_true", help="run with kfp.local on the embedded stack")
-    p.add_argument("--source", default=DEFAULT_SOURCE, help="hf://ORG/REPO[@REV] or file:///PATH")
-    p.add_argument("--model-name", default="", help="registered model name (default: from source)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a pipeline parameter, e.g. max_model_len=2048",
-    )
-    p.add_argument("--json", action="store_true", help="end with one JSON object of the outputs")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser(
-        "check", help="check a run's parameters as its first step will, without running it"
-    )
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
-    )
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("local", help="the embedded stack: up, down, status")
-    p.add_argument("action", choices=["up", "down", "status"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_local)
-
-    p = sub.add_parser("render", help="print every object the pipeline applies on the cluster")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a serving setting"
-    )
-    p.set_defaults(func=cmd_render)
-
-    p = sub.add_parser("resolve", help="pin a source to its revision and list its files")
-    p.add_argument("--source", required=True)
-    p.set_defaults(func=cmd_resolve)
-
-    p = sub.add_parser("mirror", help="mirror a source to S3 (data connection keys from the env)")
-    p.add_argument("--source", required=True)
-    p.add_argument("--model-name", default="")
-    p.add_argument("--prefix", default="models")
-    p.add_argument(
-        "--stall-timeout",
-        type=_seconds,
-        default=60.0,
-        help="seconds without a byte from the source before a read is retried",
-    )
-    p.set_defaults(func=cmd_mirror)
-
-    p = sub.add_parser("register", help="register a mirrored model in the Model Registry")
-    p.add_argument("--model-uri", required=True)
-    p.add_argument("--model-name", default="")
-    p.add_argument("--registry-url", required=True)
-    p.set_defaults(func=cmd_register)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx2", "httpx", "botocore", "urllib3", "aiohttp"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except RolloutError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(
-            f"error: unexpected {type(exc).__name__}: {first_line(exc)}: this is a bug; run "
-            "again with --debug for the traceback, and report it",
-            file=sys.stderr,
-        )
-        return UNEXPECTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

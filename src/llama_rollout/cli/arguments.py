@@ -1,0 +1,140 @@
+"""The CLI's arguments: commands, options and their types, with usage errors in the CLI's
+one-line form."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from typing import NoReturn
+
+from llama_rollout.cli import commands
+
+
+def _pinned_image(value: str) -> str:
+    from llama_rollout.k8s_types import is_pinned
+
+    if not is_pinned(value):
+        raise argparse.ArgumentTypeError(f"pin the image to a tag or digest, not {value!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the CLI's one-line form, with where to read the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}: see `{self.prog} --help`\n")
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str) -> timedelta:
+    number, unit = (value[:-1], value[-1]) if value[-1:] in DURATION_UNITS else (value, "s")
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a duration (e.g. 90s, 30m, 24h, 7d)"
+        ) from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"give a duration above 0, not {value}")
+    return timedelta(seconds=seconds)
+
+
+def _seconds(value: str) -> float:
+    return _duration(value).total_seconds()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from llama_rollout.pipeline_run import DEFAULT_SOURCE
+
+    parser = _Parser(
+        prog="llama-rollout",
+        description="Take a Llama model from Hugging Face to production on OpenShift AI.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile the pipeline to YAML")
+    p.add_argument("--output", default="pipelines/llama-rollout.yaml")
+    p.add_argument(
+        "--image",
+        type=_pinned_image,
+        help="the runtime image every step runs in (default: the ImageStream tag that "
+        "manifests/runtime-image builds)",
+    )
+    p.set_defaults(func=commands.cmd_compile)
+
+    p = sub.add_parser("run", help="run the pipeline (--local: on the embedded stack)")
+    p.add_argument("--local", action="store_true", help="run with kfp.local on the embedded stack")
+    p.add_argument("--source", default=DEFAULT_SOURCE, help="hf://ORG/REPO[@REV] or file:///PATH")
+    p.add_argument("--model-name", default="", help="registered model name (default: from source)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline parameter, e.g. max_model_len=2048",
+    )
+    p.add_argument("--json", action="store_true", help="end with one JSON object of the outputs")
+    p.set_defaults(func=commands.cmd_run)
+
+    p = sub.add_parser(
+        "check", help="check a run's parameters as its first step will, without running it"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
+    p.set_defaults(func=commands.cmd_check)
+
+    p = sub.add_parser("local", help="the embedded stack: up, down, status")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=commands.cmd_local)
+
+    p = sub.add_parser("render", help="print every object the pipeline applies on the cluster")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a serving setting"
+    )
+    p.set_defaults(func=commands.cmd_render)
+
+    p = sub.add_parser("resolve", help="pin a source to its revision and list its files")
+    p.add_argument("--source", required=True)
+    p.set_defaults(func=commands.cmd_resolve)
+
+    p = sub.add_parser("mirror", help="mirror a source to S3 (data connection keys from the env)")
+    p.add_argument("--source", required=True)
+    p.add_argument("--model-name", default="")
+    p.add_argument("--prefix", default="models")
+    p.add_argument(
+        "--stall-timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds without a byte from the source before a read is retried",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="read back and hash the objects already in S3 instead of trusting their metadata",
+    )
+    p.set_defaults(func=commands.cmd_mirror)
+
+    p = sub.add_parser("verify", help="read a mirrored model back from S3, check it all")
+    p.add_argument("--model-uri", required=True, help="s3://BUCKET/PREFIX/ of the model")
+    p.set_defaults(func=commands.cmd_verify)
+
+    p = sub.add_parser("prune", help="remove mirrors that never finished, older than a limit")
+    p.add_argument(
+        "--older-than", type=_duration, required=True, help="e.g. 24h: a younger one may be running"
+    )
+    p.add_argument("--prefix", default="models")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.set_defaults(func=commands.cmd_prune)
+
+    p = sub.add_parser("register", help="register a mirrored model in the Model Registry")
+    p.add_argument("--model-uri", required=True)
+    p.add_argument("--model-name", default="")
+    p.add_argument("--registry-url", required=True)
+    p.set_defaults(func=commands.cmd_register)
+    return parser
