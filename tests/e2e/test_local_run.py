@@ -59,6 +59,57 @@ def output_text(notebook) -> list[str]:
     return texts
 
 
+EVAL_CASES = ["summary-how-healthy", "node-worker-1", "hello", "turns-why-first-failing"]
+
+
+def evaluate_a_subset(outputs: dict) -> None:
+    """A subset of the built-in dataset through the real Llama Stack, vLLM and MCP server: the
+    trajectories, the scores and the figures agree with each other."""
+    import asyncio
+
+    from llama_rollout.evals.dataset import load_dataset
+    from llama_rollout.evals.harness import HarnessSettings, check_tools, openai_client, run_dataset
+    from llama_rollout.evals.metrics import score_case, summarise
+    from llama_rollout.stack.health import mcp_tool_definitions
+
+    dataset = load_dataset("cluster-health").dataset.subset(EVAL_CASES)
+    mcp_url, stack = outputs["mcp"]["url"], outputs["llama_stack"]
+    tools = mcp_tool_definitions(mcp_url)
+    check_tools(dataset, tools, mcp_url)
+    # The 135M model answers in text under "auto" (FACTS 12): "required" walks the call path.
+    settings = HarnessSettings(tool_choice="required", max_infer_iters=2, max_tool_calls=1,
+                               max_output_tokens=48, concurrency=2)  # fmt: skip
+    client = openai_client(f"{stack['url']}/v1")
+    results = asyncio.run(run_dataset(client, stack["model_id"], mcp_url, dataset, settings))
+    assert [r.case_id for r in results] == EVAL_CASES
+    assert [r.error for r in results] == [None] * len(EVAL_CASES)
+    names = sorted(t["name"] for t in tools)
+    for result in results:
+        case = next(c for c in dataset.cases if c.id == result.case_id)
+        assert len(result.turns) == len(case.turns), result.case_id
+        for ran in result.turns:
+            assert ran.tools_offered == names, "Llama Stack offered the MCP server's tools"
+            assert ran.latency_s > 0 and ran.input_tokens > 0
+            assert ran.calls, "tool_choice=required makes a call"
+    scores = [score_case(dataset, r, tools) for r in results]
+    for score, result in zip(scores, results, strict=True):
+        called = [c.name for t in result.turns for c in t.calls]
+        expected = [t for turn in next(c for c in dataset.cases if c.id == score.case_id).turns
+                    for call in turn.calls for t in call]  # fmt: skip
+        if score.arguments_ok:
+            assert sorted(called) == sorted(expected), score.case_id
+        else:
+            assert score.reasons, f"{score.case_id} failed without a reason"
+    assert not next(s for s in scores if s.case_id == "hello").success, "a call on a greeting"
+    metrics = summarise(scores, trials=1)
+    assert metrics["greeting_accuracy"] == 0.0
+    assert metrics["task_success"] == sum(s.success for s in scores) / len(scores)
+    assert (
+        metrics["tool_selection_accuracy"]
+        == sum(s.selection_ok for s in scores if not s.irrelevance) / 3
+    )
+
+
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
     # Two runs at once on a cold machine: the second waits for the first, then reuses it all.
     logs = [(tmp_path / f"run-{i}.out", tmp_path / f"run-{i}.err") for i in range(2)]
@@ -124,6 +175,8 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     held = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
     assert [m["name"] for m in held["registered_models"]] == ["smollm2-135m-instruct"]
     assert [v["name"] for v in held["model_versions"]] == [first["model_version_name"]]
+
+    evaluate_a_subset(first)
 
     executed = run_notebook(NOTEBOOKS / "explore-deployed-stack.ipynb", stack_env, monkeypatch)
     text = "\n".join(output_text(executed))

@@ -94,16 +94,20 @@ def listed_models(url: str) -> list[str]:
     return [m.get("id") for m in models.get("data") or []]
 
 
-def list_mcp_tools(mcp_url: str, *, timeout: float = MCP.read) -> list[str]:
-    """The tools an MCP server offers, asked directly with an MCP client."""
+def mcp_tool_definitions(mcp_url: str, *, timeout: float = MCP.read) -> list[dict[str, Any]]:
+    """The tools an MCP server offers (name, description, inputSchema), asked directly with an
+    MCP client."""
     from mcp import Client
 
-    async def names() -> list[str]:
+    async def definitions() -> list[dict[str, Any]]:
         async with Client(mcp_url) as client:
-            return sorted(t.name for t in (await client.list_tools()).tools)
+            tools = (await client.list_tools()).tools
+            return [t.model_dump(by_alias=True, exclude_none=True) for t in tools]
 
     try:
-        return asyncio.run(asyncio.wait_for(names(), timeout))
+        return sorted(
+            asyncio.run(asyncio.wait_for(definitions(), timeout)), key=lambda t: t["name"]
+        )
     except TimeoutError as exc:
         raise EndpointSilent("the MCP server", mcp_url, timeout) from exc
     except Exception as exc:  # the MCP client raises transport, protocol and timeout errors alike
@@ -112,6 +116,11 @@ def list_mcp_tools(mcp_url: str, *, timeout: float = MCP.read) -> list[str]:
             hint="give the streamable HTTP endpoint of an MCP server, e.g. "
             "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
         ) from exc
+
+
+def list_mcp_tools(mcp_url: str, *, timeout: float = MCP.read) -> list[str]:
+    """The names of the tools an MCP server offers."""
+    return [t["name"] for t in mcp_tool_definitions(mcp_url, timeout=timeout)]
 
 
 def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
