@@ -166,12 +166,12 @@ class SilentServer:
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.sock.settimeout(0.2)  # here, not in the thread: the server may close before it runs
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.accepted: list[socket.socket] = []
         self._closed = threading.Event()
 
     def _accept(self) -> None:
-        self.sock.settimeout(0.2)
         while not self._closed.is_set():
             try:
                 connection, _ = self.sock.accept()

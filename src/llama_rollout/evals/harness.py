@@ -247,8 +247,8 @@ def _as_dict(response: Any) -> dict[str, Any]:
 
 def openai_client(base_url: str, api_key: str = "none") -> Any:
     """The async ``openai`` client for Llama Stack's ``/v1``, bounded, without its own retries."""
-    import httpx
+    import httpx2
     import openai
 
-    timeout = httpx.Timeout(LLAMA_STACK_CALL.read, connect=CONNECT)
+    timeout = httpx2.Timeout(LLAMA_STACK_CALL.read, connect=CONNECT)
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)

@@ -1,0 +1,123 @@
+"""The evaluation stage's step: run a dataset through Llama Stack with the MCP server, score it,
+apply the gate, and write the results and the report.
+
+The same on both targets: Llama Stack and the MCP server are URLs. Everything that can be
+checked before a case runs is checked first, cheapest first (the dataset, then the MCP
+server's tools, then Llama Stack), and a stack that fails every case is an error: an
+evaluation never reports a silent score of 0 for a stack that did not answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llama_rollout.evals.dataset import load_dataset
+from llama_rollout.evals.gate import GateResult, Thresholds, apply_gate
+from llama_rollout.evals.harness import (
+    HarnessError,
+    HarnessSettings,
+    check_tools,
+    openai_client,
+    run_dataset,
+)
+from llama_rollout.evals.metrics import score_case, summarise
+from llama_rollout.evals.report import html_report, markdown_summary
+from llama_rollout.stack.health import check_server, mcp_tool_definitions
+
+logger = logging.getLogger(__name__)
+TITLE = "Tool use through Llama Stack"
+
+
+class EvaluationRequest(BaseModel):
+    """What the evaluate step is given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    llama_stack_url: str = Field(description="Llama Stack's base URL, without /v1")
+    model_id: str = Field(description="the Llama Stack model id, e.g. vllm/llama-3-2-3b")
+    mcp_url: str
+    dataset: str = "cluster-health"
+    cases: tuple[str, ...] = ()  # a subset by id; empty for every case
+    harness: HarnessSettings = HarnessSettings()
+    thresholds: Thresholds = Thresholds()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation found, and where its files are."""
+
+    passed: bool
+    metrics: dict[str, float]
+    missed: tuple[str, ...]
+    dataset: str
+    dataset_sha256: str
+    files: dict[str, Path] = field(default_factory=dict)  # results, report, summary
+
+
+def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
+    """Evaluate the model behind Llama Stack; write ``results.jsonl``, ``report.html`` and
+    ``summary.md`` to ``output_dir``.
+
+    Raises:
+        DatasetError: the dataset is missing, malformed, or expects tools the server lacks.
+        StackLinkError: the MCP server or Llama Stack cannot be reached.
+        HarnessError: no case could run.
+    """
+    loaded = load_dataset(request.dataset)
+    dataset = loaded.dataset.subset(request.cases) if request.cases else loaded.dataset
+    tools = mcp_tool_definitions(request.mcp_url)
+    check_tools(dataset, tools, request.mcp_url)
+    check_server(request.llama_stack_url, request.model_id)
+    settings = request.harness
+    logger.info(
+        "evaluating %s on %d cases of %s x %d trials (tool_choice %s, concurrency %d)",
+        request.model_id, len(dataset.cases), dataset.name, settings.trials,
+        settings.tool_choice, settings.concurrency,
+    )  # fmt: skip
+    client = openai_client(f"{request.llama_stack_url.rstrip('/')}/v1")
+    results = asyncio.run(run_dataset(client, request.model_id, request.mcp_url, dataset, settings))
+    if all(r.error for r in results):
+        raise HarnessError(
+            f"no case of {dataset.name} ran: {results[0].error}",
+            hint=f"check Llama Stack at {request.llama_stack_url}; the scores would say nothing",
+        )
+    scores = [score_case(dataset, r, tools) for r in results]
+    metrics = summarise(scores, settings.trials)
+    gate = apply_gate(metrics, request.thresholds)
+    files = _write(output_dir, results, scores, metrics, gate, dataset.name, request.model_id)
+    logger.info("gate %s%s", "passed" if gate.passed else "did not pass: ", "; ".join(gate.missed))
+    return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
+
+
+def _write(
+    output_dir: Path,
+    results: list,
+    scores: list,
+    metrics: dict[str, float],
+    gate: GateResult,
+    dataset: str,
+    model: str,
+) -> dict[str, Path]:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "results": output_dir / "results.jsonl",
+        "report": output_dir / "report.html",
+        "summary": output_dir / "summary.md",
+    }
+    with files["results"].open("w") as out:
+        for result, score in zip(results, scores, strict=True):
+            record = {**result.as_json(), "score": {**score.__dict__, "success": score.success}}
+            out.write(json.dumps(record, sort_keys=True) + "\n")
+    files["report"].write_text(
+        html_report(TITLE, metrics, gate, scores, results, dataset=dataset, model=model)
+    )
+    files["summary"].write_text(
+        markdown_summary(TITLE, metrics, gate, dataset=dataset, model=model)
+    )
+    return files
