@@ -13,7 +13,13 @@ def check_parameters(
     enable_auth: bool, require_tool_calling: bool, serving_timeout_seconds: int, mcp_url: str,
     llama_stack_name: str, llama_stack_image: str, llama_stack_distribution: str,
     vllm_token_secret: str, llama_stack_max_tokens: int, llama_stack_replicas: int,
-    llama_stack_storage_size: str, llama_stack_timeout_seconds: int,
+    llama_stack_storage_size: str, llama_stack_timeout_seconds: int, eval_dataset: str,
+    eval_cases: list, eval_trials: int, eval_tool_choice: str, eval_max_infer_iters: int,
+    eval_max_tool_calls: int, eval_max_output_tokens: int, eval_concurrency: int,
+    min_tool_selection_accuracy: float, min_argument_accuracy: float,
+    min_irrelevance_accuracy: float, min_greeting_accuracy: float,
+    min_answer_correctness: float, min_task_success: float, max_error_rate: float,
+    max_calls_in_text: float,
 ):  # fmt: skip
     """Fail with one line naming every bad parameter, before the mirror, the registry or the
     cluster sees any of them. The arguments are the pipeline's parameters of the same names.

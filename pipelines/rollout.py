@@ -12,6 +12,7 @@ from kfp import dsl, kubernetes
 from components.check_parameters import check_parameters
 from components.deploy_llama_stack import deploy_llama_stack
 from components.deploy_model_server import deploy_model_server
+from components.evaluate import evaluate
 from components.mirror_weights import mirror_weights
 from components.register_model import register_model
 from components.resolve_source import resolve_source
@@ -49,6 +50,11 @@ class RolloutOutputs(NamedTuple):
     llama_stack_version: str
     llama_stack_model_id: str
     mcp_tools: list
+    evals_passed: bool
+    evals_missed: list
+    evals_metrics: dict
+    evals_report: str
+    evals_report_uri: str
 
 
 # JSON text, not list/dict parameters: the compiler writes dict defaults in a different key
@@ -94,6 +100,22 @@ def rollout_pipeline(
     llama_stack_replicas: int = 1,
     llama_stack_storage_size: str = "5Gi",
     llama_stack_timeout_seconds: int = 900,
+    eval_dataset: str = "cluster-health",
+    eval_cases: list = [],  # noqa: B006 - a KFP parameter default, never mutated
+    eval_trials: int = 1,
+    eval_tool_choice: str = "auto",
+    eval_max_infer_iters: int = 4,
+    eval_max_tool_calls: int = 4,
+    eval_max_output_tokens: int = 256,
+    eval_concurrency: int = 4,
+    min_tool_selection_accuracy: float = 0.75,
+    min_argument_accuracy: float = 0.60,
+    min_irrelevance_accuracy: float = 0.60,
+    min_greeting_accuracy: float = 0.75,
+    min_answer_correctness: float = 0.50,
+    min_task_success: float = 0.45,
+    max_error_rate: float = 0.05,
+    max_calls_in_text: float = 0.0,
 ) -> RolloutOutputs:
     """Take a model from its source to a registered, verified copy in S3.
 
@@ -134,6 +156,24 @@ def rollout_pipeline(
         llama_stack_replicas: Llama Stack replicas.
         llama_stack_storage_size: Llama Stack's persistent volume.
         llama_stack_timeout_seconds: how long to wait for Llama Stack.
+        eval_dataset: the evaluation dataset: ``cluster-health`` (the bundled snapshot's
+            facts), ``cluster-health-live`` (grounded answers, for live clusters), or a YAML
+            file in the image.
+        eval_cases: a subset of the dataset's case ids; empty for all.
+        eval_trials: how many times each case runs (pass^k is over them).
+        eval_tool_choice: the Responses API's ``tool_choice``: auto, required or none.
+        eval_max_infer_iters: Llama Stack's inference rounds per turn.
+        eval_max_tool_calls: tool calls per turn.
+        eval_max_output_tokens: the answer's token limit per turn.
+        eval_concurrency: cases at once.
+        min_tool_selection_accuracy: the gate: the right tools called.
+        min_argument_accuracy: the gate: the right calls by BFCL's rules.
+        min_irrelevance_accuracy: the gate: no call where none belongs (greetings apart).
+        min_greeting_accuracy: the gate: no call on a greeting.
+        min_answer_correctness: the gate: answers that say what they must.
+        min_task_success: the gate: the right calls and a correct answer.
+        max_error_rate: the gate: cases that did not run (transport, timeout).
+        max_calls_in_text: the gate: calls written in the text instead of made.
 
     Returns:
         Where the model is and its registry ids.
@@ -224,11 +264,44 @@ def rollout_pipeline(
     # the step checks the chain through the stack's Service.
     kubernetes.add_pod_label(stack, "app.kubernetes.io/part-of", "llama-stack")
 
+    evaluated = evaluate(
+        llama_stack_url=stack.outputs["url"],
+        model_id=stack.outputs["model_id"],
+        mcp_url=mcp_url,
+        dataset=eval_dataset,
+        cases=eval_cases,
+        trials=eval_trials,
+        tool_choice=eval_tool_choice,
+        max_infer_iters=eval_max_infer_iters,
+        max_tool_calls=eval_max_tool_calls,
+        max_output_tokens=eval_max_output_tokens,
+        concurrency=eval_concurrency,
+        min_tool_selection_accuracy=min_tool_selection_accuracy,
+        min_argument_accuracy=min_argument_accuracy,
+        min_irrelevance_accuracy=min_irrelevance_accuracy,
+        min_greeting_accuracy=min_greeting_accuracy,
+        min_answer_correctness=min_answer_correctness,
+        min_task_success=min_task_success,
+        max_error_rate=max_error_rate,
+        max_calls_in_text=max_calls_in_text,
+        model_uri=mirrored.outputs["model_uri"],
+        model_name=resolved.outputs["model_name"],
+        model_version_name=registered.outputs["model_version_name"],
+        data_connection=data_connection,
+        registry_url=registry_url,
+        registry_name=registry_name,
+        registry_namespace=registry_namespace,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
+    evaluated.set_display_name("evaluate")
+    evaluated.set_caching_options(False)  # it measures the live stack
+    kubernetes.add_pod_label(evaluated, "app.kubernetes.io/part-of", "llama-stack")
+
     for task in (resolved, mirrored):
         kubernetes.use_secret_as_env(
             task, secret_name=hf_token_secret, secret_key_to_env=HF_TOKEN_KEYS
         )
-    for task in (mirrored, registered, served):
+    for task in (mirrored, registered, served, evaluated):
         kubernetes.use_secret_as_env(
             task, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS
         )
@@ -249,4 +322,9 @@ def rollout_pipeline(
         llama_stack_version=stack.outputs["version"],
         llama_stack_model_id=stack.outputs["model_id"],
         mcp_tools=stack.outputs["mcp_tools"],
+        evals_passed=evaluated.outputs["passed"],
+        evals_missed=evaluated.outputs["missed"],
+        evals_metrics=evaluated.outputs["metrics"],
+        evals_report=evaluated.outputs["report_path"],
+        evals_report_uri=evaluated.outputs["report_uri"],
     )

@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 
 from llama_rollout.errors import ConfigurationError, invalid_settings
+from llama_rollout.evals.gate import Thresholds
+from llama_rollout.evals.step import EvaluationRequest
 from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
 from llama_rollout.serving.step import ServingRequest
 from llama_rollout.stack.step import StackRequest
@@ -82,6 +84,8 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     model = v["model_name"] or model_name_from(v["source_uri"].rstrip("/").rsplit("/", 1)[-1])
     check(lambda: _serving_request(v, model).settings(namespace))
     check(lambda: _stack_request(v, model).settings(namespace))
+    check(lambda: _evaluation_dataset(v))
+    check(lambda: _evaluation_request(v))
     if problems:
         raise ConfigurationError(
             "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
@@ -105,6 +109,30 @@ def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
         require_tool_calling=v["require_tool_calling"],
         timeout_seconds=v["serving_timeout_seconds"],
     )  # fmt: skip
+
+
+def _evaluation_dataset(v: dict[str, Any]) -> None:
+    """The dataset loads (built-in, or a file in the image) and has the cases asked for."""
+    from llama_rollout.evals.dataset import load_dataset
+
+    dataset = load_dataset(v["eval_dataset"]).dataset
+    if v["eval_cases"]:
+        dataset.subset(list(v["eval_cases"]))
+
+
+def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
+    """The evaluation's settings and its gate, validated in one go so that every bad one is
+    named."""
+    return EvaluationRequest.model_validate({
+        "llama_stack_url": "http://llama-stack:8321", "model_id": "vllm/model",
+        "mcp_url": v["mcp_url"], "dataset": v["eval_dataset"], "cases": v["eval_cases"],
+        "harness": {
+            "tool_choice": v["eval_tool_choice"], "max_infer_iters": v["eval_max_infer_iters"],
+            "max_tool_calls": v["eval_max_tool_calls"],
+            "max_output_tokens": v["eval_max_output_tokens"],
+            "concurrency": v["eval_concurrency"], "trials": v["eval_trials"]},
+        "thresholds": {k: v[k] for k in Thresholds.model_fields},
+    })  # fmt: skip
 
 
 def _stack_request(v: dict[str, Any], model: str) -> StackRequest:

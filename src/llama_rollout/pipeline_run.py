@@ -51,6 +51,13 @@ class LocalRun:
                 "model_id": flat.pop("llama_stack_model_id", ""),
             },
             "mcp": {"url": self.mcp_url, "tools": list(flat.pop("mcp_tools", []))},
+            "evals": {
+                "passed": flat.pop("evals_passed", None),
+                "metrics": dict(flat.pop("evals_metrics", {}) or {}),
+                "missed": list(flat.pop("evals_missed", []) or []),
+                "report": flat.pop("evals_report", ""),
+                "report_uri": flat.pop("evals_report_uri", ""),
+            },
         }
         return {**flat, **nested, "pipeline_root": self.pipeline_root}
 

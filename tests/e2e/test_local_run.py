@@ -60,6 +60,40 @@ def output_text(notebook) -> list[str]:
 
 
 EVAL_CASES = ["summary-how-healthy", "node-worker-1", "hello", "turns-why-first-failing"]
+# `make demo` evaluates every case; the test a subset, to keep CI's time.
+EVAL_SUBSET = [
+    "--set",
+    f"eval_cases={json.dumps(EVAL_CASES)}",
+    "--set",
+    "eval_max_output_tokens=64",
+]
+
+
+def check_the_pipeline_s_evaluation(first: dict, second: dict, version: dict, s3: dict) -> None:
+    """The evaluate step's outputs, its files beside the model, its scores on the version."""
+    import boto3
+
+    evals = first["evals"]
+    assert isinstance(evals["passed"], bool)
+    assert evals["metrics"]["cases"] == len(EVAL_CASES)
+    assert {"tool_selection_accuracy", "task_success", "latency_p50_s"} <= set(evals["metrics"])
+    # A 135M model under the 3B defaults: the gate says no, and which thresholds it missed.
+    assert evals["passed"] is False and evals["missed"], evals
+    report = Path(evals["report"]).read_text()
+    assert report.startswith("<!doctype html>") and "<svg" in report and "<script" not in report
+    assert evals["report_uri"].startswith(first["model_uri"] + "evals/")
+    assert second["evals"]["report_uri"] != evals["report_uri"], "each run keeps its own"
+    bucket, key = evals["report_uri"].removeprefix("s3://").split("/", 1)
+    client = boto3.client(
+        "s3", endpoint_url=s3["AWS_S3_ENDPOINT"], aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
+    )  # fmt: skip
+    assert client.get_object(Bucket=bucket, Key=key)["Body"].read().decode() == report
+    lines = client.get_object(Bucket=bucket, Key=key.replace("report.html", "results.jsonl"))
+    assert len(lines["Body"].read().decode().splitlines()) == len(EVAL_CASES)
+    properties = version["customProperties"]
+    assert properties["eval_dataset"]["string_value"] == "cluster-health"
+    assert "eval_task_success" in properties and "eval_passed" in properties
 
 
 def evaluate_a_subset(outputs: dict) -> None:
@@ -115,7 +149,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     logs = [(tmp_path / f"run-{i}.out", tmp_path / f"run-{i}.err") for i in range(2)]
     both = [
         subprocess.Popen(
-            [sys.executable, "-m", "llama_rollout.cli", "run", "--local", "--json"],
+            [sys.executable, "-m", "llama_rollout.cli", "run", "--local", "--json", *EVAL_SUBSET],
             env=stack_env,
             stdout=out.open("w"),  # files, not pipes: a waiting reader must not stall a run
             stderr=err.open("w"),
@@ -175,6 +209,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     held = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
     assert [m["name"] for m in held["registered_models"]] == ["smollm2-135m-instruct"]
     assert [v["name"] for v in held["model_versions"]] == [first["model_version_name"]]
+    check_the_pipeline_s_evaluation(first, second, held["model_versions"][0], credentials)
 
     evaluate_a_subset(first)
 

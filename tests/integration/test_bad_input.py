@@ -361,6 +361,9 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "llama_stack_distribution": ("starter", r"distribution_name or distribution_image"),
         "vllm_token_secret": ("Token!", r"vllm_token_secret: .*DNS-1123 subdomain"),
         "llama_stack_storage_size": ("5GB", r"not a Kubernetes resource quantity"),
+        "eval_dataset": ("/no/such/dataset.yaml", r"cannot read dataset /no/such/dataset.yaml"),
+        "eval_tool_choice": ("sometimes", r"tool_choice: Input should be 'auto', 'required'"),
+        "eval_cases": ('["no-such-case"]', r"dataset cluster-health has no case no-such-case"),
     }
     base = ["--set", "registry_name=default"]
     checks = [
@@ -401,6 +404,21 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case("check-list", ["check", *base, "--set", "extra_vllm_args=--port"], r"is not a list"),
         Case(
             "check-unknown", ["check", "--set", "gpus=1"], r"the pipeline has no parameter 'gpus'"
+        ),
+        Case(
+            "check-threshold-range",
+            ["check", *base, "--set", "min_task_success=2"],
+            r"thresholds.min_task_success: Input should be less than or equal to 1",
+        ),
+        Case(
+            "check-threshold-word",
+            ["check", *base, "--set", "max_error_rate=low"],
+            r"'low' is not a number",
+        ),
+        Case(
+            "check-trials",
+            ["check", *base, "--set", "eval_trials=0"],
+            r"harness.trials: Input should be greater than or equal to 1",
         ),
         Case(
             "check-many",

@@ -40,6 +40,7 @@ def test_dag_order_and_inputs():
         "register-model",
         "deploy-model-server",
         "deploy-llama-stack",
+        "evaluate",
     }
     # The check comes first and takes every parameter: nothing runs before it has passed.
     assert "dependentTasks" not in tasks["check-parameters"]
@@ -47,6 +48,7 @@ def test_dag_order_and_inputs():
     checked = tasks["check-parameters"]["inputs"]["parameters"]
     assert set(checked) == set(spec["root"]["inputDefinitions"]["parameters"])
     assert "deploy-model-server" in tasks["deploy-llama-stack"]["dependentTasks"]
+    assert {"deploy-llama-stack", "register-model"} <= set(tasks["evaluate"]["dependentTasks"])
     assert tasks["mirror-weights"]["dependentTasks"] == ["resolve-source"]
     assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights", "resolve-source"]
     assert sorted(tasks["deploy-model-server"]["dependentTasks"]) == [

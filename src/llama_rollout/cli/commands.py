@@ -69,9 +69,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  Llama Stack {outputs['llama_stack']['version']} at {outputs['llama_stack']['url']}, "
         f"model {outputs['llama_stack']['model_id']}\n"
         f"  MCP tools   {', '.join(outputs['mcp']['tools'])} ({outputs['mcp']['url']})\n"
+        f"  evaluation  {_verdict(outputs['evals'])}\n"
         f"\n> {question}\n{ask(serving['url'], serving['model'], question)}"
     )
     return 0
+
+
+def _verdict(evals: dict[str, Any]) -> str:
+    metrics = evals["metrics"]
+    figures = ", ".join(
+        f"{name} {metrics[name]:.2f}"
+        for name in ("tool_selection_accuracy", "argument_accuracy", "task_success")
+        if name in metrics
+    )
+    verdict = (
+        "the gate passed"
+        if evals["passed"]
+        else "the gate did not pass: " + "; ".join(evals["missed"])
+    )
+    return f"{verdict} ({figures}); report {evals['report']}"
 
 
 def cmd_check(args: argparse.Namespace) -> int:

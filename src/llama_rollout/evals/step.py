@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +28,12 @@ from llama_rollout.evals.harness import (
 )
 from llama_rollout.evals.metrics import score_case, summarise
 from llama_rollout.evals.report import html_report, markdown_summary
+from llama_rollout.evals.storage import upload_results
+from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE, resolve_endpoint
+from llama_rollout.registry.scores import record_scores, score_properties
+from llama_rollout.registry.versions import connect
 from llama_rollout.stack.health import check_server, mcp_tool_definitions
+from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
 TITLE = "Tool use through Llama Stack"
@@ -48,6 +53,22 @@ class EvaluationRequest(BaseModel):
     thresholds: Thresholds = Thresholds()
 
 
+class Recording(BaseModel):
+    """Where the evaluation is recorded besides the step's own files: beside the model in S3,
+    and on its ModelVersion in the registry. Empty fields record nothing there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_uri: str = ""  # s3://BUCKET/PREFIX/ of the evaluated model
+    run_id: str = ""
+    data_connection: str = ""
+    model_name: str = ""
+    model_version_name: str = ""
+    registry_url: str = ""
+    registry_name: str = ""
+    registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What an evaluation found, and where its files are."""
@@ -58,6 +79,7 @@ class Evaluation:
     dataset: str
     dataset_sha256: str
     files: dict[str, Path] = field(default_factory=dict)  # results, report, summary
+    uris: dict[str, str] = field(default_factory=dict)  # the same files in S3, when recorded
 
 
 def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
@@ -93,6 +115,35 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     files = _write(output_dir, results, scores, metrics, gate, dataset.name, request.model_id)
     logger.info("gate %s%s", "passed" if gate.passed else "did not pass: ", "; ".join(gate.missed))
     return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
+
+
+def evaluate_step(request: EvaluationRequest, recording: Recording, output_dir: Path) -> Evaluation:
+    """Evaluate, then record the files beside the model and the scores on its version."""
+    evaluation = evaluate(request, output_dir)
+    if recording.model_uri:
+        connection = DataConnection.from_env(name=recording.data_connection)
+        run_id = recording.run_id or "latest"
+        uris = upload_results(connection, recording.model_uri, run_id, evaluation.files)
+        evaluation = replace(evaluation, uris=uris)
+        logger.info("evaluation files are in %s", uris["report"].rsplit("/", 1)[0] + "/")
+    if recording.model_version_name:
+        endpoint = resolve_endpoint(
+            registry_url=recording.registry_url,
+            registry_name=recording.registry_name,
+            registry_namespace=recording.registry_namespace,
+        )
+        properties = score_properties(
+            evaluation.metrics, dataset=evaluation.dataset,
+            dataset_sha256=evaluation.dataset_sha256, passed=evaluation.passed,
+            report_uri=evaluation.uris.get("report", ""),
+        )  # fmt: skip
+        record_scores(
+            connect(endpoint), recording.model_name, recording.model_version_name, properties
+        )
+        logger.info(
+            "scores recorded on %s version %s", recording.model_name, recording.model_version_name
+        )
+    return evaluation
 
 
 def _write(
