@@ -44,8 +44,9 @@ lock: setup
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
 		--custom-compile-command "make lock" -o requirements/runtime.lock
 
-benchmark: setup
+benchmark: setup vllm llama-stack
 	$(BIN)/python benchmarks/mirror.py
+	$(BIN)/python benchmarks/evals.py
 
 local-down: setup
 	$(BIN)/llama-rollout local down

@@ -111,20 +111,23 @@ def evaluate_a_subset(outputs: dict) -> None:
     tools = mcp_tool_definitions(mcp_url)
     check_tools(dataset, tools, mcp_url)
     # The 135M model answers in text under "auto" (FACTS 12): "required" walks the call path.
+    # Its calls can be broken JSON, which Llama Stack 0.7.3 answers with a 500: such a case is
+    # an error of the run, named, and scored as failed, never as a pass.
     settings = HarnessSettings(tool_choice="required", max_infer_iters=2, max_tool_calls=1,
-                               max_output_tokens=48, concurrency=2)  # fmt: skip
+                               max_output_tokens=160, concurrency=2, attempts=1)  # fmt: skip
     client = openai_client(f"{stack['url']}/v1")
     results = asyncio.run(run_dataset(client, stack["model_id"], mcp_url, dataset, settings))
-    assert [r.case_id for r in results] == EVAL_CASES
-    assert [r.error for r in results] == [None] * len(EVAL_CASES)
+    assert [r.case_id for r in results] == [c.id for c in dataset.cases]
+    ran = [r for r in results if r.error is None]
+    assert ran, f"no case ran: {[r.error for r in results]}"
     names = sorted(t["name"] for t in tools)
-    for result in results:
+    for result in ran:
         case = next(c for c in dataset.cases if c.id == result.case_id)
         assert len(result.turns) == len(case.turns), result.case_id
-        for ran in result.turns:
-            assert ran.tools_offered == names, "Llama Stack offered the MCP server's tools"
-            assert ran.latency_s > 0 and ran.input_tokens > 0
-            assert ran.calls, "tool_choice=required makes a call"
+        for turn in result.turns:
+            assert turn.tools_offered == names, "Llama Stack offered the MCP server's tools"
+            assert turn.latency_s > 0 and turn.input_tokens > 0
+            assert turn.calls, "tool_choice=required makes a call"
     scores = [score_case(dataset, r, tools) for r in results]
     for score, result in zip(scores, results, strict=True):
         called = [c.name for t in result.turns for c in t.calls]
@@ -134,9 +137,13 @@ def evaluate_a_subset(outputs: dict) -> None:
             assert sorted(called) == sorted(expected), score.case_id
         else:
             assert score.reasons, f"{score.case_id} failed without a reason"
+    for score, result in zip(scores, results, strict=True):
+        if result.error:
+            assert not score.success and score.reasons == [result.error]
     assert not next(s for s in scores if s.case_id == "hello").success, "a call on a greeting"
     metrics = summarise(scores, trials=1)
     assert metrics["greeting_accuracy"] == 0.0
+    assert metrics["error_rate"] == (len(results) - len(ran)) / len(results)
     assert metrics["task_success"] == sum(s.success for s in scores) / len(scores)
     assert (
         metrics["tool_selection_accuracy"]

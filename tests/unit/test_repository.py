@@ -88,3 +88,12 @@ def test_no_test_can_skip():
         if p != Path(__file__) and skip.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_each_library_module_has_one_concern_of_at_most_400_lines():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in (ROOT / "src" / "llama_rollout").rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}, "split these along their seams"

@@ -1,0 +1,77 @@
+"""Benchmark: the evaluation harness at concurrency 1 and 8, side by side, on the embedded stack.
+
+The embedded stack is brought up by a local run (the bundled model on vLLM for the CPU, Llama
+Stack, the MCP server on its snapshot); then the same cases of the built-in dataset run
+through the harness at concurrency 1 and at 8, in alternating rounds (this machine is shared
+and noisy), and the best round of each is kept.
+
+* cases per second at each concurrency, and the speedup of 8 over 1;
+* the harness's overhead per case: at concurrency 1, the wall time not spent waiting for
+  Llama Stack's answers (request latencies are measured around each call).
+
+Last line: ``cases_per_s_c1=X cases_per_s_c8=Y speedup=Z overhead_ms_per_case=W``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+
+
+def measure(stack: dict, mcp_url: str, dataset, concurrency: int) -> tuple[float, float]:
+    """(cases per second, harness overhead in ms per case) for one pass over ``dataset``."""
+    from llama_rollout.evals.harness import HarnessSettings, openai_client, run_dataset
+
+    settings = HarnessSettings(
+        concurrency=concurrency, max_output_tokens=32, max_infer_iters=2, max_tool_calls=1
+    )
+    client = openai_client(f"{stack['url']}/v1")
+    started = time.monotonic()
+    results = asyncio.run(run_dataset(client, stack["model_id"], mcp_url, dataset, settings))
+    wall = time.monotonic() - started
+    if errors := [r.error for r in results if r.error]:
+        raise SystemExit(f"{len(errors)} cases failed to run: {errors[0]}")
+    waited = sum(t.latency_s for r in results for t in r.turns)
+    cases = len(results)
+    return cases / wall, max(wall - waited, 0.0) / cases * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=16, help="single-turn cases to run")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from llama_rollout.evals.dataset import load_dataset
+    from llama_rollout.pipeline_run import run_local
+
+    print("bringing the embedded stack up with a local run (minutes when cold)", flush=True)
+    outputs = run_local(parameters={"eval_cases": ["hello"]}).as_dict()
+    full = load_dataset("cluster-health").dataset
+    ids = [c.id for c in full.cases if len(c.turns) == 1][: args.cases]
+    dataset = full.subset(ids)
+    best: dict[int, tuple[float, float]] = {}
+    for round_number in range(args.rounds):
+        for concurrency in (1, 8):
+            rate, overhead = measure(
+                outputs["llama_stack"], outputs["mcp"]["url"], dataset, concurrency
+            )
+            print(
+                f"round {round_number + 1} concurrency {concurrency}: {rate:.2f} cases/s, "
+                f"overhead {overhead:.1f} ms/case",
+                flush=True,
+            )
+            if concurrency not in best or rate > best[concurrency][0]:
+                best[concurrency] = (rate, overhead)
+    c1, c8 = best[1], best[8]
+    print(
+        f"cases_per_s_c1={c1[0]:.3f} cases_per_s_c8={c8[0]:.3f} speedup={c8[0] / c1[0]:.2f} "
+        f"overhead_ms_per_case={c1[1]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
