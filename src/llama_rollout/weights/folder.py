@@ -52,13 +52,9 @@ def resolve_folder(spec: SourceSpec) -> ResolvedSource:
 
 
 def folder_files(root: Path) -> list[str]:
-    """Every file of a model folder, as sorted relative paths, following links.
-
-    Hidden entries (``.cache/`` of ``hf download --local-dir``, ``.git``) are left out.
-    Links are followed, because a Hugging Face cache snapshot is made of links into its blobs;
-    a broken link, a loop, an unreadable entry or one that is not a regular file is an error
-    that names it: a model with a file silently left out would be served broken.
-    """
+    """Every file of a model folder, as sorted relative paths, following links (see the
+    module's docstring for what fails). Hidden entries (``.cache/`` of ``hf download
+    --local-dir``, ``.git``) are left out."""
     found: list[str] = []
 
     def walk(folder: Path, ancestors: frozenset[tuple[int, int]]) -> None:
