@@ -39,6 +39,7 @@ def evaluate(
     from llama_rollout.evals.step import EvaluationRequest, Recording, evaluate_step
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
     request = EvaluationRequest(
         llama_stack_url=llama_stack_url, model_id=model_id, mcp_url=mcp_url, dataset=dataset,
         cases=tuple(cases), harness=HarnessSettings(
