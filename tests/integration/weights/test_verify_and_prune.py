@@ -65,8 +65,14 @@ def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_en
         source.resolve(source.parse_source_uri(f"file://{folder}")), s3_connection,
         model_name="complete", base_prefix="prune",
     )  # fmt: skip
-    time.sleep(3)
+    time.sleep(6)
     client.put_object(Bucket=bucket, Key="prune/running/r2/config.json", Body=b"{}")
+    written = time.monotonic()
+
+    def limit() -> timedelta:
+        # Between the two prefixes' ages, 3 s from each, however long the listings took: S3's
+        # clock counts in whole seconds, and a loaded machine is slow.
+        return timedelta(seconds=time.monotonic() - written + 3)
 
     listed, _ = model_prefixes(s3_connection, "prune")
     by_prefix = {p.prefix: p for p in listed}
@@ -78,11 +84,11 @@ def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_en
     shown = [m["prefix"] for m in incomplete_mirrors(DataConnection.from_env(s3_env), "prune")]
     assert shown == ["prune/running/r2/", "prune/stopped/r1/"]
 
-    would = prune_incomplete(s3_connection, timedelta(seconds=2), base_prefix="prune", dry_run=True)
+    would = prune_incomplete(s3_connection, limit(), base_prefix="prune", dry_run=True)
     assert [p.prefix for p in would] == ["prune/stopped/r1/"]
     assert len(model_prefixes(s3_connection, "prune")[0]) == 3, "a dry run removes nothing"
 
-    removed = prune_incomplete(s3_connection, timedelta(seconds=2), base_prefix="prune")
+    removed = prune_incomplete(s3_connection, limit(), base_prefix="prune")
     assert [p.prefix for p in removed] == ["prune/stopped/r1/"]
     left = {p.prefix for p in model_prefixes(s3_connection, "prune")[0]}
     assert left == {"prune/running/r2/", complete.prefix}
