@@ -233,7 +233,7 @@ def _refuse_a_foreign_version(
     if client.get_registered_model(model_name) is None:
         return
     taken = client.get_model_version(model_name, version_name)
-    if taken is None:
+    if taken is None or _revision_of(taken) == revision:  # absent, or made by a run racing us
         return
     recorded = _revision_of(taken)
     raise RegistryError(
