@@ -19,7 +19,8 @@ def check_parameters(
     min_tool_selection_accuracy: float, min_argument_accuracy: float,
     min_irrelevance_accuracy: float, min_greeting_accuracy: float,
     min_answer_correctness: float, min_task_success: float, max_error_rate: float,
-    max_calls_in_text: float,
+    max_calls_in_text: float, lm_eval_tasks: list, lm_eval_limit: int,
+    lm_eval_concurrency: int,
 ):  # fmt: skip
     """Fail with one line naming every bad parameter, before the mirror, the registry or the
     cluster sees any of them. The arguments are the pipeline's parameters of the same names.

@@ -14,18 +14,22 @@ def evaluate(
     concurrency: int, min_tool_selection_accuracy: float, min_argument_accuracy: float,
     min_irrelevance_accuracy: float, min_greeting_accuracy: float,
     min_answer_correctness: float, min_task_success: float, max_error_rate: float,
-    max_calls_in_text: float, model_uri: str, model_name: str, model_version_name: str,
+    max_calls_in_text: float, serving_url: str, serving_model: str, serving_auth: bool,
+    lm_eval_tasks: list, lm_eval_limit: int, lm_eval_concurrency: int, model_uri: str,
+    model_name: str, model_version_name: str,
     data_connection: str, registry_url: str, registry_name: str, registry_namespace: str,
     run_id: str, scores: Output[Metrics], summary: Output[Markdown], report: Output[HTML],
 ) -> NamedTuple("Evaluation", passed=bool, missed=list, metrics=dict, report_uri=str,
                 report_path=str):  # fmt: skip
     """Run the dataset through Llama Stack with the MCP server as a tool, score it by BFCL's
-    rules and apply the gate. A failed gate is an outcome (``passed`` false, ``missed`` says
-    why), not a failed step. The scores go to the KFP Metrics, the summary and report to the
-    dashboard, the files beside the model in S3 and the scores onto its ModelVersion.
+    rules, run the lm-eval tasks against vLLM, and apply the gate. A failed gate is an
+    outcome (``passed`` false, ``missed`` says why), not a failed step. The scores go to the
+    KFP Metrics, the summary and report to the dashboard, the files beside the model in S3
+    and the scores onto its ModelVersion.
 
-    Args: the pipeline's ``eval_*`` parameters and thresholds, Llama Stack's URL and model
-    id, and the model's place in S3 and in the registry.
+    Args: the pipeline's ``eval_*`` and ``lm_eval_*`` parameters and thresholds, Llama
+    Stack's URL and model id, vLLM's URL and model, and the model's place in S3 and in the
+    registry.
     """
     import logging
     import math
@@ -36,7 +40,9 @@ def evaluate(
 
     from llama_rollout.evals.gate import Thresholds
     from llama_rollout.evals.harness import HarnessSettings
+    from llama_rollout.evals.quality import QualitySettings
     from llama_rollout.evals.step import EvaluationRequest, Recording, evaluate_step
+    from llama_rollout.registry.endpoint import service_account_token
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
@@ -53,6 +59,10 @@ def evaluate(
             min_greeting_accuracy=min_greeting_accuracy,
             min_answer_correctness=min_answer_correctness, min_task_success=min_task_success,
             max_error_rate=max_error_rate, max_calls_in_text=max_calls_in_text),
+        quality=QualitySettings(tasks=tuple(lm_eval_tasks), limit=lm_eval_limit,
+                                num_concurrent=lm_eval_concurrency),
+        serving_url=serving_url, serving_model=serving_model,
+        serving_token=(service_account_token() or "") if serving_auth else "",
     )  # fmt: skip
     recording = Recording(
         model_uri=model_uri, run_id=run_id, data_connection=data_connection,

@@ -116,6 +116,9 @@ def rollout_pipeline(
     min_task_success: float = 0.45,
     max_error_rate: float = 0.05,
     max_calls_in_text: float = 0.0,
+    lm_eval_tasks: list = ["openshift_troubleshooting"],  # noqa: B006 - never mutated
+    lm_eval_limit: int = 0,
+    lm_eval_concurrency: int = 4,
 ) -> RolloutOutputs:
     """Take a model from its source to a registered, verified copy in S3.
 
@@ -174,6 +177,11 @@ def rollout_pipeline(
         min_task_success: the gate: the right calls and a correct answer.
         max_error_rate: the gate: cases that did not run (transport, timeout).
         max_calls_in_text: the gate: calls written in the text instead of made.
+        lm_eval_tasks: lm-eval tasks run against vLLM for general quality (not gated):
+            ``openshift_troubleshooting`` is built in and offline; lm-eval's own generative
+            tasks need the hub. Empty turns lm-eval off.
+        lm_eval_limit: samples per lm-eval task; 0 for all.
+        lm_eval_concurrency: lm-eval requests at once (``num_concurrent``).
 
     Returns:
         Where the model is and its registry ids.
@@ -284,6 +292,12 @@ def rollout_pipeline(
         min_task_success=min_task_success,
         max_error_rate=max_error_rate,
         max_calls_in_text=max_calls_in_text,
+        serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"],
+        serving_auth=enable_auth,
+        lm_eval_tasks=lm_eval_tasks,
+        lm_eval_limit=lm_eval_limit,
+        lm_eval_concurrency=lm_eval_concurrency,
         model_uri=mirrored.outputs["model_uri"],
         model_name=resolved.outputs["model_name"],
         model_version_name=registered.outputs["model_version_name"],

@@ -45,6 +45,7 @@ REGISTRY = Bound(read=30)
 KUBERNETES = Bound(read=30)
 # vLLM: one chat completion (the tool-calling preflight, the demo's question) on a CPU.
 VLLM = Bound(read=120)
+VLLM_PROBE = Bound(read=10)  # /v1/models, before lm-eval's run
 # Llama Stack: its health, version and model list, then one completion or Responses API call.
 LLAMA_STACK_PROBE = Bound(read=10)
 LLAMA_STACK_CALL = Bound(read=180)

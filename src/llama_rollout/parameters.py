@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from llama_rollout.errors import ConfigurationError, invalid_settings
 from llama_rollout.evals.gate import Thresholds
+from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.step import EvaluationRequest
 from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
 from llama_rollout.serving.step import ServingRequest
@@ -85,7 +86,7 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     check(lambda: _serving_request(v, model).settings(namespace))
     check(lambda: _stack_request(v, model).settings(namespace))
     check(lambda: _evaluation_dataset(v))
-    check(lambda: _evaluation_request(v))
+    check(lambda: check_tasks(_evaluation_request(v).quality))
     if problems:
         raise ConfigurationError(
             "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
@@ -132,6 +133,9 @@ def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
             "max_output_tokens": v["eval_max_output_tokens"],
             "concurrency": v["eval_concurrency"], "trials": v["eval_trials"]},
         "thresholds": {k: v[k] for k in Thresholds.model_fields},
+        "quality": {"tasks": v["lm_eval_tasks"], "limit": v["lm_eval_limit"],
+                    "num_concurrent": v["lm_eval_concurrency"]},
+        "serving_url": "http://model-server/v1", "serving_model": "model",
     })  # fmt: skip
 
 

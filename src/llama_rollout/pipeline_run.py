@@ -12,6 +12,7 @@ import fcntl
 import inspect
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,6 +189,11 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
             hint="the failing step's log is above; logs of the servers are listed by "
             "`llama-rollout local status`",
         )
+    if report := outputs.get("evals_report"):
+        # A KFP artifact's file has no extension; a browser wants one to show it as a page.
+        page = Path(report).with_name("report.html")
+        shutil.copyfile(report, page)
+        outputs["evals_report"] = str(page)
     return LocalRun(outputs, str(pipeline_root), env["MCP_SERVER_URL"])
 
 

@@ -66,6 +66,8 @@ EVAL_SUBSET = [
     f"eval_cases={json.dumps(EVAL_CASES)}",
     "--set",
     "eval_max_output_tokens=64",
+    "--set",
+    "lm_eval_limit=4",
 ]
 
 
@@ -79,7 +81,10 @@ def check_the_pipeline_s_evaluation(first: dict, second: dict, version: dict, s3
     assert {"tool_selection_accuracy", "task_success", "latency_p50_s"} <= set(evals["metrics"])
     # A 135M model under the 3B defaults: the gate says no, and which thresholds it missed.
     assert evals["passed"] is False and evals["missed"], evals
+    assert evals["report"].endswith(".html")
+    assert 0 <= evals["metrics"]["lm_eval.openshift_troubleshooting.acc"] <= 1
     report = Path(evals["report"]).read_text()
+    assert "General quality (lm-eval, not gated)" in report
     assert report.startswith("<!doctype html>") and "<svg" in report and "<script" not in report
     assert evals["report_uri"].startswith(first["model_uri"] + "evals/")
     assert second["evals"]["report_uri"] != evals["report_uri"], "each run keeps its own"
@@ -91,6 +96,12 @@ def check_the_pipeline_s_evaluation(first: dict, second: dict, version: dict, s3
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read().decode() == report
     lines = client.get_object(Bucket=bucket, Key=key.replace("report.html", "results.jsonl"))
     assert len(lines["Body"].read().decode().splitlines()) == len(EVAL_CASES)
+    asked = client.get_object(Bucket=bucket, Key=key.replace("report.html", "quality.jsonl"))
+    samples = [json.loads(line) for line in asked["Body"].read().decode().splitlines()]
+    assert len(samples) == 4 and all(s["response"] or s["scores"] == {"acc": 0.0} for s in samples)
+    assert sum(s["scores"]["acc"] for s in samples) / 4 == pytest.approx(
+        evals["metrics"]["lm_eval.openshift_troubleshooting.acc"]
+    )
     properties = version["customProperties"]
     assert properties["eval_dataset"]["string_value"] == "cluster-health"
     assert "eval_task_success" in properties and "eval_passed" in properties
@@ -149,6 +160,42 @@ def evaluate_a_subset(outputs: dict) -> None:
         metrics["tool_selection_accuracy"]
         == sum(s.selection_ok for s in scores if not s.irrelevance) / 3
     )
+
+
+def check_the_notebooks(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, run: dict) -> None:
+    """Every notebook, top to bottom, against the stack and the two evaluations of the run."""
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == [
+        "compare-versions.ipynb", "explore-a-rollout.ipynb", "talk-to-the-stack.ipynb",
+    ]  # fmt: skip
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        committed = json.loads(path.read_text())
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None for c in committed["cells"]
+        ), f"{path.name} is committed with outputs"
+    version = run["model_version_name"]
+
+    explored = "\n".join(
+        output_text(run_notebook(NOTEBOOKS / "explore-a-rollout.ipynb", env, monkeypatch))
+    )
+    assert f"{version}: {len(EVAL_CASES)} case trials" in explored
+    assert "failed" in explored and "smollm2-135m-instruct" in explored
+
+    compared = run_notebook(NOTEBOOKS / "compare-versions.ipynb", env, monkeypatch)
+    text = "\n".join(output_text(compared))
+    assert f"comparing 2 evaluation runs of version {version}" in text, text[:2000]
+    assert "task_success" in text
+
+    talked = "\n".join(
+        output_text(run_notebook(NOTEBOOKS / "talk-to-the-stack.ipynb", env, monkeypatch))
+    )
+    assert "Llama Stack serves vllm/smollm2-135m-instruct" in talked
+    assert "node_status: " in talked and "question: What is the status of node worker-1?" in talked
+    assert "passed:   False" in talked or "passed:   True" in talked
+
+    for notebook in (compared,):
+        assert any(
+            "image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])
+        ), "a chart"
 
 
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
@@ -220,14 +267,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
 
     evaluate_a_subset(first)
 
-    executed = run_notebook(NOTEBOOKS / "explore-deployed-stack.ipynb", stack_env, monkeypatch)
-    text = "\n".join(output_text(executed))
-    assert "vllm/smollm2-135m-instruct" in text and "Paris" in text
-    assert f"| {first['model_version_name']} | {first['model_version_id']} |" in text
-    assert "payments-api" in text and "worker-1 has MemoryPressure" in text
-    assert any(
-        "image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", [])
-    )
+    check_the_notebooks(stack_env, monkeypatch, first)
 
     down = cli("local", "down", env=stack_env)
     assert down.returncode == 0 and "s3" in down.stdout

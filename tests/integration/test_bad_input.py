@@ -364,6 +364,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "eval_dataset": ("/no/such/dataset.yaml", r"cannot read dataset /no/such/dataset.yaml"),
         "eval_tool_choice": ("sometimes", r"tool_choice: Input should be 'auto', 'required'"),
         "eval_cases": ('["no-such-case"]', r"dataset cluster-health has no case no-such-case"),
+        "lm_eval_tasks": ('["no_such_task_x"]', r"lm-eval knows no task no_such_task_x"),
     }
     base = ["--set", "registry_name=default"]
     checks = [
@@ -380,6 +381,11 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         for name, (value, says) in parameters.items()
     ] + [
         Case("check-no-registry", ["check"], r"no Model Registry given: set registry_name"),
+        Case(
+            "check-lm-eval-task-name",
+            ["check", *base, "--set", 'lm_eval_tasks=["gsm8k; rm -rf /"]'],
+            r"not an lm-eval task name",
+        ),
         Case(
             "check-timeout-zero",
             ["check", *base, "--set", "serving_timeout_seconds=0"],

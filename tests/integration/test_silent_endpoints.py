@@ -74,6 +74,7 @@ def kubeconfig(tmp_path: Path, server: str) -> Path:
 def test_each_endpoint_fails_within_its_bound_when_it_never_answers(
     cli_env: dict[str, str], make_model: Callable[..., Path], tmp_path: Path
 ) -> None:
+    from llama_rollout.evals.quality import check_endpoint
     from llama_rollout.kube import Kube, api_client
     from llama_rollout.serving.tool_calling import check_tool_calling
     from llama_rollout.stack.health import check_server, list_mcp_tools
@@ -102,6 +103,8 @@ def test_each_endpoint_fails_within_its_bound_when_it_never_answers(
                  raised(lambda: Kube(api_client(str(kubeconfig(tmp_path, url)))))),
             Case("vLLM", bounds.VLLM,
                  raised(lambda: check_tool_calling(f"{url}/v1", "m"))),
+            Case("vLLM, before lm-eval", bounds.VLLM_PROBE,
+                 raised(lambda: check_endpoint(f"{url}/v1", "m"))),
             Case("Llama Stack", bounds.LLAMA_STACK_PROBE,
                  raised(lambda: check_server(url, "m"))),
             Case("MCP", bounds.MCP, raised(lambda: list_mcp_tools(f"{url}/mcp"))),

@@ -50,10 +50,29 @@ class Thresholds(BaseModel):
     max_calls_in_text: float = Field(default=0, ge=0)
 
 
+# What a missed threshold says about the model, for the person reading the summary.
+MEANINGS = {
+    "tool_selection_accuracy": "it often calls the wrong tool, or none where one is needed",
+    "argument_accuracy": "its calls have wrong, missing or malformed arguments",
+    "irrelevance_accuracy": "it calls tools on questions that need none",
+    "greeting_accuracy": "it calls tools on greetings and small talk",
+    "answer_correctness": "its answers miss the facts that the tools returned",
+    "task_success": "too few cases end with the right calls and a correct answer",
+    "error_rate": "too many cases did not run (errors, timeouts): the figures describe the "
+    "stack more than the model",
+    "calls_in_text": "it writes calls into its text instead of making them: check the tool-call "
+    "parser and the chat template",
+}
+
+
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
     missed: tuple[str, ...]  # "argument_accuracy 0.42 < 0.60", one per threshold missed
+
+    def explained(self) -> list[str]:
+        """Each missed threshold with what it says about the model."""
+        return [f"{m}: {MEANINGS[m.split(' ', 1)[0]]}" for m in self.missed]
 
 
 def apply_gate(metrics: Mapping[str, float], thresholds: Thresholds) -> GateResult:

@@ -120,13 +120,7 @@ async def run_dataset(
 ) -> list[CaseResult]:
     """Run every case ``settings.trials`` times, at most ``settings.concurrency`` at once."""
     gate = asyncio.Semaphore(settings.concurrency)
-    tool = {
-        "type": "mcp",
-        "server_label": MCP_LABEL,
-        "server_url": mcp_url,
-        "require_approval": "never",
-        **({"headers": mcp_headers} if mcp_headers else {}),
-    }
+    tool = mcp_tool(mcp_url, mcp_headers)
     done = 0
     total = len(dataset.cases) * settings.trials
 
@@ -152,6 +146,17 @@ async def run_dataset(
             *(one(case, trial) for trial in range(settings.trials) for case in dataset.cases)
         )
     )
+
+
+def mcp_tool(mcp_url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Responses API's ``tools`` entry that lets Llama Stack call the MCP server."""
+    return {
+        "type": "mcp",
+        "server_label": MCP_LABEL,
+        "server_url": mcp_url,
+        "require_approval": "never",
+        **({"headers": headers} if headers else {}),
+    }
 
 
 class TransportFailure(Exception):

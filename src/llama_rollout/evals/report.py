@@ -10,10 +10,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from llama_rollout.evals.gate import GateResult
 from llama_rollout.evals.harness import CaseResult
 from llama_rollout.evals.metrics import CaseScore
+from llama_rollout.evals.quality import PREFIX as QUALITY_PREFIX
 
 HEADLINE = (
     "tool_selection_accuracy", "argument_accuracy", "irrelevance_accuracy", "greeting_accuracy",
@@ -41,10 +43,22 @@ def markdown_summary(
         "",
     ]
     if gate.missed:
-        lines += ["Thresholds missed:", "", *[f"- {m}" for m in gate.missed], ""]
+        lines += ["Thresholds missed:", "", *[f"- {m}" for m in gate.explained()], ""]
     lines += ["| score | value |", "| --- | --- |"]
     lines += [f"| {name} | {_figure(metrics[name])} |" for name in HEADLINE if name in metrics]
+    if quality := _quality_scores(metrics):
+        lines += ["", "General quality (lm-eval, not gated):", "", "| task | score | value |",
+                  "| --- | --- | --- |", *[f"| {t} | {m} | {_figure(v)} |" for t, m, v in quality]]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _quality_scores(metrics: Mapping[str, float]) -> list[tuple[str, str, float]]:
+    """(task, metric, value) of every lm-eval score."""
+    return [
+        (*name.removeprefix(QUALITY_PREFIX).split(".", 1), value)  # type: ignore[misc]
+        for name, value in metrics.items()
+        if name.startswith(QUALITY_PREFIX)
+    ]
 
 
 def html_report(
@@ -56,8 +70,10 @@ def html_report(
     *,
     dataset: str,
     model: str,
+    quality: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The whole report as one HTML document with no external resources."""
+    """The whole report as one HTML document with no external resources; ``quality`` are
+    lm-eval's samples, whose wrong answers it lists."""
     e = html.escape
     tools = sorted(
         k.split(".")[1] for k in metrics if k.startswith("tool.") and k.endswith(".arguments")
@@ -73,7 +89,7 @@ def html_report(
         for name in HEADLINE
         if name in metrics
     )
-    missed = "".join(f"<li>{e(m)}</li>" for m in gate.missed)
+    missed = "".join(f"<li>{e(m)}</li>" for m in gate.explained())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>
@@ -98,8 +114,36 @@ Model <code>{e(model)}</code>, dataset <code>{e(dataset)}</code>,
 {histogram([s.latency_s for s in scores], unit="s")}
 <h2>Failed cases ({len(failed)} of {len(scores)})</h2>
 {"".join(_failed_case(s, r) for s, r in failed) or "<p>None.</p>"}
+{_quality_section(metrics, quality)}
 </body></html>
 """
+
+
+def _quality_section(metrics: Mapping[str, float], samples: Sequence[Mapping[str, Any]]) -> str:
+    scores = _quality_scores(metrics)
+    if not scores:
+        return ""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(t)}</td><td>{e(m)}</td><td>{e(_figure(v))}</td></tr>" for t, m, v in scores
+    )
+    wrong = [s for s in samples if not all(s["scores"].values())]
+    answers = "".join(
+        f"<tr><td>{e(s['task'])}</td><td>{e(s['prompt'][-400:])}</td><td>{e(str(s['target']))}"
+        f"</td><td>{e(s['response'][:400])}</td></tr>"
+        for s in wrong
+    )
+    return (
+        "<h2>General quality (lm-eval, not gated)</h2>"
+        f"<table><tr><th>task</th><th>score</th><th>value</th></tr>{rows}</table>"
+        + (
+            f"<details><summary>Wrong answers ({len(wrong)} of {len(samples)})</summary>"
+            "<table><tr><th>task</th><th>question</th><th>expected</th><th>answer</th></tr>"
+            f"{answers}</table></details>"
+            if wrong
+            else ""
+        )
+    )
 
 
 def _failed_case(score: CaseScore, result: CaseResult) -> str:

@@ -15,18 +15,26 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llama_rollout.evals.dataset import load_dataset
 from llama_rollout.evals.gate import GateResult, Thresholds, apply_gate
 from llama_rollout.evals.harness import (
+    CaseResult,
     HarnessError,
     HarnessSettings,
     check_tools,
     openai_client,
     run_dataset,
 )
-from llama_rollout.evals.metrics import score_case, summarise
+from llama_rollout.evals.metrics import CaseScore, score_case, summarise
+from llama_rollout.evals.quality import (
+    QualityResult,
+    QualitySettings,
+    check_endpoint,
+    check_tasks,
+    run_quality,
+)
 from llama_rollout.evals.report import html_report, markdown_summary
 from llama_rollout.evals.storage import upload_results
 from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE, resolve_endpoint
@@ -51,6 +59,17 @@ class EvaluationRequest(BaseModel):
     cases: tuple[str, ...] = ()  # a subset by id; empty for every case
     harness: HarnessSettings = HarnessSettings()
     thresholds: Thresholds = Thresholds()
+    # lm-eval's general quality, straight against vLLM; off unless tasks are named.
+    quality: QualitySettings = QualitySettings(tasks=())
+    serving_url: str = Field(default="", description="vLLM's OpenAI-compatible /v1")
+    serving_model: str = ""
+    serving_token: str = Field(default="", repr=False, exclude=True)
+
+    @model_validator(mode="after")
+    def _quality_has_a_server(self) -> EvaluationRequest:
+        if self.quality.tasks and not (self.serving_url and self.serving_model):
+            raise ValueError("lm-eval tasks are named but no serving_url and serving_model")
+        return self
 
 
 class Recording(BaseModel):
@@ -93,9 +112,14 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     """
     loaded = load_dataset(request.dataset)
     dataset = loaded.dataset.subset(request.cases) if request.cases else loaded.dataset
+    check_tasks(request.quality)
     tools = mcp_tool_definitions(request.mcp_url)
     check_tools(dataset, tools, request.mcp_url)
     check_server(request.llama_stack_url, request.model_id)
+    if request.quality.tasks:
+        check_endpoint(
+            request.serving_url, request.serving_model, api_key=request.serving_token or None
+        )
     settings = request.harness
     logger.info(
         "evaluating %s on %d cases of %s x %d trials (tool_choice %s, concurrency %d)",
@@ -111,8 +135,16 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
         )
     scores = [score_case(dataset, r, tools) for r in results]
     metrics = summarise(scores, settings.trials)
+    quality = QualityResult({})
+    if request.quality.tasks:
+        quality = run_quality(
+            request.serving_url, request.serving_model, request.quality,
+            api_key=request.serving_token or None,
+        )  # fmt: skip
+        metrics |= quality.metrics
     gate = apply_gate(metrics, request.thresholds)
-    files = _write(output_dir, results, scores, metrics, gate, dataset.name, request.model_id)
+    run = RunRecord(results, scores, quality, dataset.name, request.model_id)
+    files = _write(output_dir, run, metrics, gate)
     logger.info("gate %s%s", "passed" if gate.passed else "did not pass: ", "; ".join(gate.missed))
     return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
 
@@ -146,14 +178,19 @@ def evaluate_step(request: EvaluationRequest, recording: Recording, output_dir: 
     return evaluation
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What one evaluation ran and found, for its files."""
+
+    results: list[CaseResult]
+    scores: list[CaseScore]
+    quality: QualityResult
+    dataset: str
+    model: str
+
+
 def _write(
-    output_dir: Path,
-    results: list,
-    scores: list,
-    metrics: dict[str, float],
-    gate: GateResult,
-    dataset: str,
-    model: str,
+    output_dir: Path, run: RunRecord, metrics: dict[str, float], gate: GateResult
 ) -> dict[str, Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
     files = {
@@ -162,13 +199,19 @@ def _write(
         "summary": output_dir / "summary.md",
     }
     with files["results"].open("w") as out:
-        for result, score in zip(results, scores, strict=True):
+        for result, score in zip(run.results, run.scores, strict=True):
             record = {**result.as_json(), "score": {**score.__dict__, "success": score.success}}
             out.write(json.dumps(record, sort_keys=True) + "\n")
+    if run.quality.samples:
+        files["quality"] = output_dir / "quality.jsonl"
+        files["quality"].write_text(
+            "".join(json.dumps(s, sort_keys=True) + "\n" for s in run.quality.samples)
+        )
     files["report"].write_text(
-        html_report(TITLE, metrics, gate, scores, results, dataset=dataset, model=model)
-    )
+        html_report(TITLE, metrics, gate, run.scores, run.results, dataset=run.dataset,
+                    model=run.model, quality=run.quality.samples)
+    )  # fmt: skip
     files["summary"].write_text(
-        markdown_summary(TITLE, metrics, gate, dataset=dataset, model=model)
+        markdown_summary(TITLE, metrics, gate, dataset=run.dataset, model=run.model)
     )
     return files

@@ -1,0 +1,45 @@
+"""The environment a workbench would give the notebooks, read off the embedded stack.
+
+On OpenShift AI, a workbench gets ``AWS_*`` from its data connection and the endpoints as
+environment variables that its owner sets. On a laptop the notebooks call
+:func:`workbench_environment` instead, so that every cell after the settings cell reads the
+same variables on both.
+"""
+
+from __future__ import annotations
+
+from llama_rollout.embedded.stack import EmbeddedStack
+from llama_rollout.errors import ConfigurationError
+
+DATA_CONNECTION_KEYS = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT", "AWS_S3_BUCKET",
+    "AWS_DEFAULT_REGION",
+)  # fmt: skip
+ENDPOINT_KEYS = ("LLAMA_STACK_URL", "MODEL_REGISTRY_URL", "MCP_SERVER_URL", "MODEL_NAME")
+
+
+def workbench_environment(stack: EmbeddedStack | None = None) -> dict[str, str]:
+    """The data connection's keys and the endpoints of the running embedded stack.
+
+    Raises:
+        ConfigurationError: the stack has no model server or Llama Stack yet.
+    """
+    stack = stack or EmbeddedStack()
+    records = {name: stack.record(name) for name in ("llama-stack", "vllm")}
+    missing = [name for name, record in records.items() if record is None]
+    if missing:
+        raise ConfigurationError(
+            f"the embedded stack runs no {' and no '.join(missing)}",
+            hint="run `make demo` first, or set "
+            + ", ".join(ENDPOINT_KEYS)
+            + " and a data connection's AWS_* variables",
+        )
+    env = stack.environment()
+    vllm = records["vllm"]
+    return {
+        **{key: env[key] for key in DATA_CONNECTION_KEYS if key in env},
+        "LLAMA_STACK_URL": records["llama-stack"].url,  # type: ignore[union-attr]
+        "MODEL_REGISTRY_URL": env["MODEL_REGISTRY_URL"],
+        "MCP_SERVER_URL": env["MCP_SERVER_URL"],
+        "MODEL_NAME": (vllm.labels or {})["model"],  # type: ignore[union-attr]
+    }
