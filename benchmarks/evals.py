@@ -49,7 +49,7 @@ def main() -> None:
     from llama_rollout.pipeline_run import run_local
 
     print("bringing the embedded stack up with a local run (minutes when cold)", flush=True)
-    outputs = run_local(parameters={"eval_cases": ["hello"]}).as_dict()
+    outputs = run_local(parameters={"eval_cases": ["hello"], "lm_eval_tasks": []}).as_dict()
     full = load_dataset("cluster-health").dataset
     ids = [c.id for c in full.cases if len(c.turns) == 1][: args.cases]
     dataset = full.subset(ids)
