@@ -85,6 +85,7 @@ def check_the_pipeline_s_evaluation(first: dict, second: dict, version: dict, s3
     assert 0 <= evals["metrics"]["lm_eval.openshift_troubleshooting.acc"] <= 1
     report = Path(evals["report"]).read_text()
     assert "General quality (lm-eval, not gated)" in report
+    check_in_chromium(Path(evals["report"]))
     assert report.startswith("<!doctype html>") and "<svg" in report and "<script" not in report
     assert evals["report_uri"].startswith(first["model_uri"] + "evals/")
     assert second["evals"]["report_uri"] != evals["report_uri"], "each run keeps its own"
@@ -105,6 +106,21 @@ def check_the_pipeline_s_evaluation(first: dict, second: dict, version: dict, s3
     properties = version["customProperties"]
     assert properties["eval_dataset"]["string_value"] == "cluster-health"
     assert "eval_task_success" in properties and "eval_passed" in properties
+
+
+def check_in_chromium(report: Path) -> None:
+    """The pipeline's own report, opened as the dashboard would: nothing logged, nothing
+    fetched; its screenshot is kept beside the browser test's."""
+    import tempfile
+
+    from tests.integration.evals.test_report_in_browser import OUTPUT, open_page
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    screenshot = OUTPUT / "demo-evaluation-report.png"
+    with tempfile.TemporaryDirectory() as workdir:
+        console, requests = open_page(report, screenshot, Path(workdir))
+    assert console == [] and requests == [], (console, requests)
+    assert screenshot.stat().st_size > 20_000
 
 
 def evaluate_a_subset(outputs: dict) -> None:

@@ -72,6 +72,21 @@ def open_in_chromium(page: Path, screenshot: Path, profile: Path) -> tuple[list[
     return console, proxy.requests
 
 
+def _host(request: str) -> str:
+    return request.split("/")[2] if "://" in request else request  # CONNECT host:port
+
+
+def open_page(page: Path, screenshot: Path, workdir: Path) -> tuple[list[str], list[str]]:
+    """Open ``page``: the console lines it logged and the requests it made. What Chromium asks
+    for by itself (update checks), measured on a blank page first, is set apart."""
+    blank = workdir / "blank.html"
+    blank.write_text("<!doctype html><p>blank</p>")
+    _, own = open_in_chromium(blank, workdir / "blank.png", workdir / "profile-blank")
+    console, requests = open_in_chromium(page, screenshot, workdir / f"profile-{page.stem}")
+    own_hosts = {_host(r) for r in own}
+    return console, [r for r in requests if _host(r) not in own_hosts]
+
+
 def test_the_report_logs_nothing_and_asks_for_nothing_in_chromium(tmp_path):
     page, _, _ = report_of(RESULTS)
     report = tmp_path / "report.html"
@@ -81,25 +96,16 @@ def test_the_report_logs_nothing_and_asks_for_nothing_in_chromium(tmp_path):
         '<!doctype html><p>control</p><script>console.error("control")</script>'
         '<img src="http://assets.example.test/logo.png">'
     )
-    blank = tmp_path / "blank.html"
-    blank.write_text("<!doctype html><p>blank</p>")
     OUTPUT.mkdir(parents=True, exist_ok=True)
     screenshot = OUTPUT / "evaluation-report.png"
     screenshot.unlink(missing_ok=True)
 
-    # What Chromium asks for by itself (update checks), on an empty page: not the page's.
-    _, own = open_in_chromium(blank, tmp_path / "blank.png", tmp_path / "profile-blank")
-    own_hosts = {request.split("/")[2] if "://" in request else request for request in own}
-
-    def from_page(requests: list[str]) -> list[str]:
-        return [r for r in requests if (r.split("/")[2] if "://" in r else r) not in own_hosts]
-
-    console, requests = open_in_chromium(control, tmp_path / "control.png", tmp_path / "p1")
+    console, requests = open_page(control, tmp_path / "control.png", tmp_path)
     assert any('"control"' in line for line in console), "the console check cannot fail"
-    assert "http://assets.example.test/logo.png" in from_page(requests), "nor the network one"
+    assert requests == ["http://assets.example.test/logo.png"], "nor the network one"
 
-    console, requests = open_in_chromium(report, screenshot, tmp_path / "profile-report")
+    console, requests = open_page(report, screenshot, tmp_path)
     assert console == []
-    assert from_page(requests) == []
+    assert requests == []
     assert screenshot.stat().st_size > 20_000, "a rendered page, not a blank one"
     print(f"screenshot of the report: {screenshot}")
