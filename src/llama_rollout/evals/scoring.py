@@ -95,11 +95,9 @@ def match_calls(
             return Match(False, (f"no tool should be called, but {called} was",), False)
         return Match(True)
     if len(made) != len(wanted):
-        return Match(
-            False,
-            (f"expected {len(wanted)} call(s), got {len(made)}: {', '.join(n for n, _ in made)}",),
-            False,
-        )
+        expected = ", ".join(n for n, _ in wanted)
+        got = f"{len(made)}: {', '.join(n for n, _ in made)}" if made else "none"
+        return Match(False, (f"expected {len(wanted)} call(s) of {expected}, got {got}",), False)
     schemas = {str(t.get("name")): tool_schema(t) for t in tools}
     if not any_order:
         reasons = [
