@@ -20,7 +20,10 @@ def check_parameters(
     min_irrelevance_accuracy: float, min_greeting_accuracy: float,
     min_answer_correctness: float, min_task_success: float, max_error_rate: float,
     max_calls_in_text: float, lm_eval_tasks: list, lm_eval_limit: int,
-    lm_eval_concurrency: int,
+    lm_eval_concurrency: int, force: bool, lightspeed_provider: str, lightspeed_endpoint: str,
+    lightspeed_default: bool, lightspeed_mcp_server: bool, lightspeed_max_tokens: int,
+    lightspeed_create: bool, lightspeed_timeout_seconds: int, lightspeed_url: str,
+    lightspeed_token_secret: str, keep_versions: int,
 ):  # fmt: skip
     """Fail with one line naming every bad parameter, before the mirror, the registry or the
     cluster sees any of them. The arguments are the pipeline's parameters of the same names.

@@ -21,7 +21,9 @@ def deploy_llama_stack(
     replicas: int,
     storage_size: str,
     timeout_seconds: int,
-) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list):
+    s3_prefix: str,
+    run_id: str,
+) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list, name=str):
     """Deploy Llama Stack against vLLM and check the chain Llama Stack -> vLLM and -> MCP.
 
     Args:
@@ -31,7 +33,8 @@ def deploy_llama_stack(
         revision: the model revision (the local stack restarts when it changes).
         mcp_url: the cluster-health MCP server's streamable HTTP endpoint.
         namespace: where to deploy; empty for the pipeline's own namespace.
-        name: the LlamaStackDistribution (or Deployment) name.
+        name: the LlamaStackDistribution (or Deployment) name; each version gets its own,
+            ``<name>-<revision[:7]>``, on the cluster.
         distribution_image: the Llama Stack image, pinned (used unless distribution_name is set).
         distribution_name: an operator distribution name instead of an image (operator only).
         vllm_token_secret: a Secret with key ``token`` when vLLM has auth on; empty for none.
@@ -39,16 +42,20 @@ def deploy_llama_stack(
         replicas: Llama Stack replicas.
         storage_size: the persistent volume for its stores.
         timeout_seconds: how long to wait for it.
+        s3_prefix: the models' folder in the bucket (the run's journal is under it).
+        run_id: the pipeline run, for the journal.
 
     Returns:
         url: Llama Stack's base URL.
         version: the server's version.
         model_id: the model's Llama Stack id (``vllm/<served name>``).
         mcp_tools: the MCP tools Llama Stack sees.
+        name: this version's Llama Stack (``<name>-<revision[:7]>`` on the cluster).
     """
     import logging
     from collections import namedtuple
 
+    from llama_rollout import journal
     from llama_rollout.stack.step import StackRequest, serve
     from llama_rollout.targets import Target
 
@@ -61,5 +68,10 @@ def deploy_llama_stack(
         timeout_seconds=timeout_seconds,
     )  # fmt: skip
     report = serve(Target.parse(target), request)
-    outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools"])
-    return outputs(report.url, report.version, report.model_id, report.mcp_tools)
+    name = request.deployment_name(Target.parse(target))
+    journal.note("deploy Llama Stack", {"url": report.url, "version": report.version,
+                                        "model_id": report.model_id, "mcp_tools": report.mcp_tools,
+                                        "name": name},
+                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools", "name"])
+    return outputs(report.url, report.version, report.model_id, report.mcp_tools, name)

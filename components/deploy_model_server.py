@@ -33,12 +33,14 @@ def deploy_model_server(
     enable_auth: bool,
     require_tool_calling: bool,
     timeout_seconds: int,
-) -> NamedTuple("ModelServer", url=str, model=str):
+    s3_prefix: str,
+    run_id: str,
+) -> NamedTuple("ModelServer", url=str, model=str, name=str):
     """Deploy vLLM for the model version, wait until it serves, check tool calling.
 
     Args:
         target: ``openshift`` (KServe InferenceService) or ``local`` (embedded stack).
-        model_name: InferenceService and served model name.
+        model_name: the served model name; the InferenceService is ``<model>-<revision[:7]>``.
         model_uri: the mirrored model (``s3://...``).
         storage_path: the model's path in the data connection's bucket.
         revision: the source revision (the local server is reused while it is unchanged).
@@ -64,14 +66,18 @@ def deploy_model_server(
         enable_auth: put the endpoint behind OpenShift AI token auth.
         require_tool_calling: fail when the tool-calling preflight fails (cluster only).
         timeout_seconds: how long to wait for the server.
+        s3_prefix: the models' folder in the bucket (the run's journal is under it).
+        run_id: the pipeline run, for the journal.
 
     Returns:
         url: the OpenAI-compatible base URL (ending in ``/v1``).
         model: the served model name.
+        name: the InferenceService serving this version (``<model>-<revision[:7]>``).
     """
     import logging
     from collections import namedtuple
 
+    from llama_rollout import journal
     from llama_rollout.serving.step import ServingRequest, serve
     from llama_rollout.targets import Target
 
@@ -88,4 +94,9 @@ def deploy_model_server(
         require_tool_calling=require_tool_calling, timeout_seconds=timeout_seconds,
     )  # fmt: skip
     served = serve(Target.parse(target), request)
-    return namedtuple("ModelServer", ["url", "model"])(served.url, served.model)
+    journal.note("deploy model server", {"serving_url": served.url, "serving_model": served.model,
+                                         "serving_name": served.name},
+                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    return namedtuple("ModelServer", ["url", "model", "name"])(
+        served.url, served.model, served.name
+    )

@@ -18,7 +18,7 @@ def evaluate(
     lm_eval_tasks: list, lm_eval_limit: int, lm_eval_concurrency: int, model_uri: str,
     model_name: str, model_version_name: str,
     data_connection: str, registry_url: str, registry_name: str, registry_namespace: str,
-    run_id: str, scores: Output[Metrics], summary: Output[Markdown], report: Output[HTML],
+    run_id: str, s3_prefix: str, scores: Output[Metrics], summary: Output[Markdown], report: Output[HTML],
 ) -> NamedTuple("Evaluation", passed=bool, missed=list, metrics=dict, report_uri=str,
                 report_path=str):  # fmt: skip
     """Run the dataset through Llama Stack with the MCP server as a tool, score it by BFCL's
@@ -38,6 +38,7 @@ def evaluate(
     from collections import namedtuple
     from pathlib import Path
 
+    from llama_rollout import journal
     from llama_rollout.evals.gate import Thresholds
     from llama_rollout.evals.harness import HarnessSettings
     from llama_rollout.evals.quality import QualitySettings
@@ -74,9 +75,13 @@ def evaluate(
     for name, value in evaluation.metrics.items():
         if not math.isnan(value):
             scores.log_metric(name, value)
-    shutil.copyfile(evaluation.files["summary"], summary.path)
-    shutil.copyfile(evaluation.files["report"], report.path)
+    for name, artifact in (("summary", summary), ("report", report)):
+        shutil.copyfile(evaluation.files[name], artifact.path)
     measured = {k: v for k, v in evaluation.metrics.items() if not math.isnan(v)}
+    journal.note("evaluate", {"passed": evaluation.passed, "missed": list(evaluation.missed),
+                              "metrics": measured, "report_uri": evaluation.uris.get("report", ""),
+                              "report_path": report.path},
+                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     outputs = namedtuple("Evaluation", ["passed", "missed", "metrics", "report_uri", "report_path"])
     return outputs(evaluation.passed, list(evaluation.missed), measured,
                    evaluation.uris.get("report", ""), report.path)  # fmt: skip

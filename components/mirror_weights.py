@@ -12,6 +12,7 @@ def mirror_weights(
     pinned_uri: str,
     model_name: str,
     s3_prefix: str,
+    run_id: str,
     mirror_summary: dsl.Output[dsl.Markdown],
     mirror_metrics: dsl.Output[dsl.Metrics],
 ) -> NamedTuple(
@@ -28,6 +29,7 @@ def mirror_weights(
         pinned_uri: the source at its resolved revision (from ``resolve_source``).
         model_name: the folder under ``s3_prefix``.
         s3_prefix: the folder in the bucket that holds all models.
+        run_id: the pipeline run, for the journal.
         mirror_summary: a Markdown table of the mirrored files, for the dashboard.
         mirror_metrics: bytes moved, files, throughput.
 
@@ -42,6 +44,7 @@ def mirror_weights(
     import time
     from collections import namedtuple
 
+    from llama_rollout import journal
     from llama_rollout.weights.report import mirror_markdown
     from llama_rollout.weights.step import mirror_step
 
@@ -54,6 +57,9 @@ def mirror_weights(
     mirror_metrics.log_metric("model_bytes", mirrored.manifest.total_bytes)
     mirror_metrics.log_metric("files", len(mirrored.manifest.files))
     mirror_metrics.log_metric("seconds", round(time.monotonic() - started, 2))
+    journal.note("mirror weights", {"model_uri": mirrored.uri, "files": len(mirrored.manifest.files),
+                                    "bytes_transferred": mirrored.bytes_transferred},
+                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     outputs = namedtuple(
         "MirroredModel",
         ["model_uri", "storage_path", "manifest_sha256", "bytes_transferred", "files"],

@@ -14,6 +14,7 @@ def register_model(
     registry_namespace: str,
     data_connection: str,
     pipeline_run_id: str,
+    s3_prefix: str,
 ) -> NamedTuple(
     "RegisteredVersion",
     registered_model_id=str,
@@ -31,7 +32,8 @@ def register_model(
         registry_name: the registry's name as the dashboard shows it (its ModelRegistry).
         registry_namespace: where the ModelRegistry lives (``rhoai-model-registries``).
         data_connection: the data connection Secret name, recorded as ``storage_key``.
-        pipeline_run_id: recorded as provenance.
+        pipeline_run_id: recorded as provenance, and the run of the journal.
+        s3_prefix: the models' folder in the bucket (the run's journal is under it).
 
     Returns:
         registered_model_id, model_version_id, model_version_name, model_artifact_id.
@@ -39,6 +41,7 @@ def register_model(
     import logging
     from collections import namedtuple
 
+    from llama_rollout import journal
     from llama_rollout.registry.step import RegistrationRequest, register_step
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -49,6 +52,11 @@ def register_model(
             registry_namespace=registry_namespace, pipeline_run_id=pipeline_run_id,
         )
     )  # fmt: skip
+    journal.note("register model", {"model_name": model_name,
+                                    "model_version_name": registered.model_version_name,
+                                    "model_version_id": registered.model_version_id,
+                                    "registered_model_id": registered.registered_model_id},
+                 s3_prefix=s3_prefix, run_id=pipeline_run_id)  # fmt: skip
     outputs = namedtuple(
         "RegisteredVersion",
         ["registered_model_id", "model_version_id", "model_version_name", "model_artifact_id"],

@@ -1,11 +1,16 @@
-"""The llama-rollout pipeline: from a Hugging Face model to a served model behind Llama Stack.
+"""The llama-rollout pipeline: from a Hugging Face model to OpenShift Lightspeed's provider.
+
+resolve -> mirror -> register -> deploy model server -> deploy Llama Stack -> evaluate ->
+(gate passed) publish, inside an exit handler that writes the run summary whatever happened.
+When the source's revision is live, served and published already, everything after resolve
+is skipped (``force`` overrides that): a scheduled run finishes in seconds.
 
 Compile with ``make compile`` (writes ``pipelines/llama-rollout.yaml``, which is committed and
 checked for staleness by the tests). Secrets never pass through parameters: the pipeline takes
 the *names* of the Secrets and mounts their keys as environment variables.
 """
 
-from typing import NamedTuple
+from typing import Any
 
 from kfp import dsl, kubernetes
 
@@ -14,8 +19,10 @@ from components.deploy_llama_stack import deploy_llama_stack
 from components.deploy_model_server import deploy_model_server
 from components.evaluate import evaluate
 from components.mirror_weights import mirror_weights
+from components.publish import publish
 from components.register_model import register_model
 from components.resolve_source import resolve_source
+from components.summarize_run import summarize_run
 from llama_rollout.serving import DEFAULT_RUNTIME_IMAGE, LLAMA3_CHAT_TEMPLATE, LLAMA3_TOOL_PARSER
 
 PIPELINE_NAME = "llama-rollout"
@@ -34,40 +41,166 @@ DATA_CONNECTION_KEYS = {
 HF_TOKEN_KEYS = {"HF_TOKEN": "HF_TOKEN"}
 
 
-class RolloutOutputs(NamedTuple):
-    source: str
-    revision: str
-    model_name: str
-    model_uri: str
-    bytes_transferred: int
-    files: int
-    registered_model_id: str
-    model_version_id: str
-    model_version_name: str
-    serving_url: str
-    serving_model: str
-    llama_stack_url: str
-    llama_stack_version: str
-    llama_stack_model_id: str
-    mcp_tools: list
-    evals_passed: bool
-    evals_missed: list
-    evals_metrics: dict
-    evals_report: str
-    evals_report_uri: str
-
-
 # JSON text, not list/dict parameters: the compiler writes dict defaults in a different key
 # order on every run, and text is what the dashboard's run form edits anyway.
 GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]'
 
 
+def _rollout(**p: Any) -> None:
+    """The steps inside the exit handler (a plain function: the pipeline's DAG, not a pipeline)."""
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    checked = check_parameters(**p)
+    checked.set_display_name("check parameters")
+
+    # Every later step follows the resolve step, which follows the check: nothing is written
+    # anywhere before every parameter is known to be good.
+    resolved = resolve_source(
+        source_uri=p["source_uri"], model_name=p["model_name"], target=p["target"],
+        force=p["force"], provider=p["lightspeed_provider"], namespace=p["namespace"],
+        registry_url=p["registry_url"], registry_name=p["registry_name"],
+        registry_namespace=p["registry_namespace"], s3_prefix=p["s3_prefix"], run_id=run_id,
+    ).after(checked)  # fmt: skip
+    resolved.set_display_name("resolve source")
+    resolved.set_caching_options(False)  # a branch may have moved since the last run
+    resolved.set_retry(num_retries=2, backoff_duration="30s")
+    network_steps = [resolved]
+
+    with dsl.If(resolved.outputs["changed"] == True, name="revision-changed"):  # noqa: E712
+        network_steps += _deploy_and_evaluate(p, resolved, run_id)
+
+    for task in network_steps:
+        kubernetes.use_secret_as_env(
+            task, secret_name=p["data_connection"], secret_key_to_env=DATA_CONNECTION_KEYS
+        )
+    for task in network_steps[:2]:  # resolve and mirror read the hub
+        kubernetes.use_secret_as_env(
+            task, secret_name=p["hf_token_secret"], secret_key_to_env=HF_TOKEN_KEYS
+        )
+    # The operator's NetworkPolicy (RHOAI 2.x, upstream <= v0.7.0) admits pods with this label:
+    # the steps that call Llama Stack through its Service carry it.
+    for task in [*network_steps[-3:], resolved]:
+        kubernetes.add_pod_label(task, "app.kubernetes.io/part-of", "llama-stack")
+
+
+def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
+    model_name = resolved.outputs["model_name"]
+    revision = resolved.outputs["revision"]
+    registry = {"registry_url": p["registry_url"], "registry_name": p["registry_name"],
+                "registry_namespace": p["registry_namespace"]}  # fmt: skip
+
+    mirrored = mirror_weights(
+        pinned_uri=resolved.outputs["pinned_uri"], model_name=model_name,
+        s3_prefix=p["s3_prefix"], run_id=run_id,
+    )  # fmt: skip
+    mirrored.set_display_name("mirror weights")
+    # Never cached: the data connection reaches the step as a Secret mount, outside the cache
+    # key, so a cache hit could return a model_uri in a bucket that was emptied or changed.
+    # Not retried by KFP either: transient S3 and hub errors are retried inside the step, a
+    # permanent one would only fail again, and the next run resumes where this one stopped.
+    mirrored.set_caching_options(False)
+
+    registered = register_model(
+        model_name=model_name, model_uri=mirrored.outputs["model_uri"],
+        data_connection=p["data_connection"], pipeline_run_id=run_id, s3_prefix=p["s3_prefix"],
+        **registry,
+    )  # fmt: skip
+    registered.set_display_name("register model")
+    registered.set_caching_options(False)  # it writes to the registry
+    registered.set_retry(num_retries=2, backoff_duration="30s")
+
+    served = deploy_model_server(
+        target=p["target"], model_name=model_name, model_uri=mirrored.outputs["model_uri"],
+        storage_path=mirrored.outputs["storage_path"], revision=revision,
+        data_connection=p["data_connection"],
+        registered_model_id=registered.outputs["registered_model_id"],
+        model_version_id=registered.outputs["model_version_id"], namespace=p["namespace"],
+        runtime_image=p["runtime_image"], gpu_count=p["gpu_count"],
+        tolerations=p["tolerations"], node_selector=p["node_selector"],
+        max_model_len=p["max_model_len"], tool_call_parser=p["tool_call_parser"],
+        chat_template=p["chat_template"], shm_size=p["shm_size"],
+        extra_vllm_args=p["extra_vllm_args"], min_replicas=p["min_replicas"],
+        max_replicas=p["max_replicas"], enable_auth=p["enable_auth"],
+        require_tool_calling=p["require_tool_calling"],
+        timeout_seconds=p["serving_timeout_seconds"], s3_prefix=p["s3_prefix"], run_id=run_id,
+        **registry,
+    )  # fmt: skip
+    served.set_display_name("deploy model server")
+    served.set_caching_options(False)  # the server's health is checked on every run
+
+    stack = deploy_llama_stack(
+        target=p["target"], serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"], revision=revision, mcp_url=p["mcp_url"],
+        namespace=p["namespace"], name=p["llama_stack_name"],
+        distribution_image=p["llama_stack_image"],
+        distribution_name=p["llama_stack_distribution"],
+        vllm_token_secret=p["vllm_token_secret"], vllm_max_tokens=p["llama_stack_max_tokens"],
+        replicas=p["llama_stack_replicas"], storage_size=p["llama_stack_storage_size"],
+        timeout_seconds=p["llama_stack_timeout_seconds"], s3_prefix=p["s3_prefix"],
+        run_id=run_id,
+    )  # fmt: skip
+    stack.set_display_name("deploy Llama Stack")
+    stack.set_caching_options(False)  # the chain is checked on every run
+
+    evaluated = evaluate(
+        llama_stack_url=stack.outputs["url"], model_id=stack.outputs["model_id"],
+        mcp_url=p["mcp_url"], dataset=p["eval_dataset"], cases=p["eval_cases"],
+        trials=p["eval_trials"], tool_choice=p["eval_tool_choice"],
+        max_infer_iters=p["eval_max_infer_iters"], max_tool_calls=p["eval_max_tool_calls"],
+        max_output_tokens=p["eval_max_output_tokens"], concurrency=p["eval_concurrency"],
+        **{name: p[name] for name in THRESHOLDS},
+        serving_url=served.outputs["url"], serving_model=served.outputs["model"],
+        serving_auth=p["enable_auth"], lm_eval_tasks=p["lm_eval_tasks"],
+        lm_eval_limit=p["lm_eval_limit"], lm_eval_concurrency=p["lm_eval_concurrency"],
+        model_uri=mirrored.outputs["model_uri"], model_name=model_name,
+        model_version_name=registered.outputs["model_version_name"],
+        data_connection=p["data_connection"], run_id=run_id, s3_prefix=p["s3_prefix"],
+        **registry,
+    )  # fmt: skip
+    evaluated.set_display_name("evaluate")
+    evaluated.set_caching_options(False)  # it measures the live stack
+
+    with dsl.If(evaluated.outputs["passed"] == True, name="gate-passed"):  # noqa: E712
+        published = publish(
+            target=p["target"], model_name=model_name,
+            model_version_name=registered.outputs["model_version_name"], revision=revision,
+            serving_url=served.outputs["url"], serving_model=served.outputs["model"],
+            serving_name=served.outputs["name"], stack_name=stack.outputs["name"],
+            llama_stack_url=stack.outputs["url"],
+            llama_stack_model_id=stack.outputs["model_id"],
+            endpoint=p["lightspeed_endpoint"], serving_auth=p["enable_auth"],
+            token_secret=p["lightspeed_token_secret"], provider=p["lightspeed_provider"],
+            make_default=p["lightspeed_default"], mcp_url=p["mcp_url"],
+            register_mcp=p["lightspeed_mcp_server"], max_model_len=p["max_model_len"],
+            max_tokens=p["lightspeed_max_tokens"], create_missing=p["lightspeed_create"],
+            timeout_seconds=p["lightspeed_timeout_seconds"], lightspeed_url=p["lightspeed_url"],
+            keep_versions=p["keep_versions"], namespace=p["namespace"],
+            s3_prefix=p["s3_prefix"], run_id=run_id, **registry,
+        )  # fmt: skip
+        published.set_display_name("publish to Lightspeed")
+        published.set_caching_options(False)  # it changes OLSConfig
+        published.set_retry(num_retries=1, backoff_duration="60s")
+    return [mirrored, registered, served, stack, evaluated, published]
+
+
+THRESHOLDS = (
+    "min_tool_selection_accuracy",
+    "min_argument_accuracy",
+    "min_irrelevance_accuracy",
+    "min_greeting_accuracy",
+    "min_answer_correctness",
+    "min_task_success",
+    "max_error_rate",
+    "max_calls_in_text",
+)
+
+
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="Mirror a Llama model to S3, register it, serve it with vLLM, put Llama Stack and MCP in front.",
+    description="Mirror a Llama model to S3, register it, serve it with vLLM behind Llama Stack "
+    "and MCP, evaluate its tool use, and publish it to OpenShift Lightspeed when it passes.",
 )
 def rollout_pipeline(
-    source_uri: str = "hf://HuggingFaceTB/SmolLM2-135M-Instruct",
+    source_uri: str = "hf://meta-llama/Llama-3.2-3B-Instruct",
     model_name: str = "",
     data_connection: str = "llama-rollout-models",
     hf_token_secret: str = "hf-token",
@@ -76,7 +209,7 @@ def rollout_pipeline(
     registry_namespace: str = "rhoai-model-registries",
     registry_url: str = "",
     target: str = "openshift",
-    namespace: str = "",
+    namespace: str = "self-healing-platform",
     runtime_image: str = DEFAULT_RUNTIME_IMAGE,
     gpu_count: int = 1,
     tolerations: str = GPU_TOLERATIONS,
@@ -119,8 +252,20 @@ def rollout_pipeline(
     lm_eval_tasks: list = ["openshift_troubleshooting"],  # noqa: B006 - never mutated
     lm_eval_limit: int = 0,
     lm_eval_concurrency: int = 4,
-) -> RolloutOutputs:
-    """Take a model from its source to a registered, verified copy in S3.
+    force: bool = False,
+    lightspeed_provider: str = "llamastack",
+    lightspeed_endpoint: str = "llama-stack",
+    lightspeed_default: bool = True,
+    lightspeed_mcp_server: bool = True,
+    lightspeed_max_tokens: int = 2048,
+    lightspeed_create: bool = False,
+    lightspeed_timeout_seconds: int = 600,
+    lightspeed_url: str = "",
+    lightspeed_token_secret: str = "lightspeed-model-client-token",
+    keep_versions: int = 0,
+) -> dict:
+    """Take a model from its source to OpenShift Lightspeed, through S3, the Model Registry,
+    vLLM, Llama Stack and an evaluation of its MCP tool use.
 
     Args:
         source_uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///PATH``.
@@ -182,163 +327,31 @@ def rollout_pipeline(
             tasks need the hub. Empty turns lm-eval off.
         lm_eval_limit: samples per lm-eval task; 0 for all.
         lm_eval_concurrency: lm-eval requests at once (``num_concurrent``).
+        force: run every step even when the source's revision is live, served and published.
+        lightspeed_provider: the provider's name in OLSConfig; the entry with this name is
+            replaced, every other one kept.
+        lightspeed_endpoint: what Lightspeed talks to: ``llama-stack`` (Llama Stack's
+            OpenAI-compatible /v1, the Llama Stack model id) or ``vllm`` (vLLM's /v1).
+        lightspeed_default: make the provider and model Lightspeed's default.
+        lightspeed_mcp_server: register the MCP server with Lightspeed (MCPServer gate).
+        lightspeed_max_tokens: the model's maxTokensForResponse.
+        lightspeed_create: create OLSConfig cluster when there is none, instead of failing.
+        lightspeed_timeout_seconds: how long to wait for Lightspeed to roll the change.
+        lightspeed_url: Lightspeed's API for the check question; empty for its Service.
+        lightspeed_token_secret: a service-account token Secret for Lightspeed to call vLLM
+            with, when lightspeed_endpoint is vllm and enable_auth is on.
+        keep_versions: replaced versions kept serving after a switch (0 removes them).
 
     Returns:
-        Where the model is and its registry ids.
+        The run summary: its outcome, headline and every step's notes.
     """
     parameters = dict(locals())  # first: exactly the pipeline's parameters
-    checked = check_parameters(**parameters)
-    checked.set_display_name("check parameters")
-
-    # Every later step follows the resolve step, which follows the check: nothing is written
-    # anywhere before every parameter is known to be good.
-    resolved = resolve_source(source_uri=source_uri, model_name=model_name).after(checked)
-    resolved.set_display_name("resolve source")
-    resolved.set_caching_options(False)  # a branch may have moved since the last run
-
-    mirrored = mirror_weights(
-        pinned_uri=resolved.outputs["pinned_uri"],
-        model_name=resolved.outputs["model_name"],
-        s3_prefix=s3_prefix,
+    summary = summarize_run(s3_prefix=s3_prefix, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    summary.set_display_name("run summary")
+    summary.set_caching_options(False)
+    kubernetes.use_secret_as_env(
+        summary, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS
     )
-    mirrored.set_display_name("mirror weights")
-    # Never cached: the data connection reaches the step as a Secret mount, outside the cache
-    # key, so a cache hit could return a model_uri in a bucket that was emptied or changed.
-    # Not retried by KFP either: transient S3 and hub errors are retried inside the step, a
-    # permanent one would only fail again, and the next run resumes where this one stopped.
-    mirrored.set_caching_options(False)
-
-    registered = register_model(
-        model_name=resolved.outputs["model_name"],
-        model_uri=mirrored.outputs["model_uri"],
-        registry_url=registry_url,
-        registry_name=registry_name,
-        registry_namespace=registry_namespace,
-        data_connection=data_connection,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )
-    registered.set_display_name("register model")
-
-    served = deploy_model_server(
-        target=target,
-        model_name=resolved.outputs["model_name"],
-        model_uri=mirrored.outputs["model_uri"],
-        storage_path=mirrored.outputs["storage_path"],
-        revision=resolved.outputs["revision"],
-        data_connection=data_connection,
-        registry_url=registry_url,
-        registry_name=registry_name,
-        registry_namespace=registry_namespace,
-        registered_model_id=registered.outputs["registered_model_id"],
-        model_version_id=registered.outputs["model_version_id"],
-        namespace=namespace,
-        runtime_image=runtime_image,
-        gpu_count=gpu_count,
-        tolerations=tolerations,
-        node_selector=node_selector,
-        max_model_len=max_model_len,
-        tool_call_parser=tool_call_parser,
-        chat_template=chat_template,
-        shm_size=shm_size,
-        extra_vllm_args=extra_vllm_args,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        enable_auth=enable_auth,
-        require_tool_calling=require_tool_calling,
-        timeout_seconds=serving_timeout_seconds,
-    )
-    served.set_display_name("deploy model server")
-    served.set_caching_options(False)  # the server's health is checked on every run
-
-    stack = deploy_llama_stack(
-        target=target,
-        serving_url=served.outputs["url"],
-        serving_model=served.outputs["model"],
-        revision=resolved.outputs["revision"],
-        mcp_url=mcp_url,
-        namespace=namespace,
-        name=llama_stack_name,
-        distribution_image=llama_stack_image,
-        distribution_name=llama_stack_distribution,
-        vllm_token_secret=vllm_token_secret,
-        vllm_max_tokens=llama_stack_max_tokens,
-        replicas=llama_stack_replicas,
-        storage_size=llama_stack_storage_size,
-        timeout_seconds=llama_stack_timeout_seconds,
-    )
-    stack.set_display_name("deploy Llama Stack")
-    stack.set_caching_options(False)  # the chain is checked on every run
-    # The operator's NetworkPolicy (RHOAI 2.x, upstream <= v0.7.0) admits pods with this label:
-    # the step checks the chain through the stack's Service.
-    kubernetes.add_pod_label(stack, "app.kubernetes.io/part-of", "llama-stack")
-
-    evaluated = evaluate(
-        llama_stack_url=stack.outputs["url"],
-        model_id=stack.outputs["model_id"],
-        mcp_url=mcp_url,
-        dataset=eval_dataset,
-        cases=eval_cases,
-        trials=eval_trials,
-        tool_choice=eval_tool_choice,
-        max_infer_iters=eval_max_infer_iters,
-        max_tool_calls=eval_max_tool_calls,
-        max_output_tokens=eval_max_output_tokens,
-        concurrency=eval_concurrency,
-        min_tool_selection_accuracy=min_tool_selection_accuracy,
-        min_argument_accuracy=min_argument_accuracy,
-        min_irrelevance_accuracy=min_irrelevance_accuracy,
-        min_greeting_accuracy=min_greeting_accuracy,
-        min_answer_correctness=min_answer_correctness,
-        min_task_success=min_task_success,
-        max_error_rate=max_error_rate,
-        max_calls_in_text=max_calls_in_text,
-        serving_url=served.outputs["url"],
-        serving_model=served.outputs["model"],
-        serving_auth=enable_auth,
-        lm_eval_tasks=lm_eval_tasks,
-        lm_eval_limit=lm_eval_limit,
-        lm_eval_concurrency=lm_eval_concurrency,
-        model_uri=mirrored.outputs["model_uri"],
-        model_name=resolved.outputs["model_name"],
-        model_version_name=registered.outputs["model_version_name"],
-        data_connection=data_connection,
-        registry_url=registry_url,
-        registry_name=registry_name,
-        registry_namespace=registry_namespace,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )
-    evaluated.set_display_name("evaluate")
-    evaluated.set_caching_options(False)  # it measures the live stack
-    kubernetes.add_pod_label(evaluated, "app.kubernetes.io/part-of", "llama-stack")
-
-    for task in (resolved, mirrored):
-        kubernetes.use_secret_as_env(
-            task, secret_name=hf_token_secret, secret_key_to_env=HF_TOKEN_KEYS
-        )
-    for task in (mirrored, registered, served, evaluated):
-        kubernetes.use_secret_as_env(
-            task, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS
-        )
-
-    return RolloutOutputs(
-        source=resolved.outputs["pinned_uri"],
-        revision=resolved.outputs["revision"],
-        model_name=resolved.outputs["model_name"],
-        model_uri=mirrored.outputs["model_uri"],
-        bytes_transferred=mirrored.outputs["bytes_transferred"],
-        files=mirrored.outputs["files"],
-        registered_model_id=registered.outputs["registered_model_id"],
-        model_version_id=registered.outputs["model_version_id"],
-        model_version_name=registered.outputs["model_version_name"],
-        serving_url=served.outputs["url"],
-        serving_model=served.outputs["model"],
-        llama_stack_url=stack.outputs["url"],
-        llama_stack_version=stack.outputs["version"],
-        llama_stack_model_id=stack.outputs["model_id"],
-        mcp_tools=stack.outputs["mcp_tools"],
-        evals_passed=evaluated.outputs["passed"],
-        evals_missed=evaluated.outputs["missed"],
-        evals_metrics=evaluated.outputs["metrics"],
-        evals_report=evaluated.outputs["report_path"],
-        evals_report_uri=evaluated.outputs["report_uri"],
-    )
+    with dsl.ExitHandler(summary, name="rollout"):
+        _rollout(**parameters)
+    return summary.outputs["record"]

@@ -1,9 +1,5 @@
-"""Validate objects against the real CRDs' structural schemas, as the API server would.
-
-The openAPIV3Schema of a CRD becomes a JSON Schema in which every object with ``properties``
-rejects unknown fields (unless it preserves them), and ``x-kubernetes-int-or-string`` admits
-both types; jsonschema then checks types, required fields and enums.
-"""
+"""Validate objects against the real CRDs' structural schemas, as the API server would
+(``llama_rollout.kube.schemas``), with the CRDs kept in tests/data."""
 
 from __future__ import annotations
 
@@ -11,49 +7,18 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
+from llama_rollout.kube.schemas import load_crd, structural_validator
 
 CRDS = Path(__file__).resolve().parent / "data" / "crds"
 
 
-def _structural(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_structural(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _structural(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if (
-        "properties" in node
-        and "additionalProperties" not in node
-        and not node.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 @functools.cache
-def _crds() -> list[dict[str, Any]]:
-    return [yaml.load(path.read_text(), Loader=_Loader) for path in sorted(CRDS.glob("*.yaml"))]
-
-
-@functools.cache
-def validator_for(api_version: str, kind: str) -> jsonschema.Validator:
+def validator_for(api_version: str, kind: str) -> Any:
     group, version = api_version.split("/")
-    for crd in _crds():
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = load_crd(path)
         if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind:
-            for v in crd["spec"]["versions"]:
-                if v["name"] == version and v.get("served", True):
-                    schema = _structural(v["schema"]["openAPIV3Schema"])
-                    # metadata is validated by the API server itself, not by the CRD schema
-                    schema["properties"]["metadata"] = {"type": "object"}
-                    return jsonschema.Draft7Validator(schema)
+            return structural_validator(crd, version)
     raise LookupError(f"no CRD for {kind} {api_version} in {CRDS}")
 
 

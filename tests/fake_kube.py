@@ -56,6 +56,7 @@ BUILTIN_TYPES = [
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", status=False),
     ResourceType("", "v1", "events", "Event", status=False),
     ResourceType("apps", "v1", "deployments", "Deployment"),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", status=False),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", status=False),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", status=False),
     ResourceType(

@@ -49,6 +49,8 @@ VLLM_PROBE = Bound(read=10)  # /v1/models, before lm-eval's run
 # Llama Stack: its health, version and model list, then one completion or Responses API call.
 LLAMA_STACK_PROBE = Bound(read=10)
 LLAMA_STACK_CALL = Bound(read=180)
+# Lightspeed: one question through a provider (its own tool loop, then the model's answer).
+LIGHTSPEED_QUERY = Bound(read=120)
 # An MCP server: listing its tools, the whole exchange.
 MCP = Bound(read=20)
 

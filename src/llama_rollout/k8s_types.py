@@ -15,7 +15,11 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # KServe names the predictor's Service <name>-predictor, which must itself be a 63-character
 # label: an InferenceService name has 53 characters at most.
-MODEL_NAME_LENGTH = 63 - len("-predictor")
+DEPLOYMENT_NAME_LENGTH = 63 - len("-predictor")
+# Each version is served by its own InferenceService, <model>-<revision[:7]>, so that a new
+# version comes up beside the old one (blue/green): a model name leaves room for the suffix.
+REVISION_SUFFIX = 7
+MODEL_NAME_LENGTH = DEPLOYMENT_NAME_LENGTH - 1 - REVISION_SUFFIX
 # k8s.io/apimachinery resource.Quantity
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -72,6 +76,20 @@ def model_name_from(text: str) -> str:
     return name[:MODEL_NAME_LENGTH].rstrip("-")
 
 
+def versioned_name(base: str, revision: str) -> str:
+    """The name of a version's own objects: ``<base>-<revision[:7]>`` (a revision is hex)."""
+    return f"{base}-{revision[:REVISION_SUFFIX].lower()}"
+
+
+def _deployment_name(value: str) -> str:
+    if len(value) > DEPLOYMENT_NAME_LENGTH or not _DNS_1035.match(value):
+        raise ValueError(
+            f"{value!r} cannot name an InferenceService: a DNS-1035 label of at most "
+            f"{DEPLOYMENT_NAME_LENGTH} characters"
+        )
+    return value
+
+
 def _model_name(value: str) -> str:
     if problem := model_name_problem(value):
         raise ValueError(f"{problem}; for example {model_name_from(value)!r}")
@@ -106,6 +124,7 @@ def _pinned_image(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
+DeploymentName = Annotated[str, AfterValidator(_deployment_name)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]

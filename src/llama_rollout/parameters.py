@@ -19,6 +19,7 @@ from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.step import EvaluationRequest
 from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
+from llama_rollout.publish.step import PublishRequest
 from llama_rollout.serving.step import ServingRequest
 from llama_rollout.stack.step import StackRequest
 from llama_rollout.targets import Target
@@ -26,9 +27,19 @@ from llama_rollout.weights.plan import check_base_prefix
 from llama_rollout.weights.source import check_model_name, parse_source_uri
 
 MAX_URL_LENGTH = 2048
-SECRET_PARAMETERS = ("data_connection", "hf_token_secret", "vllm_token_secret")
+SECRET_PARAMETERS = (
+    "data_connection",
+    "hf_token_secret",
+    "vllm_token_secret",
+    "lightspeed_token_secret",
+)
 NAMESPACE_PARAMETERS = ("namespace", "registry_name", "registry_namespace")
-TIMEOUT_PARAMETERS = ("serving_timeout_seconds", "llama_stack_timeout_seconds")
+TIMEOUT_PARAMETERS = (
+    "serving_timeout_seconds",
+    "llama_stack_timeout_seconds",
+    "lightspeed_timeout_seconds",
+)
+STAND_IN_REVISION = "0" * 40  # names get the revision's first characters: as long as a real one
 
 
 def check_http_url(name: str, url: str) -> str:
@@ -72,6 +83,8 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     for name in TIMEOUT_PARAMETERS:
         if v[name] <= 0:
             problems.append(f"{name} is {v[name]}: give a number of seconds above 0")
+    if v["lightspeed_url"]:
+        check(lambda: check_http_url("lightspeed_url", v["lightspeed_url"]))
     if v["registry_url"]:
         check(lambda: check_http_url("registry_url", v["registry_url"]))
     elif v["target"] == Target.OPENSHIFT and not v["registry_name"]:
@@ -87,6 +100,7 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     check(lambda: _stack_request(v, model).settings(namespace))
     check(lambda: _evaluation_dataset(v))
     check(lambda: check_tasks(_evaluation_request(v).quality))
+    check(lambda: _publish_request(v, model).publication())
     if problems:
         raise ConfigurationError(
             "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
@@ -97,7 +111,7 @@ def check_parameters(values: Mapping[str, Any]) -> None:
 def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
     # The mirror's place and the registry ids are not known yet: stand-ins that are valid.
     return ServingRequest(
-        model_name=model, model_uri="s3://bucket/model/", storage_path="model", revision="0",
+        model_name=model, model_uri="s3://bucket/model/", storage_path="model", revision=STAND_IN_REVISION,
         data_connection=v["data_connection"] or "data-connection",
         registry_url=v["registry_url"], registry_name=v["registry_name"],
         registry_namespace=v["registry_namespace"], namespace=v["namespace"],
@@ -141,11 +155,25 @@ def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
 
 def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
     return StackRequest(
-        serving_url="http://model-server/v1", serving_model=model, revision="0",
+        serving_url="http://model-server/v1", serving_model=model, revision=STAND_IN_REVISION,
         mcp_url=v["mcp_url"], namespace=v["namespace"], name=v["llama_stack_name"],
         distribution_image=v["llama_stack_image"],
         distribution_name=v["llama_stack_distribution"],
         vllm_token_secret=v["vllm_token_secret"], vllm_max_tokens=v["llama_stack_max_tokens"],
         replicas=v["llama_stack_replicas"], storage_size=v["llama_stack_storage_size"],
         timeout_seconds=v["llama_stack_timeout_seconds"],
+    )  # fmt: skip
+
+
+def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:
+    return PublishRequest(
+        model_name=model, serving_url="http://model-server/v1", serving_model=model,
+        llama_stack_url="http://llama-stack:8321", llama_stack_model_id=f"vllm/{model}",
+        endpoint=v["lightspeed_endpoint"], serving_auth=v["enable_auth"],
+        token_secret=v["lightspeed_token_secret"], provider=v["lightspeed_provider"],
+        make_default=v["lightspeed_default"], mcp_url=v["mcp_url"],
+        register_mcp=v["lightspeed_mcp_server"], max_model_len=v["max_model_len"],
+        max_tokens=v["lightspeed_max_tokens"], create_missing=v["lightspeed_create"],
+        timeout_seconds=v["lightspeed_timeout_seconds"], lightspeed_url=v["lightspeed_url"],
+        keep_versions=v["keep_versions"], namespace=v["namespace"],
     )  # fmt: skip

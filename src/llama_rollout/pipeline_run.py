@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
 from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.json_http import request_json
+from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
+from llama_rollout.step_log import one_line_per_step
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
 
@@ -36,31 +39,53 @@ DEFAULT_SOURCE = "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
 
 @dataclass(frozen=True)
 class LocalRun:
-    """What a local run produced, flattened for ``--json``."""
+    """What a local run did: the run summary's record (its journal), flattened for ``--json``."""
 
-    outputs: dict[str, Any]
+    record: dict[str, Any]
     pipeline_root: str
     mcp_url: str = ""
+    log_file: str = ""
+
+    def note(self, step: str) -> dict[str, Any]:
+        return dict((self.record.get("notes") or {}).get(step) or {})
 
     def as_dict(self) -> dict[str, Any]:
-        flat = dict(self.outputs)
-        nested = {
-            "serving": {"url": flat.pop("serving_url", ""), "model": flat.pop("serving_model", "")},
-            "llama_stack": {
-                "url": flat.pop("llama_stack_url", ""),
-                "version": flat.pop("llama_stack_version", ""),
-                "model_id": flat.pop("llama_stack_model_id", ""),
-            },
-            "mcp": {"url": self.mcp_url, "tools": list(flat.pop("mcp_tools", []))},
+        resolved, mirrored = self.note("resolve source"), self.note("mirror weights")
+        registered, served = self.note("register model"), self.note("deploy model server")
+        stack, evaluated = self.note("deploy Llama Stack"), self.note("evaluate")
+        published = self.note("publish")
+        return {
+            "outcome": self.record.get("outcome", ""),
+            "headline": self.record.get("headline", ""),
+            "steps": self.record.get("steps", []),
+            "source": resolved.get("pinned_uri", ""),
+            "revision": resolved.get("revision", ""),
+            "model_name": resolved.get("model_name", ""),
+            "changed": resolved.get("changed"),
+            "reason": resolved.get("reason", ""),
+            "model_uri": mirrored.get("model_uri", ""),
+            "bytes_transferred": mirrored.get("bytes_transferred", 0),
+            "files": mirrored.get("files", 0),
+            "registered_model_id": registered.get("registered_model_id", ""),
+            "model_version_id": registered.get("model_version_id", ""),
+            "model_version_name": registered.get("model_version_name", ""),
+            "serving": {"url": served.get("serving_url", ""), "model": served.get("serving_model", "")},
+            "llama_stack": {"url": stack.get("url", ""), "version": stack.get("version", ""),
+                            "model_id": stack.get("model_id", "")},
+            "mcp": {"url": self.mcp_url, "tools": list(stack.get("mcp_tools", []))},
             "evals": {
-                "passed": flat.pop("evals_passed", None),
-                "metrics": dict(flat.pop("evals_metrics", {}) or {}),
-                "missed": list(flat.pop("evals_missed", []) or []),
-                "report": flat.pop("evals_report", ""),
-                "report_uri": flat.pop("evals_report_uri", ""),
+                "passed": evaluated.get("passed"),
+                "metrics": dict(evaluated.get("metrics") or {}),
+                "missed": list(evaluated.get("missed") or []),
+                "report": evaluated.get("report_path", ""),
+                "report_uri": evaluated.get("report_uri", ""),
             },
-        }
-        return {**flat, **nested, "pipeline_root": self.pipeline_root}
+            "lightspeed": {"summary": published.get("summary", ""),
+                           "changed": published.get("changed"),
+                           "olsconfig": published.get("olsconfig_path", "")},
+            "pipeline_root": self.pipeline_root,
+            "log_file": self.log_file,
+        }  # fmt: skip
 
 
 # What a local run sets itself: the embedded stack's own values, and the two flags.
@@ -175,26 +200,33 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
-    task = rollout_pipeline(
-        **{
-            **parameters,
-            "registry_url": env["MODEL_REGISTRY_URL"],
-            "mcp_url": env["MCP_SERVER_URL"],
-        }
-    )
-    outputs = dict(task.outputs) if task is not None else {}
-    if not outputs:
+    log_file = stack.root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    print(f"running the pipeline on the embedded stack; full logs: {log_file}", file=sys.stderr)
+    with one_line_per_step(log_file), named_output_conditions():
+        task = rollout_pipeline(
+            **{
+                **parameters,
+                "registry_url": env["MODEL_REGISTRY_URL"],
+                "mcp_url": env["MCP_SERVER_URL"],
+            }
+        )
+    record = dict(task.output) if task is not None and task.output else {}
+    if not record:
         raise RolloutError(
             f"the pipeline failed on the embedded stack for {resolved.pinned_uri}",
-            hint="the failing step's log is above; logs of the servers are listed by "
+            hint=f"the failing step's log is in {log_file}; logs of the servers are listed by "
             "`llama-rollout local status`",
         )
-    if report := outputs.get("evals_report"):
+    run = LocalRun(record, str(pipeline_root), env["MCP_SERVER_URL"], str(log_file))
+    if report := run.note("evaluate").get("report_path"):
         # A KFP artifact's file has no extension; a browser wants one to show it as a page.
         page = Path(report).with_name("report.html")
         shutil.copyfile(report, page)
-        outputs["evals_report"] = str(page)
-    return LocalRun(outputs, str(pipeline_root), env["MCP_SERVER_URL"])
+        record["notes"]["evaluate"]["report_path"] = str(page)
+    if record.get("outcome") == "failed":
+        raise RolloutError(record.get("headline", "the run failed"),
+                           hint=f"the failing step's log is in {log_file}")  # fmt: skip
+    return run
 
 
 @contextlib.contextmanager

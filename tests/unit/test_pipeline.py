@@ -29,19 +29,35 @@ def test_compiled_yaml_is_ascii():
     assert COMPILED.read_text().isascii()
 
 
+def dags(spec: dict) -> dict[str, dict]:
+    """Every DAG of the compiled pipeline by name: the root, the exit handler's, the branches."""
+    found = {"root": spec["root"]["dag"]["tasks"]}
+    for name, component in spec["components"].items():
+        if "dag" in component:
+            found[name] = component["dag"]["tasks"]
+    return found
+
+
+def all_tasks(spec: dict) -> dict[str, dict]:
+    return {name: task for tasks in dags(spec).values() for name, task in tasks.items()}
+
+
 def test_dag_order_and_inputs():
-    docs = list(yaml.safe_load_all(COMPILED.read_text()))
-    spec = docs[0]
-    tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {
-        "check-parameters",
-        "resolve-source",
-        "mirror-weights",
-        "register-model",
-        "deploy-model-server",
-        "deploy-llama-stack",
-        "evaluate",
-    }
+    spec = next(yaml.safe_load_all(COMPILED.read_text()))
+    root = spec["root"]["dag"]["tasks"]
+    # The summary is the exit handler's task: it runs whatever happened to the rest.
+    assert set(root) == {"exit-handler-1", "summarize-run"}
+    assert root["summarize-run"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert root["summarize-run"]["dependentTasks"] == ["exit-handler-1"]
+    body = dags(spec)["comp-exit-handler-1"]
+    assert set(body) == {"check-parameters", "resolve-source", "condition-2"}
+    changed = dags(spec)["comp-condition-2"]
+    assert set(changed) == {"mirror-weights", "register-model", "deploy-model-server",
+                            "deploy-llama-stack", "evaluate", "condition-3"}  # fmt: skip
+    assert "resolve-source-changed" in body["condition-2"]["triggerPolicy"]["condition"]
+    assert "evaluate-passed" in changed["condition-3"]["triggerPolicy"]["condition"]
+    assert set(dags(spec)["comp-condition-3"]) == {"publish"}
+    tasks = all_tasks(spec)
     # The check comes first and takes every parameter: nothing runs before it has passed.
     assert "dependentTasks" not in tasks["check-parameters"]
     assert tasks["resolve-source"]["dependentTasks"] == ["check-parameters"]
@@ -49,16 +65,24 @@ def test_dag_order_and_inputs():
     assert set(checked) == set(spec["root"]["inputDefinitions"]["parameters"])
     assert "deploy-model-server" in tasks["deploy-llama-stack"]["dependentTasks"]
     assert {"deploy-llama-stack", "register-model"} <= set(tasks["evaluate"]["dependentTasks"])
-    assert tasks["mirror-weights"]["dependentTasks"] == ["resolve-source"]
-    assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights", "resolve-source"]
+    assert sorted(tasks["register-model"]["dependentTasks"]) == ["mirror-weights"]
     assert sorted(tasks["deploy-model-server"]["dependentTasks"]) == [
         "mirror-weights",
         "register-model",
-        "resolve-source",
     ]
+    # The branches follow what they test: the mirror follows the resolve step's verdict, the
+    # publish step the evaluation, and every step before it.
+    assert body["condition-2"]["dependentTasks"] == ["resolve-source"]
+    assert "dependentTasks" not in tasks["mirror-weights"]
+    assert {"deploy-model-server", "deploy-llama-stack", "register-model", "evaluate"} <= set(
+        changed["condition-3"]["dependentTasks"]
+    )
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert params["source_uri"]["defaultValue"] == "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
+    # The seed's defaults: the cluster path serves Llama 3.2 3B in self-healing-platform.
+    assert params["source_uri"]["defaultValue"] == "hf://meta-llama/Llama-3.2-3B-Instruct"
+    assert params["namespace"]["defaultValue"] == "self-healing-platform"
     assert params["target"]["defaultValue"] == "openshift"
+    assert params["lightspeed_provider"]["defaultValue"] == "llamastack"
     assert (
         params["mcp_url"]["defaultValue"]
         == "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp"
@@ -72,15 +96,34 @@ def test_dag_order_and_inputs():
     )
 
 
+def test_every_parameter_has_a_description():
+    params = next(yaml.safe_load_all(COMPILED.read_text()))["root"]["inputDefinitions"][
+        "parameters"
+    ]
+    assert [name for name, p in params.items() if len(p.get("description", "")) < 10] == []
+
+
+def test_steps_that_change_the_cluster_or_the_registry_are_never_cached():
+    tasks = all_tasks(next(yaml.safe_load_all(COMPILED.read_text())))
+    for name in ("resolve-source", "mirror-weights", "register-model", "deploy-model-server",
+                 "deploy-llama-stack", "evaluate", "publish", "summarize-run"):  # fmt: skip
+        assert not tasks[name]["cachingOptions"].get("enableCache", False), name
+    for name in ("resolve-source", "register-model", "publish"):  # network steps retry
+        assert tasks[name]["retryPolicy"]["maxRetryCount"] >= 1, name
+
+
 def test_secrets_come_from_kubernetes_secrets_named_by_parameters():
     docs = list(yaml.safe_load_all(COMPILED.read_text()))
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for executor in ("exec-mirror-weights", "exec-register-model", "exec-deploy-model-server"):
+    for executor in ("exec-resolve-source", "exec-mirror-weights", "exec-register-model",
+                     "exec-deploy-model-server", "exec-deploy-llama-stack", "exec-evaluate",
+                     "exec-publish", "exec-summarize-run"):  # fmt: skip
         mounts = executors[executor]["secretAsEnv"]
         connection = [
             m
             for m in mounts
-            if m["secretNameParameter"]["componentInputParameter"] == "data_connection"
+            if m["secretNameParameter"]["componentInputParameter"]
+            in ("data_connection", "pipelinechannel--data_connection")
         ]
         assert len(connection) == 1
         assert {k["envVar"] for k in connection[0]["keyToEnv"]} == set(DATA_CONNECTION_KEYS)
@@ -89,9 +132,11 @@ def test_secrets_come_from_kubernetes_secrets_named_by_parameters():
             m["secretNameParameter"]["componentInputParameter"]
             for m in executors[executor]["secretAsEnv"]
         ]
-        assert "hf_token_secret" in names
+        assert "pipelinechannel--hf_token_secret" in names
     text = COMPILED.read_text()
-    assert not re.search(r"hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{12,}", text), "a credential in the YAML"
+    # Hugging Face and AWS keys, JWTs (service-account tokens), PEM keys: none in the YAML.
+    secret = r"hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{12,}|eyJ[A-Za-z0-9_-]{20,}\.|-----BEGIN [A-Z ]*KEY"
+    assert not re.search(secret, text), "a credential in the YAML"
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert not {"AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "hf_token"} & set(params)
 
@@ -133,7 +178,7 @@ def test_compile_can_point_every_step_at_another_image(tmp_path):
 
 
 def test_the_mirror_is_neither_cached_nor_retried_by_kfp():
-    tasks = next(yaml.safe_load_all(COMPILED.read_text()))["root"]["dag"]["tasks"]
+    tasks = all_tasks(next(yaml.safe_load_all(COMPILED.read_text())))
     assert not tasks["mirror-weights"]["cachingOptions"].get("enableCache", False)
     assert "retryPolicy" not in tasks["mirror-weights"]
 

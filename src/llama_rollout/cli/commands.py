@@ -57,21 +57,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(outputs)
         return 0
+    print(f"\n{outputs['headline']}\n")
+    for step in outputs["steps"]:
+        print(f"  {step['step']:<20} {step['status']:<8} {step['detail']}")
+    if outputs["evals"]["metrics"]:
+        print(f"\n  evaluation  {_verdict(outputs['evals'])}")
+    if outputs["lightspeed"]["olsconfig"]:
+        print(f"  Lightspeed  {outputs['lightspeed']['summary']}\n"
+              f"              OLSConfig: {outputs['lightspeed']['olsconfig']}")  # fmt: skip
     serving = outputs["serving"]
-    question = "What is the capital of France?"
-    print(
-        f"\nmodel {outputs['model_name']} revision {outputs['revision']}\n"
-        f"  stored at   {outputs['model_uri']} ({outputs['files']} files, "
-        f"{outputs['bytes_transferred']} bytes moved this run)\n"
-        f"  registered  model id {outputs['registered_model_id']}, version "
-        f"{outputs['model_version_name']} (id {outputs['model_version_id']})\n"
-        f"  served at   {serving['url']} as {serving['model']}\n"
-        f"  Llama Stack {outputs['llama_stack']['version']} at {outputs['llama_stack']['url']}, "
-        f"model {outputs['llama_stack']['model_id']}\n"
-        f"  MCP tools   {', '.join(outputs['mcp']['tools'])} ({outputs['mcp']['url']})\n"
-        f"  evaluation  {_verdict(outputs['evals'])}\n"
-        f"\n> {question}\n{ask(serving['url'], serving['model'], question)}"
-    )
+    if serving["url"]:
+        question = "What is the capital of France?"
+        print(f"\n> {question}\n{ask(serving['url'], serving['model'], question)}")
     return 0
 
 

@@ -8,11 +8,18 @@ from llama_rollout.kube.client import (
     schema_has,
 )
 from llama_rollout.kube.diagnostics import Patience, PodProblem, explain_pods, pod_problems
-from llama_rollout.kube.errors import KubeError, NotReady, PermissionDenied, translated_errors
+from llama_rollout.kube.errors import (
+    Conflict,
+    KubeError,
+    NotReady,
+    PermissionDenied,
+    translated_errors,
+)
 from llama_rollout.kube.waits import Readiness, watch_until
 
 __all__ = [
     "FIELD_MANAGER",
+    "Conflict",
     "Kube",
     "KubeError",
     "NotReady",

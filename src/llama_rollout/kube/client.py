@@ -139,6 +139,24 @@ class Kube:
             )
         return result.to_dict()
 
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Write ``obj`` whole (PUT). With ``metadata.resourceVersion`` set, the server refuses
+        the write with a Conflict when the object changed since that version was read: the
+        way to change an atomic list without losing another writer's entries."""
+        meta = obj["metadata"]
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        with translated_errors(f"replace {obj['kind']} {meta['name']}", self.where):
+            result = self.dynamic.replace(resource, body=obj, namespace=meta.get("namespace"))
+        return result.to_dict()
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj``; a Conflict when it exists already (the way to take a Lease)."""
+        meta = obj["metadata"]
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        with translated_errors(f"create {obj['kind']} {meta['name']}", self.where):
+            result = self.dynamic.create(resource, body=obj, namespace=meta.get("namespace"))
+        return result.to_dict()
+
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:

@@ -24,6 +24,10 @@ class PermissionDenied(KubeError):
     """A 403: the service account lacks a permission."""
 
 
+class Conflict(KubeError):
+    """A 409: the object changed since it was read (or already exists); read it again."""
+
+
 class NotReady(KubeError):
     """A workload failed, or did not become ready before the deadline."""
 
@@ -60,6 +64,8 @@ def translated_errors(what: str, api: str = "the Kubernetes API") -> Iterator[No
                     f"{match['resource']!r} in apiGroup {match['group']!r} (see manifests/)",
                 ) from exc
             raise PermissionDenied(f"cannot {what}: forbidden: {message}") from exc
+        if status == 409:
+            raise Conflict(f"cannot {what}: {message}") from exc
         if status == 404 and "namespaces" in message and "not found" in message:
             raise KubeError(
                 f"cannot {what}: {message}", hint="create the namespace or fix its name"

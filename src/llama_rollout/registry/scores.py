@@ -44,15 +44,23 @@ def record_scores(
     client: ModelRegistry, model_name: str, version_name: str, properties: Mapping[str, Any]
 ) -> None:
     """Replace the version's previous ``eval_*`` properties with ``properties``."""
-    with client_errors(f"recording the evaluation of {model_name} version {version_name}"):
+    replace_properties(client, model_name, version_name, PREFIX, properties, "evaluation")
+
+
+def replace_properties(
+    client: ModelRegistry, model_name: str, version_name: str, prefix: str,
+    properties: Mapping[str, Any], what: str,
+) -> None:  # fmt: skip
+    """Replace the version's ``prefix*`` customProperties with ``properties``; the others stay."""
+    with client_errors(f"recording the {what} of {model_name} version {version_name}"):
         version = client.get_model_version(model_name, version_name)
         if version is None:
             raise RegistryError(
-                f"{model_name} has no version {version_name} to record the evaluation on",
-                hint="run the register step first; the evaluation follows it",
+                f"{model_name} has no version {version_name} to record the {what} on",
+                hint="run the register step first; every later step follows it",
             )
         kept = {
-            k: v for k, v in (version.custom_properties or {}).items() if not k.startswith(PREFIX)
+            k: v for k, v in (version.custom_properties or {}).items() if not k.startswith(prefix)
         }
         version.custom_properties = {**kept, **properties}
         client.update(version)

@@ -234,4 +234,4 @@ def serve(request: ServingRequest) -> ServedModel:
             model_version_id=request.model_version_id,
             runtime="vllm-cpu",
         )
-    return ServedModel(server.url, server.model)
+    return ServedModel(server.url, server.model, server.model)

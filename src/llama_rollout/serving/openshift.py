@@ -195,4 +195,4 @@ def serve(request: ServingRequest, *, kube: Kube | None = None) -> ServedModel:
         timeout=request.timeout_seconds,
         kube=kube,
     )
-    return ServedModel(url, model)
+    return ServedModel(url, model, settings.name)

@@ -21,7 +21,14 @@ from pydantic import (
 )
 
 from llama_rollout.errors import ConfigurationError, invalid_settings
-from llama_rollout.k8s_types import DnsLabel, LabelValue, ModelName, PinnedImage, Quantity
+from llama_rollout.k8s_types import (
+    DeploymentName,
+    DnsLabel,
+    LabelValue,
+    ModelName,
+    PinnedImage,
+    Quantity,
+)
 
 ISVC_API = "serving.kserve.io/v1beta1"
 RUNTIME_API = "serving.kserve.io/v1alpha1"
@@ -109,7 +116,10 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: ModelName = Field(description="InferenceService name; also the served model name")
+    name: DeploymentName = Field(description="InferenceService name")
+    served_model: ModelName | None = Field(
+        default=None, description="the served model name (default: the InferenceService's)"
+    )
     namespace: DnsLabel
     display_name: str = ""
     runtime_image: PinnedImage = DEFAULT_RUNTIME_IMAGE
@@ -211,7 +221,7 @@ class ServingSettings(BaseModel):
 
     @property
     def served_model_name(self) -> str:
-        return self.name
+        return self.served_model or self.name
 
     @property
     def runtime_name(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llama_rollout.k8s_types import versioned_name
 from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE
 from llama_rollout.serving.settings import (
     DEFAULT_RUNTIME_IMAGE,
@@ -55,10 +56,15 @@ class ServingRequest(BaseModel):
     require_tool_calling: bool = True
     timeout_seconds: int = 1800
 
+    @property
+    def deployment_name(self) -> str:
+        """The InferenceService of this version: ``<model>-<revision[:7]>`` (blue/green)."""
+        return versioned_name(self.model_name, self.revision)
+
     def settings(self, namespace: str) -> ServingSettings:
         """The deployment's settings in ``namespace``; bad values in one ConfigurationError."""
         return settings_from(
-            name=self.model_name, namespace=namespace, runtime_image=self.runtime_image,
+            name=self.deployment_name, served_model=self.model_name, namespace=namespace, runtime_image=self.runtime_image,
             storage_key=self.data_connection, storage_path=self.storage_path,
             gpu_count=self.gpu_count, tolerations=json_setting("tolerations", self.tolerations, list),
             node_selector=json_setting("node_selector", self.node_selector, dict),
@@ -77,6 +83,7 @@ class ServedModel:
 
     url: str
     model: str
+    name: str = ""  # what serves it: the InferenceService, or the local server's model
 
 
 def serve(target: Target, request: ServingRequest) -> ServedModel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from llama_rollout.k8s_types import versioned_name
 from llama_rollout.stack.health import StackReport
 from llama_rollout.stack.settings import DEFAULT_IMAGE, StackSettings, settings_from
 from llama_rollout.targets import Target
@@ -35,10 +36,15 @@ class StackRequest(BaseModel):
     storage_size: str = "5Gi"
     timeout_seconds: int = 900
 
+    def deployment_name(self, target: Target) -> str:
+        """This version's Llama Stack: ``<name>-<revision[:7]>`` on a cluster, where versions
+        stand side by side (blue/green); the one local stack keeps its name."""
+        return self.name if target is Target.LOCAL else versioned_name(self.name, self.revision)
+
     def settings(self, namespace: str) -> StackSettings:
         """The stack's settings in ``namespace``; bad values in one ConfigurationError."""
         return settings_from(
-            name=self.name, namespace=namespace, vllm_url=self.serving_url,
+            name=self.deployment_name(Target.OPENSHIFT), namespace=namespace, vllm_url=self.serving_url,
             vllm_token_secret=self.vllm_token_secret, vllm_max_tokens=self.vllm_max_tokens,
             distribution_image=self.distribution_image, distribution_name=self.distribution_name,
             replicas=self.replicas, storage_size=self.storage_size,

@@ -1,0 +1,132 @@
+"""Publishing on the embedded stack: the same merge, into an OLSConfig kept as a file.
+
+There is no Lightspeed on a laptop, so the embedded stack keeps OLSConfig ``cluster`` in its
+state folder, first written from the sample below (the seed's OpenAI and Gemini providers).
+A publication merges into it exactly as on a cluster, is validated against the real CRD's
+schema (the copy shipped in this package), and is checked the way Lightspeed's readiness
+probe checks a provider: a chat completion to the provider's URL with the model's name and
+the credential. Only then is the file replaced (atomically): a failed check leaves the
+previous OLSConfig in place, as a cluster run restores it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llama_rollout.bounds import VLLM
+from llama_rollout.errors import RolloutError
+from llama_rollout.json_http import request_json
+from llama_rollout.kube.schemas import check_against, load_crd
+from llama_rollout.publish import olsconfig
+from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, Publication
+
+CRD_FILE = Path(__file__).resolve().parent.parent / "embedded" / "ols.openshift.io_olsconfigs.yaml"
+READINESS_QUESTION = "Hello there!"  # what Lightspeed's /readiness sends its default model
+
+SAMPLE: dict[str, Any] = {
+    "apiVersion": API_VERSION,
+    "kind": KIND,
+    "metadata": {"name": NAME},
+    "spec": {
+        "llm": {
+            "providers": [
+                {
+                    "name": "openai",
+                    "type": "openai",
+                    "url": "https://api.openai.com/v1",
+                    "credentialsSecretRef": {"name": "openai-credentials"},
+                    "models": [{"name": "gpt-4"}],
+                },
+                {
+                    "name": "gemini",
+                    "type": "openai",
+                    "url": "https://generativelanguage.googleapis.com/v1beta/openai",
+                    "credentialsSecretRef": {"name": "gemini-credentials"},
+                    "models": [{"name": "gemini-pro"}],
+                },
+            ]
+        },
+        "ols": {"defaultProvider": "openai", "defaultModel": "gpt-4"},
+    },
+}
+
+
+def olsconfig_file(state_root: Path) -> Path:
+    return state_root / "lightspeed" / "olsconfig.yaml"
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The embedded OLSConfig; the sample when none was written yet."""
+    if not path.exists():
+        return copy.deepcopy(SAMPLE)
+    return yaml.safe_load(path.read_text())
+
+
+def crd() -> dict[str, Any]:
+    return load_crd(CRD_FILE)
+
+
+@dataclass(frozen=True)
+class EmbeddedPublication:
+    """What a publication did to the embedded OLSConfig."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    patch: dict[str, Any]
+    answer: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def check_provider(provider: olsconfig.Provider, credential: str) -> str:
+    """Ask the provider as Lightspeed's readiness probe asks its default; the answer.
+
+    Raises:
+        RolloutError: the provider refused or failed the question.
+    """
+    status, answer = request_json(
+        "POST", f"{provider.url.rstrip('/')}/chat/completions",
+        {"model": provider.model, "messages": [{"role": "user", "content": READINESS_QUESTION}],
+         "max_tokens": 32, "temperature": 0.01},
+        bound=VLLM, what=f"provider {provider.name}",
+        headers={"Authorization": f"Bearer {credential}"},
+    )  # fmt: skip
+    try:
+        return str(answer["choices"][0]["message"]["content"]).strip()
+    except (TypeError, KeyError, IndexError):
+        raise RolloutError(
+            f"provider {provider.name} at {provider.url} answered {status} to Lightspeed's "
+            f"readiness question for model {provider.model}: {str(answer)[:200]}",
+            hint="the provider's URL or model name is not what the endpoint serves",
+        ) from None
+
+
+def publish(path: Path, publication: Publication, *, credential: str) -> EmbeddedPublication:
+    """Merge, validate, check, then write the embedded OLSConfig at ``path``."""
+    before = read(path)
+    schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    spec = olsconfig.merged_spec(
+        before["spec"], publication, mcp_shape=olsconfig.mcp_shape_of(schema)
+    )
+    after = {**copy.deepcopy(before), "spec": spec}
+    check_against(crd(), after)
+    answer = check_provider(publication.provider, credential)
+    if after != before or not path.exists():
+        _write_atomically(path, after)
+    return EmbeddedPublication(before, after, olsconfig.spec_patch(before, after), answer)
+
+
+def _write_atomically(path: Path, obj: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
+        yaml.safe_dump(obj, out, sort_keys=False)
+    os.replace(out.name, path)

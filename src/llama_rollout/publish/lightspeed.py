@@ -1,0 +1,315 @@
+"""Publishing on OpenShift: OLSConfig ``cluster`` read, merged, written, rolled, asked, or restored.
+
+The sequence, each part a function here:
+
+1. ``ensure_credentials``: the provider's Secret in ``openshift-lightspeed`` (server-side apply:
+   the Secret is ours alone).
+2. ``write_merged``: read OLSConfig, merge (``olsconfig.merged_spec``), and replace it with the
+   resourceVersion read as a precondition; a Conflict (another writer in between) is read and
+   merged again, so that writer's change is kept, not overwritten.
+3. ``wait_rolled``: the operator has reconciled the new generation (ApiReady's
+   observedGeneration), ApiReady is True and ``overallStatus`` is Ready, or the failure
+   explained from ``status.diagnosticInfo`` and the conditions.
+4. ``ask``: one question to Lightspeed's ``/v1/query`` through the new provider and model, since
+   its readiness probe only asks the default one.
+5. On any failure after the write, ``restore`` writes the previous spec back, exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llama_rollout.bounds import LIGHTSPEED_QUERY
+from llama_rollout.errors import RolloutError
+from llama_rollout.json_http import request_json
+from llama_rollout.kube.client import Kube
+from llama_rollout.kube.errors import Conflict, KubeError, NotReady
+from llama_rollout.kube.waits import Readiness, watch_until
+from llama_rollout.publish import olsconfig
+from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, NAMESPACE, Publication
+
+logger = logging.getLogger(__name__)
+
+LIGHTSPEED_URL = f"https://lightspeed-app-server.{NAMESPACE}.svc:8443"
+SMOKE_QUESTION = "In one sentence: what does a Kubernetes readiness probe check?"
+WRITE_ATTEMPTS = 5
+
+
+class PublishError(RolloutError):
+    """Publishing to Lightspeed failed; the message says whether OLSConfig was restored."""
+
+
+class LightspeedMissing(PublishError):
+    """There is no OLSConfig ``cluster``: Lightspeed is not installed (or not configured)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """One write of OLSConfig: the spec before and after, and the generation to wait for."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    generation: int
+    created: bool = False
+    attempts: int = 1
+
+    @property
+    def changed(self) -> bool:
+        return self.created or self.before != self.after
+
+
+def read(kube: Kube) -> dict[str, Any] | None:
+    """OLSConfig ``cluster``, or None when it does not exist (or its CRD is not installed)."""
+    if not kube.serves(API_VERSION, KIND):
+        return None
+    return kube.get(API_VERSION, KIND, NAME)
+
+
+def ensure_credentials(kube: Kube, provider: olsconfig.Provider, value: str) -> None:
+    """The provider's credentials Secret, with ``value`` under its ``credentialKey``."""
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": provider.secret_name,
+                "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/managed-by": "llama-rollout"},
+            },
+            "type": "Opaque",
+            "stringData": {provider.credential_key: value},
+        }
+    )
+
+
+def write_merged(
+    kube: Kube,
+    publication: Publication,
+    mcp_shape: olsconfig.McpShape | None,
+    *,
+    create_missing: bool = False,
+    between_read_and_write: Callable[[], None] | None = None,
+) -> Written:
+    """Merge the publication into OLSConfig ``cluster`` and write it, retrying on a Conflict.
+
+    Args:
+        kube: the cluster.
+        publication: what to merge.
+        mcp_shape: the installed CRD's MCP server shape (``olsconfig.mcp_shape_of``).
+        create_missing: create OLSConfig ``cluster`` (with the provider as its default) when
+            there is none, instead of failing.
+        between_read_and_write: called after each read (tests use it to write in between).
+
+    Raises:
+        LightspeedMissing: no OLSConfig ``cluster``, and ``create_missing`` is off.
+        PublishError: still conflicting after ``WRITE_ATTEMPTS`` reads.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        current = read(kube)
+        if current is None:
+            return _create(kube, publication, mcp_shape, create_missing)
+        if between_read_and_write:
+            between_read_and_write()
+        before = current.get("spec") or {}
+        after = olsconfig.merged_spec(before, publication, mcp_shape=mcp_shape)
+        if after == before:
+            return Written(
+                before, after, current["metadata"].get("generation", 1), attempts=attempt
+            )
+        try:
+            written = kube.replace({**current, "spec": after})
+        except Conflict:
+            logger.info(
+                "OLSConfig cluster changed while merging (attempt %d): merging again", attempt
+            )
+            continue
+        return Written(before, after, written["metadata"]["generation"], attempts=attempt)
+    raise PublishError(
+        f"OLSConfig cluster kept changing: {WRITE_ATTEMPTS} writes in a row met a newer version",
+        hint="another controller or user is editing it; run again once it is quiet",
+    )
+
+
+def _create(
+    kube: Kube, publication: Publication, mcp_shape: olsconfig.McpShape | None, create: bool
+) -> Written:
+    if not create:
+        raise missing()
+    if not kube.serves(API_VERSION, KIND):
+        raise LightspeedMissing(
+            "the cluster does not serve OLSConfig: the OpenShift Lightspeed operator is not installed",
+            hint="install it from OperatorHub (openshift-lightspeed) first",
+        )
+    default = Publication(
+        publication.provider, make_default=True, mcp_server=publication.mcp_server
+    )
+    spec = olsconfig.merged_spec({}, default, mcp_shape=mcp_shape)
+    created = kube.create({"apiVersion": API_VERSION, "kind": KIND,
+                           "metadata": {"name": NAME}, "spec": spec})  # fmt: skip
+    return Written({}, spec, created["metadata"].get("generation", 1), created=True)
+
+
+def missing() -> LightspeedMissing:
+    return LightspeedMissing(
+        "there is no OLSConfig cluster: OpenShift Lightspeed is not installed or not set up",
+        hint="install the OpenShift Lightspeed operator, or set lightspeed_create=true to "
+        "create OLSConfig cluster with this model as its only provider",
+    )
+
+
+def restore(kube: Kube, previous: dict[str, Any]) -> None:
+    """Write ``previous`` back as the spec of OLSConfig ``cluster``, exactly."""
+    for _ in range(WRITE_ATTEMPTS):
+        current = read(kube)
+        if current is None:
+            return
+        if (current.get("spec") or {}) == previous:
+            return
+        try:
+            kube.replace({**current, "spec": previous})
+            return
+        except Conflict:
+            continue
+    raise PublishError(
+        "could not restore OLSConfig cluster: it kept changing while being restored",
+        hint="compare it with the olsconfig-before artifact of this run and restore it by hand",
+    )
+
+
+def rolled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
+    """The check that the operator rolled generation ``generation`` and Lightspeed is Ready."""
+
+    def check(obj: dict[str, Any] | None) -> Readiness:
+        if obj is None:
+            return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
+        status = obj.get("status") or {}
+        conditions = {c.get("type"): c for c in status.get("conditions") or []}
+        api = conditions.get("ApiReady")
+        if api is None or int(api.get("observedGeneration") or 0) < generation:
+            seen = api.get("observedGeneration") if api else "nothing"
+            return Readiness(state=f"the operator has not reconciled generation {generation} "
+                             f"yet (ApiReady reports {seen})")  # fmt: skip
+        overall = status.get("overallStatus", "")
+        if api.get("status") == "True" and overall == "Ready":
+            return Readiness(ready=True, state="Ready")
+        if failures := explained_diagnostics(status):
+            return Readiness(failure=failures)
+        return Readiness(
+            state=f"ApiReady {api.get('status')} ({api.get('reason', '')}: "
+            f"{api.get('message', '')}); overallStatus {overall or 'unset'}"
+        )
+
+    return check
+
+
+def explained_diagnostics(status: dict[str, Any]) -> str:
+    """``status.diagnosticInfo`` as one sentence (empty when the operator reports none)."""
+    parts = []
+    for entry in status.get("diagnosticInfo") or []:
+        where = "/".join(filter(None, [entry.get("podName"), entry.get("containerName")]))
+        parts.append(
+            f"{entry.get('failedComponent', 'a component')}: {where or 'a pod'} "
+            f"{entry.get('reason', 'failed')}: {entry.get('message', '')}".strip()
+        )
+    return "; ".join(parts)
+
+
+def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
+    """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``."""
+    last = {"state": ""}
+
+    def log_state(state: str) -> None:
+        if state != last["state"]:
+            logger.info("Lightspeed: %s", state)
+            last["state"] = state
+
+    watch_until(kube, API_VERSION, KIND, NAME, None, rolled(generation),
+                timeout=timeout, on_state=log_state)  # fmt: skip
+
+
+def ask(
+    base_url: str, provider: str, model: str, *, token: str, ca_certs: str | None
+) -> str:  # fmt: skip
+    """One question to Lightspeed through ``provider``/``model``; its answer.
+
+    Raises:
+        PublishError: Lightspeed refused or failed the question.
+    """
+    status, answer = request_json(
+        "POST", f"{base_url.rstrip('/')}/v1/query",
+        {"query": SMOKE_QUESTION, "provider": provider, "model": model},
+        bound=LIGHTSPEED_QUERY, what="Lightspeed", ca_certs=ca_certs,
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        unreachable=PublishError,
+    )  # fmt: skip
+    text = answer.get("response") if isinstance(answer, dict) else None
+    if status != 200 or not text:
+        detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+        hint = {
+            401: "the pipeline's service account token was refused",
+            403: "grant the pipeline's service account the Lightspeed query role "
+            "(manifests/lightspeed-publisher)",
+        }.get(status, "the provider's URL, model or credential is wrong for Lightspeed")
+        raise PublishError(f"Lightspeed answered {status} to a question through provider "
+                           f"{provider}, model {model}: {str(detail)[:300]}", hint=hint)  # fmt: skip
+    return str(text)
+
+
+@dataclass
+class ClusterPublish:
+    """The whole publication on a cluster, as ``publish`` runs it."""
+
+    kube: Kube
+    publication: Publication
+    credential: str
+    timeout: float
+    lightspeed_url: str = LIGHTSPEED_URL
+    token: str = ""
+    ca_certs: str | None = None
+    create_missing: bool = False
+    between_read_and_write: Callable[[], None] | None = None
+
+    def run(self) -> tuple[Written, str]:
+        """Publish; the write and Lightspeed's answer. On failure after the write, the
+        previous spec is restored and the error says so."""
+        provider = self.publication.provider
+        # Everything that can refuse is asked before the first write.
+        if read(self.kube) is None and not self.create_missing:
+            raise missing()
+        shape = None
+        if self.publication.mcp_server is not None:
+            shape = olsconfig.mcp_shape_of(self.kube.schema_of(API_VERSION, KIND))
+            if shape is None:
+                raise olsconfig.no_mcp_servers()
+        ensure_credentials(self.kube, provider, self.credential)
+        written = write_merged(
+            self.kube, self.publication, shape, create_missing=self.create_missing,
+            between_read_and_write=self.between_read_and_write,
+        )  # fmt: skip
+        logger.info("OLSConfig cluster: %s (%s)", olsconfig.summary_line(self.publication),
+                    "written" if written.changed else "already so")  # fmt: skip
+        try:
+            wait_rolled(self.kube, written.generation, timeout=self.timeout)
+            answer = ask(self.lightspeed_url, provider.name, provider.model,
+                         token=self.token, ca_certs=self.ca_certs)  # fmt: skip
+        except (NotReady, KubeError, RolloutError) as exc:
+            if not written.changed:
+                raise
+            self._restore(written)
+            raise PublishError(
+                f"Lightspeed did not take provider {provider.name} ({exc.message if isinstance(exc, RolloutError) else exc}); "
+                "OLSConfig cluster was restored to its previous spec",
+                hint=getattr(exc, "hint", None) or "see the conditions of OLSConfig cluster",
+            ) from exc
+        return written, answer
+
+    def _restore(self, written: Written) -> None:
+        if written.created:
+            self.kube.delete(API_VERSION, KIND, NAME)
+            logger.warning("deleted OLSConfig cluster, which this run had created")
+            return
+        restore(self.kube, written.before)
+        logger.warning("restored the previous spec of OLSConfig cluster")

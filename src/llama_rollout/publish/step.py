@@ -1,0 +1,176 @@
+"""The publish step, on either target: the evaluated version becomes Lightspeed's provider.
+
+It runs only when the gate passed. On OpenShift, under the publish Lease: the credentials
+Secret, the merged OLSConfig, the operator's rollout and a question to Lightspeed through
+the new provider (``lightspeed``), restored on failure; then the publication recorded on the
+ModelVersion, and the versions it replaced retired (``versions``). On the embedded stack the
+same merge goes into the stack's OLSConfig file (``embedded``). Both write the patch and the
+resulting OLSConfig as files for the step's artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llama_rollout.errors import invalid_settings
+from llama_rollout.publish import olsconfig
+from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
+from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE
+from llama_rollout.targets import Target
+
+logger = logging.getLogger(__name__)
+
+NO_AUTH_CREDENTIAL = "no-auth-required"
+MCP_SERVER_NAME = "cluster-health"
+
+
+class PublishRequest(BaseModel):
+    """The publish step's parameters, as the pipeline passes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_name: str
+    model_version_name: str = ""
+    revision: str = ""
+    serving_url: str
+    serving_model: str
+    serving_name: str = ""  # the InferenceService serving this version
+    stack_name: str = ""  # the Llama Stack in front of it
+    llama_stack_url: str
+    llama_stack_model_id: str
+    endpoint: Literal["llama-stack", "vllm"] = "llama-stack"
+    serving_auth: bool = False
+    token_secret: str = "lightspeed-model-client-token"  # noqa: S105 - a Secret's name
+    provider: str = Field(default="llamastack", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    make_default: bool = True
+    mcp_url: str = ""
+    register_mcp: bool = True
+    max_model_len: int = 8192
+    max_tokens: int = 2048
+    create_missing: bool = False
+    timeout_seconds: int = Field(default=600, ge=30)
+    lightspeed_url: str = ""
+    keep_versions: int = Field(default=0, ge=0)
+    namespace: str = ""
+    run_id: str = ""
+    registry_url: str = ""
+    registry_name: str = ""
+    registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
+
+    @property
+    def requires_token(self) -> bool:
+        """Only vLLM can require a token: the Llama Stack this pipeline deploys has no auth."""
+        return self.endpoint == "vllm" and self.serving_auth
+
+    def publication(self) -> Publication:
+        """What to merge into OLSConfig; bad values raise one ConfigurationError."""
+        url, model = (
+            (self.serving_url, self.serving_model)
+            if self.endpoint == "vllm"
+            else (f"{self.llama_stack_url.rstrip('/')}/v1", self.llama_stack_model_id)
+        )
+        try:
+            provider = Provider(
+                name=self.provider, url=url, model=model,
+                secret_name=f"{self.provider}-credentials",
+                context_window_size=self.max_model_len,
+                max_tokens_for_response=self.max_tokens,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise invalid_settings("publish settings", exc) from exc
+        server = (
+            McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
+        )
+        return Publication(provider, make_default=self.make_default, mcp_server=server)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the step published, and the files that show it."""
+
+    summary: str
+    changed: bool
+    files: dict[str, Path]
+    retired: tuple[str, ...] = ()
+    answer: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def write_files(output_dir: Path, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Path]:
+    """The patch (a JSON merge patch of the object) and OLSConfig before and after."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "patch": output_dir / "olsconfig-patch.json",
+        "before": output_dir / "olsconfig-before.yaml",
+        "olsconfig": output_dir / "olsconfig.yaml",
+    }
+    files["patch"].write_text(json.dumps(olsconfig.spec_patch(before, after), indent=2) + "\n")
+    files["before"].write_text(yaml.safe_dump(before, sort_keys=False))
+    files["olsconfig"].write_text(yaml.safe_dump(after, sort_keys=False))
+    return files
+
+
+def publish(target: Target, request: PublishRequest, output_dir: Path) -> Outcome:
+    """Publish the version on ``target``; the outcome and its files."""
+    if target is Target.LOCAL:
+        return _publish_embedded(request, output_dir)
+    from llama_rollout.publish import versions
+
+    return versions.publish_on_openshift(request, output_dir)
+
+
+def _publish_embedded(request: PublishRequest, output_dir: Path) -> Outcome:
+    from llama_rollout.embedded.stack import EmbeddedStack
+    from llama_rollout.publish import embedded
+
+    publication = request.publication()
+    path = embedded.olsconfig_file(EmbeddedStack().root)
+    done = embedded.publish(path, publication, credential=NO_AUTH_CREDENTIAL)
+    files = write_files(output_dir, done.before, done.after)
+    summary = olsconfig.summary_line(publication)
+    logger.info("embedded OLSConfig (%s): %s (%s)", path, summary,
+                "written" if done.changed else "already so")  # fmt: skip
+    logger.info("provider %s answered Lightspeed's readiness question: %r",
+                publication.provider.name, done.answer[:80])  # fmt: skip
+    record_on_version(request, serving_name=request.serving_name or request.serving_model)
+    return Outcome(summary, done.changed, files, answer=done.answer)
+
+
+def record_on_version(request: PublishRequest, *, serving_name: str) -> Any:
+    """The publication on the ModelVersion; the version it replaced marked retired. The
+    registry client, for what follows (None when no version is named)."""
+    from llama_rollout.registry import connect
+    from llama_rollout.registry.endpoint import resolve_endpoint
+    from llama_rollout.registry.publications import (
+        RETIRED,
+        PublicationRecord,
+        live_version,
+        mark,
+        record_publication,
+    )
+
+    if not request.model_version_name:
+        return None
+    client = connect(resolve_endpoint(
+        registry_url=request.registry_url, registry_name=request.registry_name,
+        registry_namespace=request.registry_namespace,
+    ))  # fmt: skip
+    publication = request.publication()
+    previous = live_version(client, request.model_name)
+    record_publication(client, request.model_name, request.model_version_name, PublicationRecord(
+        provider=publication.provider.name, url=publication.provider.url,
+        model=publication.provider.model, serving_name=serving_name,
+        stack_name=request.stack_name, run_id=request.run_id,
+    ))  # fmt: skip
+    if previous is not None and previous.name != request.model_version_name:
+        mark(client, request.model_name, previous, RETIRED)
+    logger.info("publication recorded on %s version %s", request.model_name,
+                request.model_version_name)  # fmt: skip
+    return client

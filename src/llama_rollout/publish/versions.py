@@ -1,0 +1,145 @@
+"""Blue/green on OpenShift: the new version published under the Lease, then the old retired.
+
+Each version is served by its own InferenceService (``<model>-<revision[:7]>``) and Llama
+Stack (``<name>-<revision[:7]>``), so the new one comes up and is evaluated beside the old,
+which keeps serving Lightspeed meanwhile. Only after the gate passed and Lightspeed answers
+through the new provider does OLSConfig point at it; then the versions it replaced are
+removed, newest kept first, up to ``keep_versions``. A failed gate never reaches this step,
+and a failed publication restores OLSConfig, so the old version stays serving and published.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
+from llama_rollout.publish import lease
+from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
+from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME
+from llama_rollout.publish.step import (
+    NO_AUTH_CREDENTIAL,
+    Outcome,
+    PublishRequest,
+    record_on_version,
+    write_files,
+)
+from llama_rollout.registry.publications import (
+    PUBLISHED,
+    REMOVED,
+    LiveVersion,
+    mark,
+    published_versions,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVICE_CA = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
+LEASE_MARGIN = 300  # seconds beyond the rollout's timeout: the Secret, the merge, the question
+
+
+def token_from_secret(kube: Kube, namespace: str, name: str) -> str:
+    """The ``token`` of a service-account token Secret (manifests/lightspeed-publisher).
+
+    Raises:
+        KubeError: the Secret is missing, or the token controller has not filled it.
+    """
+    secret = kube.get("v1", "Secret", name, namespace)
+    token = ((secret or {}).get("data") or {}).get("token")
+    if not token:
+        raise KubeError(
+            f"Secret {namespace}/{name} has no service-account token for Lightspeed to call vLLM with",
+            hint="apply manifests/lightspeed-publisher (it creates the ServiceAccount and its "
+            "token Secret), or publish through Llama Stack (lightspeed_endpoint=llama-stack)",
+        )
+    return base64.b64decode(token).decode()
+
+
+def stack_objects(name: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of everything the Llama Stack step creates for ``name``."""
+    return [
+        ("llamastack.io/v1alpha1", "LlamaStackDistribution", name),
+        ("apps/v1", "Deployment", name),
+        ("v1", "Service", f"{name}-service"),
+        ("v1", "ConfigMap", f"{name}-config"),
+        ("v1", "PersistentVolumeClaim", f"{name}-pvc"),
+    ]
+
+
+def serving_objects(name: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of everything the serving step creates for ``name``."""
+    return [
+        ("serving.kserve.io/v1beta1", "InferenceService", name),
+        ("serving.kserve.io/v1alpha1", "ServingRuntime", name),
+    ]
+
+
+def remove_version(kube: Kube, namespace: str, version: LiveVersion) -> list[str]:
+    """Delete a replaced version's InferenceService and Llama Stack; what was deleted."""
+    deleted = []
+    record = version.record
+    objects = serving_objects(record.serving_name) if record.serving_name else []
+    objects += stack_objects(record.stack_name) if record.stack_name else []
+    for api_version, kind, name in objects:
+        if kube.serves(api_version, kind) and kube.delete(api_version, kind, name, namespace):
+            deleted.append(f"{kind} {namespace}/{name}")
+    logger.info("removed version %s: %s", version.name, ", ".join(deleted) or "nothing was left")
+    return deleted
+
+
+def retire_replaced(
+    kube: Kube, client: Any, request: PublishRequest, namespace: str
+) -> tuple[str, ...]:
+    """Remove the replaced versions beyond the newest ``keep_versions``; their names."""
+    replaced = [
+        v
+        for v in published_versions(client, request.model_name)
+        if v.name != request.model_version_name and v.record.state not in (PUBLISHED, REMOVED)
+    ]
+    removed = []
+    for version in replaced[request.keep_versions :]:
+        if version.record.serving_name == request.serving_name:
+            continue  # the same objects serve the new version: nothing to remove
+        remove_version(kube, namespace, version)
+        mark(client, request.model_name, version, REMOVED)
+        removed.append(version.name)
+    return tuple(removed)
+
+
+def publish_on_openshift(
+    request: PublishRequest, output_dir: Path, *, kube: Kube | None = None, token: str | None = None
+) -> Outcome:
+    """Publish on the cluster under the Lease; the outcome and its files."""
+    from llama_rollout.registry.endpoint import service_account_token
+
+    kube = kube or Kube(api_client())
+    namespace = request.namespace or current_namespace()
+    publication = request.publication()
+    credential = (
+        token_from_secret(kube, namespace, request.token_secret)
+        if request.requires_token
+        else NO_AUTH_CREDENTIAL
+    )
+    holder = request.run_id or f"pid-{os.getpid()}"
+    with lease.held(kube, namespace, holder, seconds=request.timeout_seconds + LEASE_MARGIN):
+        written, answer = ClusterPublish(
+            kube, publication, credential, timeout=request.timeout_seconds,
+            lightspeed_url=request.lightspeed_url or LIGHTSPEED_URL,
+            token=service_account_token() if token is None else token,
+            ca_certs=SERVICE_CA if os.path.exists(SERVICE_CA) else None,
+            create_missing=request.create_missing,
+        ).run()  # fmt: skip
+        logger.info("Lightspeed answered through provider %s: %r", publication.provider.name,
+                    answer[:80])  # fmt: skip
+        shell = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": NAME}}
+        files = write_files(
+            output_dir, {**shell, "spec": written.before}, {**shell, "spec": written.after}
+        )
+        client = record_on_version(request, serving_name=request.serving_name)
+        retired = retire_replaced(kube, client, request, namespace) if client else ()
+    from llama_rollout.publish.olsconfig import summary_line
+
+    return Outcome(summary_line(publication), written.changed, files, retired, answer)
