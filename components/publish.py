@@ -32,7 +32,6 @@ def publish(
         retired: the versions removed.
     """
     import logging
-    import tempfile
     from collections import namedtuple
     from pathlib import Path
 
@@ -54,9 +53,8 @@ def publish(
         run_id=run_id, registry_url=registry_url, registry_name=registry_name,
         registry_namespace=registry_namespace,
     )  # fmt: skip
-    outcome = publish_version(
-        Target.parse(target), request, Path(tempfile.mkdtemp(prefix="publish-"))
-    )
+    # Beside the artifacts: on a laptop, the YAML files are where the run summary says.
+    outcome = publish_version(Target.parse(target), request, Path(olsconfig.path).parent / "files")
     patch = outcome.files["patch"].read_text()
     Path(olsconfig_patch.path).write_text(
         f"# OLSConfig cluster: the merge patch\n\n```json\n{patch}```\n"
