@@ -1,0 +1,411 @@
+"""Publishing on OpenShift against the fake API with RBAC from manifests/lightspeed-publisher,
+the Lightspeed stand-in, and the real Model Registry client against the registry server.
+
+The operator is played by a read hook: after a few looks it reports the new generation in
+ApiReady and the app server reloads (or, in the failure cases, it reports a crash loop, or
+never gets there). Blue/green: version A is live, version B comes up beside it and takes its
+place, and A is removed; when B fails, A stays serving and published.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from llama_rollout import registry
+from llama_rollout.kube import Kube, KubeError
+from llama_rollout.publish import embedded, lease, live
+from llama_rollout.publish.lightspeed import LightspeedMissing, PublishError
+from llama_rollout.publish.olsconfig import McpShape
+from llama_rollout.publish.step import PublishRequest
+from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.registry.publications import PUBLISHED, REMOVED, RETIRED, published_versions
+from tests.fake_kube import FakeKube, running
+from tests.lightspeed_server import running_lightspeed
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+MANIFESTS = ROOT / "manifests" / "lightspeed-publisher"
+RUNNER_ROLE = ROOT / "manifests" / "pipeline-runner" / "role.yaml"
+NS = "self-healing-platform"
+RUNNER = f"system:serviceaccount:{NS}:pipeline-runner-dspa"
+PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
+           "Role": "roles", "RoleBinding": "rolebindings", "ServiceAccount": "serviceaccounts",
+           "Secret": "secrets"}  # fmt: skip
+REVISION_A, REVISION_B = "a" * 40, "b" * 40
+
+
+def manifests() -> list[dict]:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    return [doc for name in kustomization["resources"]
+            for doc in yaml.safe_load_all((MANIFESTS / name).read_text())]  # fmt: skip
+
+
+def install(fake: FakeKube, obj: dict) -> None:
+    obj = copy.deepcopy(obj)
+    if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        obj["metadata"].setdefault("namespace", NS)
+    if obj["kind"] == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
+        obj["data"] = {"token": base64.b64encode(b"model-client-token").decode()}  # the controller
+    fake.put(PLURALS[obj["kind"]], obj)
+
+
+def operator(lightspeed, *, reads: int = 2, failing: bool = False):
+    """The Lightspeed operator: it reconciles a new generation after ``reads`` looks."""
+    seen = {"n": 0}
+
+    def reconcile(obj, fake):
+        generation = obj["metadata"]["generation"]
+        api = next((c for c in obj.get("status", {}).get("conditions", [])
+                    if c["type"] == "ApiReady"), {})  # fmt: skip
+        if api.get("observedGeneration") == generation:
+            return
+        seen["n"] += 1
+        if seen["n"] < reads:
+            return
+        seen["n"] = 0
+        if failing:
+            obj["status"] = {"overallStatus": "NotReady", "conditions": [
+                {"type": "ApiReady", "status": "False", "reason": "Failed",
+                 "message": "app server pods are not ready", "observedGeneration": generation}],
+                "diagnosticInfo": [{"failedComponent": "ApiReady", "podName": "lightspeed-app-server-7c9",
+                                    "containerName": "lightspeed-service-api",
+                                    "reason": "CrashLoopBackOff", "message": "back-off 40s"}]}  # fmt: skip
+            return
+        obj["status"] = {"overallStatus": "Ready", "conditions": [
+            {"type": "ApiReady", "status": "True", "reason": "Reconciled", "message": "",
+             "observedGeneration": generation}]}  # fmt: skip
+        lightspeed.reload()
+
+    return reconcile
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    fake = FakeKube(rbac=True, tokens={"runner": RUNNER})
+    for name in (NS, "openshift-lightspeed"):
+        fake.add_namespace(name)
+    for obj in manifests():
+        install(fake, obj)
+    role = yaml.safe_load(RUNNER_ROLE.read_text())
+    install(fake, role)
+    install(fake, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "llama-rollout-pipeline"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                               "name": role["metadata"]["name"]},
+                   "subjects": [{"kind": "ServiceAccount", "name": "pipeline-runner-dspa",
+                                 "namespace": NS}]})  # fmt: skip
+    sample = copy.deepcopy(embedded.SAMPLE)
+    sample["status"] = {"overallStatus": "Ready", "conditions": [
+        {"type": "ApiReady", "status": "True", "observedGeneration": 1}]}  # fmt: skip
+    fake.put("olsconfigs", sample)
+    with running_lightspeed(fake) as (lightspeed, url), running(fake) as api:
+        lightspeed.reload()
+        fake.on_read("olsconfigs", "cluster", operator(lightspeed))
+        configuration = client.Configuration(host=api, api_key={"authorization": "Bearer runner"})
+        yield fake, Kube(client.ApiClient(configuration)), lightspeed, url
+
+
+@pytest.fixture
+def versions(registry_url):
+    """Versions A and B of one model in the registry (their S3 copies are not needed here)."""
+    connected = registry.connect(registry.endpoint_for(registry_url))
+    for revision in (REVISION_A, REVISION_B):
+        registry.register_version(
+            connected, model_name="llama-3-2-3b-instruct",
+            model_uri=f"s3://models/models/llama-3-2-3b-instruct/{revision}/",
+            storage_key="models", storage_path=f"models/llama-3-2-3b-instruct/{revision}",
+            provenance=registry.Provenance(f"hf://meta-llama/Llama-3.2-3B-Instruct@{revision}",
+                                           revision, "0" * 64),
+        )  # fmt: skip
+    return registry_url, connected
+
+
+def request_for(revision: str, registry_url: str, lightspeed_url: str, **changes) -> PublishRequest:
+    short = revision[:7]
+    values = dict(
+        model_name="llama-3-2-3b-instruct", model_version_name=revision[:12], revision=revision,
+        serving_url=f"https://llama-3-2-3b-instruct-{short}-predictor.{NS}.svc:8443/v1",
+        serving_model="llama-3-2-3b-instruct", serving_name=f"llama-3-2-3b-instruct-{short}",
+        stack_name=f"llama-stack-{short}",
+        llama_stack_url=f"http://llama-stack-{short}-service.{NS}.svc:8321",
+        llama_stack_model_id="vllm/llama-3-2-3b-instruct", mcp_url=f"http://mcp.{NS}.svc:3000/mcp",
+        namespace=NS, run_id=f"run-{short}", registry_url=registry_url,
+        lightspeed_url=lightspeed_url, timeout_seconds=30,
+    )  # fmt: skip
+    return PublishRequest(**{**values, **changes})
+
+
+def serve_version(fake: FakeKube, revision: str) -> None:
+    """What the serving and Llama Stack steps leave for a version (their steps are tested
+    elsewhere): its InferenceService, runtime and the fallback stack's objects."""
+    short = revision[:7]
+    isvc = f"llama-3-2-3b-instruct-{short}"
+    fake.put("inferenceservices", {"metadata": {"name": isvc, "namespace": NS},
+                                   "status": {"conditions": [{"type": "Ready", "status": "True"}]}})  # fmt: skip
+    fake.put("servingruntimes", {"metadata": {"name": isvc, "namespace": NS}})
+    stack = f"llama-stack-{short}"
+    fake.put("llamastackdistributions", {"metadata": {"name": stack, "namespace": NS}})
+    fake.put("configmaps", {"metadata": {"name": f"{stack}-config", "namespace": NS}})
+    # The fallback's objects too (a cluster without the operator): a removal takes them all.
+    fake.put("deployments", {"metadata": {"name": stack, "namespace": NS}})
+    fake.put("services", {"metadata": {"name": f"{stack}-service", "namespace": NS}})
+    fake.put("persistentvolumeclaims", {"metadata": {"name": f"{stack}-pvc", "namespace": NS}})
+
+
+def providers(fake: FakeKube) -> list[dict]:
+    return fake.get("olsconfigs", "cluster")["spec"]["llm"]["providers"]
+
+
+def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions, tmp_path):
+    fake, kube, lightspeed, url = cluster
+    registry_url, connected = versions
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    serve_version(fake, REVISION_A)
+    outcome = publish_on_openshift(request_for(REVISION_A, registry_url, url), tmp_path, kube=kube,
+                                   token="runner")  # fmt: skip
+    spec = fake.get("olsconfigs", "cluster")["spec"]
+    assert [p["name"] for p in spec["llm"]["providers"]] == ["openai", "gemini", "llamastack"]
+    assert spec["llm"]["providers"][:2] == before["llm"]["providers"], "the others are kept"
+    ours = spec["llm"]["providers"][2]
+    assert ours["type"] == "rhoai_vllm"
+    assert ours["url"] == f"http://llama-stack-{REVISION_A[:7]}-service.{NS}.svc:8321/v1"
+    assert ours["models"] == [{"name": "vllm/llama-3-2-3b-instruct", "contextWindowSize": 8192,
+                               "parameters": {"maxTokensForResponse": 2048}}]  # fmt: skip
+    assert spec["ols"] == {"defaultProvider": "llamastack",
+                           "defaultModel": "vllm/llama-3-2-3b-instruct"}  # fmt: skip
+    assert spec["featureGates"] == ["MCPServer"]
+    assert spec["mcpServers"] == [{"name": "cluster-health", "url": f"http://mcp.{NS}.svc:3000/mcp",
+                                   "timeout": 30}]  # fmt: skip
+    secret = fake.get("secrets", "llamastack-credentials", "openshift-lightspeed")
+    assert secret["stringData"] == {"apitoken": "no-auth-required"}
+    # The question went through the new provider and model, after the rollout.
+    assert lightspeed.asked == [{"query": lightspeed.asked[0]["query"], "provider": "llamastack",
+                                 "model": "vllm/llama-3-2-3b-instruct"}]  # fmt: skip
+    assert outcome.changed and outcome.retired == ()
+    written = yaml.safe_load(outcome.files["olsconfig"].read_text())
+    assert written["spec"] == spec and "status" not in written
+    assert yaml.safe_load(outcome.files["before"].read_text())["spec"] == before
+    (recorded,) = published_versions(connected, "llama-3-2-3b-instruct")
+    assert (recorded.name, recorded.revision, recorded.record.state) == (
+        REVISION_A[:12],
+        REVISION_A,
+        PUBLISHED,
+    )
+    assert recorded.record.serving_name == f"llama-3-2-3b-instruct-{REVISION_A[:7]}"
+    # The Lease was held, and is released.
+    held = fake.get("leases", lease.NAME, NS)
+    assert held["spec"]["holderIdentity"] is None
+    assert [a for a in fake.audit if not a.allowed] == []
+
+    # Publishing again changes nothing: the same generation, no rollout to wait for.
+    generation = fake.get("olsconfigs", "cluster")["metadata"]["generation"]
+    again = publish_on_openshift(request_for(REVISION_A, registry_url, url), tmp_path / "2",
+                                 kube=kube, token="runner")  # fmt: skip
+    assert not again.changed
+    assert fake.get("olsconfigs", "cluster")["metadata"]["generation"] == generation
+    assert fake.get("olsconfigs", "cluster")["spec"] == spec
+
+
+def test_a_write_in_between_is_merged_again_not_lost(cluster, versions, tmp_path):
+    from llama_rollout.publish.lightspeed import write_merged
+
+    fake, kube, _, _ = cluster
+    request = request_for(REVISION_A, versions[0], "http://unused")
+    wrote = {"n": 0}
+
+    def someone_else_adds_a_provider():
+        if wrote["n"]:
+            return
+        wrote["n"] += 1
+        current = fake.get("olsconfigs", "cluster")
+        changed = copy.deepcopy(current)
+        changed["spec"]["llm"]["providers"].append(
+            {"name": "watsonx", "type": "watsonx", "projectID": "p", "models": [{"name": "granite"}],
+             "credentialsSecretRef": {"name": "watsonx-credentials"}})  # fmt: skip
+        changed["metadata"]["generation"] += 1
+        changed["metadata"]["resourceVersion"] = str(
+            int(current["metadata"]["resourceVersion"]) + 1
+        )
+        fake.put("olsconfigs", changed)
+
+    written = write_merged(kube, request.publication(), McpShape.URL,
+                           between_read_and_write=someone_else_adds_a_provider)  # fmt: skip
+    assert written.attempts == 2, "the first write met a Conflict"
+    assert [p["name"] for p in providers(fake)] == ["openai", "gemini", "watsonx", "llamastack"]
+
+
+@pytest.mark.parametrize("failure", ["crash-loop", "never-ready", "lightspeed-refuses"])
+def test_a_failed_publication_restores_the_previous_spec_exactly(
+    cluster, versions, tmp_path, failure
+):
+    fake, kube, lightspeed, url = cluster
+    registry_url, connected = versions
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    if failure == "crash-loop":
+        fake.on_read("olsconfigs", "cluster", operator(lightspeed, failing=True))
+    elif failure == "never-ready":
+        fake.on_read("olsconfigs", "cluster", operator(lightspeed, reads=10**9))
+    else:  # the operator rolls, but the app server still has the old configuration
+        fake.on_read("olsconfigs", "cluster", operator(lightspeed))
+        lightspeed.reload = lambda: None
+    request = request_for(REVISION_A, registry_url, url)
+    if failure == "never-ready":  # below the parameter's own minimum, to keep the test short
+        request = PublishRequest.model_construct(**{**request.model_dump(), "timeout_seconds": 2})
+    with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+    reason = {"crash-loop": "CrashLoopBackOff", "never-ready": "not reconciled generation",
+              "lightspeed-refuses": "is not a valid provider"}[failure]  # fmt: skip
+    assert reason in str(failed.value)
+    assert published_versions(connected, "llama-3-2-3b-instruct") == [], "nothing recorded"
+    assert fake.get("leases", lease.NAME, NS)["spec"]["holderIdentity"] is None
+
+
+def test_without_lightspeed_nothing_is_written(cluster, versions, tmp_path):
+    fake, kube, _, url = cluster
+    del fake.objects[("olsconfigs", "", "cluster", "ols.openshift.io")]
+    writes = len(fake.requests)
+    with pytest.raises(LightspeedMissing, match="OpenShift Lightspeed is not installed"):
+        publish_on_openshift(request_for(REVISION_A, versions[0], url), tmp_path, kube=kube,
+                             token="runner")  # fmt: skip
+    assert not [r for r in fake.requests[writes:] if r.startswith(("POST", "PUT", "PATCH"))
+                and "leases" not in r]  # fmt: skip
+    assert fake.get("secrets", "llamastack-credentials", "openshift-lightspeed") is None
+
+
+def test_a_second_run_fails_while_the_first_holds_the_lease(cluster, versions, tmp_path):
+    fake, kube, _, url = cluster
+    with lease.held(kube, NS, "run-first", seconds=600):
+        with pytest.raises(lease.LeaseHeld, match=r"another run \(run-first\) is publishing"):
+            publish_on_openshift(request_for(REVISION_A, versions[0], url), tmp_path, kube=kube,
+                                 token="runner")  # fmt: skip
+        assert len(providers(fake)) == 2, "nothing was published"
+    # An expired Lease (a run killed while holding it) is taken over.
+    expired = fake.get("leases", lease.NAME, NS)
+    expired["spec"] = {"holderIdentity": "run-killed", "leaseDurationSeconds": 1,
+                       "renewTime": "2026-01-01T00:00:00.000000Z"}  # fmt: skip
+    publish_on_openshift(
+        request_for(REVISION_A, versions[0], url), tmp_path, kube=kube, token="runner"
+    )
+    assert len(providers(fake)) == 3
+
+
+def live_check(fake, kube, connected, revision):
+    found = registry.publications.live_version(connected, "llama-3-2-3b-instruct")
+    problems = live.check_cluster(found, NS, kube=kube, token="") if found else []
+    return live.verdict(found, revision, "llamastack", force=False, problems=problems)
+
+
+@pytest.mark.parametrize("keep", [0, 1])
+def test_blue_green_switches_then_removes_the_old_version(
+    cluster, versions, tmp_path, keep, monkeypatch
+):
+    fake, kube, _, url = cluster
+    registry_url, connected = versions
+    monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)  # no real endpoint here
+    serve_version(fake, REVISION_A)
+    publish_on_openshift(request_for(REVISION_A, registry_url, url), tmp_path / "a", kube=kube,
+                         token="runner")  # fmt: skip
+    assert not live_check(fake, kube, connected, REVISION_A).changed
+    moved = live_check(fake, kube, connected, REVISION_B)
+    assert moved.changed and "the source moved" in moved.reason
+
+    serve_version(fake, REVISION_B)  # B comes up beside A; A still serves Lightspeed
+    assert fake.get("inferenceservices", f"llama-3-2-3b-instruct-{REVISION_A[:7]}", NS)
+    outcome = publish_on_openshift(request_for(REVISION_B, registry_url, url, keep_versions=keep),
+                                   tmp_path / "b", kube=kube, token="runner")  # fmt: skip
+    ours = [p for p in providers(fake) if p["name"] == "llamastack"]
+    assert len(ours) == 1 and REVISION_B[:7] in ours[0]["url"]
+    states = {
+        v.name: v.record.state for v in published_versions(connected, "llama-3-2-3b-instruct")
+    }
+    old_isvc = fake.get("inferenceservices", f"llama-3-2-3b-instruct-{REVISION_A[:7]}", NS)
+    old_stack = fake.get("llamastackdistributions", f"llama-stack-{REVISION_A[:7]}", NS)
+    if keep:
+        assert outcome.retired == () and old_isvc and old_stack
+        assert states == {REVISION_A[:12]: RETIRED, REVISION_B[:12]: PUBLISHED}
+    else:
+        assert outcome.retired == (REVISION_A[:12],)
+        assert old_isvc is None and old_stack is None
+        assert fake.get("configmaps", f"llama-stack-{REVISION_A[:7]}-config", NS) is None
+        assert states == {REVISION_A[:12]: REMOVED, REVISION_B[:12]: PUBLISHED}
+    assert fake.get("inferenceservices", f"llama-3-2-3b-instruct-{REVISION_B[:7]}", NS)
+    assert not live_check(fake, kube, connected, REVISION_B).changed
+    assert [a for a in fake.audit if not a.allowed] == []
+
+
+def test_blue_green_failure_leaves_the_old_version_serving_and_published(
+    cluster, versions, tmp_path, monkeypatch
+):
+    fake, kube, lightspeed, url = cluster
+    registry_url, connected = versions
+    monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)
+    serve_version(fake, REVISION_A)
+    publish_on_openshift(request_for(REVISION_A, registry_url, url), tmp_path / "a", kube=kube,
+                         token="runner")  # fmt: skip
+    published_a = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    serve_version(fake, REVISION_B)
+    fake.on_read("olsconfigs", "cluster", operator(lightspeed, failing=True))
+    with pytest.raises(PublishError, match="restored"):
+        publish_on_openshift(request_for(REVISION_B, registry_url, url), tmp_path / "b",
+                             kube=kube, token="runner")  # fmt: skip
+    assert fake.get("olsconfigs", "cluster")["spec"] == published_a
+    assert fake.get("inferenceservices", f"llama-3-2-3b-instruct-{REVISION_A[:7]}", NS)
+    states = {
+        v.name: v.record.state for v in published_versions(connected, "llama-3-2-3b-instruct")
+    }
+    assert states == {REVISION_A[:12]: PUBLISHED}
+    # The operator rolls the restored spec back out; then A is live and healthy as before.
+    fake.on_read("olsconfigs", "cluster", operator(lightspeed, reads=1))
+    still = live_check(fake, kube, connected, REVISION_A)
+    assert not still.changed, still.reason
+
+
+def test_a_token_for_vllm_comes_from_the_model_client_secret(cluster, versions, tmp_path):
+    fake, kube, _, url = cluster
+    request = request_for(REVISION_A, versions[0], url, endpoint="vllm", serving_auth=True)
+    publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    secret = fake.get("secrets", "llamastack-credentials", "openshift-lightspeed")
+    assert secret["stringData"] == {"apitoken": "model-client-token"}
+    ours = next(p for p in providers(fake) if p["name"] == "llamastack")
+    assert (
+        ours["url"] == request.serving_url and ours["models"][0]["name"] == "llama-3-2-3b-instruct"
+    )
+    del fake.objects[("secrets", NS, "lightspeed-model-client-token", "")]
+    with pytest.raises(KubeError, match="manifests/lightspeed-publisher"):
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+
+
+def granted_by_manifests() -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for obj in manifests() if obj["kind"] in ("Role", "ClusterRole")
+        and obj["metadata"]["name"] != "lightspeed-model-client"  # Lightspeed's, not the step's
+        for rule in obj["rules"] if "resources" in rule
+        for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]
+    }  # fmt: skip
+
+
+def test_every_rule_of_the_publisher_manifests_is_used(cluster, versions, tmp_path, monkeypatch):
+    fake, kube, lightspeed, url = cluster
+    registry_url, _ = versions
+    for revision in (REVISION_A, REVISION_B):
+        serve_version(fake, revision)
+        publish_on_openshift(request_for(revision, registry_url, url), tmp_path / revision[:1],
+                             kube=kube, token="runner")  # fmt: skip
+    assert [a for a in fake.audit if not a.allowed] == []
+    runner_rules = {(g, r, v) for g, r, v in
+                    ((a.group, a.resource, a.verb) for a in fake.audit)}  # fmt: skip
+    assert granted_by_manifests() <= runner_rules, granted_by_manifests() - runner_rules
+    assert lightspeed.asked, "the /ls-access rule let the question through"
+    scopes = {(a.resource, a.namespace) for a in fake.audit if a.resource == "secrets"}
+    assert ("secrets", "openshift-lightspeed") in scopes
+    names = {a.name for a in fake.audit if a.resource == "olsconfigs"}
+    assert names == {"cluster"}, "OLSConfig is only ever asked for by its name"
