@@ -51,6 +51,9 @@ LLAMA_STACK_PROBE = Bound(read=10)
 LLAMA_STACK_CALL = Bound(read=180)
 # Lightspeed: one question through a provider (its own tool loop, then the model's answer).
 LIGHTSPEED_QUERY = Bound(read=120)
+# The Data Science Pipelines API: each request of kfp.Client (an upload of the compiled
+# pipeline included).
+PIPELINES_API = Bound(read=60)
 # An MCP server: listing its tools, the whole exchange.
 MCP = Bound(read=20)
 

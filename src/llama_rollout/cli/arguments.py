@@ -45,6 +45,46 @@ def _seconds(value: str) -> float:
     return _duration(value).total_seconds()
 
 
+def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
+    """``submit`` and ``schedule``: the same server, parameters and image; a schedule."""
+    for name, what in (
+        ("submit", "start a run on a Data Science Pipelines server"),
+        ("schedule", "create a recurring run on a Data Science Pipelines server"),
+    ):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("--host", required=True, help="the pipeline server's API route URL")
+        p.add_argument("--namespace", required=True, help="the data science project it runs in")
+        p.add_argument(
+            "--token-file",
+            help="a file with the bearer token (default: "
+            "$KF_PIPELINES_TOKEN, e.g. from `oc whoami -t`)",
+        )
+        p.add_argument("--ca-cert", help="a CA bundle for the route's certificate")
+        p.add_argument("--experiment", default="llama-rollout")
+        p.add_argument("--image", type=_pinned_image, help="the runtime image every step runs in")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a pipeline parameter, e.g. source_uri=hf://meta-llama/Llama-3.2-3B-Instruct",
+        )
+        p.add_argument(
+            "--name",
+            required=name == "schedule",
+            help="the run's name"
+            + (" (default: llama-rollout-<time>)" if name == "submit" else ""),
+        )
+        if name == "schedule":
+            p.add_argument(
+                "--cron",
+                required=True,
+                help="6 fields, seconds first: '0 0 */6 * * *' runs every 6 hours",
+            )
+            p.add_argument("--max-concurrency", type=int, default=1)
+        p.set_defaults(func=getattr(commands, f"cmd_{name}"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from llama_rollout.pipeline_run import DEFAULT_SOURCE
 
@@ -79,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="end with one JSON object of the outputs")
     p.set_defaults(func=commands.cmd_run)
+
+    _add_pipelines_server_commands(sub)
 
     p = sub.add_parser(
         "check", help="check a run's parameters as its first step will, without running it"

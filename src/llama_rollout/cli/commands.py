@@ -247,3 +247,38 @@ def cmd_register(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+def _server_and_parameters(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from llama_rollout.pipeline_run import parse_parameter_assignments
+    from llama_rollout.submission import PipelinesServer
+
+    parameters = parse_parameter_assignments(args.set)
+    server = PipelinesServer.from_arguments(
+        args.host, args.namespace, token_file=args.token_file, ca_cert=args.ca_cert
+    )
+    return server, parameters
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import time
+
+    from llama_rollout.submission import submit
+
+    server, parameters = _server_and_parameters(args)
+    name = args.name or f"llama-rollout-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = submit(server, parameters, run_name=name, experiment=args.experiment, image=args.image)
+    print(f"started run {run.name} ({run.id}): {run.url}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from llama_rollout.submission import schedule
+
+    server, parameters = _server_and_parameters(args)
+    recurring = schedule(
+        server, parameters, name=args.name, cron=args.cron, experiment=args.experiment,
+        image=args.image, max_concurrency=args.max_concurrency,
+    )  # fmt: skip
+    print(f"created recurring run {recurring.name} ({recurring.id}), {args.cron}: {recurring.url}")
+    return 0

@@ -1,0 +1,229 @@
+"""Runs and recurring runs on a Data Science Pipelines server, through the official ``kfp.Client``.
+
+``submit`` starts one run of the compiled pipeline; ``schedule`` creates a recurring run
+(a 6-field cron, seconds first, as the pipelines API reads it) that re-deploys the model
+whenever its source moves: each run resolves the source first and finishes in seconds when
+nothing changed. Both check the run's parameters first, as its first step would, so a bad one
+fails here and not on the cluster. The bearer token comes from the environment or a file,
+never from a flag: it would land in the shell's history.
+
+Every request is bounded (``bounds.PIPELINES_API``); kfp's own health probe, which retries
+for half a minute, is replaced by one bounded request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
+from llama_rollout.errors import ConfigurationError, RolloutError, first_line
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "KF_PIPELINES_TOKEN"  # noqa: S105 - the variable's name
+DEFAULT_EXPERIMENT = "llama-rollout"
+# robfig/cron with seconds, as the ScheduledWorkflow controller parses a recurring run's
+# schedule: second minute hour day-of-month month day-of-week.
+_CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z*/,?LW#-]+)$")
+
+
+class PipelinesError(RolloutError):
+    """The pipelines server refused or failed a request."""
+
+
+def check_cron(expression: str) -> str:
+    """``expression`` when it has the 6 fields the pipelines API reads, else a ConfigurationError."""
+    fields = expression.split()
+    if len(fields) != 6 or not all(_CRON_FIELD.match(f) for f in fields):
+        five = " (that is a 5-field cron: put the seconds first, e.g. '0 " + expression + "')"
+        raise ConfigurationError(
+            f"cron {expression!r} is not a 6-field cron expression"
+            + (five if len(fields) == 5 else ""),
+            hint="give second minute hour day-of-month month day-of-week, e.g. '0 0 */6 * * *' "
+            "for every 6 hours",
+        )
+    return expression
+
+
+@dataclass(frozen=True)
+class PipelinesServer:
+    """A Data Science Pipelines server: its API's URL, the project it runs in, and a token."""
+
+    host: str
+    namespace: str
+    token: str
+    ca_cert: str | None = None
+
+    @classmethod
+    def from_arguments(
+        cls, host: str, namespace: str, *, token_file: str | None, ca_cert: str | None
+    ) -> PipelinesServer:
+        """The server from the CLI's arguments; the token from ``token_file`` or $KF_PIPELINES_TOKEN."""
+        from llama_rollout.parameters import check_http_url
+
+        check_http_url("--host", host)
+        if token_file:
+            try:
+                token = Path(token_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read the token file {token_file}: {exc}") from exc
+        else:
+            token = os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise ConfigurationError(
+                "no token for the pipelines server",
+                hint=f"export {TOKEN_ENV}=$(oc whoami -t), or give --token-file",
+            )
+        if ca_cert and not Path(ca_cert).is_file():
+            raise ConfigurationError(f"the CA file {ca_cert} does not exist")
+        return cls(host.rstrip("/"), namespace, token, ca_cert)
+
+    def client(self) -> Any:
+        """A ``kfp.Client`` whose every request is bounded, after one bounded health check."""
+        import kfp
+        import kfp_server_api
+
+        with _translated("connect to", self):
+            client = kfp.Client(host=self.host, existing_token=self.token,
+                                namespace=self.namespace, ssl_ca_cert=self.ca_cert)  # fmt: skip
+        rest = client._run_api.api_client.rest_client  # shared by every API of the client
+        unbounded = rest.request
+
+        def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+            return unbounded(*args, _request_timeout=_request_timeout or (CONNECT, PIPELINES_API.read),
+                             **kwargs)  # fmt: skip
+
+        rest.request = bounded
+        with _translated("reach", self):
+            kfp_server_api.HealthzServiceApi(
+                client._run_api.api_client
+            ).healthz_service_get_healthz()
+        return client
+
+
+class _translated:
+    """The client's failures as PipelinesErrors that say what to do."""
+
+    def __init__(self, what: str, server: PipelinesServer) -> None:
+        self.what, self.server = what, server
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or isinstance(exc, RolloutError):
+            return False
+        import kfp_server_api
+        import urllib3
+
+        where = f"the pipelines server at {self.server.host}"
+        if isinstance(exc, kfp_server_api.ApiException):
+            status = exc.status
+            hint = {
+                401: f"the token was refused: log in again and export {TOKEN_ENV}=$(oc whoami -t)",
+                403: f"your user may not use the pipelines of project {self.server.namespace}: "
+                "ask for the edit role there",
+                404: "check --host: give the pipeline server's route (oc get route -n "
+                f"{self.server.namespace} ds-pipeline-dspa)",
+            }.get(status, "see the message; fix the request and try again")
+            raise PipelinesError(f"cannot {self.what} {where}: HTTP {status}: "
+                                 f"{_message(exc)}", hint=hint) from exc  # fmt: skip
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError) or (
+            isinstance(exc, urllib3.exceptions.MaxRetryError)
+            and isinstance(exc.reason, urllib3.exceptions.ReadTimeoutError)
+        ):
+            raise EndpointSilent(
+                "the pipelines server", self.server.host, PIPELINES_API.total
+            ) from exc
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            raise PipelinesError(f"cannot {self.what} {where}: {first_line(exc)}",
+                                 hint="check --host and that you can reach the cluster") from exc  # fmt: skip
+        return False
+
+
+def _message(exc: Any) -> str:
+    import json
+
+    try:
+        body = json.loads(exc.body)
+        return str(body.get("message") or body.get("error") or body)[:300]
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(exc, "reason", "") or exc)[:300]
+
+
+def _package(image: str | None) -> Path:
+    from pipelines.compile import compile_pipeline
+
+    out = Path(tempfile.mkdtemp(prefix="llama-rollout-")) / "llama-rollout.yaml"
+    if image:
+        compile_pipeline(out, image=image)
+    else:
+        compile_pipeline(out)
+    return out
+
+
+def _checked(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The values given, checked with every default as the run's first step will check them."""
+    from llama_rollout.parameters import check_parameters
+    from llama_rollout.pipeline_run import pipeline_parameters
+
+    check_parameters(pipeline_parameters(**parameters))
+    return parameters
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run or recurring run the server accepted."""
+
+    id: str
+    name: str
+    url: str
+
+
+def submit(
+    server: PipelinesServer, parameters: dict[str, Any], *, run_name: str,
+    experiment: str = DEFAULT_EXPERIMENT, image: str | None = None,
+) -> Submitted:  # fmt: skip
+    """Start one run of the pipeline on ``server``."""
+    values = _checked(parameters)
+    package = _package(image)
+    client = server.client()
+    with _translated("start a run on", server):
+        result = client.create_run_from_pipeline_package(
+            str(package), arguments=values, run_name=run_name, experiment_name=experiment,
+            namespace=server.namespace, enable_caching=False,
+        )  # fmt: skip
+    run_id = result.run_id
+    logger.info("started run %s (%s) in experiment %s", run_name, run_id, experiment)
+    return Submitted(run_id, run_name, f"{server.host}/#/runs/details/{run_id}")
+
+
+def schedule(
+    server: PipelinesServer, parameters: dict[str, Any], *, name: str, cron: str,
+    experiment: str = DEFAULT_EXPERIMENT, image: str | None = None, max_concurrency: int = 1,
+) -> Submitted:  # fmt: skip
+    """Create a recurring run of the pipeline on ``server`` (one run at a time, no catch-up)."""
+    check_cron(cron)
+    if not 1 <= max_concurrency <= 10:
+        raise ConfigurationError(
+            f"max concurrency {max_concurrency} is outside 1..10, the pipelines API's bounds"
+        )
+    values = _checked(parameters)
+    package = _package(image)
+    client = server.client()
+    with _translated("create a recurring run on", server):
+        found = client.create_experiment(name=experiment, namespace=server.namespace)
+        result = client.create_recurring_run(
+            experiment_id=found.experiment_id, job_name=name, cron_expression=cron,
+            pipeline_package_path=str(package), params=values, max_concurrency=max_concurrency,
+            no_catchup=True, enabled=True, enable_caching=False,
+        )  # fmt: skip
+    recurring_id = result.recurring_run_id
+    logger.info("created recurring run %s (%s): %s", name, recurring_id, cron)
+    return Submitted(recurring_id, name, f"{server.host}/#/recurringruns/details/{recurring_id}")
