@@ -46,7 +46,7 @@ def _spec_problem(spec: Any, parameters: dict[str, Any]) -> str | None:
         spec = spec["pipeline_spec"]
     if not isinstance(spec, dict) or "root" not in spec or "pipelineInfo" not in spec:
         return "Invalid input error: pipeline spec is missing or has no root"
-    declared = set(((spec["root"].get("inputDefinitions") or {}).get("parameters") or {}))
+    declared = set((spec["root"].get("inputDefinitions") or {}).get("parameters") or {})
     if unknown := sorted(set(parameters) - declared):
         return f"Invalid input error: parameters {unknown} are not in the pipeline spec"
     return None
