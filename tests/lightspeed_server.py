@@ -1,13 +1,15 @@
 """A stand-in for OpenShift Lightspeed's app server, as strict as the real one where the publish
 step meets it: ``POST /v1/query``.
 
-From openshift/lightspeed-service (``ols/app/endpoints/ols.py``, ``ols/app/models/models.py``,
-``ols/src/auth/k8s.py``): the request is an ``LLMRequest`` (``query`` required;
-``conversation_id``, ``provider``, ``model`` optional, extra fields refused with 422); the
-bearer token is authenticated (401 without one or with an unknown one) and authorized by a
-SubjectAccessReview of ``get`` on the non-resource URL ``/ls-access`` (403 when denied); a
-provider without a model, or a model without a provider, is a 422, and so is a provider or a
-model the loaded configuration does not have. The configuration is the OLSConfig as the
+Read from openshift/lightspeed-service at 47c96d87 (``ols/app/endpoints/ols.py``,
+``ols/app/models/models.py``, ``ols/src/auth/k8s.py``): the request is an ``LLMRequest``
+(``query`` required; extra fields refused with 422, pydantic's body); no Authorization header,
+or no bearer token, is a 401; a token the TokenReview does not authenticate is a 403, and so is
+a SubjectAccessReview of ``get`` on the non-resource path ``/ols-access`` that is denied, each
+with its plain-string ``detail``; a provider without a model, or a model without a provider, is
+pydantic's 422; a provider or a model the loaded configuration does not have is a 422 with
+``{"detail": {"response", "cause"}}`` and the exact causes below. The answer is an
+``LLMResponse``, every field present. The configuration is the OLSConfig as the
 operator last rolled it out: the fake API's object at the generation ApiReady reports.
 """
 
@@ -26,7 +28,7 @@ from tests.servers import serve_app
 
 
 def may_query(fake: FakeKube, user: User) -> bool:
-    """The SubjectAccessReview the app server makes: get on /ls-access, by ClusterRole."""
+    """The SubjectAccessReview the app server makes: get on /ols-access, by ClusterRole."""
     rbac = "rbac.authorization.k8s.io"
     for (plural, _, _, group), binding in fake.objects.items():
         if (plural, group) != ("clusterrolebindings", rbac):
@@ -41,7 +43,7 @@ def may_query(fake: FakeKube, user: User) -> bool:
             continue
         role = fake.objects.get(("clusterroles", "", binding["roleRef"]["name"], rbac)) or {}
         for rule in role.get("rules") or []:
-            if "/ls-access" in (rule.get("nonResourceURLs") or []) and (
+            if "/ols-access" in (rule.get("nonResourceURLs") or []) and (
                 {"get", "*"} & set(rule.get("verbs") or [])
             ):
                 return True
@@ -65,22 +67,29 @@ class Lightspeed:
 
         @app.post("/v1/query")
         async def query(request: Request) -> JSONResponse:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            name = self.fake.tokens.get(token) if scheme.lower() == "bearer" else None
+            header = request.headers.get("authorization")
+            if header is None:
+                return JSONResponse({"detail": "Unauthorized: No auth header found"}, 401)
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return JSONResponse(
+                    {"detail": "Unauthorized: Bearer token not found or invalid"}, 401
+                )
+            name = self.fake.tokens.get(token)
             if not name:
-                return _error(401, "Missing or invalid credentials provided by client",
-                              "No token found in Authorization header")  # fmt: skip
+                return JSONResponse({"detail": "Forbidden: Invalid or expired token"}, 403)
             if not may_query(self.fake, User.of(name)):
-                return _error(403, "Unable to review access", f"User {name} is not authorized")
+                return JSONResponse({"detail": "Forbidden: User does not have access"}, 403)
             body = await request.json()
             allowed = {"query", "conversation_id", "provider", "model", "system_prompt",
-                       "attachments", "media_type"}  # fmt: skip
+                       "attachments", "media_type", "mcp_headers", "mode"}  # fmt: skip
             if not isinstance(body.get("query"), str) or set(body) - allowed:
                 return JSONResponse({"detail": [{"msg": "invalid LLMRequest"}]}, status_code=422)
             provider, model = body.get("provider"), body.get("model")
-            if bool(provider) != bool(model):
-                return _error(422, "Unable to process this request",
-                              "LLM model and provider must be specified together")  # fmt: skip
+            if model and not provider:
+                return _invalid("LLM provider must be specified when the model is specified.")
+            if provider and not model:
+                return _invalid("LLM model must be specified when the provider is specified.")
             providers = {p["name"]: p for p in (self.loaded.get("llm") or {}).get("providers", [])}
             if provider not in providers:
                 return _error(422, "Unable to process this request",
@@ -93,9 +102,16 @@ class Lightspeed:
                               f"'{provider}'. Valid models are: {models}")  # fmt: skip
             self.asked.append(body)
             return JSONResponse({"conversation_id": "c-1", "response": f"{model} answers.",
-                                 "referenced_documents": [], "truncated": False})  # fmt: skip
+                                 "referenced_documents": [], "truncated": False,
+                                 "input_tokens": 12, "output_tokens": 3, "available_quotas": {},
+                                 "tool_calls": [], "tool_results": []})  # fmt: skip
 
         return app
+
+
+def _invalid(message: str) -> JSONResponse:
+    return JSONResponse({"detail": [{"type": "value_error", "loc": ["body"],
+                                     "msg": f"Value error, {message}"}]}, status_code=422)  # fmt: skip
 
 
 def _error(status: int, response: str, cause: str) -> JSONResponse:

@@ -1,14 +1,16 @@
 """A stand-in for a Data Science Pipelines API server (KFP v2beta1 REST), as strict as the real
 one where ``kfp.Client`` meets it.
 
-From kubeflow/pipelines (``backend/src/apiserver/server/run_server.go``,
-``recurring_run_server.go``, ``experiment_server.go``, ``api_converter.go``, the
-ScheduledWorkflow controller's robfig/cron parser with seconds) and the route in front of it on
-OpenShift: a request without a valid bearer token is a 401; a run or recurring run needs a
-display name, an experiment that exists and a pipeline spec with its root; a runtime
-parameter the spec does not declare is refused; a recurring run needs a trigger whose cron has
-6 fields and a max concurrency of 1 to 10. Errors are google.rpc.Status bodies
-(``{"error", "code", "message", "details"}``) with the HTTP status of their gRPC code.
+Read from kubeflow/pipelines at 2.17.0 (``backend/src/apiserver/server/run_server.go``,
+``job_server.go``, ``api_converter.go``, ``resource/resource_manager.go``,
+``template/v2_template.go``, ``main.go``) and kfp-server-api 2.17.3: a request without a valid
+bearer token is a 401 (the route's proxy on OpenShift); an empty display name or a pipeline
+spec without ``pipelineInfo``/``root`` is a 500 (the server wraps them as internal errors); a
+runtime parameter the spec does not declare is a 400 ("parameter(s) provided are not required
+by pipeline"); a recurring run's max concurrency must be 1 to 10 and its cron parse with
+robfig/cron v1 (5 or 6 fields, seconds first), else 400. Errors are grpc-gateway v2 bodies,
+``{"code", "message", "details"}``, with the HTTP status of their gRPC code. Healthz answers
+``{commit_sha, tag_name, multi_user, pipeline_store}``.
 """
 
 from __future__ import annotations
@@ -25,18 +27,21 @@ from fastapi.responses import JSONResponse
 
 from tests.servers import serve_app
 
-GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6}
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13}
 
 
 def _status(http: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "code": GRPC_CODES[http], "message": message,
-                         "details": []}, status_code=http)  # fmt: skip
+    code = GRPC_CODES[http]
+    detail = message if http != 500 else "Internal Server Error"
+    return JSONResponse({"code": code, "message": message, "details": [
+        {"@type": "type.googleapis.com/google.rpc.Status", "code": code, "message": detail}]},
+        status_code=http)  # fmt: skip
 
 
 def _cron_problem(cron: str) -> str | None:
     fields = cron.split()
-    if len(fields) != 6:
-        return f"expected exactly 6 fields, found {len(fields)}: {cron}"
+    if not 5 <= len(fields) <= 6:
+        return f"Expected 5 to 6 fields, found {len(fields)}: {cron}"
     return None
 
 
@@ -45,10 +50,13 @@ def _spec_problem(spec: Any, parameters: dict[str, Any]) -> str | None:
     if isinstance(spec, dict) and "pipeline_spec" in spec:
         spec = spec["pipeline_spec"]
     if not isinstance(spec, dict) or "root" not in spec or "pipelineInfo" not in spec:
-        return "Invalid input error: pipeline spec is missing or has no root"
+        return "500:Failed to fetch a template with an invalid pipeline spec manifest: unknown template format"
     declared = set((spec["root"].get("inputDefinitions") or {}).get("parameters") or {})
     if unknown := sorted(set(parameters) - declared):
-        return f"Invalid input error: parameters {unknown} are not in the pipeline spec"
+        return (
+            "400:invalid pipeline job inputs: Invalid input error: parameter(s) provided are "
+            f"not required by pipeline: {', '.join(unknown)}"
+        )
     return None
 
 
@@ -77,7 +85,12 @@ class PipelinesApi:
 
         @app.get("/apis/v2beta1/healthz")
         def healthz() -> dict[str, Any]:
-            return {"commit_sha": "stand-in", "tag_name": "2.5.0", "multi_user": False}
+            return {
+                "commit_sha": "unknown",
+                "tag_name": "2.5.0",
+                "multi_user": False,
+                "pipeline_store": "database",
+            }
 
         @app.get("/apis/v2beta1/experiments")
         def list_experiments(request: Request) -> Any:
@@ -118,13 +131,17 @@ class PipelinesApi:
             body = await request.json()
             if problem := self._common_problem(body):
                 return problem
+            prefix = (
+                "Failed to create a recurring run due to conversion error: Invalid input error: "
+            )
+            concurrency = int(body.get("max_concurrency") or 0)
+            if not 1 <= concurrency <= 10:
+                return _status(400, f"{prefix}Max concurrency of a recurring run must be at least "
+                               f"1 and at most 10. Received {concurrency}")  # fmt: skip
             cron = ((body.get("trigger") or {}).get("cron_schedule") or {}).get("cron")
-            if not cron:
-                return _status(400, "Invalid input error: a recurring run needs a trigger")
-            if message := _cron_problem(cron):
-                return _status(400, f"Invalid input error: invalid cron schedule: {message}")
-            if not 1 <= int(body.get("max_concurrency") or 0) <= 10:
-                return _status(400, "Invalid input error: max concurrency must be between 1 and 10")
+            if cron is not None and (message := _cron_problem(cron)):
+                return _status(400, f"{prefix}Schedule cron is not a supported format"
+                               f"(https://godoc.org/github.com/robfig/cron). Error: {message}")  # fmt: skip
             recurring = {**body, "recurring_run_id": f"rr-{next(self._ids)}", "status": "ENABLED"}
             self.recurring_runs.append(recurring)
             return recurring
@@ -133,12 +150,14 @@ class PipelinesApi:
 
     def _common_problem(self, body: dict[str, Any]) -> JSONResponse | None:
         if not body.get("display_name"):
-            return _status(400, "Invalid input error: the display name is empty")
+            return _status(500, "Failed to convert to its internal representation: Invalid "
+                           "input error: Run name cannot be empty")  # fmt: skip
         if body.get("experiment_id") not in self.experiments:
             return _status(404, f"experiment {body.get('experiment_id')} not found")
         parameters = (body.get("runtime_config") or {}).get("parameters") or {}
         if problem := _spec_problem(body.get("pipeline_spec"), parameters):
-            return _status(400, problem)
+            status, _, message = problem.partition(":")
+            return _status(int(status), message)
         return None
 
 

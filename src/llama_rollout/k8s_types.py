@@ -51,14 +51,14 @@ def _dns_label(value: str) -> str:
     return value
 
 
-def model_name_problem(value: str) -> str | None:
+def model_name_problem(value: str, limit: int = MODEL_NAME_LENGTH) -> str | None:
     """Why ``value`` cannot name a model everywhere it goes, or None when it can.
 
     A model's name is its InferenceService's name (a DNS-1035 label), its served model name,
     its folder in S3 and on disk, and its RegisteredModel's name.
     """
-    if len(value) > MODEL_NAME_LENGTH:
-        return f"{value!r} is longer than {MODEL_NAME_LENGTH} characters"
+    if len(value) > limit:
+        return f"{value!r} is longer than {limit} characters"
     if not _DNS_1035.match(value):
         return (
             f"{value!r} is not a DNS-1035 label: lower case letters, digits and '-', starting "
@@ -82,11 +82,8 @@ def versioned_name(base: str, revision: str) -> str:
 
 
 def _deployment_name(value: str) -> str:
-    if len(value) > DEPLOYMENT_NAME_LENGTH or not _DNS_1035.match(value):
-        raise ValueError(
-            f"{value!r} cannot name an InferenceService: a DNS-1035 label of at most "
-            f"{DEPLOYMENT_NAME_LENGTH} characters"
-        )
+    if problem := model_name_problem(value, DEPLOYMENT_NAME_LENGTH):
+        raise ValueError(f"{problem}; for example {model_name_from(value)!r}")
     return value
 
 

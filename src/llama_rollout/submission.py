@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,10 @@ class PipelinesServer:
     def client(self) -> Any:
         """A ``kfp.Client`` whose every request is bounded, after one bounded health check."""
         import kfp
-        import kfp_server_api
+        import urllib3
 
-        with _translated("connect to", self):
+        with _translated("connect to", self), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2+"
             client = kfp.Client(host=self.host, existing_token=self.token,
                                 namespace=self.namespace, ssl_ca_cert=self.ca_cert)  # fmt: skip
         rest = client._run_api.api_client.rest_client  # shared by every API of the client
@@ -100,11 +102,35 @@ class PipelinesServer:
                              **kwargs)  # fmt: skip
 
         rest.request = bounded
-        with _translated("reach", self):
-            kfp_server_api.HealthzServiceApi(
-                client._run_api.api_client
-            ).healthz_service_get_healthz()
+        # A connection that fails is tried twice more; an answer that does not come, never.
+        rest.pool_manager.connection_pool_kw["retries"] = urllib3.Retry(
+            connect=2, read=0, status=0, other=0, redirect=0
+        )
+        self.check_health()
         return client
+
+    def check_health(self) -> None:
+        """One bounded look at ``/apis/v2beta1/healthz``: it must be the pipelines API's answer
+        (a login page or a router's default page answers 200 too)."""
+        from llama_rollout.json_http import request_json
+
+        status, answer = request_json(
+            "GET", f"{self.host}/apis/v2beta1/healthz", bound=PIPELINES_API,
+            what="the pipelines server", headers={"Authorization": f"Bearer {self.token}"},
+            ca_certs=self.ca_cert, unreachable=PipelinesError,
+        )  # fmt: skip
+        if status in (401, 403):
+            raise PipelinesError(
+                f"the pipelines server at {self.host} refused the token (HTTP {status})",
+                hint=f"log in again and export {TOKEN_ENV}=$(oc whoami -t)",
+            )
+        if status != 200 or not isinstance(answer, dict) or "multi_user" not in answer:
+            raise PipelinesError(
+                f"{self.host} is not a pipelines API: /apis/v2beta1/healthz answered {status} "
+                f"{str(answer)[:80]!r}",
+                hint="give the pipeline server's route (oc get route ds-pipeline-dspa -n "
+                f"{self.namespace} -o jsonpath='{{.spec.host}}')",
+            )
 
 
 class _translated:
@@ -200,6 +226,8 @@ def submit(
             namespace=server.namespace, enable_caching=False,
         )  # fmt: skip
     run_id = result.run_id
+    if not run_id:
+        raise PipelinesError(f"the pipelines server at {server.host} answered without a run id")
     logger.info("started run %s (%s) in experiment %s", run_name, run_id, experiment)
     return Submitted(run_id, run_name, f"{server.host}/#/runs/details/{run_id}")
 
@@ -225,5 +253,7 @@ def schedule(
             no_catchup=True, enabled=True, enable_caching=False,
         )  # fmt: skip
     recurring_id = result.recurring_run_id
+    if not recurring_id:
+        raise PipelinesError(f"the pipelines server at {server.host} answered without an id")
     logger.info("created recurring run %s (%s): %s", name, recurring_id, cron)
     return Submitted(recurring_id, name, f"{server.host}/#/recurringruns/details/{recurring_id}")

@@ -70,11 +70,15 @@ def run_cluster_steps(
         fake.put("deployments", deployment)
 
     model = outputs["serving"]["model"]
-    fake.on_read("inferenceservices", model, kserve, namespace=NAMESPACE)
-    fake.on_read("llamastackdistributions", "llama-stack", operator, namespace=NAMESPACE)
+    # Each version has its own InferenceService and Llama Stack, named after its revision.
+    short = outputs["revision"][:7]
+    fake.on_read("inferenceservices", f"{model}-{short}", kserve, namespace=NAMESPACE)
+    fake.on_read("llamastackdistributions", f"llama-stack-{short}", operator, namespace=NAMESPACE)
+    journal = {"s3_prefix": "models", "run_id": "e2e"}
     registered = register_model.python_func(
         model_name=outputs["model_name"], model_uri=outputs["model_uri"], registry_url=registry_url,
         registry_name="", registry_namespace="", data_connection=connection, pipeline_run_id="e2e",
+        s3_prefix="models",
     )  # fmt: skip
     served = deploy_model_server.python_func(
         target="openshift", model_name=model, model_uri=outputs["model_uri"],
@@ -87,13 +91,13 @@ def run_cluster_steps(
         chat_template="tool_chat_template_hermes.jinja", shm_size="2Gi", extra_vllm_args=[],
         min_replicas=1, max_replicas=1, enable_auth=False,
         require_tool_calling=False,  # the bundled 135M model rarely picks a tool by itself
-        timeout_seconds=60,
+        timeout_seconds=60, **journal,
     )  # fmt: skip
     stack = deploy_llama_stack.python_func(
         target="openshift", serving_url=served.url, serving_model=served.model,
         revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
         name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
         distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
-        storage_size="5Gi", timeout_seconds=60,
+        storage_size="5Gi", timeout_seconds=60, **journal,
     )  # fmt: skip
     return {"registered": registered, "served": served, "stack": stack}

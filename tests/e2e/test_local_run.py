@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -214,22 +215,91 @@ def check_the_notebooks(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, ru
         ), "a chart"
 
 
+# One threshold set: the bundled model is gated as the pipeline gates any model.
+PIPELINE_GATE = ["--set", "min_tool_selection_accuracy=0.75"]
+
+
+def olsconfig_file(env: dict[str, str]) -> Path:
+    return Path(env["LLAMA_ROLLOUT_STATE_DIR"]) / "lightspeed" / "olsconfig.yaml"
+
+
+def check_the_gate_changed_nothing(first: dict, env: dict[str, str]) -> None:
+    """A failed gate: no publish step, no OLSConfig, and the summary says why."""
+    assert first["outcome"] == "gate-failed"
+    assert "OLSConfig was not changed" in first["headline"]
+    assert "tool_selection_accuracy 0.00 < 0.75" in first["headline"]
+    steps = {s["step"]: s for s in first["steps"]}
+    assert steps["publish"]["status"] == "skipped"
+    assert steps["publish"]["detail"] == "the gate did not pass"
+    assert not olsconfig_file(env).exists(), "nothing was published"
+
+
+def check_publish_then_nothing_changed(env: dict[str, str], cold_run_seconds: float) -> None:
+    """With the bundled model's own gate every step runs, the provider is published into the
+    sample OLSConfig; run again, nothing changed, and the run takes a tenth of a cold one."""
+    import yaml
+
+    from tests.crd_schema import validate
+
+    published = last_json(cli("run", "--local", "--json", *EVAL_SUBSET, env=env))
+    assert published["outcome"] == "published", published["headline"]
+    assert [s["status"] for s in published["steps"]] == ["done"] * 7
+    olsconfig = yaml.safe_load(olsconfig_file(env).read_text())
+    validate(olsconfig)
+    assert [p["name"] for p in olsconfig["spec"]["llm"]["providers"]] == [
+        "openai", "gemini", "llamastack"]  # fmt: skip
+    ours = olsconfig["spec"]["llm"]["providers"][2]
+    assert ours["url"] == published["llama_stack"]["url"] + "/v1"
+    assert ours["models"][0]["name"] == published["llama_stack"]["model_id"]
+    assert olsconfig["spec"]["ols"]["defaultProvider"] == "llamastack"
+    artifact = yaml.safe_load(Path(published["lightspeed"]["olsconfig"]).read_text())
+    assert artifact == olsconfig
+    patch = json.loads(
+        Path(published["lightspeed"]["olsconfig"]).with_name("olsconfig-patch.json").read_text()
+    )
+    assert set(patch["spec"]) == {"llm", "ols", "featureGates", "mcpServers"}
+
+    started = time.monotonic()
+    again = last_json(cli("run", "--local", "--json", *EVAL_SUBSET, env=env))
+    seconds = time.monotonic() - started
+    assert again["outcome"] == "unchanged" and again["headline"].startswith("nothing changed")
+    assert [s["status"] for s in again["steps"]] == ["done"] + ["skipped"] * 6
+    assert yaml.safe_load(olsconfig_file(env).read_text()) == olsconfig
+    assert seconds <= cold_run_seconds / 10, (seconds, cold_run_seconds)
+
+
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
     # Two runs at once on a cold machine: the second waits for the first, then reuses it all.
+    # Both gate the bundled model as the pipeline gates Llama 3.2 3B: it fails, and nothing is
+    # published.
     logs = [(tmp_path / f"run-{i}.out", tmp_path / f"run-{i}.err") for i in range(2)]
+    started = time.monotonic()
     both = [
         subprocess.Popen(
-            [sys.executable, "-m", "llama_rollout.cli", "run", "--local", "--json", *EVAL_SUBSET],
+            [
+                sys.executable,
+                "-m",
+                "llama_rollout.cli",
+                "run",
+                "--local",
+                "--json",
+                *EVAL_SUBSET,
+                *PIPELINE_GATE,
+            ],
             env=stack_env,
             stdout=out.open("w"),  # files, not pipes: a waiting reader must not stall a run
             stderr=err.open("w"),
         )
         for out, err in logs
     ]
-    results = [
-        subprocess.CompletedProcess(p.args, p.wait(timeout=900), out.read_text(), err.read_text())
-        for p, (out, err) in zip(both, logs, strict=True)
-    ]
+    results, took = [], []
+    for process, (out, err) in zip(both, logs, strict=True):
+        code = process.wait(timeout=900)
+        took.append(time.monotonic() - started)
+        results.append(
+            subprocess.CompletedProcess(process.args, code, out.read_text(), err.read_text())
+        )
+    cold_run_seconds = min(took)  # the one that did not wait
     first, second = sorted((last_json(r) for r in results), key=lambda o: -o["bytes_transferred"])
     assert second["bytes_transferred"] == 0
     assert (second["model_version_id"], second["revision"]) == (
@@ -273,8 +343,10 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     assert steps["served"].url == first["serving"]["url"]
     assert steps["stack"].model_id == "vllm/smollm2-135m-instruct"
     assert "cluster_health_summary" in steps["stack"].mcp_tools
-    llsd = fake.get("llamastackdistributions", "llama-stack", "pipelines")
-    assert llsd["spec"]["server"]["userConfig"]["configMapName"] == "llama-stack-config"
+    stack_name = f"llama-stack-{first['revision'][:7]}"
+    llsd = fake.get("llamastackdistributions", stack_name, "pipelines")
+    assert llsd["spec"]["server"]["userConfig"]["configMapName"] == f"{stack_name}-config"
+    assert steps["served"].name == f"smollm2-135m-instruct-{first['revision'][:7]}"
 
     held = registry_listing(status["environment"]["MODEL_REGISTRY_URL"])
     assert [m["name"] for m in held["registered_models"]] == ["smollm2-135m-instruct"]
@@ -284,6 +356,9 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     evaluate_a_subset(first)
 
     check_the_notebooks(stack_env, monkeypatch, first)
+
+    check_the_gate_changed_nothing(first, stack_env)
+    check_publish_then_nothing_changed(stack_env, cold_run_seconds)
 
     down = cli("local", "down", env=stack_env)
     assert down.returncode == 0 and "s3" in down.stdout

@@ -78,6 +78,56 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             r"folder /no/such/folder does not exist: create it",
         ),
     ]
+    pipelines = ["--host", html, "--namespace", "p"]
+    usage += [
+        Case("submit-no-host", ["submit", "--namespace", "p"], r"required: --host"),
+        Case(
+            "submit-host-not-url",
+            ["submit", "--host", "ds-pipeline", "--namespace", "p"],
+            r"--host 'ds-pipeline' is not an http\(s\) URL",
+        ),
+        Case(
+            "submit-no-token",
+            ["submit", *pipelines],
+            r"no token for the pipelines server: "
+            r"export KF_PIPELINES_TOKEN",
+            env={"KF_PIPELINES_TOKEN": None},
+        ),
+        Case(
+            "submit-bad-parameter",
+            ["submit", *pipelines, "--set", "keep_versions=-1"],
+            r"keep_versions",
+            env={"KF_PIPELINES_TOKEN": "t"},
+        ),
+        Case(
+            "submit-not-a-pipelines-server",
+            ["submit", *pipelines, "--set", "registry_name=r"],
+            r"is not a pipelines API: /apis/v2beta1/healthz answered 200",
+            env={"KF_PIPELINES_TOKEN": "t"},
+        ),
+        Case(
+            "schedule-five-fields",
+            ["schedule", *pipelines, "--name", "n", "--cron", "0 * * * *"],
+            r"6-field cron expression \(that is a 5-field cron",
+            env={"KF_PIPELINES_TOKEN": "t"},
+        ),
+        Case("schedule-no-cron", ["schedule", *pipelines, "--name", "n"], r"required: --cron"),
+        Case(
+            "schedule-concurrency",
+            [
+                "schedule",
+                *pipelines,
+                "--name",
+                "n",
+                "--cron",
+                "0 0 * * * *",
+                "--max-concurrency",
+                "11",
+            ],
+            r"outside 1..10",
+            env={"KF_PIPELINES_TOKEN": "t"},
+        ),
+    ]
     sources = [
         Case(
             "source-scheme", ["resolve", "--source", "hf:/meta-llama/x"], r"unsupported source URI"
@@ -167,7 +217,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "mirror-name-300",
             [*mirror, "--model-name", "a" * 300],
-            r"longer than 53 characters",
+            r"longer than 45 characters",
             hub_env,
         ),
         Case(
@@ -360,6 +410,10 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "llama_stack_image": ("llamastack/distribution-starter", r"pin the image"),
         "llama_stack_distribution": ("starter", r"distribution_name or distribution_image"),
         "vllm_token_secret": ("Token!", r"vllm_token_secret: .*DNS-1123 subdomain"),
+        "lightspeed_token_secret": ("a b", r"lightspeed_token_secret: .*DNS-1123 subdomain"),
+        "lightspeed_url": ("lightspeed:8443", r"lightspeed_url 'lightspeed:8443' is not an http"),
+        "lightspeed_endpoint": ("ollama", r"endpoint: Input should be 'llama-stack' or 'vllm'"),
+        "lightspeed_provider": ("Llama Stack", r"provider: String should match pattern"),
         "llama_stack_storage_size": ("5GB", r"not a Kubernetes resource quantity"),
         "eval_dataset": ("/no/such/dataset.yaml", r"cannot read dataset /no/such/dataset.yaml"),
         "eval_tool_choice": ("sometimes", r"tool_choice: Input should be 'auto', 'required'"),

@@ -167,7 +167,7 @@ def test_mirror_killed_halfway_completes_on_the_next_run(hub, make_model, cli_en
         ("run", "3b-instruct", r"not a DNS-1035 label.*'model-3b-instruct'"),
         ("run", "../../../../srv/x", r"not a DNS-1035 label.*'srv-x'"),
         ("mirror", "Llama 3", r"not a DNS-1035 label.*'llama-3'"),
-        ("mirror", "a" * 300, r"longer than 53 characters"),
+        ("mirror", "a" * 300, r"longer than 45 characters"),
         ("register", "UPPER", r"not a DNS-1035 label.*'upper'"),
     ],
 )

@@ -76,8 +76,10 @@ def test_each_endpoint_fails_within_its_bound_when_it_never_answers(
 ) -> None:
     from llama_rollout.evals.quality import check_endpoint
     from llama_rollout.kube import Kube, api_client
+    from llama_rollout.publish.lightspeed import ask as ask_lightspeed
     from llama_rollout.serving.tool_calling import check_tool_calling
     from llama_rollout.stack.health import check_server, list_mcp_tools
+    from llama_rollout.submission import PipelinesServer
 
     model = make_model(shards=1, shard_bytes=1024)
     mirrored = subprocess.run(
@@ -108,6 +110,10 @@ def test_each_endpoint_fails_within_its_bound_when_it_never_answers(
             Case("Llama Stack", bounds.LLAMA_STACK_PROBE,
                  raised(lambda: check_server(url, "m"))),
             Case("MCP", bounds.MCP, raised(lambda: list_mcp_tools(f"{url}/mcp"))),
+            Case("Lightspeed", bounds.LIGHTSPEED_QUERY,
+                 raised(lambda: ask_lightspeed(url, "llamastack", "m", token="t", ca_certs=None))),
+            Case("the pipelines API", bounds.PIPELINES_API,
+                 raised(lambda: PipelinesServer(url, "project", "t").client())),
         ]  # fmt: skip
 
         def timed(case: Case) -> tuple[Case, float, str | BaseException]:

@@ -249,9 +249,9 @@ def ask(
     if status != 200 or not text:
         detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
         hint = {
-            401: "the pipeline's service account token was refused",
-            403: "grant the pipeline's service account the Lightspeed query role "
-            "(manifests/lightspeed-publisher)",
+            401: "the step had no service-account token to send",
+            403: "the token was refused, or the pipeline's service account may not get "
+            "/ols-access: apply manifests/lightspeed-publisher",
         }.get(status, "the provider's URL, model or credential is wrong for Lightspeed")
         raise PublishError(f"Lightspeed answered {status} to a question through provider "
                            f"{provider}, model {model}: {str(detail)[:300]}", hint=hint)  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from llama_rollout.k8s_types import versioned_name
+from llama_rollout.k8s_types import DnsLabel, versioned_name
 from llama_rollout.stack.health import StackReport
 from llama_rollout.stack.settings import DEFAULT_IMAGE, StackSettings, settings_from
 from llama_rollout.targets import Target
@@ -27,7 +27,7 @@ class StackRequest(BaseModel):
     revision: str
     mcp_url: str
     namespace: str = ""
-    name: str = "llama-stack"
+    name: DnsLabel = "llama-stack"
     distribution_image: str = DEFAULT_IMAGE
     distribution_name: str = ""
     vllm_token_secret: str = ""

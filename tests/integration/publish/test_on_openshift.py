@@ -404,7 +404,7 @@ def test_every_rule_of_the_publisher_manifests_is_used(cluster, versions, tmp_pa
     runner_rules = {(g, r, v) for g, r, v in
                     ((a.group, a.resource, a.verb) for a in fake.audit)}  # fmt: skip
     assert granted_by_manifests() <= runner_rules, granted_by_manifests() - runner_rules
-    assert lightspeed.asked, "the /ls-access rule let the question through"
+    assert lightspeed.asked, "the /ols-access rule let the question through"
     scopes = {(a.resource, a.namespace) for a in fake.audit if a.resource == "secrets"}
     assert ("secrets", "openshift-lightspeed") in scopes
     names = {a.name for a in fake.audit if a.resource == "olsconfigs"}

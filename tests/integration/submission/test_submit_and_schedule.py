@@ -82,10 +82,10 @@ def test_the_stand_in_refuses_what_the_api_refuses(api):
     state, server = api
     client = server.client()
     experiment = client.create_experiment(name="e", namespace=PROJECT)
-    with pytest.raises(Exception, match="6 fields"):
-        client.create_recurring_run(experiment.experiment_id, "j", cron_expression="0 * * * *",
+    with pytest.raises(Exception, match="Expected 5 to 6 fields, found 7"):
+        client.create_recurring_run(experiment.experiment_id, "j", cron_expression="0 0 * * * * 2027",
                                     pipeline_package_path="pipelines/llama-rollout.yaml")  # fmt: skip
-    with pytest.raises(Exception, match="not in the pipeline spec"):
+    with pytest.raises(Exception, match="not required by pipeline: nope"):
         client.create_run_from_pipeline_package("pipelines/llama-rollout.yaml", arguments={"nope": 1},
                                                 run_name="r", experiment_name="e")  # fmt: skip
     assert state.runs == [] and state.recurring_runs == []
