@@ -9,10 +9,11 @@ noted anything did not finish, or did not run; the pipeline's final status says 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,26 +46,31 @@ def _key(s3_prefix: str, run_id: str, step: str) -> str:
     return f"{folder(s3_prefix, run_id)}{index + 1}-{step.replace(' ', '-').lower()}.json"
 
 
+@contextlib.contextmanager
+def _storage_errors(connection: DataConnection, key: str, verb: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"s3://{connection.bucket}/{key}"
+    try:
+        yield
+    except ClientError as exc:
+        raise storage_error(exc, connection, where) from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"cannot {verb} {where}: {first_line(exc)}") from exc
+
+
 def note(
     step: str, fields: Mapping[str, Any], *, s3_prefix: str, run_id: str,
     connection: DataConnection | None = None,
 ) -> None:  # fmt: skip
     """Write one step's outcome to the run's journal."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     connection = connection or DataConnection.from_env()
     key = _key(s3_prefix, run_id, step)
     body = json.dumps({"step": step, **fields}, sort_keys=True, default=str).encode()
-    try:
+    with _storage_errors(connection, key, "write"):
         connection.client().put_object(
             Bucket=connection.bucket, Key=key, Body=body, ContentType="application/json"
         )
-    except ClientError as exc:
-        raise storage_error(exc, connection, f"s3://{connection.bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(
-            f"cannot write s3://{connection.bucket}/{key}: {first_line(exc)}"
-        ) from exc
 
 
 @dataclass(frozen=True)
@@ -80,22 +86,14 @@ class Journal:
 
 def read(*, s3_prefix: str, run_id: str, connection: DataConnection | None = None) -> Journal:
     """Every note of the run (none when the run wrote none)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     connection = connection or DataConnection.from_env()
     client = connection.client()
     notes = {}
     prefix = folder(s3_prefix, run_id)
-    try:
+    with _storage_errors(connection, prefix, "read"):
         listed = client.list_objects_v2(Bucket=connection.bucket, Prefix=prefix)
         for entry in listed.get("Contents", []):
             body = client.get_object(Bucket=connection.bucket, Key=entry["Key"])["Body"].read()
             record = json.loads(body)
             notes[record.pop("step")] = record
-    except ClientError as exc:
-        raise storage_error(exc, connection, f"s3://{connection.bucket}/{prefix}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(
-            f"cannot read s3://{connection.bucket}/{prefix}: {first_line(exc)}"
-        ) from exc
     return Journal(run_id, notes)

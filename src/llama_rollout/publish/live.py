@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llama_rollout.bounds import VLLM_PROBE
 from llama_rollout.errors import RolloutError
@@ -19,6 +20,9 @@ from llama_rollout.json_http import request_json
 from llama_rollout.publish import olsconfig
 from llama_rollout.registry.publications import LiveVersion
 from llama_rollout.targets import Target
+
+if TYPE_CHECKING:
+    from llama_rollout.kube.client import Kube
 
 logger = logging.getLogger(__name__)
 
@@ -95,32 +99,31 @@ def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
     return [p for p in problems if p]
 
 
-def check_cluster(live: LiveVersion, namespace: str, *, kube: object, token: str) -> list[str]:
+def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) -> list[str]:
     """What is wrong with the live version on the cluster."""
     from llama_rollout.publish import lightspeed
 
-    problems = []
-    isvc = kube.get(
-        "serving.kserve.io/v1beta1", "InferenceService", live.record.serving_name, namespace
-    )  # type: ignore[attr-defined]
-    conditions = {
-        c.get("type"): c.get("status")
-        for c in ((isvc or {}).get("status") or {}).get("conditions") or []
-    }
+    problems: list[str | None] = []
+    name = live.record.serving_name
+    isvc = kube.get("serving.kserve.io/v1beta1", "InferenceService", name, namespace)
+    conditions = {c.get("type"): c.get("status")
+                  for c in ((isvc or {}).get("status") or {}).get("conditions") or []}  # fmt: skip
     if isvc is None:
-        problems.append(f"InferenceService {namespace}/{live.record.serving_name} is gone")
+        problems.append(f"InferenceService {namespace}/{name} is gone")
     elif conditions.get("Ready") != "True":
-        problems.append(f"InferenceService {namespace}/{live.record.serving_name} is not Ready")
-    obj = lightspeed.read(kube)  # type: ignore[arg-type]
+        problems.append(f"InferenceService {namespace}/{name} is not Ready")
+    obj = lightspeed.read(kube)
     if obj is None:
         problems.append("OLSConfig cluster is gone")
     else:
         problems.append(olsconfig_problem(obj.get("spec") or {}, live))
         if (obj.get("status") or {}).get("overallStatus") != "Ready":
             problems.append("Lightspeed is not Ready")
-    if not problems or all(p is None for p in problems):
-        problems.append(endpoint_problem(live.record.url, live.record.model, token=token))
-    return [p for p in problems if p]
+    found = [p for p in problems if p]
+    # The endpoint is asked last, and only when the rest is well: its answer takes longest.
+    return found or [
+        p for p in [endpoint_problem(live.record.url, live.record.model, token=token)] if p
+    ]
 
 
 def compare(

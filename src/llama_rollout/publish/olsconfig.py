@@ -162,18 +162,6 @@ def _put_named(entries: list[dict[str, Any]], entry: dict[str, Any]) -> None:
     entries.append(entry)
 
 
-def is_published(spec: dict[str, Any], publication: Publication) -> bool:
-    """True when merging would change nothing: the spec already says what this run would."""
-    return merged_spec(spec, publication, mcp_shape=mcp_shape_in(spec)) == spec
-
-
-def mcp_shape_in(spec: dict[str, Any]) -> McpShape | None:
-    """The shape the spec's own MCP servers use, for judging a spec without its schema."""
-    for server in spec.get("mcpServers") or []:
-        return McpShape.STREAMABLE_HTTP if "streamableHTTP" in server else McpShape.URL
-    return McpShape.URL
-
-
 def provider_named(spec: dict[str, Any], name: str) -> dict[str, Any] | None:
     """The entry of ``spec.llm.providers`` called ``name``."""
     providers = (spec.get("llm") or {}).get("providers") or []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,7 +100,6 @@ class Outcome:
     files: dict[str, Path]
     retired: tuple[str, ...] = ()
     answer: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def write_files(output_dir: Path, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Path]:

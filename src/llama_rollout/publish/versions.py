@@ -19,7 +19,7 @@ from typing import Any
 from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
-from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME
+from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
 from llama_rollout.publish.step import (
     NO_AUTH_CREDENTIAL,
     Outcome,
@@ -140,6 +140,4 @@ def publish_on_openshift(
         )
         client = record_on_version(request, serving_name=request.serving_name)
         retired = retire_replaced(kube, client, request, namespace) if client else ()
-    from llama_rollout.publish.olsconfig import summary_line
-
     return Outcome(summary_line(publication), written.changed, files, retired, answer)
