@@ -72,6 +72,11 @@ def test_every_schema_in_tests_data_is_listed_with_its_source_and_unchanged():
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
 
 
+def test_the_shipped_olsconfig_crd_is_the_recorded_one():
+    shipped = ROOT / "src" / "llama_rollout" / "embedded" / "ols.openshift.io_olsconfigs.yaml"
+    assert shipped.read_bytes() == (DATA / "crds" / "ols.openshift.io_olsconfigs.yaml").read_bytes()
+
+
 def test_no_test_can_skip():
     # Spelled in pieces, so that this file does not itself look like a test that skips.
     markers = [
