@@ -9,7 +9,7 @@ from components import runtime_component
 
 @runtime_component
 def publish(
-    target: str, model_name: str, model_version_name: str, revision: str, serving_url: str,
+    target: str, model_name: str, model_version_name: str, serving_url: str,
     serving_model: str, serving_name: str, stack_name: str, llama_stack_url: str,
     llama_stack_model_id: str, endpoint: str, serving_auth: bool, token_secret: str,
     provider: str, make_default: bool, mcp_url: str, register_mcp: bool, max_model_len: int,
@@ -42,7 +42,7 @@ def publish(
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     request = PublishRequest(
-        model_name=model_name, model_version_name=model_version_name, revision=revision,
+        model_name=model_name, model_version_name=model_version_name,
         serving_url=serving_url, serving_model=serving_model, serving_name=serving_name,
         stack_name=stack_name, llama_stack_url=llama_stack_url,
         llama_stack_model_id=llama_stack_model_id, endpoint=endpoint, serving_auth=serving_auth,

@@ -162,7 +162,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
     with dsl.If(evaluated.outputs["passed"] == True, name="gate-passed"):  # noqa: E712
         published = publish(
             target=p["target"], model_name=model_name,
-            model_version_name=registered.outputs["model_version_name"], revision=revision,
+            model_version_name=registered.outputs["model_version_name"],
             serving_url=served.outputs["url"], serving_model=served.outputs["model"],
             serving_name=served.outputs["name"], stack_name=stack.outputs["name"],
             llama_stack_url=stack.outputs["url"],

@@ -35,7 +35,6 @@ class StepLog(io.TextIOBase):
         self.started: dict[str, float] = {}
         self.last_error: dict[str, str] = {}
         self.current = ""
-        self.steps: list[tuple[str, str, float]] = []
 
     def writable(self) -> bool:
         return True
@@ -60,7 +59,6 @@ class StepLog(io.TextIOBase):
         if match := _FINISHED.search(line):
             name, status = match[1], match[2]
             took = time.monotonic() - self.started.get(name, time.monotonic())
-            self.steps.append((name, status, took))
             mark = "ok" if status == "SUCCESS" else "FAILED"
             self.terminal.write(f"  {name:<24} {mark:<7} {took:7.1f} s\n")
             if status != "SUCCESS" and (error := self.last_error.get(name)):

@@ -113,12 +113,13 @@ def check_provider(provider: olsconfig.Provider, credential: str) -> str:
 def publish(path: Path, publication: Publication, *, credential: str) -> EmbeddedPublication:
     """Merge, validate, check, then write the embedded OLSConfig at ``path``."""
     before = read(path)
-    schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    definition = crd()
+    schema = definition["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spec = olsconfig.merged_spec(
         before["spec"], publication, mcp_shape=olsconfig.mcp_shape_of(schema)
     )
     after = {**copy.deepcopy(before), "spec": spec}
-    check_against(crd(), after)
+    check_against(definition, after)
     answer = check_provider(publication.provider, credential)
     if after != before or not path.exists():
         _write_atomically(path, after)

@@ -38,7 +38,6 @@ class PublishRequest(BaseModel):
 
     model_name: str
     model_version_name: str = ""
-    revision: str = ""
     serving_url: str
     serving_model: str
     serving_name: str = ""  # the InferenceService serving this version
@@ -138,11 +137,15 @@ def _publish_embedded(request: PublishRequest, output_dir: Path) -> Outcome:
                 "written" if done.changed else "already so")  # fmt: skip
     logger.info("provider %s answered Lightspeed's readiness question: %r",
                 publication.provider.name, done.answer[:80])  # fmt: skip
-    record_on_version(request, serving_name=request.serving_name or request.serving_model)
+    record_on_version(
+        request, publication, serving_name=request.serving_name or request.serving_model
+    )
     return Outcome(summary, done.changed, files, answer=done.answer)
 
 
-def record_on_version(request: PublishRequest, *, serving_name: str) -> Any:
+def record_on_version(
+    request: PublishRequest, publication: Publication, *, serving_name: str
+) -> Any:
     """The publication on the ModelVersion; the version it replaced marked retired. The
     registry client, for what follows (None when no version is named)."""
     from llama_rollout.registry import connect
@@ -161,7 +164,6 @@ def record_on_version(request: PublishRequest, *, serving_name: str) -> Any:
         registry_url=request.registry_url, registry_name=request.registry_name,
         registry_namespace=request.registry_namespace,
     ))  # fmt: skip
-    publication = request.publication()
     previous = live_version(client, request.model_name)
     record_publication(client, request.model_name, request.model_version_name, PublicationRecord(
         provider=publication.provider.name, url=publication.provider.url,

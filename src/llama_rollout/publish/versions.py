@@ -138,6 +138,6 @@ def publish_on_openshift(
         files = write_files(
             output_dir, {**shell, "spec": written.before}, {**shell, "spec": written.after}
         )
-        client = record_on_version(request, serving_name=request.serving_name)
+        client = record_on_version(request, publication, serving_name=request.serving_name)
         retired = retire_replaced(kube, client, request, namespace) if client else ()
     return Outcome(summary_line(publication), written.changed, files, retired, answer)

@@ -151,7 +151,7 @@ def versions(registry_url):
 def request_for(revision: str, registry_url: str, lightspeed_url: str, **changes) -> PublishRequest:
     short = revision[:7]
     values = dict(
-        model_name="llama-3-2-3b-instruct", model_version_name=revision[:12], revision=revision,
+        model_name="llama-3-2-3b-instruct", model_version_name=revision[:12],
         serving_url=f"https://llama-3-2-3b-instruct-{short}-predictor.{NS}.svc:8443/v1",
         serving_model="llama-3-2-3b-instruct", serving_name=f"llama-3-2-3b-instruct-{short}",
         stack_name=f"llama-stack-{short}",
