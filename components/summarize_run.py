@@ -14,14 +14,15 @@ def summarize_run(
     """Read the run's journal and write its summary (Markdown), for every outcome.
 
     Args:
-        status: the pipeline's final status (KFP sets it).
+        status: the pipeline's final status (KFP sets it; its state names differ between
+            kfp.local and a pipelines server, and run_summary reads both).
         s3_prefix: the models' folder in the bucket (the run's journal is under it).
         run_id: the pipeline run.
 
     Returns:
         outcome: published, unchanged, gate-failed, failed or not-published.
         headline: the summary's first sentence.
-        record: the journal's notes and the steps' table, as JSON.
+        record: the final state, the journal's notes and the steps' table, as JSON.
     """
     import logging
     from collections import namedtuple
@@ -37,8 +38,7 @@ def summarize_run(
     except RolloutError as exc:  # the summary still says what it can
         logging.getLogger(__name__).warning("cannot read the run's journal: %s", exc)
         notes = journal.Journal(run_id)
-    error = (status.error_message or "") if status.state != "SUCCEEDED" else ""
-    result = summarize(notes, state=status.state, error=error)
+    result = summarize(notes, state=status.state or "", error=status.error_message or "")
     Path(summary.path).write_text(result.markdown)
     print(result.markdown)
     outputs = namedtuple("RunSummary", ["outcome", "headline", "record"])

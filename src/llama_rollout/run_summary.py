@@ -1,8 +1,23 @@
 """The run summary the exit handler writes, whatever happened: Markdown from the run's journal.
 
-One headline (published, nothing changed, gate not passed, or failed at a step), a table of
+One headline (published, nothing changed, gate not passed, or stopped at a step), a table of
 the steps with what each did or why it did not run, and the evaluation's and the
 publication's details.
+
+The journal says what each step did; the pipeline's final state only says why a step that
+left no note has none. The state's names differ by where the run ran:
+
+- kfp.local names the exit handler's task ``SUCCEEDED`` or ``FAILED``
+  (kfp/local/orchestrator/orchestrator_utils.py, with the message "Task <name> failed.").
+- A pipelines server passes the ML Metadata execution state of the guarded DAG
+  (kubeflow/pipelines backend/src/v2/driver/resolve.go: ``GetLastKnownState().String()``, the
+  ``Execution.State`` enum of ml_metadata/proto/metadata_store.proto): ``UNKNOWN``, ``NEW``,
+  ``RUNNING``, ``COMPLETE``, ``FAILED``, ``CACHED``, ``CANCELED``, never ``SUCCEEDED``; the
+  error message and code are left empty (a TODO there). Backends older than KFP 2.14.0 do not
+  run a ``PipelineTaskFinalStatus`` at all; before 2.17.0 a DAG's state did not propagate up
+  from nested ``dsl.If`` branches, so a run that finished arrives as ``RUNNING``. So no state
+  name is trusted beyond this: an unknown one is reported as given, and the journal decides.
+- The SDK's own docstring names Vertex AI's ``SUCCEEDED``, ``FAILED``, ``CANCELLED``.
 """
 
 from __future__ import annotations
@@ -12,18 +27,23 @@ from typing import Any
 
 from llama_rollout.journal import STEPS, Journal
 
+# The states in which the guarded steps all ended: kfp.local's name, then ML Metadata's (a DAG
+# whose every task was cached is CACHED).
+FINISHED = frozenset({"SUCCEEDED", "COMPLETE", "CACHED"})
+
 
 @dataclass(frozen=True)
 class RunSummary:
     """What a run came to."""
 
     headline: str
-    outcome: str  # published | unchanged | gate-failed | failed | not-published
+    outcome: str  # published | unchanged | gate-failed | failed (stopped early) | not-published
     rows: list[tuple[str, str, str]]  # (step, status, what)
     markdown: str
+    state: str  # the pipeline's final state, as it was given
 
     def as_dict(self) -> dict[str, Any]:
-        return {"headline": self.headline, "outcome": self.outcome,
+        return {"headline": self.headline, "outcome": self.outcome, "state": self.state,
                 "steps": [{"step": s, "status": st, "detail": d} for s, st, d in self.rows]}  # fmt: skip
 
 
@@ -51,14 +71,35 @@ def _step_detail(step: str, note: dict[str, Any]) -> str:
     return ""
 
 
+def _stopped(state: str, step: str) -> tuple[str, str]:
+    """The status of the first step without a note, and the headline, when the run stopped."""
+    if state == "FAILED":
+        return "failed", f"the run failed at {step}"
+    if state in ("CANCELED", "CANCELLED"):
+        return "canceled", f"the run was canceled at {step}"
+    # RUNNING, NEW, UNKNOWN or a name this code has never seen: say it as it came.
+    given = f"state {state!r}" if state else "no state"
+    return "did not finish", f"the run stopped at {step} (the pipeline reported {given})"
+
+
 def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
-    """The summary of a run from its journal and the pipeline's final ``state``."""
+    """The summary of a run from its journal and the pipeline's final status.
+
+    Args:
+        journal: what each step noted.
+        state: ``PipelineTaskFinalStatus.state`` as given, in kfp.local's or the backend's
+            names, or one neither uses.
+        error: its error message, when there is one (the backend leaves it empty).
+
+    Returns:
+        The headline, the outcome, a row per step and the Markdown page.
+    """
     resolved = journal.get("resolve source")
     evaluated = journal.get("evaluate")
     unchanged = bool(resolved) and resolved.get("changed") is False
     gate_failed = bool(evaluated) and not evaluated.get("passed")
     rows = []
-    failed_at = ""
+    stopped = ""
     for step in STEPS:
         note = journal.notes.get(step)
         if note is not None:
@@ -67,13 +108,14 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
             rows.append((step, "skipped", "nothing changed"))
         elif step == "publish" and gate_failed:
             rows.append((step, "skipped", "the gate did not pass"))
-        elif not failed_at and state != "SUCCEEDED":
-            failed_at = step
-            rows.append((step, "failed", error or "did not finish"))
+        elif not stopped and state not in FINISHED:
+            status, stopped = _stopped(state, step)
+            why = "no result: the step's log says why" + (f" ({error})" if error else "")
+            rows.append((step, status, why))
         else:
             rows.append((step, "not run", ""))
-    if failed_at:
-        outcome, headline = "failed", f"the run failed at {failed_at}: nothing more was changed"
+    if stopped:
+        outcome, headline = "failed", f"{stopped}: nothing more was changed"
     elif unchanged:
         outcome, headline = "unchanged", resolved.get("reason", "nothing changed")
     elif gate_failed:
@@ -84,14 +126,17 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
     elif published := journal.notes.get("publish"):
         outcome, headline = "published", f"published to Lightspeed: {published.get('summary', '')}"
     else:
-        outcome, headline = "not-published", f"the run ended {state.lower()} without publishing"
-    return RunSummary(headline, outcome, rows, _markdown(journal, headline, rows, evaluated))
+        outcome, headline = "not-published", f"the run finished without publishing ({state})"
+    markdown = _markdown(journal, headline, state, rows, evaluated)
+    return RunSummary(headline, outcome, rows, markdown, state)
 
 
 def _markdown(
-    journal: Journal, headline: str, rows: list[tuple[str, str, str]], evaluated: dict[str, Any]
-) -> str:
+    journal: Journal, headline: str, state: str, rows: list[tuple[str, str, str]],
+    evaluated: dict[str, Any],
+) -> str:  # fmt: skip
     lines = [f"# llama-rollout run {journal.run_id}", "", f"**{headline}**", "",
+             f"The pipeline's final state: `{state or 'none'}`.", "",
              "| step | status | what |", "|---|---|---|"]  # fmt: skip
     lines += [
         f"| {step} | {status} | {detail.replace('|', '/')} |" for step, status, detail in rows

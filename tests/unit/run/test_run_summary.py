@@ -1,8 +1,16 @@
-"""The run summary from a journal: one headline per outcome, every step's row."""
+"""The run summary from a journal: one headline per outcome, every step's row, in the state
+names of every place a run can end.
+
+A pipelines server gives ML Metadata's execution state names (COMPLETE, FAILED, CANCELED,
+CACHED, RUNNING, NEW, UNKNOWN: kubeflow/pipelines backend/src/v2/driver/resolve.go) and an
+empty error message; kfp.local gives SUCCEEDED or FAILED with a message of its own.
+"""
 
 from __future__ import annotations
 
 import io
+
+import pytest
 
 from llama_rollout.journal import STEPS, Journal
 from llama_rollout.run_summary import summarize
@@ -18,16 +26,28 @@ DEPLOYED = {
     "deploy Llama Stack": {"url": "http://ls", "version": "0.7.3", "model_id": "vllm/m",
                            "mcp_tools": ["node_status"]},
 }  # fmt: skip
+PUBLISHED = {**DEPLOYED, "evaluate": {"passed": True, "metrics": {"task_success": 0.9}},
+             "publish": {"summary": "provider llamastack: model vllm/m at http://ls/v1"}}  # fmt: skip
+GATE_FAILED = {**DEPLOYED, "evaluate": {"passed": False, "missed": ["task_success 0.25 < 0.45"],
+                                        "metrics": {"task_success": 0.25}}}  # fmt: skip
+UNCHANGED = {"resolve source": {**RESOLVED, "changed": False,
+                                "reason": "nothing changed: revision abc is live"}}  # fmt: skip
+HALF_DONE = {"resolve source": RESOLVED, "mirror weights": DEPLOYED["mirror weights"]}
+
+# The states in which every guarded step ended: kfp.local's, then a server's.
+FINISHED = ["SUCCEEDED", "COMPLETE", "CACHED"]
+# What a server that predates KFP 2.17.0 reports for a run that finished: the state of a
+# dsl.If branch did not reach the exit handler's DAG.
+STALE = "RUNNING"
 
 
 def statuses(summary):
     return [status for _, status, _ in summary.rows]
 
 
-def test_a_published_run():
-    notes = {**DEPLOYED, "evaluate": {"passed": True, "metrics": {"task_success": 0.9}},
-             "publish": {"summary": "provider llamastack: model vllm/m at http://ls/v1"}}  # fmt: skip
-    summary = summarize(Journal("r1", notes), state="SUCCEEDED")
+@pytest.mark.parametrize("state", [*FINISHED, STALE])
+def test_a_published_run(state):
+    summary = summarize(Journal("r1", PUBLISHED), state=state)
     assert summary.outcome == "published"
     assert (
         summary.headline
@@ -38,10 +58,9 @@ def test_a_published_run():
     assert [step for step, _, _ in summary.rows] == list(STEPS)
 
 
-def test_a_failed_gate_says_why_and_that_nothing_was_published():
-    notes = {**DEPLOYED, "evaluate": {"passed": False, "missed": ["task_success 0.25 < 0.45"],
-                                      "metrics": {"task_success": 0.25}}}  # fmt: skip
-    summary = summarize(Journal("r2", notes), state="SUCCEEDED")
+@pytest.mark.parametrize("state", [*FINISHED, STALE])
+def test_a_failed_gate_says_why_and_that_nothing_was_published(state):
+    summary = summarize(Journal("r2", GATE_FAILED), state=state)
     assert summary.outcome == "gate-failed"
     assert (
         "task_success 0.25 < 0.45" in summary.headline
@@ -51,9 +70,9 @@ def test_a_failed_gate_says_why_and_that_nothing_was_published():
     assert "- missed: task_success 0.25 < 0.45" in summary.markdown
 
 
-def test_nothing_changed():
-    resolved = {**RESOLVED, "changed": False, "reason": "nothing changed: revision abc is live"}
-    summary = summarize(Journal("r3", {"resolve source": resolved}), state="SUCCEEDED")
+@pytest.mark.parametrize("state", [*FINISHED, STALE])
+def test_nothing_changed(state):
+    summary = summarize(Journal("r3", UNCHANGED), state=state)
     assert (summary.outcome, summary.headline) == (
         "unchanged",
         "nothing changed: revision abc is live",
@@ -61,16 +80,65 @@ def test_nothing_changed():
     assert statuses(summary) == ["done"] + ["skipped"] * 6
 
 
-def test_a_failure_names_the_step_that_did_not_finish():
-    summary = summarize(Journal("r4", {"resolve source": RESOLVED,
-                                       "mirror weights": DEPLOYED["mirror weights"]}),
-                        state="FAILED", error="the registry is unreachable")  # fmt: skip
+def test_a_failure_on_a_cluster_names_the_step_without_a_message():
+    summary = summarize(Journal("r4", HALF_DONE), state="FAILED", error="")
     assert summary.outcome == "failed"
     assert summary.headline == "the run failed at register model: nothing more was changed"
-    assert summary.rows[2] == ("register model", "failed", "the registry is unreachable")
-    assert statuses(summary)[3:] == ["not run"] * 4
+    assert summary.rows[2] == ("register model", "failed", "no result: the step's log says why")
+    assert statuses(summary) == ["done", "done", "failed"] + ["not run"] * 4
     nothing = summarize(Journal("r5"), state="FAILED")
-    assert nothing.rows[0] == ("resolve source", "failed", "did not finish")
+    assert nothing.rows[0] == ("resolve source", "failed", "no result: the step's log says why")
+
+
+def test_a_failure_under_kfp_local_keeps_its_message():
+    summary = summarize(
+        Journal("r6", HALF_DONE), state="FAILED", error="Task exit-handler-1 failed."
+    )
+    assert summary.headline == "the run failed at register model: nothing more was changed"
+    assert summary.rows[2] == (
+        "register model",
+        "failed",
+        "no result: the step's log says why (Task exit-handler-1 failed.)",
+    )
+
+
+@pytest.mark.parametrize("state", ["CANCELED", "CANCELLED"])  # ML Metadata's, Vertex AI's
+def test_a_canceled_run_says_so(state):
+    summary = summarize(Journal("r7", HALF_DONE), state=state)
+    assert summary.outcome == "failed"
+    assert summary.headline == "the run was canceled at register model: nothing more was changed"
+    assert statuses(summary) == ["done", "done", "canceled"] + ["not run"] * 4
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "NEW", "UNKNOWN", "PAUSED_BY_A_NEWER_KFP"])
+def test_a_state_that_says_nothing_is_reported_as_given(state):
+    summary = summarize(Journal("r8", HALF_DONE), state=state)
+    assert summary.outcome == "failed"
+    assert summary.headline == (
+        f"the run stopped at register model (the pipeline reported state '{state}'): "
+        "nothing more was changed"
+    )
+    assert statuses(summary) == ["done", "done", "did not finish"] + ["not run"] * 4
+    assert f"The pipeline's final state: `{state}`." in summary.markdown
+    assert summary.as_dict()["state"] == state
+
+
+def test_no_state_at_all_is_said_too():
+    summary = summarize(Journal("r9", HALF_DONE), state="")
+    assert summary.headline == (
+        "the run stopped at register model (the pipeline reported no state): "
+        "nothing more was changed"
+    )
+    assert "The pipeline's final state: `none`." in summary.markdown
+
+
+@pytest.mark.parametrize("state", FINISHED)
+def test_a_finished_run_with_steps_that_did_not_run_publishes_nothing(state):
+    summary = summarize(Journal("r10", HALF_DONE), state=state)
+    assert summary.outcome == "not-published"
+    assert summary.headline == f"the run finished without publishing ({state})"
+    assert statuses(summary) == ["done", "done"] + ["not run"] * 5
+    assert summary.as_dict()["state"] == state
 
 
 def test_the_step_log_shows_one_line_per_step_and_a_failure_s_error():
