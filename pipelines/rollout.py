@@ -190,7 +190,8 @@ THRESHOLDS = (
     "min_answer_correctness",
     "min_task_success",
     "max_error_rate",
-    "max_calls_in_text",
+    "max_calls_in_text_rate",
+    "min_case_coverage",
 )
 
 
@@ -248,7 +249,8 @@ def rollout_pipeline(
     min_answer_correctness: float = 0.50,
     min_task_success: float = 0.45,
     max_error_rate: float = 0.05,
-    max_calls_in_text: float = 0.0,
+    max_calls_in_text_rate: float = 0.0,
+    min_case_coverage: float = 1.0,
     lm_eval_tasks: list = ["openshift_troubleshooting"],  # noqa: B006 - never mutated
     lm_eval_limit: int = 0,
     lm_eval_concurrency: int = 4,
@@ -321,7 +323,10 @@ def rollout_pipeline(
         min_answer_correctness: the gate: answers that say what they must.
         min_task_success: the gate: the right calls and a correct answer.
         max_error_rate: the gate: cases that did not run (transport, timeout).
-        max_calls_in_text: the gate: calls written in the text instead of made.
+        max_calls_in_text_rate: the gate: the share of trials with a call written in the text
+            instead of made.
+        min_case_coverage: the gate: the share of the dataset's cases evaluated; below 1
+            allows a run with ``eval_cases`` to publish.
         lm_eval_tasks: lm-eval tasks run against vLLM for general quality (not gated):
             ``openshift_troubleshooting`` is built in and offline; lm-eval's own generative
             tasks need the hub. Empty turns lm-eval off.

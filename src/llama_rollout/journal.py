@@ -32,13 +32,15 @@ STEPS = (
     "evaluate",
     "publish",
 )
+# Beside the models' folders; no model can have this name (model names are DNS labels).
+RUNS_FOLDER = "_runs"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def folder(s3_prefix: str, run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise ConfigurationError(f"run id {run_id[:80]!r} cannot name a folder in S3")
-    return f"{s3_prefix.strip('/')}/_runs/{run_id}/"
+    return f"{s3_prefix.strip('/')}/{RUNS_FOLDER}/{run_id}/"
 
 
 def _key(s3_prefix: str, run_id: str, step: str) -> str:

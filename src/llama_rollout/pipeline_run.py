@@ -25,6 +25,7 @@ from llama_rollout.assignments import split_assignment, typed_value
 from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
 from llama_rollout.errors import ConfigurationError, RolloutError
+from llama_rollout.evals.gate import Thresholds
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
@@ -35,10 +36,19 @@ from llama_rollout.weights.connection import DataConnection
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
-# The bundled 135M model cannot call tools (FACTS.md section 3): under the thresholds set for
-# Llama 3.2 3B its gate never passes, and the demo would never reach the publish step. For it,
-# and only when no threshold is set, the gate asks only that the cases ran: the demo shows
-# the whole path, and says so; every other model gets the pipeline's thresholds.
+# The bundled 135M model is too small to choose a tool: under tool_choice "auto" it answers
+# every case in prose, and its report would be all zeros. Under "required" vLLM constrains its
+# decoding to a call (often the wrong tool, or wrong arguments), so the demo's report shows
+# real calls scored by the same rules as any model's, and one call per turn is enough to
+# score them. Under the thresholds set for Llama 3.2 3B its gate never passes, and the demo
+# would never reach the publish step: for it, and only when neither a threshold nor the tool
+# choice is set, the gate asks only that the whole dataset ran (error rate <= 10%). Every
+# other model gets the pipeline's settings.
+BUNDLED_MODEL_EVALUATION = {
+    "eval_tool_choice": "required",
+    "eval_max_tool_calls": 1,
+    "eval_max_infer_iters": 2,
+}
 BUNDLED_MODEL_GATE = {
     "min_tool_selection_accuracy": 0.0,
     "min_argument_accuracy": 0.0,
@@ -47,7 +57,7 @@ BUNDLED_MODEL_GATE = {
     "min_answer_correctness": 0.0,
     "min_task_success": 0.0,
     "max_error_rate": 0.10,
-    "max_calls_in_text": 1.0,
+    "max_calls_in_text_rate": 1.0,
 }
 
 
@@ -166,6 +176,28 @@ def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
     return resolved
 
 
+def bundled_model_settings(source_uri: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The demo's evaluation and gate for the bundled model, each unless the user set any part
+    of it."""
+    if source_uri != DEFAULT_SOURCE:
+        return parameters
+    settings = dict(parameters)
+    if not set(parameters) & set(BUNDLED_MODEL_EVALUATION):
+        logger.info(
+            "the bundled 135M model cannot choose tools (under tool_choice auto it answers in "
+            "prose): it is evaluated with tool_choice=required, so that its calls are scored"
+        )
+        settings |= BUNDLED_MODEL_EVALUATION
+    if not set(parameters) & set(Thresholds.model_fields):
+        logger.info(
+            "the bundled model's gate only asks that the whole dataset ran (error rate <= %.0f%%);"
+            " set any threshold to gate it as the pipeline gates Llama 3.2 3B",
+            BUNDLED_MODEL_GATE["max_error_rate"] * 100,
+        )
+        settings |= BUNDLED_MODEL_GATE
+    return settings
+
+
 def run_local(
     *,
     source_uri: str = DEFAULT_SOURCE,
@@ -184,14 +216,7 @@ def run_local(
     Returns:
         The pipeline's outputs.
     """
-    parameters = dict(parameters or {})
-    if source_uri == DEFAULT_SOURCE and not set(parameters) & set(BUNDLED_MODEL_GATE):
-        logger.info(
-            "the bundled model cannot call tools: its gate only asks that the cases ran (error "
-            "rate <= %.0f%%); set any threshold to gate it as the pipeline does",
-            BUNDLED_MODEL_GATE["max_error_rate"] * 100,
-        )
-        parameters |= BUNDLED_MODEL_GATE
+    parameters = bundled_model_settings(source_uri, dict(parameters or {}))
     parameters = pipeline_parameters(
         **parameters,
         source_uri=source_uri,

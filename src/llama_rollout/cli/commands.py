@@ -100,7 +100,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_local(args: argparse.Namespace) -> int:
     from llama_rollout.embedded.stack import EmbeddedStack
     from llama_rollout.weights.connection import DataConnection
-    from llama_rollout.weights.inventory import incomplete_mirrors
+    from llama_rollout.weights.inventory import holdings
 
     stack = EmbeddedStack()
     if args.action == "up":
@@ -119,9 +119,9 @@ def cmd_local(args: argparse.Namespace) -> int:
         payload["environment"] = {
             k: v for k, v in stack.environment().items() if k != "AWS_SECRET_ACCESS_KEY"
         }
-        payload["incomplete_mirrors"] = incomplete_mirrors(
-            DataConnection.from_env(stack.environment())
-        )
+        held = holdings(DataConnection.from_env(stack.environment()))
+        payload["incomplete_mirrors"] = held.incomplete_mirrors()
+        payload["run_journals"] = len(held.run_journals)
     if args.json:
         _print_json(payload)
     else:
@@ -134,6 +134,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"{name:9} {health:22} {s.url:28} pid {s.pid}  log {s.log}")
         if "environment" in payload:
             print(f"credentials: {stack.credentials_file}")
+        if payload.get("run_journals"):
+            print(f"run journals: {payload['run_journals']} (each run's step notes; never pruned)")
         for mirror in payload.get("incomplete_mirrors", []):
             print(
                 f"incomplete mirror {mirror['prefix']}: {mirror['objects']} objects, "

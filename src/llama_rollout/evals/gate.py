@@ -19,8 +19,15 @@ How the defaults were chosen, for Llama 3.2 3B Instruct on the reference MCP ser
   most answers, so these sit below the call accuracies.
 * ``error_rate`` <= 0.05: transport errors and timeouts are not the model's fault, but more
   than one case in twenty means the figures describe the stack, not the model.
-* ``calls_in_text`` <= 0: a call left in the text is never shown to Lightspeed's user as a
-  call; one is a parser or template mismatch to fix before publishing.
+* ``calls_in_text_rate`` <= 0: the share of trials whose answer holds a call written out as
+  text. Such a call is never made for Lightspeed's user; one is a parser or template mismatch
+  to fix before publishing.
+
+* ``case_coverage`` >= 1: the share of the dataset's cases that ran. A subset (``eval_cases``)
+  of easy cases could pass where the whole dataset fails, so only a whole evaluation can
+  publish, unless ``min_case_coverage`` is set below 1 to allow a part on purpose.
+
+Every gated score is a rate in [0, 1], and so is every threshold.
 
 A 135M model (the embedded demo) fails these, as it should: ``run --local`` can take other
 thresholds to walk the rest of the path.
@@ -47,7 +54,8 @@ class Thresholds(BaseModel):
     min_answer_correctness: float = Field(default=0.50, ge=0, le=1)
     min_task_success: float = Field(default=0.45, ge=0, le=1)
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
-    max_calls_in_text: float = Field(default=0, ge=0)
+    max_calls_in_text_rate: float = Field(default=0, ge=0, le=1)
+    min_case_coverage: float = Field(default=1.0, ge=0, le=1)
 
 
 # What a missed threshold says about the model, for the person reading the summary.
@@ -60,8 +68,10 @@ MEANINGS = {
     "task_success": "too few cases end with the right calls and a correct answer",
     "error_rate": "too many cases did not run (errors, timeouts): the figures describe the "
     "stack more than the model",
-    "calls_in_text": "it writes calls into its text instead of making them: check the tool-call "
+    "calls_in_text_rate": "it writes calls into its text instead of making them: check the tool-call "
     "parser and the chat template",
+    "case_coverage": "only part of the dataset was evaluated (eval_cases): set min_case_coverage "
+    "below 1 to publish on a part",
 }
 
 

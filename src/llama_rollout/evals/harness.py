@@ -39,7 +39,8 @@ class HarnessSettings(BaseModel):
     tool_choice: Literal["auto", "required", "none"] = "auto"
     max_infer_iters: int = Field(default=4, ge=1, le=20)
     max_tool_calls: int = Field(default=4, ge=1, le=50)
-    # A rambling answer would run to the server's own limit (FACTS 12): cap it per turn.
+    # A rambling answer would run to the server's own limit (Llama Stack passes no cap of its
+    # own to vLLM): cap it per turn.
     max_output_tokens: int = Field(default=256, ge=16)
     temperature: float = Field(default=0.0, ge=0, le=2)
     concurrency: int = Field(default=4, ge=1, le=64)

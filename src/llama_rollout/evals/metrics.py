@@ -142,7 +142,7 @@ def summarise(scores: Sequence[CaseScore], trials: int) -> dict[str, float]:
         "answer_correctness": _share(bool(s.answer_ok) for s in answered),
         "task_success": _share(s.success for s in scores),
         f"pass_hat_{trials}": _pass_hat_k(scores, trials),
-        "calls_in_text": float(sum(s.calls_in_text for s in scores)),
+        "calls_in_text_rate": _share(s.calls_in_text > 0 for s in scores),
         "tool_loop_cases": float(sum(s.repeated_calls > 0 for s in scores)),
         "error_rate": _share(s.error is not None for s in scores),
         "latency_p50_s": _percentile([s.latency_s for s in scores], 50),
@@ -154,6 +154,11 @@ def summarise(scores: Sequence[CaseScore], trials: int) -> dict[str, float]:
         metrics[f"tool.{tool}.selection"] = _share(s.selection_ok for s in using)
         metrics[f"tool.{tool}.arguments"] = _share(s.arguments_ok for s in using)
     return metrics
+
+
+def coverage(evaluated_cases: int, dataset_cases: int) -> dict[str, float]:
+    """How much of the dataset an evaluation ran: the gate asks for all of it by default."""
+    return {"dataset_cases": float(dataset_cases), "case_coverage": evaluated_cases / dataset_cases}
 
 
 def _share(flags: Iterable[bool]) -> float:

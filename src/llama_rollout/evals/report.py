@@ -19,7 +19,7 @@ from llama_rollout.evals.quality import PREFIX as QUALITY_PREFIX
 
 HEADLINE = (
     "tool_selection_accuracy", "argument_accuracy", "irrelevance_accuracy", "greeting_accuracy",
-    "answer_correctness", "task_success", "error_rate", "calls_in_text", "tool_loop_cases",
+    "answer_correctness", "task_success", "error_rate", "calls_in_text_rate", "case_coverage", "tool_loop_cases",
     "latency_p50_s", "latency_p95_s", "tokens_per_case",
 )  # fmt: skip
 
@@ -30,6 +30,14 @@ def _figure(value: float) -> str:
     return f"{value:.0f}" if value == int(value) and abs(value) >= 1 else f"{value:.2f}"
 
 
+def _extent(metrics: Mapping[str, float]) -> str:
+    """How much was evaluated: the whole dataset, or which part of it."""
+    cases, trials = _figure(metrics["cases"]), _figure(metrics["trials"])
+    if metrics.get("case_coverage", 1.0) >= 1.0:
+        return f"the whole dataset: {cases} cases x {trials} trials"
+    return f"part of the dataset: {cases} of {_figure(metrics['dataset_cases'])} cases x {trials} trials"
+
+
 def markdown_summary(
     title: str, metrics: Mapping[str, float], gate: GateResult, *, dataset: str, model: str
 ) -> str:
@@ -38,8 +46,7 @@ def markdown_summary(
     lines = [
         f"# {title}",
         "",
-        f"**The gate {verdict}.** Model `{model}`, dataset `{dataset}`, "
-        f"{_figure(metrics['cases'])} cases x {_figure(metrics['trials'])} trials.",
+        f"**The gate {verdict}.** Model `{model}`, dataset `{dataset}`, {_extent(metrics)}.",
         "",
     ]
     if gate.missed:
@@ -103,8 +110,7 @@ details {{ margin: 0.5em 0; }}
 <body>
 <h1>{e(title)}</h1>
 <p class="{"passed" if gate.passed else "failed"}"><strong>The gate {verdict}.</strong>
-Model <code>{e(model)}</code>, dataset <code>{e(dataset)}</code>,
-{e(_figure(metrics["cases"]))} cases x {e(_figure(metrics["trials"]))} trials.</p>
+Model <code>{e(model)}</code>, dataset <code>{e(dataset)}</code>, {e(_extent(metrics))}.</p>
 {f"<p>Thresholds missed:</p><ul>{missed}</ul>" if missed else ""}
 <h2>Scores</h2>
 <table><tr><th>score</th><th>value</th></tr>{rows}</table>

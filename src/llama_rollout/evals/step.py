@@ -27,7 +27,7 @@ from llama_rollout.evals.harness import (
     openai_client,
     run_dataset,
 )
-from llama_rollout.evals.metrics import CaseScore, score_case, summarise
+from llama_rollout.evals.metrics import CaseScore, coverage, score_case, summarise
 from llama_rollout.evals.quality import (
     QualityResult,
     QualitySettings,
@@ -134,7 +134,9 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
             hint=f"check Llama Stack at {request.llama_stack_url}; the scores would say nothing",
         )
     scores = [score_case(dataset, r, tools) for r in results]
-    metrics = summarise(scores, settings.trials)
+    metrics = summarise(scores, settings.trials) | coverage(
+        len(dataset.cases), len(loaded.dataset.cases)
+    )
     quality = QualityResult({})
     if request.quality.tasks:
         quality = run_quality(

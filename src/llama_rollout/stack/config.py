@@ -43,7 +43,8 @@ def stack_config(
     return {
         "version": 2,
         "distro_name": distro_name,
-        # vector_io and tool_runtime must be listed even without providers (FACTS.md section 4).
+        # vector_io and tool_runtime must be listed even without providers: in Llama Stack
+        # 0.7.3 the responses API depends on both, and the stack does not start without them.
         "apis": ["inference", "responses", "tool_runtime", "vector_io", "files"],
         "providers": {
             "inference": [

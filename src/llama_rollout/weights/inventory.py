@@ -1,6 +1,9 @@
 """What the bucket holds under the models' folder: each ``<model>/<revision>/`` prefix, whether
 its manifest is there, and how old its newest write is; and the pruning of incomplete ones.
 
+The run journals (``<base>/_runs/<run id>/``, each run's step notes) sit beside the models and
+are no mirrors: they are counted apart and never pruned.
+
 A prefix without a manifest is a mirror that has not finished: one still going, or one that
 stopped (killed, or its source changed underneath it). Nothing downstream reads it. Only a
 prefix whose newest object and pending upload are older than a limit, by S3's own clock, is
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from llama_rollout.errors import StorageError, first_line
+from llama_rollout.journal import RUNS_FOLDER
 from llama_rollout.weights.connection import DataConnection, storage_error
 from llama_rollout.weights.manifest import MANIFEST_NAME
 from llama_rollout.weights.uploads import server_time
@@ -49,19 +53,34 @@ class StoredPrefix:
         }
 
 
-def model_prefixes(
-    connection: DataConnection, base_prefix: str = "models"
-) -> tuple[list[StoredPrefix], datetime]:
-    """Every model revision prefix under ``base_prefix``, and S3's time when it was listed."""
+@dataclass(frozen=True)
+class Holdings:
+    """What the bucket holds under the models' folder."""
+
+    mirrors: list[StoredPrefix]
+    run_journals: list[str]  # their prefixes
+    listed_at: datetime  # S3's own clock
+
+    def incomplete_mirrors(self) -> list[dict[str, object]]:
+        """The prefixes without a manifest (mirrors still going, or that stopped)."""
+        return [p.as_dict(self.listed_at) for p in self.mirrors if not p.complete]
+
+
+def holdings(connection: DataConnection, base_prefix: str = "models") -> Holdings:
+    """The model revision prefixes and the run journals under ``base_prefix``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = connection.client()
     base = base_prefix.strip("/") + "/" if base_prefix.strip("/") else ""
     found: dict[str, StoredPrefix] = {}
+    journals: set[str] = set()
 
     def prefix_of(key: str) -> StoredPrefix | None:
         parts = key[len(base) :].split("/")
         if len(parts) < 3:  # not inside BASE/<model>/<revision>/
+            return None
+        if parts[0] == RUNS_FOLDER:
+            journals.add(f"{base}{parts[0]}/{parts[1]}/")
             return None
         name = f"{base}{parts[0]}/{parts[1]}/"
         return found.setdefault(name, StoredPrefix(name))
@@ -91,15 +110,8 @@ def model_prefixes(
         raise StorageError(
             f"cannot list s3://{connection.bucket}/{base}: {first_line(exc)}"
         ) from exc
-    return sorted(found.values(), key=lambda p: p.prefix), now or datetime.now().astimezone()
-
-
-def incomplete_mirrors(
-    connection: DataConnection, base_prefix: str = "models"
-) -> list[dict[str, object]]:
-    """The prefixes without a manifest (mirrors still going, or that stopped), for a status."""
-    prefixes, now = model_prefixes(connection, base_prefix)
-    return [p.as_dict(now) for p in prefixes if not p.complete]
+    mirrors = sorted(found.values(), key=lambda p: p.prefix)
+    return Holdings(mirrors, sorted(journals), now or datetime.now().astimezone())
 
 
 def prune_incomplete(
@@ -113,8 +125,9 @@ def prune_incomplete(
     objects and its pending uploads. Returns what was (or, with ``dry_run``, would be) removed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    prefixes, now = model_prefixes(connection, base_prefix)
-    doomed = [p for p in prefixes if not p.complete and p.age(now) > older_than]
+    held = holdings(connection, base_prefix)
+    now = held.listed_at
+    doomed = [p for p in held.mirrors if not p.complete and p.age(now) > older_than]
     try:
         for stored in doomed:
             _remove(connection, stored, now, dry_run=dry_run)

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from llama_rollout import weights
+from llama_rollout import journal, weights
 from llama_rollout.errors import IntegrityError
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
-from llama_rollout.weights.inventory import incomplete_mirrors, model_prefixes, prune_incomplete
+from llama_rollout.weights.inventory import holdings, prune_incomplete
 from llama_rollout.weights.verify import verify_model
 
 pytestmark = pytest.mark.integration
@@ -56,6 +56,10 @@ def test_an_object_replaced_behind_the_mirror_s_back_is_found_and_repaired(
 
 def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_env):
     client = s3_connection.client()
+    # A run's journal beside the models, as old as the stopped mirror: it has no manifest, and
+    # it is no mirror.
+    journal.note("resolve source", {"changed": True}, s3_prefix="prune", run_id="run-1",
+                 connection=s3_connection)  # fmt: skip
     bucket = s3_connection.bucket
     for key in ("prune/stopped/r1/config.json", "prune/stopped/r1/model.safetensors"):
         client.put_object(Bucket=bucket, Key=key, Body=b"x" * 10)
@@ -74,24 +78,29 @@ def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_en
         # clock counts in whole seconds, and a loaded machine is slow.
         return timedelta(seconds=time.monotonic() - written + 3)
 
-    listed, _ = model_prefixes(s3_connection, "prune")
-    by_prefix = {p.prefix: p for p in listed}
+    held = holdings(s3_connection, "prune")
+    assert held.run_journals == ["prune/_runs/run-1/"]
+    by_prefix = {p.prefix: p for p in held.mirrors}
     assert set(by_prefix) == {"prune/stopped/r1/", "prune/running/r2/", complete.prefix}
     assert by_prefix[complete.prefix].complete and not by_prefix["prune/stopped/r1/"].complete
     assert by_prefix["prune/stopped/r1/"].uploads == [
         ("prune/stopped/r1/big.safetensors", upload["UploadId"])
     ]
-    shown = [m["prefix"] for m in incomplete_mirrors(DataConnection.from_env(s3_env), "prune")]
+    shown = [
+        m["prefix"] for m in holdings(DataConnection.from_env(s3_env), "prune").incomplete_mirrors()
+    ]
     assert shown == ["prune/running/r2/", "prune/stopped/r1/"]
 
     would = prune_incomplete(s3_connection, limit(), base_prefix="prune", dry_run=True)
     assert [p.prefix for p in would] == ["prune/stopped/r1/"]
-    assert len(model_prefixes(s3_connection, "prune")[0]) == 3, "a dry run removes nothing"
+    assert len(holdings(s3_connection, "prune").mirrors) == 3, "a dry run removes nothing"
 
     removed = prune_incomplete(s3_connection, limit(), base_prefix="prune")
     assert [p.prefix for p in removed] == ["prune/stopped/r1/"]
-    left = {p.prefix for p in model_prefixes(s3_connection, "prune")[0]}
-    assert left == {"prune/running/r2/", complete.prefix}
+    left = holdings(s3_connection, "prune")
+    assert {p.prefix for p in left.mirrors} == {"prune/running/r2/", complete.prefix}
+    assert left.run_journals == ["prune/_runs/run-1/"], "the journal is kept"
+    assert journal.read(s3_prefix="prune", run_id="run-1", connection=s3_connection).notes
     uploads = client.list_multipart_uploads(Bucket=bucket, Prefix="prune/").get("Uploads", [])
     assert uploads == []
     assert verify_model(s3_connection, complete.uri).damaged == ()

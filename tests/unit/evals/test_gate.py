@@ -11,7 +11,7 @@ from llama_rollout.evals.gate import Thresholds, apply_gate
 GOOD = {
     "tool_selection_accuracy": 0.9, "argument_accuracy": 0.7, "irrelevance_accuracy": 0.8,
     "greeting_accuracy": 1.0, "answer_correctness": 0.6, "task_success": 0.5,
-    "error_rate": 0.0, "calls_in_text": 0.0,
+    "error_rate": 0.0, "calls_in_text_rate": 0.0, "case_coverage": 1.0,
 }  # fmt: skip
 
 
@@ -21,13 +21,13 @@ def test_scores_above_every_threshold_pass():
 
 def test_each_missed_threshold_is_named_with_its_value():
     result = apply_gate(
-        {**GOOD, "argument_accuracy": 0.42, "error_rate": 0.2, "calls_in_text": 3.0}, Thresholds()
+        {**GOOD, "argument_accuracy": 0.42, "error_rate": 0.2, "calls_in_text_rate": 0.25}, Thresholds()
     )
     assert not result.passed
     assert result.missed == (
         "argument_accuracy 0.42 < 0.60",
         "error_rate 0.20 > 0.05",
-        "calls_in_text 3.00 > 0.00",
+        "calls_in_text_rate 0.25 > 0.00",
     )
 
 
@@ -44,6 +44,10 @@ def test_a_score_with_no_case_misses_nothing_and_a_missing_one_is_a_bug():
         apply_gate({k: v for k, v in GOOD.items() if k != "task_success"}, Thresholds())
 
 
-def test_a_threshold_outside_zero_to_one_is_refused():
+@pytest.mark.parametrize("name", list(Thresholds.model_fields))
+def test_every_threshold_is_a_rate_and_one_outside_zero_to_one_is_refused(name):
+    # A count among the rates (calls in text once was one) would read 12 trials as 12.00 > 1.00.
     with pytest.raises(ValueError, match="less than or equal to 1"):
-        Thresholds(min_task_success=1.5)
+        Thresholds(**{name: 1.5})
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        Thresholds(**{name: -0.1})

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from llama_rollout.evals.gate import Thresholds, apply_gate
 from llama_rollout.evals.harness import ToolCall
-from llama_rollout.evals.metrics import score_case, summarise
+from llama_rollout.evals.metrics import coverage, score_case, summarise
 from llama_rollout.evals.report import html_report, markdown_summary
 from tests.unit.evals.test_metrics import DATASET, TOOLS, pods_call, trial, turn
 
@@ -24,9 +24,9 @@ class Elements(HTMLParser):
         self.attributes += attrs
 
 
-def report_of(results):
+def report_of(results, dataset_cases: int | None = None):
     scores = [score_case(DATASET, r, TOOLS) for r in results]
-    metrics = summarise(scores, trials=1)
+    metrics = summarise(scores, trials=1) | coverage(len(results), dataset_cases or len(results))
     gate = apply_gate(metrics, Thresholds())
     page = html_report("Evaluation", metrics, gate, scores, results, dataset="t", model="vllm/m")
     return page, metrics, gate
@@ -75,3 +75,15 @@ def test_the_summary_says_the_verdict_and_what_was_missed():
     assert summary.startswith("# Evaluation\n\n**The gate did not pass.**")
     assert "- greeting_accuracy" not in summary and "- irrelevance_accuracy 0.00 < 0.60" in summary
     assert "| task_success | 0.50 |" in summary
+
+
+def test_the_summary_and_the_report_say_whether_the_whole_dataset_ran():
+    page, metrics, gate = report_of(RESULTS)
+    summary = markdown_summary("Evaluation", metrics, gate, dataset="t", model="vllm/m")
+    assert "the whole dataset: 4 cases x 1 trials" in summary and "the whole dataset" in page
+    page, metrics, gate = report_of(RESULTS, dataset_cases=10)
+    summary = markdown_summary("Evaluation", metrics, gate, dataset="t", model="vllm/m")
+    assert "part of the dataset: 4 of 10 cases x 1 trials" in summary
+    assert "part of the dataset: 4 of 10 cases" in page
+    assert "case_coverage 0.40 < 1.00" in gate.missed
+    assert "| case_coverage | 0.40 |" in summary
