@@ -9,8 +9,15 @@ spec without ``pipelineInfo``/``root`` is a 500 (the server wraps them as intern
 runtime parameter the spec does not declare is a 400 ("parameter(s) provided are not required
 by pipeline"); a recurring run's max concurrency must be 1 to 10 and its cron parse with
 robfig/cron v1 (5 or 6 fields, seconds first), else 400. Errors are grpc-gateway v2 bodies,
-``{"code", "message", "details"}``, with the HTTP status of their gRPC code. Healthz answers
-``{commit_sha, tag_name, multi_user, pipeline_store}``.
+``{"code", "message", "details"}``, with the HTTP status of their gRPC code.
+
+Healthz is the API server's own handler, not the gateway's (``main.go``: ``healthzResponse``
+and ``newHealthzResponse``, checked by ``main_test.go``'s
+``TestBuildHTTPRouter_HealthzResponses``, read at kubeflow/pipelines 7b70c7b): a JSON object
+``{commit_sha, tag_name, multi_user, pipeline_store}`` where ``tag_name`` is the TAG_NAME the
+image was built with (a release's "2.17.0") or "unknown" when the build gave none
+(``backend/Dockerfile``: ``ARG TAG_NAME=unknown``), and ``pipeline_store`` is omitted when empty.
+A test sets ``tag_name`` to play an older or an unversioned server.
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ class PipelinesApi:
 
     tokens: set[str]
     namespace: str
+    tag_name: str = "2.17.0"
+    commit_sha: str = "unknown"
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     recurring_runs: list[dict[str, Any]] = field(default_factory=list)
@@ -85,9 +94,10 @@ class PipelinesApi:
 
         @app.get("/apis/v2beta1/healthz")
         def healthz() -> dict[str, Any]:
+            # A Data Science Pipelines server is single-user, its pipelines in its database.
             return {
-                "commit_sha": "unknown",
-                "tag_name": "2.5.0",
+                "commit_sha": self.commit_sha,
+                "tag_name": self.tag_name,
                 "multi_user": False,
                 "pipeline_store": "database",
             }
@@ -162,7 +172,10 @@ class PipelinesApi:
 
 
 @contextmanager
-def running_pipelines_api(token: str, namespace: str) -> Iterator[tuple[PipelinesApi, str]]:
-    api = PipelinesApi({token}, namespace)
+def running_pipelines_api(
+    token: str, namespace: str, *, tag_name: str = "2.17.0"
+) -> Iterator[tuple[PipelinesApi, str]]:
+    """The stand-in on loopback: its state and its URL; ``tag_name`` is the version it reports."""
+    api = PipelinesApi({token}, namespace, tag_name=tag_name)
     with serve_app(api.app()) as url:
         yield api, url

@@ -8,7 +8,8 @@ fails here and not on the cluster. The bearer token comes from the environment o
 never from a flag: it would land in the shell's history.
 
 Every request is bounded (``bounds.PIPELINES_API``); kfp's own health probe, which retries
-for half a minute, is replaced by one bounded request.
+for half a minute, is replaced by one bounded request. That request also reads the server's
+version, and a server too old to run the pipeline is refused before anything is sent to it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ DEFAULT_EXPERIMENT = "llama-rollout"
 # robfig/cron with seconds, as the ScheduledWorkflow controller parses a recurring run's
 # schedule: second minute hour day-of-month month day-of-week.
 _CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z*/,?LW#-]+)$")
+# The exit handler takes a PipelineTaskFinalStatus: backends before KFP 2.14.0 refuse the run
+# ("task final status not supported yet", kubeflow/pipelines#11641, fixed by #11953).
+MINIMUM_BACKEND = (2, 14, 0)
+# From KFP 2.17.0 a DAG's state propagates up from its dsl.If branches (#13322): before, the
+# exit handler sees RUNNING for a run that finished, and the summary relies on the journal.
+EXACT_STATE_BACKEND = (2, 17, 0)
+# The API server's healthz says TAG_NAME, the version it was built as ("2.17.0"), or "unknown"
+# when the build gave none (backend/src/apiserver/main.go, backend/Dockerfile); Red Hat's
+# builds set none.
+_RELEASE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
 
 class PipelinesError(RolloutError):
@@ -131,6 +142,35 @@ class PipelinesServer:
                 hint="give the pipeline server's route (oc get route ds-pipeline-dspa -n "
                 f"{self.namespace} -o jsonpath='{{.spec.host}}')",
             )
+        self.check_version(str(answer.get("tag_name") or ""))
+
+    def check_version(self, tag_name: str) -> None:
+        """Refuse a server older than ``MINIMUM_BACKEND``; warn when it does not say its version."""
+        release = _RELEASE.match(tag_name.strip())
+        minimum = ".".join(map(str, MINIMUM_BACKEND))
+        exact = ".".join(map(str, EXACT_STATE_BACKEND))
+        if release is None:
+            logger.warning(
+                "the pipelines server at %s does not say its version (tag_name %r): this "
+                "pipeline needs KFP %s or newer; if a run fails with 'task final status not "
+                "supported yet', upgrade the pipeline server", self.host, tag_name[:40], minimum,
+            )  # fmt: skip
+            return
+        version = tuple(int(part) for part in release.groups())
+        said = release.group(0)  # what follows the version is the server's, and may be anything
+        if version < MINIMUM_BACKEND:
+            raise PipelinesError(
+                f"the pipelines server at {self.host} runs KFP {said}, older than {minimum}, "
+                "the oldest that runs this pipeline's exit handler (PipelineTaskFinalStatus)",
+                hint=f"upgrade the pipeline server to KFP {minimum} or newer ({exact} or newer "
+                "for exact run states), or give --host of one that is",
+            )
+        if version < EXACT_STATE_BACKEND:
+            logger.info(
+                "the pipelines server at %s runs KFP %s: the exit handler sees the run's state "
+                "exactly from KFP %s on; the summary reads each step's result from the run's "
+                "journal either way", self.host, said, exact,
+            )  # fmt: skip
 
 
 class _translated:
