@@ -57,6 +57,7 @@ BUILTIN_TYPES = [
     ResourceType("", "v1", "events", "Event", status=False),
     ResourceType("apps", "v1", "deployments", "Deployment"),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", status=False),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", status=False),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", status=False),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", status=False),
     ResourceType(
@@ -157,8 +158,12 @@ class FakeKube:
             self.objects[(rtype.plural, meta.get("namespace", ""), meta["name"], rtype.group)] = obj
         return obj
 
-    def add_namespace(self, name: str) -> None:
-        self.put("namespaces", {"metadata": {"name": name}, "status": {"phase": "Active"}})
+    def add_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+        # The API server labels every namespace with its name (since 1.21); NetworkPolicies
+        # select namespaces by that label.
+        labels = {"kubernetes.io/metadata.name": name, **(labels or {})}
+        meta = {"name": name, "labels": labels}
+        self.put("namespaces", {"metadata": meta, "status": {"phase": "Active"}})
 
     def get(self, plural: str, name: str, namespace: str = "") -> dict[str, Any] | None:
         rtype = self.type_of(plural)

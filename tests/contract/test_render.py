@@ -47,7 +47,9 @@ def test_render_validates(assignments):
         else:
             kubernetes_validate.validate(obj, "1.31.0", strict=True)
     if "stack.operator=false" in assignments:
-        assert kinds[2:] == ["ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"]
+        assert kinds[2:] == [
+            "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "NetworkPolicy"
+        ]  # fmt: skip
     else:
         assert kinds[2:] == ["ConfigMap", "LlamaStackDistribution"]
     stack_config = yaml.safe_load(objects[2]["data"]["config.yaml"])

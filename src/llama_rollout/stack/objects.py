@@ -2,7 +2,8 @@
 
 A LlamaStackDistribution when the operator can run it, with the config in a ConfigMap under
 ``config.yaml``; otherwise a Deployment, ConfigMap, Service and PersistentVolumeClaim running
-the same image.
+the same image, and the NetworkPolicy the operator would have written, so that the same
+callers reach the stack on both paths.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack.config import stack_config
 from llama_rollout.stack.settings import (
+    CALLER_LABELS,
     CONFIG_KEY,
     CONFIG_MOUNT,
     LLSD_API,
@@ -93,7 +95,8 @@ def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, 
 
 
 def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any]]:
-    """Without the operator: PVC, Deployment and Service running the same image and config."""
+    """Without the operator: PVC, Deployment and Service running the same image and config,
+    and the stack's NetworkPolicy."""
     if settings.distribution_name:
         raise RolloutError(
             f"distribution_name {settings.distribution_name!r} needs the Llama Stack operator",
@@ -163,7 +166,35 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
         "metadata": {"name": f"{settings.name}-service", **meta},
         "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]},
     }
-    return [pvc, deployment, service]
+    return [pvc, deployment, service, network_policy(settings)]
+
+
+def network_policy(settings: StackSettings) -> dict[str, Any]:
+    """The fallback's NetworkPolicy: what the operator's admits (llama-stack-k8s-operator, ODH
+    fork, pkg/deploy/plugins/networkpolicy_transformer.go), so both paths behave alike: the
+    callers' label from any namespace, and each of ``allowed_namespaces`` whole. The operator's
+    own namespace has no counterpart here. Named as the operator names its own."""
+    by_name = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+        for namespace in settings.allowed_namespaces
+    ]
+    callers = {"podSelector": {"matchLabels": dict(CALLER_LABELS)}, "namespaceSelector": {}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{settings.name}-network-policy",
+            "namespace": settings.namespace,
+            "labels": _labels(settings),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": _labels(settings)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [callers, *by_name], "ports": [{"protocol": "TCP", "port": PORT}]}
+            ],
+        },
+    }
 
 
 def stack_objects(settings: StackSettings, *, operator: bool) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """The Llama Stack stage on OpenShift AI: the operator's CR where the installed operator can
 run it, plain objects elsewhere, then the chain checks.
 
-The namespace, the kinds and the settings are checked before anything is applied. Readiness
+The namespace, the kinds and the settings are checked before anything is applied. Both paths
+admit the same callers: the operator's NetworkPolicy through ``spec.network.allowedFrom``, the
+fallback through a NetworkPolicy of its own (``objects``). Readiness
 is the CR's ``status.phase`` and the operator's Deployment (operator) or the Deployment's
 rollout (fallback); failures are explained from the CR's conditions and the pods (image pull,
 crash loop with the last log line: a config the server rejects shows up as a crash loop whose
@@ -29,6 +31,7 @@ from llama_rollout.stack.settings import (
     ALLOWED_FROM_FIELD,
     CONFIG_YAML_OPERATOR_FIELDS,
     LLSD_API,
+    PORT,
     StackSettings,
 )
 
@@ -44,7 +47,8 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSettings]:
     """Whether the installed operator can run this project's Llama Stack, and the settings
-    for it (the pipeline's namespace admitted by its NetworkPolicy when that is elsewhere)."""
+    for it (the pipeline's namespace admitted by its NetworkPolicy when that is elsewhere,
+    besides ``allowed_namespaces``: Lightspeed's, when it calls the stack)."""
     if not kube.serves(LLSD_API, "LlamaStackDistribution"):
         logger.info("the Llama Stack operator is not installed: deploying a Deployment instead")
         return False, settings
@@ -66,6 +70,18 @@ def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSetti
     ):
         allowed = (*settings.allowed_namespaces, pipeline_namespace)
         settings = settings.model_copy(update={"allowed_namespaces": allowed})
+    if (
+        settings.allowed_namespaces
+        and schema is not None
+        and not schema_has(schema, ALLOWED_FROM_FIELD)
+    ):
+        # The API server prunes the field, and nothing says so until a caller times out.
+        logger.warning(
+            "the installed Llama Stack operator has no %s: its NetworkPolicy will refuse %s; "
+            "add a NetworkPolicy in %s admitting them to the pods %s=%s on port %d",
+            ALLOWED_FROM_FIELD, ", ".join(settings.allowed_namespaces), settings.namespace,
+            INSTANCE_LABEL, settings.name, PORT,
+        )  # fmt: skip
     return True, settings
 
 

@@ -27,6 +27,14 @@ CONFIG_DIGEST_ENV = "LLAMA_ROLLOUT_CONFIG_SHA256"
 # Llama Stack 0.7 no longer has. spec.network alone is in RHOAI 2.25 too.
 CONFIG_YAML_OPERATOR_FIELDS = ("spec.network", "spec.server.workers")
 ALLOWED_FROM_FIELD = "spec.network.allowedFrom.namespaces"
+# Lightspeed's app server runs here (the Lightspeed operator's namespace); it calls Llama Stack
+# when OLSConfig's provider points at the stack, so the stack's NetworkPolicy must admit it.
+LIGHTSPEED_NAMESPACE = "openshift-lightspeed"
+# The pipeline puts this label on the steps that call Llama Stack. The operator's NetworkPolicy
+# admits pods carrying it from every namespace (llama-stack-k8s-operator, ODH fork,
+# pkg/deploy/plugins/networkpolicy_transformer.go: a podSelector with an empty
+# namespaceSelector), and the fallback's policy does the same.
+CALLER_LABELS = {"app.kubernetes.io/part-of": "llama-stack"}
 
 
 class StackSettings(BaseModel):
@@ -49,8 +57,9 @@ class StackSettings(BaseModel):
     memory_limit: Quantity = "4Gi"
     storage_size: Quantity = "5Gi"
     env: dict[str, str] = Field(default_factory=dict)
-    # Namespaces the operator's NetworkPolicy must admit besides its own defaults (the
-    # pipeline's, when the stack runs elsewhere); needs an operator with spec.network.
+    # Namespaces the stack's NetworkPolicy must admit besides the callers' label (the
+    # pipeline's, when the stack runs elsewhere; Lightspeed's, when it calls the stack): the
+    # operator's spec.network.allowedFrom, or the fallback's own policy.
     allowed_namespaces: tuple[DnsLabel, ...] = ()
 
     @field_validator("vllm_url")

@@ -9,11 +9,18 @@ fallback Deployment (``openshift``), the embedded stack a ``llama stack run`` pr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from llama_rollout.k8s_types import DnsLabel, versioned_name
 from llama_rollout.stack.health import StackReport
-from llama_rollout.stack.settings import DEFAULT_IMAGE, StackSettings, settings_from
+from llama_rollout.stack.settings import (
+    DEFAULT_IMAGE,
+    LIGHTSPEED_NAMESPACE,
+    StackSettings,
+    settings_from,
+)
 from llama_rollout.targets import Target
 
 
@@ -35,6 +42,8 @@ class StackRequest(BaseModel):
     replicas: int = 1
     storage_size: str = "5Gi"
     timeout_seconds: int = 900
+    # What Lightspeed will call once published: with "llama-stack" the stack admits Lightspeed.
+    lightspeed_endpoint: Literal["llama-stack", "vllm"] = "llama-stack"
 
     def deployment_name(self, target: Target) -> str:
         """This version's Llama Stack: ``<name>-<revision[:7]>`` on a cluster, where versions
@@ -48,6 +57,7 @@ class StackRequest(BaseModel):
             vllm_token_secret=self.vllm_token_secret, vllm_max_tokens=self.vllm_max_tokens,
             distribution_image=self.distribution_image, distribution_name=self.distribution_name,
             replicas=self.replicas, storage_size=self.storage_size,
+            allowed_namespaces=(LIGHTSPEED_NAMESPACE,) if self.lightspeed_endpoint == "llama-stack" else (),
         )  # fmt: skip
 
 

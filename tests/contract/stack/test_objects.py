@@ -12,7 +12,10 @@ from pydantic import ValidationError
 
 from llama_rollout import stack
 from llama_rollout.errors import RolloutError
+from llama_rollout.stack.step import StackRequest
 from tests.crd_schema import validate
+from tests.network_policy import Pod, Port, admits
+from tests.operator_policies import LLAMA_STACK_OPERATOR_NAMESPACE, llama_stack_policy
 
 KUBERNETES_VERSION = "1.31.0"  # OpenShift 4.18
 BASE = {"namespace": "ai", "vllm_url": "http://llama-predictor.ai.svc.cluster.local:8080/v1"}
@@ -47,6 +50,7 @@ def test_fallback_objects_validate(overrides):
         "PersistentVolumeClaim",
         "Deployment",
         "Service",
+        "NetworkPolicy",
     ]
     for obj in objects:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
@@ -147,3 +151,67 @@ def test_the_config_digest_is_in_the_pod_template_on_both_paths():
             assert {"name": stack.CONFIG_DIGEST_ENV, "value": digest} in env
             envs.append(env)
         assert envs[0] != envs[1]
+
+
+CALLERS = {
+    "a pipeline step elsewhere": Pod("pipelines", {"app.kubernetes.io/part-of": "llama-stack"}),
+    "a pipeline step here": Pod("ai", {"app.kubernetes.io/part-of": "llama-stack",
+                                       "pipelines.kubeflow.org/v2_component": "true"}),
+    "Lightspeed": Pod("openshift-lightspeed", {"app.kubernetes.io/name": "lightspeed-service-api"}),
+    "an unlabelled pod here": Pod("ai", {"app": "notebook"}),
+    "an unlabelled pod elsewhere": Pod("team-b", {"app": "notebook"}),
+}  # fmt: skip
+NAMESPACES = {
+    ns: {"kubernetes.io/metadata.name": ns} for ns in {p.namespace for p in CALLERS.values()}
+}
+
+
+@pytest.mark.parametrize(
+    "allowed", [(), ("openshift-lightspeed",), ("openshift-lightspeed", "pipelines")]
+)
+def test_the_fallback_policy_admits_whom_the_operator_policy_admits(allowed):
+    settings = stack.StackSettings(**BASE, allowed_namespaces=allowed)
+    llsd = stack.stack_objects(settings, operator=True)[1]
+    operator_policy = llama_stack_policy(llsd)
+    fallback_policy = stack.stack_objects(settings, operator=False)[-1]
+    operator_pod = Pod("ai", {"app": "llama-stack", "app.kubernetes.io/instance": "llama-stack"})
+    fallback_pod = Pod(
+        "ai",
+        stack.stack_objects(settings, operator=False)[2]["spec"]["template"]["metadata"]["labels"],
+    )
+    port = Port(stack.PORT)
+    for caller, source in CALLERS.items():
+        by_operator = admits([operator_policy], NAMESPACES, source, operator_pod, port)
+        by_fallback = admits([fallback_policy], NAMESPACES, source, fallback_pod, port)
+        assert by_operator == by_fallback, caller
+        assert by_fallback == (source.labels.get("app.kubernetes.io/part-of") == "llama-stack"
+                               or source.namespace in allowed), caller  # fmt: skip
+    # The policy is about the stack's port only, and the operator's namespace has no
+    # counterpart without the operator.
+    assert not admits(
+        [fallback_policy], NAMESPACES, CALLERS["a pipeline step here"], fallback_pod, Port(8080)
+    )
+    operator_namespace = Pod(LLAMA_STACK_OPERATOR_NAMESPACE)
+    labels = {
+        LLAMA_STACK_OPERATOR_NAMESPACE: {
+            "kubernetes.io/metadata.name": LLAMA_STACK_OPERATOR_NAMESPACE
+        }
+    }
+    assert admits([operator_policy], labels, operator_namespace, operator_pod, port)
+    assert not admits([fallback_policy], labels, operator_namespace, fallback_pod, port)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "admitted"), [("llama-stack", ("openshift-lightspeed",)), ("vllm", ())]
+)
+def test_the_stack_admits_lightspeed_only_when_lightspeed_calls_it(endpoint, admitted):
+    request = StackRequest(
+        serving_url=BASE["vllm_url"], serving_model="llama", revision="abcdef0123", mcp_url="http://mcp:3000/mcp",
+        lightspeed_endpoint=endpoint,
+    )  # fmt: skip
+    settings = request.settings("ai")
+    assert settings.allowed_namespaces == admitted
+    llsd = stack.stack_objects(settings, operator=True)[1]
+    assert llsd["spec"].get("network", {}).get("allowedFrom", {}).get("namespaces", []) == list(
+        admitted
+    )
