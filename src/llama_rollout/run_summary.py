@@ -17,7 +17,8 @@ left no note has none. The state's names differ by where the run ran:
   run a ``PipelineTaskFinalStatus`` at all; before 2.17.0 a DAG's state did not propagate up
   from nested ``dsl.If`` branches, so a run that finished arrives as ``RUNNING``. So no state
   name is trusted beyond this: an unknown one is reported as given, and the journal decides.
-- The SDK's own docstring names Vertex AI's ``SUCCEEDED``, ``FAILED``, ``CANCELLED``.
+- The SDK's docstring of ``PipelineTaskFinalStatus`` names Vertex AI's ``SUCCEEDED``,
+  ``FAILED`` and ``CANCELLED``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from typing import Any
 
 from llama_rollout.journal import STEPS, Journal
 
-# The states in which the guarded steps all ended: kfp.local's name, then ML Metadata's (a DAG
-# whose every task was cached is CACHED).
+# The states in which the guarded steps all ended: kfp.local's, then ML Metadata's. CACHED is a
+# step whose result was reused; the backend counts it as finished, as it counts COMPLETE
+# (UpdateDAGExecutionsState in backend/src/v2/metadata/client.go).
 FINISHED = frozenset({"SUCCEEDED", "COMPLETE", "CACHED"})
 
 
