@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llama_rollout.errors import invalid_settings
-from llama_rollout.publish import olsconfig
+from llama_rollout.publish import budget, olsconfig
 from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
 from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE
 from llama_rollout.targets import Target
@@ -62,6 +62,8 @@ class PublishRequest(BaseModel):
     registry_url: str = ""
     registry_name: str = ""
     registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
+    model_uri: str = ""  # s3://BUCKET/PREFIX/ of the mirror: its tokenizer counts the prompt budget
+    data_connection: str = ""
 
     @property
     def requires_token(self) -> bool:
@@ -117,6 +119,8 @@ def write_files(output_dir: Path, before: dict[str, Any], after: dict[str, Any])
 
 def publish(target: Target, request: PublishRequest, output_dir: Path) -> Outcome:
     """Publish the version on ``target``; the outcome and its files."""
+    budget.check_before_publishing(target, request.publication(), model_uri=request.model_uri,
+                                   data_connection=request.data_connection)  # fmt: skip
     if target is Target.LOCAL:
         return _publish_embedded(request, output_dir)
     from llama_rollout.publish import versions

@@ -1,0 +1,298 @@
+"""Lightspeed's prompt budget, checked before a publication is written.
+
+Every question Lightspeed sends must fit a budget it computes per model, read here at
+lightspeed-service 47c96d8 and lightspeed-operator c0d4789:
+
+* ``ols/app/models/config.py`` (``_compute_tool_budgets``): when any MCP server is configured
+  or the documentation search (``solr_hybrid``) is on, ``int(contextWindowSize *
+  toolBudgetRatio)`` tokens are kept for tool calls and their results; the operator writes a
+  ratio of 0.5 when the model sets none (``internal/controller/appserver/assets.go``), and this
+  pipeline sets none. A window not larger than the response plus that reserve stops Lightspeed
+  at start.
+* ``ols/utils/token_handler.py`` (``TokenBudgetTracker.prompt_budget``): the prompt budget is
+  ``contextWindowSize - maxTokensForResponse - reserve``.
+* ``ols/src/query_helpers/docs_summarizer.py`` (``generate_response``): the system prompt and
+  the question, plus the definitions of every tool sent with them, serialised as
+  ``json.dumps([{"name", "description", "schema": <inputSchema properties>}])``
+  (``_serialized_tool_definitions_text``), must fit the prompt budget, or the question fails
+  with ``PromptTooLongError``: HTTP 413. Lightspeed pads every count by 10%
+  (``TOKEN_BUFFER_WEIGHT``, ``ols/constants.py``).
+
+Lightspeed's own tools count too: the operator adds its OpenShift MCP server unless
+``spec.ols.introspectionEnabled`` is false (``generateMCPServerConfigs``), and the
+documentation search unless ``spec.ols.byokRAGOnly`` (``buildSolrHybridSettings``); with the
+``ToolFiltering`` gate and ``spec.ols.toolFilteringConfig``, at most ``topK`` (default 10) MCP
+tools are sent per question (``ols/utils/mcp_utils.py``). Their definitions and the system
+prompt are not within reach of the pipeline, so they are margins below, measured from the
+upstream sources; the MCP server this pipeline registers is listed and counted exactly.
+
+Lightspeed counts with tiktoken's ``cl100k_base``. Here tokens are counted with the served
+model's own tokenizer (``tokenizer.json`` beside the mirrored weights), the one the model's
+window is measured in: Llama 3's vocabulary extends cl100k's, so the two agree closely for the
+models this pipeline serves, and a smaller vocabulary (the demo's SmolLM2) counts more tokens,
+on the safe side. The margins were measured with such a 49k-token vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llama_rollout.bounds import MCP, S3_PROBE
+from llama_rollout.errors import ConfigurationError, StorageError, first_line
+from llama_rollout.publish.olsconfig import MCP_FEATURE_GATE, Provider, Publication
+from llama_rollout.targets import Target
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+TOKEN_BUFFER_WEIGHT = 1.1  # Lightspeed's padding of every count (ols/constants.py)
+TOOL_BUDGET_RATIO = 0.5  # the operator's value for a model without toolBudgetRatio
+TOOL_FILTERING_GATE = "ToolFiltering"
+TOOL_FILTERING_TOP_K = 10  # the operator's default topK
+TOKENIZER_FILE = "tokenizer.json"
+
+# Margins, in tokens as Lightspeed counts them (padding included), measured at the commits
+# above with a 49k-token byte-level BPE:
+# - the Ask-mode system prompt with tool use (ols/src/prompts/prompts.py, 3,099 characters,
+#   690 tokens), with the role framing and a one-line question;
+PROMPT_TOKENS = 800
+# - the documentation-search guidance added to it (824 characters, 189 tokens);
+DOCS_GUIDANCE_TOKENS = 210
+# - the search_openshift_documentation tool (ols/src/rag_index/solr_support.py, 96 tokens);
+DOCS_SEARCH_TOOL_TOKENS = 110
+# - the OpenShift MCP server's toolsets the operator pins (core, config, helm, metrics;
+#   internal/controller/ocpmcp/assets.go): core, config and helm are 23 tools, 16,765
+#   characters and 4,543 tokens as Lightspeed serialises them (openshift/openshift-mcp-server
+#   032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp) adds 9 tools, about 2,600 tokens.
+OPENSHIFT_MCP_TOOLS = 32
+OPENSHIFT_MCP_TOOL_TOKENS = 8_000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one question through the published model needs, against what Lightspeed allows."""
+
+    model: str
+    context_window: int
+    max_response: int
+    tool_reserve: int  # kept for tool calls and results
+    prompt: int  # Lightspeed's system prompt and the question
+    built_in_tools: int  # Lightspeed's own tools (OpenShift MCP server, documentation search)
+    mcp_tools: int  # the tools of the MCP server this pipeline registers
+    mcp_tool_count: int
+    mcp_server: str = ""
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.context_window - self.max_response - self.tool_reserve
+
+    @property
+    def needed(self) -> int:
+        return self.prompt + self.built_in_tools + self.mcp_tools
+
+    @property
+    def fits(self) -> bool:
+        return self.needed <= self.prompt_budget
+
+    def summary(self) -> str:
+        """One line: the budget and what fills it."""
+        mcp = f", {self.mcp_tools} for the {self.mcp_tool_count} tools of MCP server " \
+              f"{self.mcp_server}" if self.mcp_server else ""  # fmt: skip
+        return (
+            f"Lightspeed's prompt budget for model {self.model} is {self.prompt_budget} tokens "
+            f"(contextWindowSize {self.context_window} - maxTokensForResponse "
+            f"{self.max_response} - {self.tool_reserve} kept for tool results); a question "
+            f"needs {self.needed}: {self.prompt} for its system prompt, {self.built_in_tools} "
+            f"for Lightspeed's own tools{mcp}"
+        )
+
+    def fixes(self) -> list[str]:
+        """Each change of a pipeline parameter that makes the question fit, in one phrase."""
+        room = 1 - self.tool_reserve / self.context_window
+        window = math.ceil((self.needed + self.max_response) / room / 1024) * 1024
+        fixes = [f"raise max_model_len to {window} or more (contextWindowSize follows it)"]
+        if (response := self.max_response - (self.needed - self.prompt_budget)) > 0:
+            fixes.append(f"lower lightspeed_max_tokens to {response} or less")
+        if self.mcp_tools and self.needed - self.mcp_tools <= self.prompt_budget:
+            fixes.append("publish without the MCP server (lightspeed_mcp_server=false)")
+        return fixes
+
+    def raise_if_over(self) -> None:
+        """A ConfigurationError naming the fixes, when a question would not fit."""
+        if not self.fits:
+            outcome = "every question with 413" if self.prompt_budget > 0 else "nothing: it " \
+                "refuses to start with a window no larger than the response and the reserve"  # fmt: skip
+            raise ConfigurationError(
+                f"{self.summary()}, so Lightspeed would answer {outcome}",
+                hint=", or ".join(self.fixes()),
+            )
+
+
+def tool_definitions_text(definitions: Sequence[dict[str, Any]]) -> str:
+    """MCP tool definitions (as ``tools/list`` gives them) as Lightspeed serialises them to
+    count them: langchain-mcp-adapters keeps the description (or "") and the input schema,
+    whose ``properties`` LangChain's ``BaseTool.args`` returns; ``json.dumps`` defaults."""
+    return json.dumps(
+        [
+            {
+                "name": d["name"],
+                "description": d.get("description") or "",
+                "schema": (d.get("inputSchema") or {}).get("properties") or {},
+            }
+            for d in definitions
+        ]
+    )
+
+
+def count_tokens(tokenizer: Tokenizer, text: str) -> int:
+    """Tokens of ``text`` as Lightspeed counts them: padded by 10%, rounded up."""
+    if not text:
+        return 0
+    return math.ceil(
+        len(tokenizer.encode(text, add_special_tokens=False).ids) * TOKEN_BUFFER_WEIGHT
+    )
+
+
+def measure(
+    provider: Provider,
+    spec: dict[str, Any],
+    definitions: Sequence[dict[str, Any]],
+    tokenizer: Tokenizer | None,
+    *,
+    mcp_server: str = "",
+) -> Budget:
+    """The budget of a question once ``provider`` is published into ``spec`` (the OLSConfig
+    spec as it is now), with ``definitions`` the tools of the MCP server ``mcp_server`` this
+    publication registers ("": it registers none), counted with ``tokenizer``."""
+    ols = spec.get("ols") or {}
+    gates = spec.get("featureGates") or []
+    introspection = ols.get("introspectionEnabled") is not False
+    docs_search = ols.get("byokRAGOnly") is not True
+    others = [s for s in spec.get("mcpServers") or [] if s.get("name") != mcp_server]
+    if others:
+        logger.warning(
+            "the tools of MCP servers %s also count against Lightspeed's prompt budget; "
+            "this check does not list them", ", ".join(str(s.get("name")) for s in others),
+        )  # fmt: skip
+    has_mcp = introspection or bool(mcp_server) or (MCP_FEATURE_GATE in gates and bool(others))
+    per_tool = OPENSHIFT_MCP_TOOL_TOKENS // OPENSHIFT_MCP_TOOLS
+    built_in = [per_tool] * OPENSHIFT_MCP_TOOLS if introspection else []
+    mcp_tokens = count_tokens(tokenizer, tool_definitions_text(definitions)) if definitions else 0
+    filtering = ols.get("toolFilteringConfig")
+    if has_mcp and TOOL_FILTERING_GATE in gates and filtering is not None:
+        # Only the top-k tools of a question are sent, chosen by the question: the largest.
+        top_k = int(filtering.get("topK") or TOOL_FILTERING_TOP_K)
+        ours = [count_tokens(tokenizer, tool_definitions_text([d])) for d in definitions]
+        sent = sorted([(t, True) for t in ours] + [(t, False) for t in built_in], reverse=True)
+        mcp_tokens = sum(t for t, mine in sent[:top_k] if mine)
+        built_in = [t for t, mine in sent[:top_k] if not mine]
+    reserve = int(provider.context_window_size * TOOL_BUDGET_RATIO)
+    return Budget(
+        model=provider.model,
+        context_window=provider.context_window_size,
+        max_response=provider.max_tokens_for_response,
+        tool_reserve=reserve if has_mcp or docs_search else 0,
+        prompt=PROMPT_TOKENS + (DOCS_GUIDANCE_TOKENS if docs_search else 0),
+        built_in_tools=sum(built_in) + (DOCS_SEARCH_TOOL_TOKENS if docs_search else 0),
+        mcp_tools=mcp_tokens,
+        mcp_tool_count=len(definitions),
+        mcp_server=mcp_server,
+    )
+
+
+def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
+    """The served model's tokenizer, read from ``tokenizer.json`` beside its mirrored weights.
+
+    Raises:
+        StorageError: the file is missing or cannot be read.
+        ConfigurationError: the ``tokenizers`` library is not installed.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from llama_rollout.weights.connection import storage_error
+    from llama_rollout.weights.manifest import split_s3_uri
+
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the prompt budget is counted with the model's tokenizer, and the tokenizers "
+            "library is not installed", hint="pip install tokenizers",
+        ) from exc  # fmt: skip
+    bucket, prefix = split_s3_uri(model_uri)
+    key = prefix.rstrip("/") + "/" + TOKENIZER_FILE
+    client = connection.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read)
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise StorageError(
+                f"{model_uri} has no {TOKENIZER_FILE}, which Lightspeed's prompt budget is "
+                "counted with", hint="mirror a model that ships its tokenizer.json",
+            ) from exc  # fmt: skip
+        raise storage_error(exc, connection, f"s3://{bucket}/{key}", bucket=bucket) from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"cannot read s3://{bucket}/{key}: {first_line(exc)}") from exc
+    try:
+        return Tokenizer.from_str(body.decode())
+    except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
+        raise StorageError(
+            f"s3://{bucket}/{key} is not a tokenizer the tokenizers library reads "
+            f"({first_line(exc)})", hint="mirror the model again",
+        ) from exc  # fmt: skip
+
+
+def current_spec(target: Target) -> dict[str, Any]:
+    """OLSConfig ``cluster``'s spec as it is now on ``target`` (empty when there is none)."""
+    from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME
+
+    if target is Target.LOCAL:
+        from llama_rollout.embedded.stack import EmbeddedStack
+        from llama_rollout.publish import embedded
+
+        spec = embedded.read(embedded.olsconfig_file(EmbeddedStack().root)).get("spec") or {}
+        # A laptop has no OpenShift for Lightspeed's MCP server to read, nor its documentation
+        # service: unless the file says otherwise, neither is counted.
+        ols = {"introspectionEnabled": False, "byokRAGOnly": True, **(spec.get("ols") or {})}
+        return {**spec, "ols": ols}
+    from llama_rollout.kube import Kube, api_client
+
+    return (Kube(api_client()).get(API_VERSION, KIND, NAME) or {}).get("spec") or {}
+
+
+def check_before_publishing(
+    target: Target, publication: Publication, *, model_uri: str, data_connection: str = ""
+) -> Budget | None:
+    """Refuse, with the fix, a publication whose questions Lightspeed would answer with 413;
+    the budget it measured (None when the step was given no model to count with).
+
+    Raises:
+        ConfigurationError: a question would not fit.
+    """
+    if not model_uri:
+        logger.warning("Lightspeed's prompt budget not checked: the publish step has no model_uri")
+        return None
+    from llama_rollout.stack.health import mcp_tool_definitions
+    from llama_rollout.weights.connection import DataConnection
+
+    server = publication.mcp_server
+    definitions = mcp_tool_definitions(server.url, timeout=MCP.read) if server else []
+    tokenizer = (
+        load_tokenizer(DataConnection.from_env(name=data_connection or None), model_uri)
+        if definitions
+        else None
+    )
+    budget = measure(
+        publication.provider, current_spec(target), definitions, tokenizer,
+        mcp_server=server.name if server else "",
+    )  # fmt: skip
+    budget.raise_if_over()
+    logger.info("%s: it fits", budget.summary())
+    return budget
