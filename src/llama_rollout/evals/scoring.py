@@ -1,23 +1,36 @@
 """Judging tool calls by the Berkeley Function Calling Leaderboard's AST rules, as pure functions.
 
-:func:`match_calls` is BFCL's checker (``ast_checker.py``), rewritten for JSON-schema tools and
-for calls as Llama Stack's Responses API reports them. A call matches an expected one when:
+:func:`match_calls` is BFCL's checker (``bfcl_eval/eval_checker/ast_eval/ast_checker.py`` of
+``bfcl-eval`` 2026.3.23), rewritten for JSON-schema tools and for calls as Llama Stack's
+Responses API reports them. It accepts what that checker accepts on BFCL's own data, and
+refuses what it refuses (``tests/integration/evals/test_bfcl_agreement.py`` runs every
+category's possible answers, and calls perturbed from them, through both rules). A call
+matches an expected one when:
 
 * the tool's name is the expected one, exactly;
 * every parameter the schema requires is there;
 * no parameter is outside the schema or outside the expected answer (an *extra* argument);
 * each value has the schema's type: an int stands for a number, but the string ``"10"`` is no
-  integer and ``true`` no integer either;
-* strings are compared after normalisation (lower case, and spaces and ``,./-_*^`` removed)
-  with the list of allowed values; ``""`` in that list makes the parameter optional;
-* lists are compared element by element, in order, each against an allowed list;
+  integer and ``true`` no integer either; a value of the type of the first allowed value
+  passes too (BFCL's *variable*: ``null``, or a name such as ``"data['sales']"``, written as
+  the answer where the schema wants another type), and is then compared as it is written;
+* strings are compared after normalisation (lower case, ``'`` read as ``"``, and spaces and
+  ``,./-_*^`` removed) with the allowed values; ``""`` in that list makes the parameter
+  optional (and is itself an allowed string, as in BFCL);
+* a list is compared whole with each allowed list, in order, its own strings normalised (those
+  of lists inside it are not, as in BFCL); a list of objects, object by object;
+* an object is compared with each allowed one, whose keys each hold a list of allowed values
+  (``""`` for a key that may be left out);
 * several expected calls are matched in any order when the turn allows it (BFCL's parallel
-  calls), with the counts equal; otherwise in order;
+  calls), each taking the first call that matches it, with the counts equal; otherwise in
+  order;
 * an empty expected list (irrelevance) passes only when no call was made.
 
 Two things BFCL's Python-call format never meets are decided here: a call's ``arguments`` may
 come as a JSON string (they do from Llama Stack), and an explicit ``null`` for a parameter
-whose schema allows null counts as leaving it out.
+whose schema allows null counts as leaving it out. One rule is kept where BFCL differs: in a
+list of numbers an int stands for a number, as it does for a single number (BFCL converts a
+single int to a float but not the items of a list, and JSON writers drop the ``.0``).
 
 The case-level counts (calls left in the text, tool loops, pass^k) are here too, beside the
 rules they apply.
@@ -141,12 +154,8 @@ def check_call(
     for param, value in given.items():
         if param not in properties or param not in allowed:
             reasons.append(f"{name}: unexpected argument {param}={value!r}")
-            continue
-        if (wrong_type := type_problem(properties[param], value)) is not None:
-            reasons.append(f"{name}: {param} {wrong_type}")
-        elif not _allowed(value, allowed[param]):
-            values = [v for v in allowed[param] if v != ""]
-            reasons.append(f"{name}: {param}={value!r} is not one of {values!r}")
+        elif (refused := _value_problem(properties[param], value, allowed[param])) is not None:
+            reasons.append(f"{name}: {param}{refused}")
     for param, values in allowed.items():
         if param not in given and "" not in values and param not in schema.get("required", []):
             reasons.append(f"{name}: argument {param} is missing (it is not optional here)")
@@ -188,49 +197,118 @@ def _allows_null(schema: Mapping[str, Any] | None) -> bool:
 
 
 def type_problem(schema: Mapping[str, Any], value: Any) -> str | None:
+    """Why ``value`` does not have the schema's type, items included (None when it has)."""
     kinds = _types_of(schema)
-    if not kinds:
+    if not kinds or any(
+        _of_kind(kind, value) and (kind != "array" or _items_typed(schema, value)) for kind in kinds
+    ):
         return None
-    for kind in kinds:
-        python = _JSON_TYPES.get(kind, ())
-        if isinstance(value, bool) and kind != "boolean":
-            continue  # true is no integer here, though Python says it is
-        if isinstance(value, python):
-            if kind == "array" and not _items_typed(schema, value):
-                continue
-            return None
     return f"is {type(value).__name__} {value!r}, the schema wants {' or '.join(sorted(kinds))}"
 
 
+def _of_kind(kind: str, value: Any) -> bool:
+    if isinstance(value, bool) and kind != "boolean":
+        return False  # true is no integer here, though Python says it is
+    return isinstance(value, _JSON_TYPES.get(kind, ()))
+
+
+def _items_schema(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    options = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
+    return next((s.get("items") or {} for s in options if s.get("type") == "array"), {})
+
+
 def _items_typed(schema: Mapping[str, Any], value: list[Any]) -> bool:
-    items = next(
-        (s.get("items") for s in [schema, *schema.get("anyOf", [])] if s.get("type") == "array"),
-        None,
-    )
+    items = _items_schema(schema)
     return not items or all(type_problem(items, v) is None for v in value)
 
 
-def _allowed(value: Any, allowed: Sequence[Any]) -> bool:
-    return any(_same(value, candidate) for candidate in allowed if candidate != "")
+def _value_problem(schema: Mapping[str, Any], value: Any, allowed: Sequence[Any]) -> str | None:
+    """Why ``value`` is not an allowed value of a parameter, by BFCL's ``simple_function_checker``
+    (its text starts after the parameter's name); None when it is one."""
+    answers = [a for a in allowed if a != ""]
+    if (wrong_type := _type_refusal(schema, value, answers)) is not None:
+        return f" {wrong_type}"
+    kinds = _types_of(schema)
+    if answers and kinds and not any(_of_kind(kind, answers[0]) for kind in kinds):
+        # BFCL's "variable": the answer is not of the schema's type (a name such as
+        # "data['sales']" for a list, null for a string), so it is compared as it is written.
+        matched = any(_equal(value, a) for a in answers)
+    elif isinstance(value, dict):
+        matched = _dict_allowed(value, allowed)
+    elif isinstance(value, list) and "object" in _types_of(_items_schema(schema)):
+        matched = any(_dicts_allowed(value, a) for a in answers)
+    elif isinstance(value, list):
+        matched = any(_listed(value) == _listed(a) for a in answers if isinstance(a, list))
+    elif isinstance(value, str):
+        # BFCL keeps "" among the strings it compares: "" is a value of an optional string.
+        matched = normalise(value) in {normalise(a) for a in allowed if isinstance(a, str)}
+    else:
+        matched = any(_equal(value, a) for a in answers)
+    return None if matched else f"={value!r} is not one of {answers!r}"
 
 
-def _same(value: Any, candidate: Any) -> bool:
-    if isinstance(value, str) and isinstance(candidate, str):
-        return normalise(value) == normalise(candidate)
-    if isinstance(value, list) and isinstance(candidate, list):
-        # Each position of an expected list holds its own allowed value (or values).
-        return len(value) == len(candidate) and all(
-            _allowed(v, c if isinstance(c, list) else [c])
-            for v, c in zip(value, candidate, strict=True)
+def _type_refusal(schema: Mapping[str, Any], value: Any, answers: Sequence[Any]) -> str | None:
+    """BFCL's ``type_checker``: the schema's type, or the type of the first allowed value."""
+    problem = type_problem(schema, value)
+    if problem is None:
+        return None
+    if isinstance(value, list) and "array" in _types_of(schema):
+        # Items of another type pass when an allowed list holds items of that type (BFCL's
+        # nested check tries each allowed list); a list that passes neither way is refused.
+        items = _items_schema(schema)
+        for answer in answers:
+            if isinstance(answer, list) and all(
+                type_problem(items, v) is None or type(v) is _first_type(answer) for v in value
+            ):
+                return None
+        return problem
+    return None if type(value) is _first_type(answers) else problem
+
+
+def _first_type(answers: Sequence[Any]) -> type | None:
+    return next((type(a) for a in answers if a != ""), None)
+
+
+def _equal(value: Any, answer: Any) -> bool:
+    if isinstance(value, bool) or isinstance(answer, bool):
+        return value is answer
+    return bool(value == answer)
+
+
+def _listed(items: list[Any]) -> list[Any]:
+    """BFCL's ``list_checker`` normalises the strings of a list, not those of lists inside it."""
+    return [normalise(v) if isinstance(v, str) else v for v in items]
+
+
+def _dict_allowed(value: dict[str, Any], allowed: Sequence[Any]) -> bool:
+    """BFCL's ``dict_checker``: an allowed dict maps each key to its allowed values, with ""
+    for a key that may be left out."""
+    for answer in allowed:
+        if not isinstance(answer, dict):
+            continue
+        options = {k: v if isinstance(v, list) else [v] for k, v in answer.items()}
+        if all(
+            k in options and _standard(v) in [_standard(o) for o in options[k]]
+            for k, v in value.items()
+        ) and all("" in v for k, v in options.items() if k not in value):
+            return True
+    return False
+
+
+def _dicts_allowed(value: list[Any], answer: Any) -> bool:
+    """BFCL's ``list_dict_checker``: as many dicts as the allowed list, each allowed in place."""
+    return (
+        isinstance(answer, list)
+        and len(value) == len(answer)
+        and all(
+            isinstance(v, dict) and _dict_allowed(v, [a])
+            for v, a in zip(value, answer, strict=True)
         )
-    if isinstance(value, dict) and isinstance(candidate, dict):
-        return value.keys() == candidate.keys() and all(
-            _allowed(value[k], candidate[k] if isinstance(candidate[k], list) else [candidate[k]])
-            for k in value
-        )
-    if isinstance(value, bool) or isinstance(candidate, bool):
-        return value is candidate
-    return value == candidate
+    )
+
+
+def _standard(value: Any) -> Any:
+    return normalise(value) if isinstance(value, str) else value
 
 
 # -- case-level counts ------------------------------------------------------------------------
