@@ -1,4 +1,4 @@
-"""The BFCL rules, one row each (FACTS.md section 11), and the case-level counts."""
+"""The BFCL rules, one row each (as BFCL's AST checker applies them), and the case-level counts."""
 
 from __future__ import annotations
 
@@ -40,7 +40,21 @@ TOOLS = [
         },
     },
     {"name": "cluster_health_summary", "parameters": {"type": "object", "properties": {}}},
-]
+    {  # the shapes BFCL's data has and the cluster tools do not
+        "name": "rebalance",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "weights": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                "ratios": {"type": "array", "items": {"type": "number"}},
+                "mode": {"type": "string"},
+                "dry_run": {"type": "boolean"},
+                "labels": {"type": "object", "properties": {"team": {"type": "string"}, "tier": {"type": "string"}}},
+                "limits": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
+]  # fmt: skip
 
 
 def call(name, **arguments):
@@ -124,6 +138,47 @@ RULES = [
      [{"name": "scale", "arguments": "deployment=payments-api"}], False, False, "not JSON"),
     ("a tool without arguments matches an empty object", [{"cluster_health_summary": {}}],
      [{"name": "cluster_health_summary", "arguments": "{}"}], False, True, ""),
+    ("a nested list of numbers is one allowed value", [{"rebalance": {"weights": [[[1, 2], [3, 4]]]}}],
+     [call("rebalance", weights=[[1, 2], [3, 4]])], False, True, ""),
+    ("a nested list in another order fails", [{"rebalance": {"weights": [[[1, 2], [3, 4]]]}}],
+     [call("rebalance", weights=[[3, 4], [1, 2]])], False, False, "weights=[[3, 4], [1, 2]] is not one of"),
+    ("an int in a list of numbers stands for a number (BFCL's nested check differs)",
+     [{"rebalance": {"ratios": [[0.5, 1.0]]}}], [call("rebalance", ratios=[0.5, 1])], False, True, ""),
+    ("a list's strings are normalised", [{"scale": {**SCALE["scale"], "zones": [["us-east-1a"]]}}],
+     [call("scale", deployment="payments-api", replicas=3, zones=["US East 1A"])], False, True, ""),
+    ("items typed as the allowed list's pass", [{"scale": {**SCALE["scale"], "zones": [[1, 2]]}}],
+     [call("scale", deployment="payments-api", replicas=3, zones=[1, 2])], False, True, ""),
+    ("either quote inside a string", [{"rebalance": {"mode": ["it's 'fast'"]}}],
+     [call("rebalance", mode='IT"S "fast"')], False, True, ""),
+    ("an empty string is a value of an optional string", [{"rebalance": {"mode": ["", "fast"]}}],
+     [call("rebalance", mode="")], False, True, ""),
+    ("an empty string is no value of a needed string", [{"rebalance": {"mode": ["fast"]}}],
+     [call("rebalance", mode="")], False, False, "mode='' is not one of ['fast']"),
+    ("an answer of another type than the schema's is a variable", [{"rebalance": {"dry_run": ["", "dontcare"]}}],
+     [call("rebalance", dry_run="dontcare")], False, True, ""),
+    ("a variable is compared as written", [{"rebalance": {"dry_run": ["", "dontcare"]}}],
+     [call("rebalance", dry_run="Dont care")], False, False, "dry_run='Dont care' is not one of ['dontcare']"),
+    ("a value of neither the schema's type nor the answer's fails", [{"rebalance": {"dry_run": ["", "dontcare"]}}],
+     [call("rebalance", dry_run=1)], False, False, "dry_run is int 1"),
+    ("null among the allowed values is a value", [{"rebalance": {"mode": ["", None]}}],
+     [call("rebalance", mode=None)], False, True, ""),
+    ("null where the schema wants a string and no null is allowed", [{"rebalance": {"mode": ["", "fast"]}}],
+     [call("rebalance", mode=None)], False, False, "mode is NoneType None"),
+    ("an object may leave out a key allowed to be missing",
+     [{"rebalance": {"labels": [{"team": ["payments"], "tier": ["", "gold"]}]}}],
+     [call("rebalance", labels={"team": "Payments"})], False, True, ""),
+    ("an object with a key outside the answer fails",
+     [{"rebalance": {"labels": [{"team": ["payments"], "tier": ["", "gold"]}]}}],
+     [call("rebalance", labels={"team": "payments", "owner": "sre"})], False, False, "labels="),
+    ("an object without a needed key fails",
+     [{"rebalance": {"labels": [{"team": ["payments"], "tier": ["", "gold"]}]}}],
+     [call("rebalance", labels={"tier": "gold"})], False, False, "labels="),
+    ("a list of objects is compared object by object",
+     [{"rebalance": {"limits": [[{"kind": ["cpu"], "max": [2, 4]}, {"kind": ["memory"], "max": [""]}]]}}],
+     [call("rebalance", limits=[{"kind": "CPU", "max": 4}, {"kind": "memory"}])], False, True, ""),
+    ("a list of objects needs as many objects",
+     [{"rebalance": {"limits": [[{"kind": ["cpu"], "max": [2, 4]}]]}}],
+     [call("rebalance", limits=[{"kind": "cpu", "max": 4}, {"kind": "cpu", "max": 4}])], False, False, "limits="),
 ]  # fmt: skip
 
 
