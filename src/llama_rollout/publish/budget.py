@@ -63,14 +63,17 @@ TOKENIZER_FILE = "tokenizer.json"
 # - the Ask-mode system prompt with tool use (ols/src/prompts/prompts.py, 3,099 characters,
 #   690 tokens), with the role framing and a one-line question;
 PROMPT_TOKENS = 800
-# - the documentation-search guidance added to it (824 characters, 189 tokens);
+# - the documentation-search guidance added to it (824 characters, 189 tokens). The
+#   troubleshooting mode's prompt (4,139 characters, 932 tokens) fits the sum of the two, not
+#   the first alone: where the documentation search is off, that mode may need 230 more;
 DOCS_GUIDANCE_TOKENS = 210
 # - the search_openshift_documentation tool (ols/src/rag_index/solr_support.py, 96 tokens);
 DOCS_SEARCH_TOOL_TOKENS = 110
 # - the OpenShift MCP server's toolsets the operator pins (core, config, helm, metrics;
 #   internal/controller/ocpmcp/assets.go): core, config and helm are 23 tools, 16,765
 #   characters and 4,543 tokens as Lightspeed serialises them (openshift/openshift-mcp-server
-#   032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp) adds 9 tools, about 2,600 tokens.
+#   032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp, pkg/toolsets/metrics) adds 9 tools,
+#   about 9,500 characters: about 2,600 tokens at the same rate.
 OPENSHIFT_MCP_TOOLS = 32
 OPENSHIFT_MCP_TOOL_TOKENS = 8_000
 
@@ -168,9 +171,18 @@ def measure(
     *,
     mcp_server: str = "",
 ) -> Budget:
-    """The budget of a question once ``provider`` is published into ``spec`` (the OLSConfig
-    spec as it is now), with ``definitions`` the tools of the MCP server ``mcp_server`` this
-    publication registers ("": it registers none), counted with ``tokenizer``."""
+    """The budget of a question once ``provider`` is published into ``spec``.
+
+    Args:
+        provider: the provider this publication writes (its window and response tokens).
+        spec: OLSConfig ``cluster``'s spec as it is now (its ``ols`` switches, gates, servers).
+        definitions: the tools of ``mcp_server``, as its ``tools/list`` gives them.
+        tokenizer: the served model's tokenizer (needed when there are definitions).
+        mcp_server: the MCP server this publication registers ("": none).
+
+    Returns:
+        The budget and what fills it.
+    """
     ols = spec.get("ols") or {}
     gates = spec.get("featureGates") or []
     introspection = ols.get("introspectionEnabled") is not False
@@ -209,6 +221,13 @@ def measure(
 
 def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
     """The served model's tokenizer, read from ``tokenizer.json`` beside its mirrored weights.
+
+    Args:
+        connection: the S3 data connection (a ``DataConnection``).
+        model_uri: ``s3://BUCKET/PREFIX/`` of the mirrored model.
+
+    Returns:
+        The tokenizer.
 
     Raises:
         StorageError: the file is missing or cannot be read.
@@ -270,8 +289,16 @@ def current_spec(target: Target) -> dict[str, Any]:
 def check_before_publishing(
     target: Target, publication: Publication, *, model_uri: str, data_connection: str = ""
 ) -> Budget | None:
-    """Refuse, with the fix, a publication whose questions Lightspeed would answer with 413;
-    the budget it measured (None when the step was given no model to count with).
+    """Refuse, with the fix, a publication whose questions Lightspeed would answer with 413.
+
+    Args:
+        target: where OLSConfig is read (the embedded file, or the cluster).
+        publication: what the step is about to merge into it.
+        model_uri: ``s3://BUCKET/PREFIX/`` of the mirrored model, whose tokenizer counts.
+        data_connection: the data connection's name (its keys are in the environment).
+
+    Returns:
+        The budget measured; None when the step was given no model to count with.
 
     Raises:
         ConfigurationError: a question would not fit.
