@@ -189,3 +189,45 @@ def test_deadline_and_unknown_namespace(cluster, fake):
             interval=0.01,
         )
     assert len([r for r in fake.requests if r.startswith(("PATCH", "POST"))]) == before
+
+
+def test_an_operator_without_allowed_from_is_named_with_the_policy_to_add(cluster, fake, caplog):
+    schema = fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")]
+    spec = copy.deepcopy(schema["properties"]["spec"])
+    del spec["properties"]["network"]["properties"]["allowedFrom"]
+    fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")] = {
+        **schema,
+        "properties": {**schema["properties"], "spec": spec},
+    }
+    fake.on_read("llamastackdistributions", "llama-stack", after(1, ready_llsd), namespace="ai")
+    admits_lightspeed = SETTINGS.model_copy(
+        update={"allowed_namespaces": ("openshift-lightspeed",)}
+    )
+    deploy_stack(cluster, admits_lightspeed, timeout=10, interval=0.01)
+    assert (
+        "has no spec.network.allowedFrom.namespaces: its NetworkPolicy will refuse "
+        "openshift-lightspeed; add a NetworkPolicy in ai admitting them to the pods "
+        "app.kubernetes.io/instance=llama-stack on port 8321"
+    ) in caplog.text
+    caplog.clear()
+    deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
+    assert "allowedFrom" not in caplog.text, "nothing to admit, nothing to say"
+
+
+def test_the_fallback_applies_its_network_policy(cluster, fake):
+    fake.without("llamastack.io")
+    fake.on_read("deployments", "llama-stack", after(1, rolled_out), namespace="ai")
+    admits_lightspeed = SETTINGS.model_copy(
+        update={"allowed_namespaces": ("openshift-lightspeed",)}
+    )
+    deploy_stack(cluster, admits_lightspeed, timeout=10, interval=0.01)
+    policy = fake.get("networkpolicies", "llama-stack-network-policy", "ai")
+    pod_labels = fake.get("deployments", "llama-stack", "ai")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert policy["spec"]["podSelector"] == {"matchLabels": pod_labels}
+    assert {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": "openshift-lightspeed"}
+        }
+    } in (policy["spec"]["ingress"][0]["from"])

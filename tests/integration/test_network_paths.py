@@ -1,0 +1,258 @@
+"""Every in-cluster path of a run, through the fake cluster's NetworkPolicies.
+
+The cluster holds the operators' policies as their code writes them (tests/operator_policies.py:
+Lightspeed's app server; Llama Stack's per LlamaStackDistribution, written by a fake operator
+from the CR the stack step applied) and the project's: manifests/lightspeed-publisher's policy
+as shipped, and the fallback Deployment's own. Each connection goes through an Edge
+(tests/network_policy.py) that knows its source pod; a refused one is held unanswered, so the
+client's timeout fires, as on a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from llama_rollout.stack.openshift import deploy_stack
+from llama_rollout.stack.step import StackRequest
+from tests.fake_kube import FakeKube
+from tests.network_policy import Edge, Pod, Port
+from tests.operator_policies import (
+    APP_SERVER_LABELS,
+    LIGHTSPEED_NAMESPACE,
+    LIGHTSPEED_PORT,
+    LLAMA_STACK_OPERATOR_NAMESPACE,
+    lightspeed_app_server_policy,
+    llama_stack_pod_labels,
+    llama_stack_policy,
+)
+from tests.servers import serve_app
+
+pytestmark = pytest.mark.integration
+
+# The pipeline server's project as the shipped manifests name it; the versions are served there.
+PIPELINE = "self-healing-platform"
+PUBLISHER_POLICY = yaml.safe_load(
+    (
+        Path(__file__).resolve().parents[2] / "manifests/lightspeed-publisher/networkpolicy.yaml"
+    ).read_text()
+)
+# A step that calls Llama Stack: Kubeflow Pipelines' label on every v2 pod (kubeflow/pipelines
+# backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b) and the pipeline's own.
+STEP = Pod(
+    PIPELINE,
+    {"pipelines.kubeflow.org/v2_component": "true", "app.kubernetes.io/part-of": "llama-stack"},
+)
+LIGHTSPEED = Pod(LIGHTSPEED_NAMESPACE, APP_SERVER_LABELS)
+VLLM = Pod(
+    PIPELINE, {"serving.kserve.io/inferenceservice": "llama-abcdef0", "component": "predictor"}
+)
+MCP = Pod(PIPELINE, {"app.kubernetes.io/name": "cluster-health-mcp-server"})  # manifests/mcp-server
+ROUTER = Pod(
+    "openshift-ingress",
+    {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"},
+)
+REGISTRY = Pod("rhoai-model-registries", {"app": "registry", "component": "model-registry"})
+STRANGER = Pod("team-b", {"app": "notebook"})
+STACK_PORT, VLLM_PORT, MCP_PORT = Port(8321), Port(8080), Port(3000)
+LIGHTSPEED_APP_PORT = Port(LIGHTSPEED_PORT, "https")
+NAMESPACES = {
+    PIPELINE: {}, LIGHTSPEED_NAMESPACE: {}, "openshift-ingress": {"network.openshift.io/policy-group": "ingress"},
+    "openshift-monitoring": {}, "openshift-console": {}, "rhoai-model-registries": {}, "team-b": {},
+    LLAMA_STACK_OPERATOR_NAMESPACE: {},
+}  # fmt: skip
+
+
+@pytest.fixture
+def fake() -> FakeKube:
+    """A cluster with Lightspeed installed and the publisher's manifests applied."""
+    fake = FakeKube()
+    for name, labels in NAMESPACES.items():
+        fake.add_namespace(name, labels)
+    fake.put("networkpolicies", lightspeed_app_server_policy())
+    fake.put("networkpolicies", yaml.safe_load(yaml.safe_dump(PUBLISHER_POLICY)))
+    return fake
+
+
+def who(name: str, seen: list[str]):
+    """A server that says who it is, and notes each request it gets."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def answer(request):
+        seen.append(name)
+        return PlainTextResponse(name)
+
+    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[dict[str, str], list[str]]]:
+    """One loopback server per destination (name -> URL), and the names of those that answered."""
+    seen: list[str] = []
+    with contextlib.ExitStack() as stack:
+        yield (
+            {
+                n: stack.enter_context(serve_app(who(n, seen)))
+                for n in ("stack", "lightspeed", "vllm", "mcp", "registry")
+            },
+            seen,
+        )
+
+
+def operator(fake: FakeKube):
+    """The Llama Stack operator's reconcile: its NetworkPolicy from the CR as it is now, its
+    Deployment rolled out, the CR Ready."""
+
+    def reconcile(llsd, fake):
+        fake.put("networkpolicies", llama_stack_policy(llsd))
+        name, namespace = llsd["metadata"]["name"], llsd["metadata"]["namespace"]
+        fake.put(
+            "deployments",
+            {
+                "metadata": {"name": name, "namespace": namespace, "generation": 1},
+                "spec": {"replicas": 1},
+                "status": rolled_out(1),
+            },
+        )
+        llsd["status"] = {"phase": "Ready", "version": {"llamaStackServerVersion": "0.7.3"}}
+
+    return reconcile
+
+
+def rolled_out(generation: int) -> dict:
+    return {
+        "observedGeneration": generation,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 1,
+    }
+
+
+def deploy(
+    cluster, fake: FakeKube, *, operator_installed: bool, endpoint: str = "llama-stack"
+) -> Pod:
+    """Run the stack step's deployment for a request with ``endpoint``; the stack's pod."""
+    request = StackRequest(
+        serving_url=f"http://llama-abcdef0-predictor.{PIPELINE}.svc.cluster.local:8080/v1",
+        serving_model="llama", revision="abcdef0123", mcp_url="http://mcp:3000/mcp",
+        lightspeed_endpoint=endpoint,
+    )  # fmt: skip
+    settings = request.settings(PIPELINE)
+    if operator_installed:
+        fake.on_read("llamastackdistributions", settings.name, operator(fake), namespace=PIPELINE)
+    else:
+        fake.without("llamastack.io")
+        fake.on_read(
+            "deployments", settings.name,
+            lambda d, _: d.update(status=rolled_out(d["metadata"]["generation"])), namespace=PIPELINE,
+        )  # fmt: skip
+    deploy_stack(cluster, settings, timeout=30, interval=0.05)
+    if operator_installed:
+        return Pod(PIPELINE, llama_stack_pod_labels(settings.name))
+    deployment = fake.get("deployments", settings.name, PIPELINE)
+    return Pod(PIPELINE, deployment["spec"]["template"]["metadata"]["labels"])
+
+
+def answered(fake, source: Pod, destination: Pod, port: Port, url: str, name: str) -> None:
+    with Edge(fake, source, destination, port, url) as edge:
+        assert requests.get(f"{edge.url}/v1/health", timeout=(30, 60)).text == name
+
+
+def refused(fake, source: Pod, destination: Pod, port: Port, url: str, seen: list[str]) -> None:
+    """The connection times out (no answer, no reset) and the server never sees it."""
+    before = list(seen)
+    with Edge(fake, source, destination, port, url) as edge:
+        with pytest.raises(requests.ReadTimeout):
+            requests.get(f"{edge.url}/v1/query", timeout=(30, 0.5))
+        assert edge.held and edge.forwarded == 0
+    assert seen == before
+
+
+@pytest.mark.parametrize("operator_installed", [True, False], ids=["operator", "fallback"])
+def test_every_path_of_a_run_is_open_with_the_projects_policies(
+    cluster, fake, servers, operator_installed
+):
+    urls, seen = servers
+    stack = deploy(cluster, fake, operator_installed=operator_installed)
+    answered(fake, STEP, stack, STACK_PORT, urls["stack"], "stack")  # stack check, evaluation
+    answered(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], "stack")  # the published provider
+    answered(fake, stack, VLLM, VLLM_PORT, urls["vllm"], "vllm")
+    answered(fake, stack, MCP, MCP_PORT, urls["mcp"], "mcp")
+    answered(fake, STEP, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # tool-call check, lm-eval
+    answered(
+        fake, STEP, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], "lightspeed"
+    )  # smoke question
+    answered(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # lightspeed_endpoint=vllm
+    # The registry through its Route: the step to the router, the router to the registry.
+    with Edge(fake, ROUTER, REGISTRY, Port(8443), urls["registry"]) as route:
+        answered(fake, STEP, ROUTER, Port(443), route.url, "registry")
+    # The policies are enforced: a pod of another project reaches neither Lightspeed nor the stack.
+    refused(fake, STRANGER, stack, STACK_PORT, urls["stack"], seen)
+    refused(fake, STRANGER, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], seen)
+
+
+def test_without_the_publisher_policy_the_smoke_question_times_out(fake, servers):
+    urls, seen = servers
+    # The namespace of the shipped policy is the one to edit: a pipeline elsewhere is refused.
+    elsewhere = Pod("team-b", STEP.labels)
+    refused(fake, elsewhere, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], seen)
+    # A pod of the pipeline's project that is not a pipeline step is refused too.
+    refused(
+        fake,
+        Pod(PIPELINE, {"app": "notebook"}),
+        LIGHTSPEED,
+        LIGHTSPEED_APP_PORT,
+        urls["lightspeed"],
+        seen,
+    )
+    answered(fake, STEP, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], "lightspeed")
+    del fake.objects[
+        (
+            "networkpolicies",
+            LIGHTSPEED_NAMESPACE,
+            PUBLISHER_POLICY["metadata"]["name"],
+            "networking.k8s.io",
+        )
+    ]
+    refused(fake, STEP, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], seen)
+
+
+@pytest.mark.parametrize("operator_installed", [True, False], ids=["operator", "fallback"])
+def test_lightspeed_is_refused_by_a_stack_that_does_not_admit_it(
+    cluster, fake, servers, operator_installed
+):
+    urls, seen = servers
+    # lightspeed_endpoint=vllm: no allowedFrom entry (operator), no peer for it (fallback).
+    stack = deploy(cluster, fake, operator_installed=operator_installed, endpoint="vllm")
+    refused(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], seen)
+    answered(fake, STEP, stack, STACK_PORT, urls["stack"], "stack")
+
+
+def test_removing_the_allowed_from_entry_refuses_lightspeed(cluster, fake, servers):
+    urls, seen = servers
+    stack = deploy(cluster, fake, operator_installed=True)
+    answered(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], "stack")
+    llsd = fake.get("llamastackdistributions", "llama-stack-abcdef0", PIPELINE)
+    assert llsd["spec"]["network"]["allowedFrom"]["namespaces"] == [LIGHTSPEED_NAMESPACE]
+    del llsd["spec"]["network"]
+    fake.read_hooks[("llamastackdistributions", PIPELINE, "llama-stack-abcdef0")](
+        llsd, fake
+    )  # reconciled
+    refused(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], seen)
+
+
+def test_the_fallback_policy_is_what_keeps_strangers_out(cluster, fake, servers):
+    urls, seen = servers
+    stack = deploy(cluster, fake, operator_installed=False)
+    refused(fake, STRANGER, stack, STACK_PORT, urls["stack"], seen)
+    del fake.objects[
+        ("networkpolicies", PIPELINE, "llama-stack-abcdef0-network-policy", "networking.k8s.io")
+    ]
+    answered(fake, STRANGER, stack, STACK_PORT, urls["stack"], "stack")
