@@ -11,6 +11,7 @@ read, so an InferenceService can become Ready after a few polls, or fail.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
@@ -517,6 +518,7 @@ class FakeKube:
             )
         obj.setdefault("apiVersion", rtype.api_version)
         obj.setdefault("kind", rtype.kind)
+        _store_string_data(obj)
         meta["generation"] = 1
         meta["uid"] = f"uid-{len(self.objects) + 1}"
         meta["resourceVersion"] = str(next(self._versions))
@@ -563,6 +565,7 @@ class FakeKube:
     def _commit(
         self, key: tuple[str, str, str, str], current: dict[str, Any], merged: dict[str, Any]
     ) -> dict[str, Any]:
+        _store_string_data(merged)
         if merged == current:
             return current
         if _spec_of(merged) != _spec_of(current):
@@ -631,6 +634,16 @@ class FakeKube:
         _drop_removed(merged, previous, applied)
         self._applied[applied_key] = copy.deepcopy(applied)
         return _json(self._commit(key, current, merged))
+
+
+def _store_string_data(obj: dict[str, Any]) -> None:
+    """A Secret's ``stringData`` is merged into ``data`` on write and never stored, as the API
+    server does (kubernetes pkg/apis/core/v1/conversion.go)."""
+    if obj.get("kind") == "Secret" and "stringData" in obj:
+        encoded = {
+            k: base64.b64encode(v.encode()).decode() for k, v in obj.pop("stringData").items()
+        }
+        obj["data"] = {**(obj.get("data") or {}), **encoded}
 
 
 def _without_status(obj: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,32 @@ a SubjectAccessReview of ``get`` on the non-resource path ``/ols-access`` that i
 with its plain-string ``detail``; a provider without a model, or a model without a provider, is
 pydantic's 422; a provider or a model the loaded configuration does not have is a 422 with
 ``{"detail": {"response", "cause"}}`` and the exact causes below. The answer is an
-``LLMResponse``, every field present. The configuration is the OLSConfig as the
-operator last rolled it out: the fake API's object at the generation ApiReady reports.
+``LLMResponse``, every field present.
+
+The configuration is what the pod that answers loaded at its start: lightspeed-service reads
+``olsconfig.yaml`` only then, so during the operator's rolling restart the OLD pod answers with
+the OLD configuration until the new pod is available (``tests/lightspeed_operator.py`` calls
+``reload`` at that moment, with the spec the operator rendered).
+
+The prompt budget (``ols/src/query_helpers/docs_summarizer.py``, ``ols/utils/token_handler.py``,
+``ols/app/models/config.py`` ``_compute_tool_budgets``): the budget is ``contextWindowSize -
+maxTokensForResponse - max_tokens_for_tools``, where ``max_tokens_for_tools`` is
+``int(contextWindowSize * toolBudgetRatio)`` (the operator writes 0.5 when the CR has none,
+lightspeed-operator ``internal/controller/appserver/assets.go``) once MCP servers are
+configured, else 0. The prompt (system instructions and question) and then the MCP tool
+definitions (``json.dumps([{name, description, schema}])``) are charged against it; over it,
+``PromptTooLongError`` is a 413 with the body of ``ols.py``. Tokens are counted there with
+tiktoken's ``cl100k_base`` times 1.1 (``TOKEN_BUFFER_WEIGHT``), rounded up; that encoding is a
+download this machine cannot make, so the stand-in takes 4 characters a token (cl100k's
+average on English and JSON) before the same 1.1. The system instructions are
+``SYSTEM_PROMPT_CHARS`` long (``ols/src/prompts/prompts.py``: the query system instruction,
+the generic agent instructions, the context and history instructions).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +45,10 @@ from fastapi.responses import JSONResponse
 from tests.fake_kube import FakeKube
 from tests.fake_rbac import User
 from tests.servers import serve_app
+
+SYSTEM_PROMPT_CHARS = 3103  # measured at lightspeed-service 47c96d8
+TOKEN_BUFFER_WEIGHT = 1.1  # ols/constants.py
+DEFAULT_TOOL_BUDGET_RATIO = 0.5
 
 
 def may_query(fake: FakeKube, user: User) -> bool:
@@ -56,11 +80,30 @@ class Lightspeed:
     def __init__(self, fake: FakeKube) -> None:
         self.fake = fake
         self.asked: list[dict[str, Any]] = []
-        self.loaded: dict[str, Any] = {}  # the spec the operator rolled out
+        self.loaded: dict[str, Any] = {}  # the spec the serving pod started with
+        # What the configured MCP servers list (tools/list): name, description, inputSchema.
+        self.mcp_tools: list[dict[str, Any]] = []
 
-    def reload(self) -> None:
-        """What the operator's rollout does: the app server reads the current spec."""
-        self.loaded = dict(self.fake.get("olsconfigs", "cluster")["spec"])
+    def reload(self, spec: dict[str, Any] | None = None) -> None:
+        """A new pod is serving: it read ``spec`` (by default, the current one) at its start."""
+        current = spec if spec is not None else self.fake.get("olsconfigs", "cluster")["spec"]
+        self.loaded = json.loads(json.dumps(current))
+
+    def over_budget(self, query: str, model: dict[str, Any]) -> bool:
+        """Whether the question and the MCP tool definitions exceed the model's prompt budget."""
+        window = int(model.get("contextWindowSize", 128_000))
+        parameters = model.get("parameters") or {}
+        response = int(parameters.get("maxTokensForResponse", 2048))
+        ratio = float(parameters.get("toolBudgetRatio", DEFAULT_TOOL_BUDGET_RATIO))
+        tools = int(window * ratio) if self.loaded.get("mcpServers") else 0
+        definitions = json.dumps([
+            {"name": t["name"], "description": t.get("description", ""),
+             "schema": (t.get("inputSchema") or {}).get("properties", {})}
+            for t in self.mcp_tools
+        ]) if self.loaded.get("mcpServers") and self.mcp_tools else ""  # fmt: skip
+        used = _tokens(SYSTEM_PROMPT_CHARS + len(query))
+        used += _tokens(len(definitions)) if definitions else 0
+        return used > window - response - tools
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -100,6 +143,10 @@ class Lightspeed:
                 return _error(422, "Unable to process this request",
                               f"Model '{model}' is not a valid model for provider "
                               f"'{provider}'. Valid models are: {models}")  # fmt: skip
+            entry = next(m for m in providers[provider]["models"] if m["name"] == model)
+            if self.over_budget(body["query"], entry):
+                return _error(413, "Prompt is too long",
+                              "The input exceeds the model's context window")  # fmt: skip
             self.asked.append(body)
             return JSONResponse({"conversation_id": "c-1", "response": f"{model} answers.",
                                  "referenced_documents": [], "truncated": False,
@@ -107,6 +154,10 @@ class Lightspeed:
                                  "tool_calls": [], "tool_results": []})  # fmt: skip
 
         return app
+
+
+def _tokens(characters: int) -> int:
+    return math.ceil(math.ceil(characters / 4) * TOKEN_BUFFER_WEIGHT)
 
 
 def _invalid(message: str) -> JSONResponse:

@@ -7,6 +7,10 @@ holder's time has run out, a replace with the resourceVersion read (409 when ano
 it first): the API server decides every race. The Lease is held for at most its duration,
 which covers the whole publish step, so a run killed while holding it blocks the next run
 only until then.
+
+OLSConfig is cluster-scoped, so the Lease is too in effect: it lives in
+``openshift-lightspeed`` (beside what it guards), not in the pipeline's namespace, so that runs
+in two projects contend for the same one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError
+from llama_rollout.publish.olsconfig import NAMESPACE
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +58,9 @@ def _expired(spec: dict[str, Any], now: datetime) -> bool:
 
 
 @contextlib.contextmanager
-def held(kube: Kube, namespace: str, holder: str, *, seconds: int) -> Iterator[None]:
-    """Hold the publish Lease in ``namespace`` as ``holder`` for the body (at most ``seconds``).
+def held(kube: Kube, holder: str, *, seconds: int) -> Iterator[None]:
+    """Hold the publish Lease in ``openshift-lightspeed`` as ``holder`` for the body (at most
+    ``seconds``).
 
     Raises:
         LeaseHeld: another holder's Lease has not expired, or another run took it first.
@@ -69,24 +75,24 @@ def held(kube: Kube, namespace: str, holder: str, *, seconds: int) -> Iterator[N
     lease = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": NAME, "namespace": namespace,
+        "metadata": {"name": NAME, "namespace": NAMESPACE,
                      "labels": {"app.kubernetes.io/managed-by": "llama-rollout"}},
         "spec": spec,
     }  # fmt: skip
-    current = kube.get(API_VERSION, KIND, NAME, namespace)
+    current = kube.get(API_VERSION, KIND, NAME, NAMESPACE)
     try:
         if current is None:
             taken = kube.create(lease)
         else:
             theirs = current.get("spec") or {}
             if theirs.get("holderIdentity") != holder and not _expired(theirs, now):
-                raise _held_by(theirs, namespace)
+                raise _held_by(theirs)
             lease["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             taken = kube.replace(lease)
     except Conflict:
-        now_there = (kube.get(API_VERSION, KIND, NAME, namespace) or {}).get("spec") or {}
-        raise _held_by(now_there, namespace) from None
-    logger.info("holding Lease %s/%s as %s (at most %d s)", namespace, NAME, holder, seconds)
+        now_there = (kube.get(API_VERSION, KIND, NAME, NAMESPACE) or {}).get("spec") or {}
+        raise _held_by(now_there) from None
+    logger.info("holding Lease %s/%s as %s (at most %d s)", NAMESPACE, NAME, holder, seconds)
     try:
         yield
     finally:
@@ -112,7 +118,7 @@ def _release(kube: Kube, taken: dict[str, Any], holder: str) -> None:
         logger.warning("could not release Lease %s as %s: %s", NAME, holder, exc)
 
 
-def _held_by(spec: dict[str, Any], namespace: str) -> LeaseHeld:
+def _held_by(spec: dict[str, Any]) -> LeaseHeld:
     holder = spec.get("holderIdentity") or "another run"
     since = spec.get("acquireTime") or "an unknown time"
     until = ""
@@ -121,7 +127,7 @@ def _held_by(spec: dict[str, Any], namespace: str) -> LeaseHeld:
         until = f", until {_micro_time(ends)[:19]}Z at the latest"
     return LeaseHeld(
         f"another run ({holder}) is publishing to Lightspeed: it holds Lease "
-        f"{namespace}/{NAME} since {since}{until}",
+        f"{NAMESPACE}/{NAME} since {since}{until}",
         hint="let that run finish and start this one again; if that run is gone, delete the "
-        f"Lease (oc delete lease {NAME} -n {namespace})",
+        f"Lease (oc delete lease {NAME} -n {NAMESPACE})",
     )

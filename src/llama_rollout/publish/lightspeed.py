@@ -3,13 +3,14 @@
 The sequence, each part a function here:
 
 1. ``ensure_credentials``: the provider's Secret in ``openshift-lightspeed`` (server-side apply:
-   the Secret is ours alone).
+   the Secret is ours alone), with a non-empty ``apitoken``, checked here because the operator
+   says nothing at all when it is missing (``rollout``).
 2. ``write_merged``: read OLSConfig, merge (``olsconfig.merged_spec``), and replace it with the
    resourceVersion read as a precondition; a Conflict (another writer in between) is read and
    merged again, so that writer's change is kept, not overwritten.
-3. ``wait_rolled``: the operator has reconciled the new generation (ApiReady's
-   observedGeneration), ApiReady is True and ``overallStatus`` is Ready, or the failure
-   explained from ``status.diagnosticInfo`` and the conditions.
+3. ``wait_rolled``: the operator has reconciled the new generation and its app server is up
+   (``rollout.reconciled``), then the app server's Deployment has rolled out, so that no old
+   pod answers with the old configuration (``rollout.app_server_rolled``).
 4. ``ask``: one question to Lightspeed's ``/v1/query`` through the new provider and model, since
    its readiness probe only asks the default one.
 5. On any failure after the write, ``restore`` writes the previous spec back, exactly.
@@ -17,7 +18,9 @@ The sequence, each part a function here:
 
 from __future__ import annotations
 
+import base64
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +30,17 @@ from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError, NotReady
-from llama_rollout.kube.waits import Readiness, watch_until
-from llama_rollout.publish import olsconfig
-from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, NAMESPACE, Publication
+from llama_rollout.kube.waits import watch_until
+from llama_rollout.publish import olsconfig, rollout
+from llama_rollout.publish.olsconfig import (
+    API_VERSION,
+    APP_SERVER,
+    CREDENTIAL_KEY,
+    KIND,
+    NAME,
+    NAMESPACE,
+    Publication,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +80,15 @@ def read(kube: Kube) -> dict[str, Any] | None:
 
 
 def ensure_credentials(kube: Kube, provider: olsconfig.Provider, value: str) -> None:
-    """The provider's credentials Secret, with ``value`` under its ``credentialKey``."""
-    kube.apply(
+    """The provider's credentials Secret, with ``value`` under ``apitoken``.
+
+    Raises:
+        PublishError: the Secret as stored has no non-empty ``apitoken``.
+    """
+    where = f"Secret {NAMESPACE}/{provider.secret_name}"
+    if not value.strip():
+        raise _no_token(where)
+    stored = kube.apply(
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -80,8 +98,21 @@ def ensure_credentials(kube: Kube, provider: olsconfig.Provider, value: str) -> 
                 "labels": {"app.kubernetes.io/managed-by": "llama-rollout"},
             },
             "type": "Opaque",
-            "stringData": {provider.credential_key: value},
+            "stringData": {CREDENTIAL_KEY: value},
         }
+    )
+    # What the operator will read is what the API server stored, not what was sent.
+    token = (stored.get("data") or {}).get(CREDENTIAL_KEY) or ""
+    if not base64.b64decode(token).decode(errors="replace").strip():
+        raise _no_token(where)
+
+
+def _no_token(where: str) -> PublishError:
+    return PublishError(
+        f"{where} would have no usable key {CREDENTIAL_KEY}: the operator would not reconcile "
+        "OLSConfig and would say nothing about why",
+        hint="give the provider a non-empty credential (for lightspeed_endpoint=vllm, the "
+        "token of the Secret lightspeed-model-client-token from manifests/lightspeed-publisher)",
     )
 
 
@@ -179,46 +210,10 @@ def restore(kube: Kube, previous: dict[str, Any]) -> None:
     )
 
 
-def rolled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
-    """The check that the operator rolled generation ``generation`` and Lightspeed is Ready."""
-
-    def check(obj: dict[str, Any] | None) -> Readiness:
-        if obj is None:
-            return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
-        status = obj.get("status") or {}
-        conditions = {c.get("type"): c for c in status.get("conditions") or []}
-        api = conditions.get("ApiReady")
-        if api is None or int(api.get("observedGeneration") or 0) < generation:
-            seen = api.get("observedGeneration") if api else "nothing"
-            return Readiness(state=f"the operator has not reconciled generation {generation} "
-                             f"yet (ApiReady reports {seen})")  # fmt: skip
-        overall = status.get("overallStatus", "")
-        if api.get("status") == "True" and overall == "Ready":
-            return Readiness(ready=True, state="Ready")
-        if failures := explained_diagnostics(status):
-            return Readiness(failure=failures)
-        return Readiness(
-            state=f"ApiReady {api.get('status')} ({api.get('reason', '')}: "
-            f"{api.get('message', '')}); overallStatus {overall or 'unset'}"
-        )
-
-    return check
-
-
-def explained_diagnostics(status: dict[str, Any]) -> str:
-    """``status.diagnosticInfo`` as one sentence (empty when the operator reports none)."""
-    parts = []
-    for entry in status.get("diagnosticInfo") or []:
-        where = "/".join(filter(None, [entry.get("podName"), entry.get("containerName")]))
-        parts.append(
-            f"{entry.get('failedComponent', 'a component')}: {where or 'a pod'} "
-            f"{entry.get('reason', 'failed')}: {entry.get('message', '')}".strip()
-        )
-    return "; ".join(parts)
-
-
 def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
-    """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``."""
+    """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``: the
+    operator reconciled it, then the app server's pods all run the new configuration."""
+    deadline = time.monotonic() + timeout
     last = {"state": ""}
 
     def log_state(state: str) -> None:
@@ -226,8 +221,13 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
             logger.info("Lightspeed: %s", state)
             last["state"] = state
 
-    watch_until(kube, API_VERSION, KIND, NAME, None, rolled(generation),
+    watch_until(kube, API_VERSION, KIND, NAME, None, rollout.reconciled(generation),
                 timeout=timeout, on_state=log_state)  # fmt: skip
+    others = rollout.other_components((read(kube) or {}).get("status") or {})
+    if others:
+        logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
+    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rollout.app_server_rolled,
+                timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip
 
 
 def ask(
@@ -248,6 +248,13 @@ def ask(
     text = answer.get("response") if isinstance(answer, dict) else None
     if status != 200 or not text:
         detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+        if status == 413:
+            raise PublishError(
+                f"Lightspeed's prompt budget is exceeded through provider {provider}, model "
+                f"{model} (413: {str(detail)[:200]})",
+                hint="raise max_model_len (contextWindowSize), lower lightspeed_max_tokens, or "
+                "serve fewer MCP tools",
+            )
         hint = {
             401: "the step had no service-account token to send",
             403: "the token was refused, or the pipeline's service account may not get "

@@ -4,7 +4,9 @@ The live version is the one whose publication is current in the Model Registry
 (``registry.publications``). A run has nothing to do when that version is the source's
 current revision, its endpoint answers with its model, the InferenceService is Ready (on a
 cluster), and OLSConfig still names the same provider, URL and model (and, on a cluster,
-Lightspeed is Ready). Any other answer, or ``force``, runs every step, and the reason says why.
+Lightspeed's app server and cache are ready, ``rollout.serving_problem``: other components
+such as the console plugin may stay NotReady for good without it mattering). Any other
+answer, or ``force``, runs every step, and the reason says why.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
 
 def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) -> list[str]:
     """What is wrong with the live version on the cluster."""
-    from llama_rollout.publish import lightspeed
+    from llama_rollout.publish import lightspeed, rollout
 
     problems: list[str | None] = []
     name = live.record.serving_name
@@ -117,8 +119,10 @@ def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) 
         problems.append("OLSConfig cluster is gone")
     else:
         problems.append(olsconfig_problem(obj.get("spec") or {}, live))
-        if (obj.get("status") or {}).get("overallStatus") != "Ready":
-            problems.append("Lightspeed is not Ready")
+        # The publication's own rule: a console plugin NotReady for good is no reason to
+        # deploy the model again on every scheduled run.
+        if problem := rollout.serving_problem(obj):
+            problems.append(f"Lightspeed does not serve ({problem})")
     found = [p for p in problems if p]
     # The endpoint is asked last, and only when the rest is well: its answer takes longest.
     return found or [

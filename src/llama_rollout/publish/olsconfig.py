@@ -25,7 +25,11 @@ KIND = "OLSConfig"
 NAME = "cluster"  # the CRD's own rule: .metadata.name must be 'cluster'
 NAMESPACE = "openshift-lightspeed"  # where the operator reads provider credentials
 PROVIDER_TYPE = "rhoai_vllm"  # OpenAI-compatible self-hosted /v1 (LangChain ChatOpenAI)
-DEFAULT_CREDENTIAL_KEY = "apitoken"
+# The operator mounts the provider's Secret as a directory and, for rhoai_vllm, the app server
+# reads the file ``apitoken`` from it: ``credentialKey`` is honoured only for Google Vertex
+# (lightspeed-operator internal/controller/appserver/assets.go), so there is no other key.
+CREDENTIAL_KEY = "apitoken"
+APP_SERVER = "lightspeed-app-server"  # the operator's Deployment of the app server, in NAMESPACE
 MAX_PROVIDERS = 10  # the CRD's maxItems
 MCP_FEATURE_GATE = "MCPServer"
 
@@ -47,7 +51,6 @@ class Provider:
     secret_name: str
     context_window_size: int
     max_tokens_for_response: int
-    credential_key: str = DEFAULT_CREDENTIAL_KEY
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -68,7 +71,7 @@ class Provider:
 
     def as_entry(self) -> dict[str, Any]:
         """The entry of ``spec.llm.providers``."""
-        entry: dict[str, Any] = {
+        return {
             "name": self.name,
             "type": PROVIDER_TYPE,
             "url": self.url,
@@ -81,9 +84,6 @@ class Provider:
                 }
             ],
         }
-        if self.credential_key != DEFAULT_CREDENTIAL_KEY:
-            entry["credentialKey"] = self.credential_key
-        return entry
 
 
 @dataclass(frozen=True)

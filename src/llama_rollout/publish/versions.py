@@ -123,8 +123,9 @@ def publish_on_openshift(
         if request.requires_token
         else NO_AUTH_CREDENTIAL
     )
-    holder = request.run_id or f"pid-{os.getpid()}"
-    with lease.held(kube, namespace, holder, seconds=request.timeout_seconds + LEASE_MARGIN):
+    # The project too: the Lease is shared by the runs of every project on the cluster.
+    holder = f"{namespace}/{request.run_id or f'pid-{os.getpid()}'}"
+    with lease.held(kube, holder, seconds=request.timeout_seconds + LEASE_MARGIN):
         written, answer = ClusterPublish(
             kube, publication, credential, timeout=request.timeout_seconds,
             lightspeed_url=request.lightspeed_url or LIGHTSPEED_URL,

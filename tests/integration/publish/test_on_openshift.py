@@ -1,10 +1,9 @@
 """Publishing on OpenShift against the fake API with RBAC from manifests/lightspeed-publisher,
-the Lightspeed stand-in, and the real Model Registry client against the registry server.
+the Lightspeed operator's and app server's stand-ins, and the real Model Registry client
+against the registry server (the cluster: conftest.py).
 
-The operator is played by a read hook: after a few looks it reports the new generation in
-ApiReady and the app server reloads (or, in the failure cases, it reports a crash loop, or
-never gets there). Blue/green: version A is live, version B comes up beside it and takes its
-place, and A is removed; when B fails, A stays serving and published.
+Blue/green: version A is live, version B comes up beside it and takes its place, and A is
+removed; when B fails, A stays serving and published.
 """
 
 from __future__ import annotations
@@ -12,180 +11,35 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
 
 from llama_rollout import registry
 from llama_rollout.errors import RolloutError
-from llama_rollout.kube import Kube, KubeError
-from llama_rollout.publish import embedded, lease, live
+from llama_rollout.kube import KubeError
+from llama_rollout.publish import lease, live
 from llama_rollout.publish.lightspeed import LightspeedMissing, PublishError
 from llama_rollout.publish.olsconfig import McpShape
-from llama_rollout.publish.step import PublishRequest
 from llama_rollout.publish.versions import publish_on_openshift
 from llama_rollout.registry.publications import PUBLISHED, REMOVED, RETIRED, published_versions
-from tests.fake_kube import FakeKube, running
-from tests.lightspeed_server import running_lightspeed
+from tests.integration.publish.conftest import (
+    LIGHTSPEED_NS,
+    NS,
+    REVISION_A,
+    REVISION_B,
+    granted_by_manifests,
+    providers,
+    request_for,
+    serve_version,
+    short_timeout,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
-MANIFESTS = ROOT / "manifests" / "lightspeed-publisher"
-RUNNER_ROLE = ROOT / "manifests" / "pipeline-runner" / "role.yaml"
-NS = "self-healing-platform"
-RUNNER = f"system:serviceaccount:{NS}:pipeline-runner-dspa"
-PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
-           "Role": "roles", "RoleBinding": "rolebindings", "ServiceAccount": "serviceaccounts",
-           "Secret": "secrets"}  # fmt: skip
-REVISION_A, REVISION_B = "a" * 40, "b" * 40
-
-
-def manifests() -> list[dict]:
-    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
-    return [doc for name in kustomization["resources"]
-            for doc in yaml.safe_load_all((MANIFESTS / name).read_text())]  # fmt: skip
-
-
-def install(fake: FakeKube, obj: dict) -> None:
-    obj = copy.deepcopy(obj)
-    if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
-        obj["metadata"].setdefault("namespace", NS)
-    if obj["kind"] == "Secret" and obj.get("type") == "kubernetes.io/service-account-token":
-        obj["data"] = {"token": base64.b64encode(b"model-client-token").decode()}  # the controller
-    fake.put(PLURALS[obj["kind"]], obj)
-
-
-def operator(lightspeed, *, reads: int = 2, failing: bool = False):
-    """The Lightspeed operator: it reconciles a new generation after ``reads`` looks."""
-    seen = {"n": 0}
-
-    def reconcile(obj, fake):
-        generation = obj["metadata"]["generation"]
-        api = next((c for c in obj.get("status", {}).get("conditions", [])
-                    if c["type"] == "ApiReady"), {})  # fmt: skip
-        if api.get("observedGeneration") == generation:
-            return
-        seen["n"] += 1
-        if seen["n"] < reads:
-            return
-        seen["n"] = 0
-        if failing:
-            obj["status"] = {"overallStatus": "NotReady", "conditions": [
-                {"type": "ApiReady", "status": "False", "reason": "Failed",
-                 "message": "app server pods are not ready", "observedGeneration": generation}],
-                "diagnosticInfo": [{"failedComponent": "ApiReady", "podName": "lightspeed-app-server-7c9",
-                                    "containerName": "lightspeed-service-api",
-                                    "reason": "CrashLoopBackOff", "message": "back-off 40s"}]}  # fmt: skip
-            return
-        obj["status"] = {"overallStatus": "Ready", "conditions": [
-            {"type": "ApiReady", "status": "True", "reason": "Reconciled", "message": "",
-             "observedGeneration": generation}]}  # fmt: skip
-        lightspeed.reload()
-
-    return reconcile
-
-
-def without(obj: dict, triple: tuple[str, str, str] | None) -> dict:
-    """A Role or ClusterRole with one (group, resource, verb) taken out."""
-    if triple is None or obj["kind"] not in ("Role", "ClusterRole"):
-        return obj
-    rules = []
-    for rule in obj["rules"]:
-        if "resources" not in rule:
-            rules.append(rule)
-            continue
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                verbs = [v for v in rule["verbs"] if (group, resource, v) != triple]
-                if verbs:
-                    rules.append(
-                        {**rule, "apiGroups": [group], "resources": [resource], "verbs": verbs}
-                    )
-    return {**obj, "rules": rules}
-
-
-@pytest.fixture
-def cluster(tmp_path, request):
-    fake = FakeKube(rbac=True, tokens={"runner": RUNNER})
-    for name in (NS, "openshift-lightspeed"):
-        fake.add_namespace(name)
-    for obj in manifests():
-        install(fake, without(obj, getattr(request, "param", None)))
-    role = yaml.safe_load(RUNNER_ROLE.read_text())
-    install(fake, role)
-    install(fake, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                   "metadata": {"name": "llama-rollout-pipeline"},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                               "name": role["metadata"]["name"]},
-                   "subjects": [{"kind": "ServiceAccount", "name": "pipeline-runner-dspa",
-                                 "namespace": NS}]})  # fmt: skip
-    sample = copy.deepcopy(embedded.SAMPLE)
-    sample["status"] = {"overallStatus": "Ready", "conditions": [
-        {"type": "ApiReady", "status": "True", "observedGeneration": 1}]}  # fmt: skip
-    fake.put("olsconfigs", sample)
-    with running_lightspeed(fake) as (lightspeed, url), running(fake) as api:
-        lightspeed.reload()
-        fake.on_read("olsconfigs", "cluster", operator(lightspeed))
-        configuration = client.Configuration(host=api, api_key={"authorization": "Bearer runner"})
-        yield fake, Kube(client.ApiClient(configuration)), lightspeed, url
-
-
-@pytest.fixture
-def versions(registry_url):
-    """Versions A and B of one model in the registry (their S3 copies are not needed here)."""
-    connected = registry.connect(registry.endpoint_for(registry_url))
-    for revision in (REVISION_A, REVISION_B):
-        registry.register_version(
-            connected, model_name="llama-3-2-3b-instruct",
-            model_uri=f"s3://models/models/llama-3-2-3b-instruct/{revision}/",
-            storage_key="models", storage_path=f"models/llama-3-2-3b-instruct/{revision}",
-            provenance=registry.Provenance(f"hf://meta-llama/Llama-3.2-3B-Instruct@{revision}",
-                                           revision, "0" * 64),
-        )  # fmt: skip
-    return registry_url, connected
-
-
-def request_for(revision: str, registry_url: str, lightspeed_url: str, **changes) -> PublishRequest:
-    short = revision[:7]
-    values = dict(
-        model_name="llama-3-2-3b-instruct", model_version_name=revision[:12],
-        serving_url=f"https://llama-3-2-3b-instruct-{short}-predictor.{NS}.svc:8443/v1",
-        serving_model="llama-3-2-3b-instruct", serving_name=f"llama-3-2-3b-instruct-{short}",
-        stack_name=f"llama-stack-{short}",
-        llama_stack_url=f"http://llama-stack-{short}-service.{NS}.svc:8321",
-        llama_stack_model_id="vllm/llama-3-2-3b-instruct", mcp_url=f"http://mcp.{NS}.svc:3000/mcp",
-        namespace=NS, run_id=f"run-{short}", registry_url=registry_url,
-        lightspeed_url=lightspeed_url, timeout_seconds=30,
-    )  # fmt: skip
-    return PublishRequest(**{**values, **changes})
-
-
-def serve_version(fake: FakeKube, revision: str) -> None:
-    """What the serving and Llama Stack steps leave for a version (their steps are tested
-    elsewhere): its InferenceService, runtime and the fallback stack's objects."""
-    short = revision[:7]
-    isvc = f"llama-3-2-3b-instruct-{short}"
-    fake.put("inferenceservices", {"metadata": {"name": isvc, "namespace": NS},
-                                   "status": {"conditions": [{"type": "Ready", "status": "True"}]}})  # fmt: skip
-    fake.put("servingruntimes", {"metadata": {"name": isvc, "namespace": NS}})
-    stack = f"llama-stack-{short}"
-    fake.put("llamastackdistributions", {"metadata": {"name": stack, "namespace": NS}})
-    fake.put("configmaps", {"metadata": {"name": f"{stack}-config", "namespace": NS}})
-    # The fallback's objects too (a cluster without the operator): a removal takes them all.
-    fake.put("deployments", {"metadata": {"name": stack, "namespace": NS}})
-    fake.put("services", {"metadata": {"name": f"{stack}-service", "namespace": NS}})
-    fake.put("persistentvolumeclaims", {"metadata": {"name": f"{stack}-pvc", "namespace": NS}})
-
-
-def providers(fake: FakeKube) -> list[dict]:
-    return fake.get("olsconfigs", "cluster")["spec"]["llm"]["providers"]
-
 
 def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions, tmp_path):
-    fake, kube, lightspeed, url = cluster
+    fake, kube, lightspeed, url, _ = cluster
     registry_url, connected = versions
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
     serve_version(fake, REVISION_A)
@@ -204,8 +58,9 @@ def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions
     assert spec["featureGates"] == ["MCPServer"]
     assert spec["mcpServers"] == [{"name": "cluster-health", "url": f"http://mcp.{NS}.svc:3000/mcp",
                                    "timeout": 30}]  # fmt: skip
-    secret = fake.get("secrets", "llamastack-credentials", "openshift-lightspeed")
-    assert secret["stringData"] == {"apitoken": "no-auth-required"}
+    secret = fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS)
+    assert secret["data"] == {"apitoken": base64.b64encode(b"no-auth-required").decode()}
+    assert "credentialKey" not in ours, "the operator reads the file apitoken whatever it says"
     # The question went through the new provider and model, after the rollout.
     assert lightspeed.asked == [{"query": lightspeed.asked[0]["query"], "provider": "llamastack",
                                  "model": "vllm/llama-3-2-3b-instruct"}]  # fmt: skip
@@ -221,7 +76,7 @@ def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions
     )
     assert recorded.record.serving_name == f"llama-3-2-3b-instruct-{REVISION_A[:7]}"
     # The Lease was held, and is released.
-    held = fake.get("leases", lease.NAME, NS)
+    held = fake.get("leases", lease.NAME, LIGHTSPEED_NS)
     assert held["spec"]["holderIdentity"] is None
     assert [a for a in fake.audit if not a.allowed] == []
 
@@ -237,7 +92,7 @@ def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions
 def test_a_write_in_between_is_merged_again_not_lost(cluster, versions, tmp_path):
     from llama_rollout.publish.lightspeed import write_merged
 
-    fake, kube, _, _ = cluster
+    fake, kube, _, _, _ = cluster
     request = request_for(REVISION_A, versions[0], "http://unused")
     wrote = {"n": 0}
 
@@ -262,35 +117,38 @@ def test_a_write_in_between_is_merged_again_not_lost(cluster, versions, tmp_path
     assert [p["name"] for p in providers(fake)] == ["openai", "gemini", "watsonx", "llamastack"]
 
 
-@pytest.mark.parametrize("failure", ["crash-loop", "never-ready", "lightspeed-refuses"])
+@pytest.mark.parametrize(
+    "failure", ["crash-loop", "stuck-rollout", "never-ready", "lightspeed-refuses"]
+)
 def test_a_failed_publication_restores_the_previous_spec_exactly(
     cluster, versions, tmp_path, failure
 ):
-    fake, kube, lightspeed, url = cluster
+    fake, kube, lightspeed, url, operator = cluster
     registry_url, connected = versions
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    if failure == "crash-loop":
-        fake.on_read("olsconfigs", "cluster", operator(lightspeed, failing=True))
-    elif failure == "never-ready":
-        fake.on_read("olsconfigs", "cluster", operator(lightspeed, reads=10**9))
-    else:  # the operator rolls, but the app server still has the old configuration
-        fake.on_read("olsconfigs", "cluster", operator(lightspeed))
-        lightspeed.reload = lambda: None
     request = request_for(REVISION_A, registry_url, url)
-    if failure == "never-ready":  # below the parameter's own minimum, to keep the test short
-        request = PublishRequest.model_construct(**{**request.model_dump(), "timeout_seconds": 2})
+    if failure == "crash-loop":  # nothing else serves: the operator sees the crash loop
+        operator.crash_loops, operator.old_pod_serves = True, False
+    elif failure == "stuck-rollout":  # the old pod serves on; the Deployment gives up
+        operator.crash_loops = True
+    elif failure == "never-ready":  # the operator is not running
+        del fake.read_hooks[("olsconfigs", "", "cluster")]
+        request = short_timeout(request)
+    else:  # the operator rolls, but the app server still has the old configuration
+        lightspeed.reload = lambda spec=None: None
     with pytest.raises(PublishError, match="restored to its previous spec") as failed:
         publish_on_openshift(request, tmp_path, kube=kube, token="runner")
     assert fake.get("olsconfigs", "cluster")["spec"] == before
-    reason = {"crash-loop": "CrashLoopBackOff", "never-ready": "not reconciled generation",
+    reason = {"crash-loop": "CrashLoopBackOff", "stuck-rollout": "exceeded its progress deadline",
+              "never-ready": "not reconciled generation",
               "lightspeed-refuses": "is not a valid provider"}[failure]  # fmt: skip
     assert reason in str(failed.value)
     assert published_versions(connected, "llama-3-2-3b-instruct") == [], "nothing recorded"
-    assert fake.get("leases", lease.NAME, NS)["spec"]["holderIdentity"] is None
+    assert fake.get("leases", lease.NAME, LIGHTSPEED_NS)["spec"]["holderIdentity"] is None
 
 
 def test_without_lightspeed_nothing_is_written(cluster, versions, tmp_path):
-    fake, kube, _, url = cluster
+    fake, kube, _, url, _ = cluster
     del fake.objects[("olsconfigs", "", "cluster", "ols.openshift.io")]
     writes = len(fake.requests)
     with pytest.raises(LightspeedMissing, match="OpenShift Lightspeed is not installed"):
@@ -298,18 +156,18 @@ def test_without_lightspeed_nothing_is_written(cluster, versions, tmp_path):
                              token="runner")  # fmt: skip
     assert not [r for r in fake.requests[writes:] if r.startswith(("POST", "PUT", "PATCH"))
                 and "leases" not in r]  # fmt: skip
-    assert fake.get("secrets", "llamastack-credentials", "openshift-lightspeed") is None
+    assert fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS) is None
 
 
 def test_a_second_run_fails_while_the_first_holds_the_lease(cluster, versions, tmp_path):
-    fake, kube, _, url = cluster
-    with lease.held(kube, NS, "run-first", seconds=600):
+    fake, kube, _, url, _ = cluster
+    with lease.held(kube, "run-first", seconds=600):
         with pytest.raises(lease.LeaseHeld, match=r"another run \(run-first\) is publishing"):
             publish_on_openshift(request_for(REVISION_A, versions[0], url), tmp_path, kube=kube,
                                  token="runner")  # fmt: skip
         assert len(providers(fake)) == 2, "nothing was published"
     # An expired Lease (a run killed while holding it) is taken over.
-    expired = fake.get("leases", lease.NAME, NS)
+    expired = fake.get("leases", lease.NAME, LIGHTSPEED_NS)
     expired["spec"] = {"holderIdentity": "run-killed", "leaseDurationSeconds": 1,
                        "renewTime": "2026-01-01T00:00:00.000000Z"}  # fmt: skip
     publish_on_openshift(
@@ -328,7 +186,7 @@ def live_check(fake, kube, connected, revision):
 def test_blue_green_switches_then_removes_the_old_version(
     cluster, versions, tmp_path, keep, monkeypatch
 ):
-    fake, kube, _, url = cluster
+    fake, kube, _, url, _ = cluster
     registry_url, connected = versions
     monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)  # no real endpoint here
     serve_version(fake, REVISION_A)
@@ -365,7 +223,7 @@ def test_blue_green_switches_then_removes_the_old_version(
 def test_blue_green_failure_leaves_the_old_version_serving_and_published(
     cluster, versions, tmp_path, monkeypatch
 ):
-    fake, kube, lightspeed, url = cluster
+    fake, kube, _, url, operator = cluster
     registry_url, connected = versions
     monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)
     serve_version(fake, REVISION_A)
@@ -373,7 +231,7 @@ def test_blue_green_failure_leaves_the_old_version_serving_and_published(
                          token="runner")  # fmt: skip
     published_a = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
     serve_version(fake, REVISION_B)
-    fake.on_read("olsconfigs", "cluster", operator(lightspeed, failing=True))
+    operator.crash_loops, operator.old_pod_serves = True, False
     with pytest.raises(PublishError, match="restored"):
         publish_on_openshift(request_for(REVISION_B, registry_url, url), tmp_path / "b",
                              kube=kube, token="runner")  # fmt: skip
@@ -384,17 +242,18 @@ def test_blue_green_failure_leaves_the_old_version_serving_and_published(
     }
     assert states == {REVISION_A[:12]: PUBLISHED}
     # The operator rolls the restored spec back out; then A is live and healthy as before.
-    fake.on_read("olsconfigs", "cluster", operator(lightspeed, reads=1))
+    operator.crash_loops, operator.old_pod_serves = False, True
+    operator.settle()
     still = live_check(fake, kube, connected, REVISION_A)
     assert not still.changed, still.reason
 
 
 def test_a_token_for_vllm_comes_from_the_model_client_secret(cluster, versions, tmp_path):
-    fake, kube, _, url = cluster
+    fake, kube, _, url, _ = cluster
     request = request_for(REVISION_A, versions[0], url, endpoint="vllm", serving_auth=True)
     publish_on_openshift(request, tmp_path, kube=kube, token="runner")
-    secret = fake.get("secrets", "llamastack-credentials", "openshift-lightspeed")
-    assert secret["stringData"] == {"apitoken": "model-client-token"}
+    secret = fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS)
+    assert secret["data"] == {"apitoken": base64.b64encode(b"model-client-token").decode()}
     ours = next(p for p in providers(fake) if p["name"] == "llamastack")
     assert (
         ours["url"] == request.serving_url and ours["models"][0]["name"] == "llama-3-2-3b-instruct"
@@ -402,16 +261,6 @@ def test_a_token_for_vllm_comes_from_the_model_client_secret(cluster, versions, 
     del fake.objects[("secrets", NS, "lightspeed-model-client-token", "")]
     with pytest.raises(KubeError, match="manifests/lightspeed-publisher"):
         publish_on_openshift(request, tmp_path, kube=kube, token="runner")
-
-
-def granted_by_manifests() -> set[tuple[str, str, str]]:
-    return {
-        (group, resource, verb)
-        for obj in manifests() if obj["kind"] in ("Role", "ClusterRole")
-        and obj["metadata"]["name"] != "lightspeed-model-client"  # Lightspeed's, not the step's
-        for rule in obj["rules"] if "resources" in rule
-        for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]
-    }  # fmt: skip
 
 
 def publish_a_then_b(fake, kube, registry_url, url, tmp_path) -> None:
@@ -422,7 +271,7 @@ def publish_a_then_b(fake, kube, registry_url, url, tmp_path) -> None:
 
 
 def test_every_rule_of_the_publisher_manifests_is_used(cluster, versions, tmp_path, monkeypatch):
-    fake, kube, lightspeed, url = cluster
+    fake, kube, lightspeed, url, _ = cluster
     registry_url, _ = versions
     publish_a_then_b(fake, kube, registry_url, url, tmp_path)
     assert [a for a in fake.audit if not a.allowed] == []
@@ -431,7 +280,7 @@ def test_every_rule_of_the_publisher_manifests_is_used(cluster, versions, tmp_pa
     assert granted_by_manifests() <= runner_rules, granted_by_manifests() - runner_rules
     assert lightspeed.asked, "the /ols-access rule let the question through"
     scopes = {(a.resource, a.namespace) for a in fake.audit if a.resource == "secrets"}
-    assert ("secrets", "openshift-lightspeed") in scopes
+    assert ("secrets", LIGHTSPEED_NS) in scopes
     names = {a.name for a in fake.audit if a.resource == "olsconfigs"}
     assert names == {"cluster"}, "OLSConfig is only ever asked for by its name"
 
@@ -441,7 +290,7 @@ def test_every_rule_of_the_publisher_manifests_is_used(cluster, versions, tmp_pa
     ids=lambda t: f"{t[0] or 'core'}/{t[1]}/{t[2]}",
 )  # fmt: skip
 def test_each_rule_of_the_publisher_manifests_is_needed(cluster, versions, tmp_path, request):
-    fake, kube, _, url = cluster
+    fake, kube, _, url, _ = cluster
     triple = request.node.callspec.params["cluster"]
     with contextlib.suppress(RolloutError):  # a refusal after the write is restored, and said
         publish_a_then_b(fake, kube, versions[0], url, tmp_path)

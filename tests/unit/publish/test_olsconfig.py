@@ -166,7 +166,12 @@ def test_the_provider_entry_is_what_the_crd_asks_for():
         "models": [{"name": "vllm/m", "contextWindowSize": 8192,
                     "parameters": {"maxTokensForResponse": 2048}}],
     }  # fmt: skip
-    assert provider(credential_key="token").as_entry()["credentialKey"] == "token"
+
+
+def test_the_credential_key_cannot_be_set():
+    # The operator reads the file apitoken for rhoai_vllm whatever credentialKey says.
+    with pytest.raises(TypeError, match="credential_key"):
+        provider(credential_key="token")
 
 
 @pytest.mark.parametrize(

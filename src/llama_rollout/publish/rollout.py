@@ -1,0 +1,164 @@
+"""Has Lightspeed taken a new OLSConfig? The operator's status, then the app server's rollout.
+
+What the code relies on, read in openshift/lightspeed-operator (c0d4789,
+``internal/controller/olsconfig_controller.go`` and ``olsconfig_helpers.go``):
+
+* ``ApiReady`` (the app server) turns True, reason ``Available``, as soon as the
+  ``lightspeed-app-server`` Deployment reports ``Available``. The operator rolls that
+  Deployment (a pod-template annotation, RollingUpdate) in the same reconcile, so the OLD pod
+  keeps answering with the OLD configuration until the new one is available: ApiReady alone is
+  no sign that the new provider is served. The Deployment's own rollout is, judged as
+  ``kubectl rollout status`` does (kubernetes/kubectl ``pkg/polymorphichelpers/rollout_status.go``).
+* ``overallStatus`` is NotReady while ANY component is (console plugin, Postgres, the OpenShift
+  MCP server, RHOKP, ...), some of them for good on a given cluster: it is not the gate.
+  ApiReady and CacheReady (the conversation cache the app server needs) are; the others are
+  reported, not failed on.
+* ``status.diagnosticInfo`` lists pods that are merely starting (ContainerCreating,
+  PodInitializing, readiness, scheduling); the operator itself fails a component only on
+  ``CrashLoopBackOff``, ``ImagePullBackOff``, ``ErrImagePull``, ``OOMKilled`` and
+  ``PreviousCrash: <reason>`` (``checkDeploymentStatus``).
+* When phase 1 of a reconcile fails, the whole status is replaced by ``ResourceReconciliation``
+  conditions (False, reason Failed, with the generation): that failure does not pass by itself.
+* When a provider's credentials Secret is missing or lacks ``apitoken``, the reconcile ends
+  before any status is written (``ValidateLLMCredentials``): the generation is never observed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llama_rollout.kube.waits import Readiness
+from llama_rollout.publish.olsconfig import APP_SERVER, NAMESPACE
+
+GATES = ("ApiReady", "CacheReady")  # the app server and its conversation cache
+TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
+PREVIOUS_CRASH = "PreviousCrash:"
+APP_SERVER_WHERE = f"{NAMESPACE}/{APP_SERVER}"
+NO_STATUS = (
+    "the operator writes no status while a provider's credentials Secret in "
+    "openshift-lightspeed is missing or lacks the key apitoken"
+)
+
+
+def conditions_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c.get("type", ""): c for c in status.get("conditions") or []}
+
+
+def terminal_diagnostics(status: dict[str, Any]) -> str:
+    """The operator's terminal pod failures of the gated components, one sentence."""
+    parts = []
+    for entry in status.get("diagnosticInfo") or []:
+        reason = str(entry.get("reason", ""))
+        if entry.get("failedComponent") not in GATES:
+            continue
+        if reason in TERMINAL or reason.startswith(PREVIOUS_CRASH):
+            where = "/".join(filter(None, [entry.get("podName"), entry.get("containerName")]))
+            parts.append(f"{entry['failedComponent']}: {where or 'a pod'} {reason}: "
+                         f"{entry.get('message', '')}".strip())  # fmt: skip
+    return "; ".join(parts)
+
+
+def starting_pods(status: dict[str, Any]) -> str:
+    """The gated components' pods that are still starting (not failures), one sentence."""
+    parts = [
+        f"{entry.get('podName', 'a pod')} {entry.get('reason', 'starting')}"
+        for entry in status.get("diagnosticInfo") or []
+        if entry.get("failedComponent") in GATES
+    ]
+    return "; ".join(parts)
+
+
+def other_components(status: dict[str, Any]) -> str:
+    """The components that are not ready but do not gate a publication, one sentence."""
+    return ", ".join(
+        f"{kind} ({c.get('reason', '')})"
+        for kind, c in conditions_of(status).items()
+        if kind.endswith("Ready") and kind not in GATES and c.get("status") != "True"
+        and c.get("reason") != "Disabled"
+    )  # fmt: skip
+
+
+def serving_problem(obj: dict[str, Any]) -> str | None:
+    """Why Lightspeed does not serve (None when its app server and cache are ready); the
+    same rule for a publication and for the live check of an unchanged run."""
+    status = obj.get("status") or {}
+    found = conditions_of(status)
+    failed = [c for kind, c in found.items() if kind == "ResourceReconciliation"
+              and c.get("status") == "False"]  # fmt: skip
+    if failed:
+        return "; ".join(str(c.get("message", "")) for c in failed)
+    for gate in GATES:
+        condition = found.get(gate)
+        if condition is None and gate == "CacheReady":
+            continue  # operators before 1.0.9 report no cache condition
+        if condition is None or condition.get("status") != "True":
+            detail = (
+                f"{condition.get('reason', '')}: {condition.get('message', '')}"
+                if condition
+                else "absent"
+            )
+            return f"{gate} is not True ({detail})"
+    return None
+
+
+def reconciled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
+    """The check that the operator reconciled ``generation`` and the app server is up."""
+
+    def check(obj: dict[str, Any] | None) -> Readiness:
+        if obj is None:
+            return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
+        status = obj.get("status") or {}
+        found = conditions_of(status)
+        phase1 = found.get("ResourceReconciliation")
+        if phase1 and phase1.get("status") == "False" and _observed(phase1) >= generation:
+            return Readiness(failure="the operator could not reconcile generation "
+                             f"{generation}: {phase1.get('message', '')}")  # fmt: skip
+        api = found.get("ApiReady")
+        if api is None or _observed(api) < generation:
+            seen = api.get("observedGeneration") if api else "nothing"
+            return Readiness(state=f"the operator has not reconciled generation {generation} "
+                             f"yet (ApiReady reports {seen}; {NO_STATUS})")  # fmt: skip
+        if terminal := terminal_diagnostics(status):
+            return Readiness(failure=terminal)
+        if (problem := serving_problem(obj)) is None:
+            return Readiness(ready=True, state="ApiReady")
+        starting = starting_pods(status)
+        return Readiness(state=problem + (f"; starting: {starting}" if starting else ""))
+
+    return check
+
+
+def _observed(condition: dict[str, Any]) -> int:
+    return int(condition.get("observedGeneration") or 0)
+
+
+def app_server_rolled(deployment: dict[str, Any] | None) -> Readiness:
+    """The app server's Deployment has rolled out, as ``kubectl rollout status`` judges it:
+    the controller saw the newest spec, every replica is updated and available, and no old
+    replica is left (an old pod answers with the old configuration)."""
+    if deployment is None:
+        return Readiness(state=f"Deployment {APP_SERVER_WHERE} does not exist yet")
+    status = deployment.get("status") or {}
+    generation = deployment["metadata"].get("generation", 0)
+    if int(status.get("observedGeneration") or 0) < generation:
+        return Readiness(state="waiting for the app server's new spec to be observed")
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "Progressing"
+            and condition.get("reason") == "ProgressDeadlineExceeded"
+        ):
+            return Readiness(failure=f"the app server's rollout exceeded its progress deadline: "
+                             f"{condition.get('message', '')}")  # fmt: skip
+    wanted = int((deployment.get("spec") or {}).get("replicas", 1))
+    updated = int(status.get("updatedReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    replicas = int(status.get("replicas") or 0)
+    if updated < wanted:
+        return Readiness(state=f"app server rollout: {updated} of {wanted} new pods updated")
+    if replicas > updated:
+        return Readiness(state=f"app server rollout: {replicas - updated} old pods still serve "
+                         "the previous configuration")  # fmt: skip
+    if available < updated:
+        return Readiness(state=f"app server rollout: {available} of {updated} new pods available")
+    return Readiness(ready=True, state="rolled out")

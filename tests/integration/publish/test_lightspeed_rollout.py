@@ -1,0 +1,176 @@
+"""Publishing as the real operator and app server behave (tests/lightspeed_operator.py and
+tests/lightspeed_server.py say where each behaviour is read): the rolling restart, what counts
+as a failure, the operator's silent failures, one publisher per cluster, the prompt budget."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from llama_rollout import registry
+from llama_rollout.publish import lease, live
+from llama_rollout.publish.lightspeed import PublishError
+from llama_rollout.publish.olsconfig import Provider
+from llama_rollout.publish.versions import publish_on_openshift
+from tests.integration.publish.conftest import (
+    LIGHTSPEED_NS,
+    NS,
+    REVISION_A,
+    providers,
+    request_for,
+    serve_version,
+    short_timeout,
+)
+
+pytestmark = pytest.mark.integration
+MODEL = "vllm/llama-3-2-3b-instruct"
+
+
+def publish(cluster, versions, tmp_path, **changes):
+    _, kube, _, url, _ = cluster
+    request = request_for(REVISION_A, versions[0], url, **changes)
+    return publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+
+
+def test_the_question_waits_for_the_app_servers_own_rollout(cluster, versions, tmp_path):
+    fake, _, lightspeed, _, operator = cluster
+    operator.console_plugin_ready = True  # overallStatus Ready: only the rollout is left
+    asked_while = []
+    original = lightspeed.over_budget  # called once a question passed the provider's checks
+
+    def at_the_question(query, model):
+        deployment = fake.get("deployments", "lightspeed-app-server", LIGHTSPEED_NS)["status"]
+        asked_while.append(
+            (deployment["replicas"], deployment["updatedReplicas"], deployment["availableReplicas"])
+        )
+        return original(query, model)
+
+    lightspeed.over_budget = at_the_question
+    outcome = publish(cluster, versions, tmp_path)
+    assert outcome.answer == f"{MODEL} answers."
+    assert asked_while == [(1, 1, 1)], "asked only once no old pod was left"
+    assert [a["provider"] for a in lightspeed.asked] == ["llamastack"]
+
+
+def test_a_console_plugin_never_ready_neither_fails_nor_redeploys(
+    cluster, versions, tmp_path, monkeypatch, caplog
+):
+    fake, kube, _, _, operator = cluster
+    assert not operator.console_plugin_ready, "the console plugin stays starting for good"
+    serve_version(fake, REVISION_A)
+    with caplog.at_level(logging.INFO, logger="llama_rollout.publish.lightspeed"):
+        publish(cluster, versions, tmp_path)
+    assert fake.get("olsconfigs", "cluster")["status"]["overallStatus"] == "NotReady"
+    assert "ConsolePluginReady (Progressing)" in caplog.text, "reported, not failed on"
+    # The next scheduled run finds the same revision live: nothing to redeploy.
+    monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)
+    found = registry.publications.live_version(versions[1], "llama-3-2-3b-instruct")
+    problems = live.check_cluster(found, NS, kube=kube, token="")
+    check = live.verdict(found, REVISION_A, "llamastack", force=False, problems=problems)
+    assert not check.changed, check.reason
+
+
+def test_a_starting_app_server_pod_is_not_a_failure(cluster, versions, tmp_path, caplog):
+    fake, _, lightspeed, _, operator = cluster
+    operator.console_plugin_ready = True
+    operator.old_pod_serves = False  # ApiReady False while the new pod starts, with diagnostics
+    with caplog.at_level(logging.INFO, logger="llama_rollout.publish.lightspeed"):
+        publish(cluster, versions, tmp_path)
+    assert "starting: lightspeed-app-server-" in caplog.text and "ContainerCreating" in caplog.text
+    assert [a["provider"] for a in lightspeed.asked] == ["llamastack"]
+    assert any(p["name"] == "llamastack" for p in providers(fake))
+
+
+def test_a_phase_one_failure_fails_at_once_with_its_message(cluster, versions, tmp_path):
+    fake, _, _, _, operator = cluster
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    operator.phase1_failure = 'configmaps "olsconfig" is forbidden: quota exceeded'
+    with pytest.raises(PublishError, match="restored") as failed:
+        publish(cluster, versions, tmp_path, timeout_seconds=300)
+    message = str(failed.value)
+    assert "could not reconcile generation" in message and "quota exceeded" in message
+    assert "not ready after" not in message, "it did not wait for the deadline"
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+def test_a_blank_credential_is_refused_before_olsconfig_is_written(cluster, versions, tmp_path):
+    fake, _, _, _, _ = cluster
+    token = fake.get("secrets", "lightspeed-model-client-token", NS)
+    token["data"]["token"] = base64.b64encode(b" \n").decode()
+    generation = fake.get("olsconfigs", "cluster")["metadata"]["generation"]
+    with pytest.raises(PublishError, match="no usable key apitoken"):
+        publish(cluster, versions, tmp_path, endpoint="vllm", serving_auth=True)
+    assert fake.get("olsconfigs", "cluster")["metadata"]["generation"] == generation
+    assert not [r for r in fake.requests if r.startswith("PUT") and "olsconfigs" in r]
+
+
+def test_a_provider_secret_without_apitoken_is_named_when_the_operator_stays_silent(
+    cluster, versions, tmp_path
+):
+    fake, kube, _, url, _ = cluster
+    gemini = fake.get("secrets", "gemini-credentials", LIGHTSPEED_NS)
+    gemini["data"] = {"token": gemini["data"]["apitoken"]}  # another provider's broken Secret
+    status = copy.deepcopy(fake.get("olsconfigs", "cluster")["status"])
+    request = short_timeout(request_for(REVISION_A, versions[0], url))
+    with pytest.raises(PublishError, match="restored") as failed:
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    assert "lacks the key apitoken" in str(failed.value)
+    assert fake.get("olsconfigs", "cluster")["status"] == status, "the operator wrote nothing"
+
+
+def test_runs_in_two_projects_contend_for_one_lease(cluster, versions, tmp_path):
+    fake, _, _, _, _ = cluster
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fake.add_namespace("other-project")
+    fake.put("leases", {"metadata": {"name": lease.NAME, "namespace": LIGHTSPEED_NS},
+                        "spec": {"holderIdentity": "other-project/run-x", "acquireTime": now,
+                                 "renewTime": now, "leaseDurationSeconds": 900}})  # fmt: skip
+    with pytest.raises(lease.LeaseHeld, match=r"another run \(other-project/run-x\)") as held:
+        publish(cluster, versions, tmp_path)
+    assert f"{LIGHTSPEED_NS}/{lease.NAME}" in str(held.value)
+    assert len(providers(fake)) == 2, "nothing was published"
+    fake.get("leases", lease.NAME, LIGHTSPEED_NS)["spec"]["holderIdentity"] = None  # released
+    publish(cluster, versions, tmp_path)
+    assert fake.get("leases", lease.NAME, NS) is None, "no Lease in the pipeline's project"
+    assert len(providers(fake)) == 3
+
+
+def test_the_credential_key_is_always_apitoken(cluster, versions, tmp_path):
+    fake, _, _, _, _ = cluster
+    assert "credential_key" not in {f.name for f in dataclasses.fields(Provider)}
+    publish(cluster, versions, tmp_path)
+    ours = next(p for p in providers(fake) if p["name"] == "llamastack")
+    assert "credentialKey" not in ours
+    assert set(fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS)["data"]) == {"apitoken"}
+
+
+def tools(count: int) -> list[dict]:
+    """MCP tool definitions as tools/list gives them, each about 500 characters."""
+    return [{"name": f"cluster_health_{i}", "description": "Reports the health of one part of "
+             "the cluster: its nodes, their pressure conditions, the pods that are not ready and "
+             "the events that explain why, the operators that are degraded, and the alerts "
+             "that fire. " * 2,
+             "inputSchema": {"type": "object", "properties": {
+                 "namespace": {"type": "string", "description": "the namespace to look at"},
+                 "since_minutes": {"type": "integer", "description": "how far back to look"}}}}
+            for i in range(count)]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [2, 12])
+def test_over_the_prompt_budget_the_question_says_how_to_fix_it(cluster, versions, tmp_path, count):
+    fake, _, lightspeed, _, _ = cluster
+    lightspeed.mcp_tools = tools(count)
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    if count == 2:  # within contextWindowSize 8192 - maxTokensForResponse 2048 - tools' 4096
+        assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
+        return
+    with pytest.raises(PublishError, match="prompt budget is exceeded") as failed:
+        publish(cluster, versions, tmp_path)
+    assert "\n" not in str(failed.value)
+    assert "max_model_len" in str(failed.value) and "MCP tools" in str(failed.value)
+    assert fake.get("olsconfigs", "cluster")["spec"] == before

@@ -1,0 +1,273 @@
+"""A stand-in for the OpenShift Lightspeed operator and for the app server's Deployment, played
+as read hooks of the fake API: each read of OLSConfig ``cluster`` or of the Deployment
+``openshift-lightspeed/lightspeed-app-server`` is a moment passing, in which the Deployment's
+rollout moves one step and the operator reconciles.
+
+Each behaviour copies openshift/lightspeed-operator at c0d47898 (paths below are in that repo
+unless named otherwise):
+
+* ``internal/controller/olsconfig_helpers.go`` ``annotateExternalResources`` ->
+  ``internal/controller/utils/utils.go`` ``ValidateLLMCredentials``: every provider's
+  credentials Secret must exist in openshift-lightspeed with the key ``apitoken`` (present; the
+  operator does not look at the value), else the reconcile returns before any status is
+  written (``olsconfig_controller.go`` ``Reconcile``, step 4).
+* ``olsconfig_controller.go`` ``reconcileIndependentResources``: a phase-1 failure replaces the
+  whole status by one ``ResourceReconciliation`` condition per failed task (False, reason
+  Failed, message ``Failed to reconcile <task>: <error>``, the CR's generation), overallStatus
+  NotReady, no diagnostics.
+* ``internal/controller/appserver/deployment.go`` ``updateOLSDeployment`` / ``RestartAppServer``:
+  a new configuration sets the pod-template annotation ``ols.openshift.io/force-reload``, a
+  RollingUpdate (the defaults, 25% surge and unavailable, keep the one old pod serving).
+* ``olsconfig_controller.go`` ``reconcileDeploymentsAndStatus`` and ``olsconfig_helpers.go``
+  ``checkDeploymentStatus``: each component's condition is True, reason ``Available``, as soon
+  as its Deployment reports Available (the rollout is not looked at); otherwise its pods'
+  diagnostics (``collectDeploymentDiagnostics``: Waiting reasons such as ContainerCreating,
+  ``PreviousCrash: <reason>``, PodReady False) and False, reason ``Failed`` when one is
+  terminal (CrashLoopBackOff, ImagePullBackOff, ErrImagePull, OOMKilled, PreviousCrash:*),
+  else ``Progressing``. overallStatus is NotReady when any component is not ready; here the
+  console plugin stays starting unless ``console_plugin_ready``.
+* The Deployment controller (kubernetes ``pkg/controller/deployment``): a template change bumps
+  ``generation``; the controller observes it, surges one new pod, counts it available when it
+  is ready, then removes the old pod; a pod that never becomes ready ends, after the progress
+  deadline, in ``Progressing`` False ``ProgressDeadlineExceeded``.
+* lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start
+  (``ols/utils/config.py``), so the Lightspeed stand-in switches configuration only when the new
+  pod becomes available (``Lightspeed.reload``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fake_kube import FakeKube
+from tests.lightspeed_server import Lightspeed
+
+NAMESPACE = "openshift-lightspeed"
+APP_SERVER = "lightspeed-app-server"
+CONSOLE = "lightspeed-console-plugin"
+TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
+SELECTOR = {  # internal/controller/utils/utils.go GenerateAppServerSelectorLabels
+    "app.kubernetes.io/component": "application-server",
+    "app.kubernetes.io/managed-by": "lightspeed-operator",
+    "app.kubernetes.io/name": "lightspeed-service-api",
+    "app.kubernetes.io/part-of": "openshift-lightspeed",
+}
+
+
+@dataclass
+class Pod:
+    """The one new app-server pod of a rollout, as the kubelet moves it along."""
+
+    name: str
+    spec: dict[str, Any]  # the configuration it reads at its start
+    age: int = 0  # moments since it was created
+
+    def diagnostics(self, starts_in: int, crash_loops: bool) -> list[dict[str, Any]]:
+        """What ``collectDeploymentDiagnostics`` reports for it, at this age."""
+        entry = {"failedComponent": "ApiReady", "podName": self.name,
+                 "containerName": "lightspeed-service-api"}  # fmt: skip
+        if crash_loops and self.age > 1:
+            return [
+                {**entry, "reason": "CrashLoopBackOff", "type": "ContainerWaiting",
+                 "message": "back-off 40s restarting failed container"},
+                {**entry, "reason": "PreviousCrash: Error", "type": "ContainerTerminated",
+                 "message": "Previous container crash - check pod logs for details", "exitCode": 1},
+            ]  # fmt: skip
+        if self.age <= 1:
+            return [{**entry, "reason": "ContainerCreating", "type": "ContainerWaiting",
+                     "message": "Container waiting - check pod status for details"}]  # fmt: skip
+        if self.age < starts_in:
+            return [{"failedComponent": "ApiReady", "podName": self.name, "type": "PodCondition",
+                     "reason": "ContainersNotReady",
+                     "message": "containers with unready status: [lightspeed-service-api]"}]  # fmt: skip
+        return []
+
+
+@dataclass
+class LightspeedOperator:
+    """The operator, the app server's Deployment and its pods; the tests set the modes."""
+
+    fake: FakeKube
+    lightspeed: Lightspeed
+    starts_in: int = 3  # moments before a new pod is ready
+    crash_loops: bool = False  # the new pod never becomes ready
+    deadline_in: int = 12  # moments before a stuck rollout exceeds its progress deadline
+    old_pod_serves: bool = True  # False: nothing else serves while the new pod starts
+    console_plugin_ready: bool = False
+    phase1_failure: str = ""  # a phase-1 task's error, e.g. a ConfigMap the operator cannot write
+    rendered: int = 0  # the generation the app server's configuration was rendered from
+    noticed: int = 0  # the newest generation the operator has heard of
+    pod: Pod | None = None
+    moments: int = field(default=0)
+
+    def install(self) -> None:
+        """The state of a cluster where Lightspeed runs: the Deployment rolled out, the app
+        server serving the current spec, the credentials of every provider, the status."""
+        self.fake.put("deployments", {
+            "metadata": {"name": APP_SERVER, "namespace": NAMESPACE, "labels": dict(SELECTOR)},
+            "spec": {"replicas": 1, "selector": {"matchLabels": dict(SELECTOR)},
+                     "strategy": {"type": "RollingUpdate"}, "template": {"metadata": {}}},
+        })  # fmt: skip
+        self._deployment_status(replicas=1, updated=1, available=1)
+        spec = self._olsconfig()["spec"]
+        for provider in spec["llm"]["providers"]:
+            name = provider["credentialsSecretRef"]["name"]
+            if self.fake.get("secrets", name, NAMESPACE) is None:
+                self.fake.put("secrets", {"metadata": {"name": name, "namespace": NAMESPACE},
+                                          "data": {"apitoken": "c2stdGVzdA=="}})  # fmt: skip
+        self.rendered = self.noticed = self._olsconfig()["metadata"]["generation"]
+        self.lightspeed.reload(spec)
+        self.reconcile(self._olsconfig(), self.fake)
+        self.fake.on_read("olsconfigs", "cluster", self.reconcile)
+        self.fake.on_read("deployments", APP_SERVER, self.roll, NAMESPACE)
+
+    # -- the operator ----------------------------------------------------------------------------
+
+    def reconcile(self, obj: dict[str, Any], fake: FakeKube) -> None:
+        generation = obj["metadata"]["generation"]
+        if generation != self.noticed:
+            self.noticed = generation  # the write's event queues a reconcile: it runs next moment
+            return
+        if not self._credentials_valid(obj["spec"]):
+            return
+        if self.phase1_failure:
+            self._write_status(obj, {"overallStatus": "NotReady", "diagnosticInfo": [], "conditions": [
+                {"type": "ResourceReconciliation", "status": "False", "reason": "Failed",
+                 "observedGeneration": generation,
+                 "message": f"Failed to reconcile application server resources: {self.phase1_failure}"}]})  # fmt: skip
+            return
+        if generation != self.rendered:
+            self.rendered = generation
+            self._restart(copy.deepcopy(obj["spec"]))
+        self.roll(self.deployment(), fake)  # the operator reads the Deployment it just updated
+        diagnostics: list[dict[str, Any]] = []
+        conditions = [self._api_ready(generation, diagnostics),
+                      self._condition("CacheReady", generation, True)]  # fmt: skip
+        console = self._condition("ConsolePluginReady", generation, self.console_plugin_ready)
+        if not self.console_plugin_ready:
+            diagnostics.append({"failedComponent": "ConsolePluginReady", "podName": f"{CONSOLE}-5d8",
+                                "containerName": "lightspeed-console-plugin", "type": "ContainerWaiting",
+                                "reason": "ContainerCreating", "message": "Container waiting - "
+                                "check pod status for details"})  # fmt: skip
+        conditions.append(console)
+        ready = all(c["status"] == "True" for c in conditions)
+        self._write_status(obj, {"overallStatus": "Ready" if ready else "NotReady",
+                                 "conditions": conditions, "diagnosticInfo": diagnostics})  # fmt: skip
+
+    def settle(self, moments: int = 50) -> None:
+        """Let time pass until the current spec is rolled out and reported (what a later run
+        finds), within ``moments``."""
+        for _ in range(moments):
+            obj = self._olsconfig()
+            self.reconcile(obj, self.fake)
+            if self.pod is None and self.rendered == obj["metadata"]["generation"]:
+                return
+        raise AssertionError(f"the operator did not settle within {moments} moments")
+
+    def _api_ready(self, generation: int, diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
+        if self._available(self.deployment()):
+            return self._condition("ApiReady", generation, True)
+        found = self.pod.diagnostics(self.starts_in, self.crash_loops) if self.pod else []
+        diagnostics.extend(found)
+        terminal = [d["reason"] for d in found
+                    if d["reason"] in TERMINAL or d["reason"].startswith("PreviousCrash:")]  # fmt: skip
+        if terminal:
+            return {"type": "ApiReady", "status": "False", "reason": "Failed",
+                    "observedGeneration": generation,
+                    "message": f"Failed: deployment has failing pods: {terminal[0]}"}  # fmt: skip
+        return {"type": "ApiReady", "status": "False", "reason": "Progressing",
+                "observedGeneration": generation, "message": "Progressing"}  # fmt: skip
+
+    @staticmethod
+    def _condition(kind: str, generation: int, ready: bool) -> dict[str, Any]:
+        if ready:
+            return {"type": kind, "status": "True", "reason": "Available", "message": "Ready",
+                    "observedGeneration": generation}  # fmt: skip
+        return {"type": kind, "status": "False", "reason": "Progressing",
+                "message": "Progressing", "observedGeneration": generation}  # fmt: skip
+
+    def _credentials_valid(self, spec: dict[str, Any]) -> bool:
+        for provider in (spec.get("llm") or {}).get("providers") or []:
+            secret = self.fake.get("secrets", provider["credentialsSecretRef"]["name"], NAMESPACE)
+            if secret is None or "apitoken" not in (secret.get("data") or {}):
+                return False
+        return True
+
+    def _restart(self, spec: dict[str, Any]) -> None:
+        deployment = self.deployment()
+        template = deployment["spec"]["template"]["metadata"]
+        template.setdefault("annotations", {})["ols.openshift.io/force-reload"] = str(self.moments)
+        deployment["metadata"]["generation"] += 1
+        self.fake.put("deployments", deployment)
+        self.pod = Pod(f"{APP_SERVER}-{deployment['metadata']['generation']}x7", spec)
+
+    def _write_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        if obj.get("status") != status:
+            obj["status"] = status
+            self.fake.put("olsconfigs", obj)  # a new resourceVersion, as a status update makes
+
+    # -- the Deployment controller and the kubelet ------------------------------------------------
+
+    def roll(self, deployment: dict[str, Any], fake: FakeKube) -> None:
+        """One moment of the app server's rollout."""
+        self.moments += 1
+        pod = self.pod
+        if pod is None:
+            return
+        status = deployment.get("status") or {}
+        old = 1 if self.old_pod_serves else 0
+        if int(status.get("observedGeneration") or 0) < deployment["metadata"]["generation"]:
+            self._deployment_status(replicas=1 + old, updated=1, available=old)  # a pod surges
+            return
+        pod.age += 1
+        if self.crash_loops:
+            if pod.age >= self.deadline_in:
+                self._deployment_status(replicas=1 + old, updated=1, available=old, stuck=True)
+            return
+        if pod.age < self.starts_in:
+            return
+        if status.get("availableReplicas", 0) < 1 + old:
+            self.lightspeed.reload(pod.spec)  # ready: it serves what it read at its start
+            self._deployment_status(replicas=1 + old, updated=1, available=1 + old)
+        else:
+            self._deployment_status(replicas=1, updated=1, available=1)  # the old pod is gone
+            self.pod = None
+
+    def deployment(self) -> dict[str, Any]:
+        found = self.fake.get("deployments", APP_SERVER, NAMESPACE)
+        assert found is not None, "the operator's Deployment was deleted"
+        return found
+
+    def _available(self, deployment: dict[str, Any]) -> bool:
+        return any(c["type"] == "Available" and c["status"] == "True"
+                   for c in (deployment.get("status") or {}).get("conditions") or [])  # fmt: skip
+
+    def _deployment_status(
+        self, *, replicas: int, updated: int, available: int, stuck: bool = False
+    ) -> None:
+        deployment = self.deployment()
+        progressing = (
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": f'ReplicaSet "{APP_SERVER}-x7" has timed out progressing.'}
+            if stuck else
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
+             if replicas == updated == available else "ReplicaSetUpdated"}
+        )  # fmt: skip
+        deployment["status"] = {
+            "observedGeneration": deployment["metadata"]["generation"],
+            "replicas": replicas, "updatedReplicas": updated, "availableReplicas": available,
+            "readyReplicas": available, "unavailableReplicas": max(replicas - available, 0),
+            "conditions": [
+                {"type": "Available", "status": "True" if available >= 1 else "False",
+                 "reason": "MinimumReplicasAvailable" if available >= 1 else "MinimumReplicasUnavailable"},
+                progressing,
+            ],
+        }  # fmt: skip
+        self.fake.put("deployments", deployment)
+
+    def _olsconfig(self) -> dict[str, Any]:
+        found = self.fake.get("olsconfigs", "cluster")
+        assert found is not None
+        return found
