@@ -84,14 +84,14 @@ def serving_problem(obj: dict[str, Any]) -> str | None:
     same rule for a publication and for the live check of an unchanged run."""
     status = obj.get("status") or {}
     found = conditions_of(status)
-    failed = [c for kind, c in found.items() if kind == "ResourceReconciliation"
-              and c.get("status") == "False"]  # fmt: skip
+    failed = [str(c.get("message", "")) for c in status.get("conditions") or []
+              if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"]  # fmt: skip
     if failed:
-        return "; ".join(str(c.get("message", "")) for c in failed)
+        return "; ".join(failed)
     for gate in GATES:
         condition = found.get(gate)
         if condition is None and gate == "CacheReady":
-            continue  # operators before 1.0.9 report no cache condition
+            continue  # a status without a cache condition is not held against Lightspeed
         if condition is None or condition.get("status") != "True":
             detail = (
                 f"{condition.get('reason', '')}: {condition.get('message', '')}"
@@ -110,10 +110,13 @@ def reconciled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
             return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
         status = obj.get("status") or {}
         found = conditions_of(status)
-        phase1 = found.get("ResourceReconciliation")
-        if phase1 and phase1.get("status") == "False" and _observed(phase1) >= generation:
-            return Readiness(failure="the operator could not reconcile generation "
-                             f"{generation}: {phase1.get('message', '')}")  # fmt: skip
+        # One ResourceReconciliation condition per failed task: all of them are said.
+        phase1 = [str(c.get("message", "")) for c in status.get("conditions") or []
+                  if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"
+                  and _observed(c) >= generation]  # fmt: skip
+        if phase1:
+            return Readiness(failure=f"the operator could not reconcile generation {generation}: "
+                             + "; ".join(phase1))  # fmt: skip
         api = found.get("ApiReady")
         if api is None or _observed(api) < generation:
             seen = api.get("observedGeneration") if api else "nothing"

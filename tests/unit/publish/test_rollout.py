@@ -1,0 +1,92 @@
+"""What the operator's status and the app server's Deployment say, judged: the rules the
+publish step and the live check share (the operator's own, read at lightspeed-operator
+c0d4789 ``olsconfig_helpers.go`` ``checkDeploymentStatus``; kubectl's ``rollout status``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llama_rollout.publish import rollout
+
+
+def status(*conditions, diagnostics=()):
+    return {"status": {"overallStatus": "NotReady", "conditions": list(conditions),
+                       "diagnosticInfo": list(diagnostics)}}  # fmt: skip
+
+
+def condition(kind, ready, generation=2, reason=""):
+    return {"type": kind, "status": "True" if ready else "False", "observedGeneration": generation,
+            "reason": reason or ("Available" if ready else "Progressing"), "message": ""}  # fmt: skip
+
+
+def diagnostic(reason, component="ApiReady"):
+    return {"failedComponent": component, "podName": "lightspeed-app-server-1", "reason": reason}
+
+
+@pytest.mark.parametrize(
+    "reason", ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled",
+               "PreviousCrash: Error"],
+)  # fmt: skip
+def test_the_operators_terminal_reasons_fail(reason):
+    seen = rollout.reconciled(2)(
+        status(condition("ApiReady", False), diagnostics=[diagnostic(reason)])
+    )
+    assert seen.failure and reason in seen.failure
+
+
+@pytest.mark.parametrize("reason", ["ContainerCreating", "PodInitializing", "ContainersNotReady",
+                                    "Unschedulable"])  # fmt: skip
+def test_starting_pods_are_waited_for(reason):
+    seen = rollout.reconciled(2)(
+        status(condition("ApiReady", False), diagnostics=[diagnostic(reason)])
+    )
+    assert not seen.failure and not seen.ready and reason in seen.state
+
+
+def test_other_components_neither_gate_nor_fail():
+    obj = status(condition("ApiReady", True), condition("CacheReady", True),
+                 condition("ConsolePluginReady", False),
+                 diagnostics=[diagnostic("CrashLoopBackOff", "ConsolePluginReady")])  # fmt: skip
+    assert rollout.reconciled(2)(obj).ready
+    assert rollout.serving_problem(obj) is None
+    assert rollout.other_components(obj["status"]) == "ConsolePluginReady (Progressing)"
+
+
+def test_an_older_generation_is_not_taken_for_ours():
+    seen = rollout.reconciled(3)(status(condition("ApiReady", True, generation=2)))
+    assert not seen.ready and "has not reconciled generation 3" in seen.state
+
+
+def test_a_phase_one_failure_of_our_generation_fails_with_every_message():
+    failed = [condition("ResourceReconciliation", False, reason="Failed") | {"message": m}
+              for m in ("Failed to reconcile a: x", "Failed to reconcile b: y")]  # fmt: skip
+    seen = rollout.reconciled(2)(status(*failed))
+    assert seen.failure and "a: x" in seen.failure and "b: y" in seen.failure
+    assert not rollout.reconciled(3)(status(*failed)).failure, "an older failure is not ours"
+
+
+def deployment(generation, observed, replicas, updated, available, progressing="ReplicaSetUpdated"):
+    return {"metadata": {"generation": generation}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": observed, "replicas": replicas,
+                       "updatedReplicas": updated, "availableReplicas": available,
+                       "conditions": [{"type": "Progressing", "reason": progressing}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("seen", "ready", "says"),
+    [
+        (deployment(3, 2, 1, 1, 1), False, "new spec to be observed"),
+        (deployment(3, 3, 2, 1, 1), False, "1 old pods still serve"),
+        (deployment(3, 3, 1, 0, 1), False, "0 of 1 new pods updated"),
+        (deployment(3, 3, 1, 1, 0), False, "0 of 1 new pods available"),
+        (deployment(3, 3, 1, 1, 1, "NewReplicaSetAvailable"), True, "rolled out"),
+    ],
+)
+def test_the_app_server_rollout_as_kubectl_judges_it(seen, ready, says):
+    judged = rollout.app_server_rolled(seen)
+    assert (judged.ready, says in judged.state) == (ready, True)
+
+
+def test_a_rollout_past_its_deadline_fails():
+    judged = rollout.app_server_rolled(deployment(3, 3, 2, 1, 1, "ProgressDeadlineExceeded"))
+    assert judged.failure and "progress deadline" in judged.failure
