@@ -185,6 +185,7 @@ def test_every_path_of_a_run_is_open_with_the_projects_policies(
     answered(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], "stack")  # the published provider
     answered(fake, stack, VLLM, VLLM_PORT, urls["vllm"], "vllm")
     answered(fake, stack, MCP, MCP_PORT, urls["mcp"], "mcp")
+    answered(fake, LIGHTSPEED, MCP, MCP_PORT, urls["mcp"], "mcp")  # lightspeed_mcp_server
     answered(fake, STEP, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # tool-call check, lm-eval
     answered(
         fake, STEP, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], "lightspeed"
