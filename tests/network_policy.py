@@ -203,6 +203,8 @@ class Edge:
 
     def __exit__(self, *exc: object) -> None:
         self._closed.set()
+        with contextlib.suppress(OSError):  # wakes the accept() below; close() alone does not
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for connection in [*self.held, *self._open]:
             connection.close()
