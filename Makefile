@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIPELINE := pipelines/llama-rollout.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup vllm llama-stack demo test lint format compile lock clean local-down benchmark
+.PHONY: setup vllm llama-stack browser demo test lint format compile lock clean local-down benchmark
 
 setup: $(STAMP)
 
@@ -23,8 +23,19 @@ $(STAMP): pyproject.toml
 demo: setup vllm llama-stack
 	$(BIN)/llama-rollout run --local
 
-test: setup vllm llama-stack
+test: browser setup vllm llama-stack
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The report's browser tests open it in Debian's Chromium: no browser download of its own.
+# Installed here when missing (as root, or with sudo that asks no password); otherwise the
+# test target stops at once with the one command to run.
+browser:
+	@command -v chromium >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "make test needs Debian's chromium: run 'sudo apt-get install chromium', then make test" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null || { echo "make test needs Chromium on PATH as 'chromium': install it with your system's package manager" >&2; exit 1; }; \
+	echo "installing Debian's chromium for the report's browser tests"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 lint: setup
 	$(BIN)/ruff check .

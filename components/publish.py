@@ -15,7 +15,7 @@ def publish(
     provider: str, make_default: bool, mcp_url: str, register_mcp: bool, max_model_len: int,
     max_tokens: int, create_missing: bool, timeout_seconds: int, lightspeed_url: str,
     keep_versions: int, namespace: str, registry_url: str, registry_name: str,
-    registry_namespace: str, s3_prefix: str, run_id: str,
+    registry_namespace: str, s3_prefix: str, run_id: str, model_uri: str, data_connection: str,
     olsconfig_patch: Output[Markdown], olsconfig: Output[Markdown],
 ) -> NamedTuple("Published", summary=str, changed=bool, retired=list):  # fmt: skip
     """Merge this version's provider into OLSConfig ``cluster`` (every other provider and
@@ -24,7 +24,8 @@ def publish(
     remove the versions it replaced beyond ``keep_versions``.
 
     Args: the pipeline's ``lightspeed_*`` parameters, the served version (vLLM, Llama
-    Stack, their objects' names), its registry entry, and the run for the journal.
+    Stack, their objects' names), its registry entry, the mirror (its tokenizer counts
+    Lightspeed's prompt budget), and the run for the journal.
 
     Returns:
         summary: one line: provider, model, URL.
@@ -51,7 +52,8 @@ def publish(
         max_tokens=max_tokens, create_missing=create_missing, timeout_seconds=timeout_seconds,
         lightspeed_url=lightspeed_url, keep_versions=keep_versions, namespace=namespace,
         run_id=run_id, registry_url=registry_url, registry_name=registry_name,
-        registry_namespace=registry_namespace,
+        registry_namespace=registry_namespace, model_uri=model_uri,
+        data_connection=data_connection,
     )  # fmt: skip
     # Beside the artifacts: on a laptop, the YAML files are where the run summary says.
     outcome = publish_version(Target.parse(target), request, Path(olsconfig.path).parent / "files")

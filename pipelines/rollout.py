@@ -174,7 +174,8 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
             max_tokens=p["lightspeed_max_tokens"], create_missing=p["lightspeed_create"],
             timeout_seconds=p["lightspeed_timeout_seconds"], lightspeed_url=p["lightspeed_url"],
             keep_versions=p["keep_versions"], namespace=p["namespace"],
-            s3_prefix=p["s3_prefix"], run_id=run_id, **registry,
+            s3_prefix=p["s3_prefix"], run_id=run_id, model_uri=mirrored.outputs["model_uri"],
+            data_connection=p["data_connection"], **registry,
         )  # fmt: skip
         published.set_display_name("publish to Lightspeed")
         published.set_caching_options(False)  # it changes OLSConfig
@@ -215,7 +216,7 @@ def rollout_pipeline(
     gpu_count: int = 1,
     tolerations: str = GPU_TOLERATIONS,
     node_selector: str = "{}",
-    max_model_len: int = 8192,
+    max_model_len: int = 32768,
     tool_call_parser: str = LLAMA3_TOOL_PARSER,
     chat_template: str = LLAMA3_CHAT_TEMPLATE,
     shm_size: str = "2Gi",
@@ -285,7 +286,7 @@ def rollout_pipeline(
         gpu_count: GPUs per predictor replica (0 for none).
         tolerations: predictor tolerations as JSON (the GPU node taint by default).
         node_selector: predictor node selector as a JSON object.
-        max_model_len: vLLM ``--max-model-len``.
+        max_model_len: vLLM ``--max-model-len``, and Lightspeed's contextWindowSize.
         tool_call_parser: vLLM ``--tool-call-parser``.
         chat_template: vLLM ``--chat-template``: a file name in the runtime image's template
             folder (known for the OpenShift AI and Red Hat AI Inference Server images), or an

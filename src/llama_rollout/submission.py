@@ -34,8 +34,10 @@ DEFAULT_EXPERIMENT = "llama-rollout"
 # schedule: second minute hour day-of-month month day-of-week.
 _CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z*/,?LW#-]+)$")
 # The exit handler takes a PipelineTaskFinalStatus: backends before KFP 2.14.0 refuse the run
-# ("task final status not supported yet", kubeflow/pipelines#11641, fixed by #11953).
-MINIMUM_BACKEND = (2, 14, 0)
+# ("task final status not supported yet", kubeflow/pipelines#11641, fixed by #11953); and
+# kfp-kubernetes writes `optional: false` on every secret mount, which upstream drivers before
+# 2.15.0 refuse as an unknown field (#12495, supported from #12216).
+MINIMUM_BACKEND = (2, 15, 0)
 # From KFP 2.17.0 a DAG's state propagates up from its dsl.If branches (#13322): before, the
 # exit handler sees RUNNING for a run that finished, and the summary relies on the journal.
 EXACT_STATE_BACKEND = (2, 17, 0)
@@ -153,7 +155,7 @@ class PipelinesServer:
             logger.warning(
                 "the pipelines server at %s does not say its version (tag_name %r): this "
                 "pipeline needs KFP %s or newer; if a run fails with 'task final status not "
-                "supported yet', upgrade the pipeline server", self.host, tag_name[:40], minimum,
+                "supported yet' or 'unknown field \"optional\"', upgrade the pipeline server", self.host, tag_name[:40], minimum,
             )  # fmt: skip
             return
         version = tuple(int(part) for part in release.groups())
@@ -161,7 +163,8 @@ class PipelinesServer:
         if version < MINIMUM_BACKEND:
             raise PipelinesError(
                 f"the pipelines server at {self.host} runs KFP {said}, older than {minimum}, "
-                "the oldest that runs this pipeline's exit handler (PipelineTaskFinalStatus)",
+                "the oldest that runs this pipeline (its exit handler's final status, its secret "
+                "mounts' optional field)",
                 hint=f"upgrade the pipeline server to KFP {minimum} or newer ({exact} or newer "
                 "for exact run states), or give --host of one that is",
             )

@@ -138,7 +138,8 @@ def evaluate_a_subset(outputs: dict) -> None:
     mcp_url, stack = outputs["mcp"]["url"], outputs["llama_stack"]
     tools = mcp_tool_definitions(mcp_url)
     check_tools(dataset, tools, mcp_url)
-    # The 135M model answers in text under "auto" (FACTS 12): "required" walks the call path.
+    # The 135M model answers in prose under "auto"; under "required" vLLM constrains its
+    # decoding to a call, which walks the call path.
     # Its calls can be broken JSON, which Llama Stack 0.7.3 answers with a 500: such a case is
     # an error of the run, named, and scored as failed, never as a pass.
     settings = HarnessSettings(tool_choice="required", max_infer_iters=2, max_tool_calls=1,
@@ -234,15 +235,31 @@ def check_the_gate_changed_nothing(first: dict, env: dict[str, str]) -> None:
     assert not olsconfig_file(env).exists(), "nothing was published"
 
 
+def check_a_subset_cannot_publish(env: dict[str, str]) -> None:
+    """The bundled model's own gate, on a few easy cases: the gate says the evaluation was a
+    part, and nothing is published."""
+    run = last_json(cli("run", "--local", "--json", *EVAL_SUBSET, env=env))
+    assert run["outcome"] == "gate-failed", run["headline"]
+    assert f"case_coverage {len(EVAL_CASES) / 60:.2f} < 1.00" in run["headline"]
+    assert run["evals"]["metrics"]["case_coverage"] == len(EVAL_CASES) / 60
+    assert "part of the dataset: 4 of 60 cases" in Path(run["evals"]["report"]).read_text()
+    assert not olsconfig_file(env).exists(), "a subset published"
+
+
 def check_publish_then_nothing_changed(env: dict[str, str], cold_run_seconds: float) -> None:
-    """With the bundled model's own gate every step runs, the provider is published into the
-    sample OLSConfig; run again, nothing changed, and the run takes a tenth of a cold one."""
+    """As `make demo` runs it, with no parameter: every case of the built-in dataset under the
+    bundled model's own gate, every step runs, and the provider is published into the sample
+    OLSConfig; run again, nothing changed, the run reports where the live version is, and
+    takes a tenth of a cold one."""
     import yaml
 
     from tests.crd_schema import validate
 
-    published = last_json(cli("run", "--local", "--json", *EVAL_SUBSET, env=env))
+    published = last_json(cli("run", "--local", "--json", env=env, timeout=1800))
     assert published["outcome"] == "published", published["headline"]
+    assert published["evals"]["metrics"]["case_coverage"] == 1.0
+    assert published["evals"]["metrics"]["cases"] == 60
+    assert "the whole dataset: 60 cases" in Path(published["evals"]["report"]).read_text()
     assert [s["status"] for s in published["steps"]] == ["done"] * 7
     olsconfig = yaml.safe_load(olsconfig_file(env).read_text())
     validate(olsconfig)
@@ -259,11 +276,35 @@ def check_publish_then_nothing_changed(env: dict[str, str], cold_run_seconds: fl
     )
     assert set(patch["spec"]) == {"llm", "ols", "featureGates", "mcpServers"}
 
+    # A run's journal sits beside the models: it is no mirror, and prune leaves it.
+    status = last_json(cli("local", "status", "--json", env=env))
+    assert status["incomplete_mirrors"] == [] and status["run_journals"] >= 3
+    credentials = json.loads(
+        (Path(env["LLAMA_ROLLOUT_STATE_DIR"]) / "s3-credentials.json").read_text()
+    )
+    pruned = last_json(cli("prune", "--older-than", "1s", env={**env, **credentials}))
+    assert pruned["removed"] == [], pruned
+    assert (
+        last_json(cli("local", "status", "--json", env=env))["run_journals"]
+        == status["run_journals"]
+    )
+
     started = time.monotonic()
-    again = last_json(cli("run", "--local", "--json", *EVAL_SUBSET, env=env))
+    again = last_json(cli("run", "--local", "--json", env=env))
     seconds = time.monotonic() - started
     assert again["outcome"] == "unchanged" and again["headline"].startswith("nothing changed")
     assert [s["status"] for s in again["steps"]] == ["done"] + ["skipped"] * 6
+    # Where the live version is, read back from the registry: a script loses nothing.
+    for key in (
+        "model_version_id",
+        "model_version_name",
+        "registered_model_id",
+        "model_uri",
+        "serving",
+    ):
+        assert again[key] == published[key] and again[key], key
+    assert again["llama_stack"]["url"] == published["llama_stack"]["url"]
+    assert again["llama_stack"]["model_id"] == published["llama_stack"]["model_id"]
     assert yaml.safe_load(olsconfig_file(env).read_text()) == olsconfig
     assert seconds <= cold_run_seconds / 10, (seconds, cold_run_seconds)
 
@@ -358,6 +399,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     check_the_notebooks(stack_env, monkeypatch, first)
 
     check_the_gate_changed_nothing(first, stack_env)
+    check_a_subset_cannot_publish(stack_env)
     check_publish_then_nothing_changed(stack_env, cold_run_seconds)
 
     down = cli("local", "down", env=stack_env)

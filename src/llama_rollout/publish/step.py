@@ -172,7 +172,9 @@ def record_on_version(
     record_publication(client, request.model_name, request.model_version_name, PublicationRecord(
         provider=publication.provider.name, url=publication.provider.url,
         model=publication.provider.model, serving_name=serving_name,
-        stack_name=request.stack_name, run_id=request.run_id,
+        stack_name=request.stack_name, run_id=request.run_id, serving_url=request.serving_url,
+        serving_model=request.serving_model, llama_stack_url=request.llama_stack_url,
+        llama_stack_model_id=request.llama_stack_model_id,
     ))  # fmt: skip
     if previous is not None and previous.name != request.model_version_name:
         mark(client, request.model_name, previous, RETIRED)

@@ -37,6 +37,12 @@ class PublicationRecord:
     run_id: str
     state: str = PUBLISHED
     published_at: str = ""
+    # Where the version serves, whichever endpoint Lightspeed was given: a run that finds it
+    # live reports these without deploying anything (empty in records written before them).
+    serving_url: str = ""
+    serving_model: str = ""
+    llama_stack_url: str = ""
+    llama_stack_model_id: str = ""
 
     def as_properties(self) -> dict[str, Any]:
         at = self.published_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -49,6 +55,10 @@ class PublicationRecord:
             f"{PREFIX}run_id": self.run_id,
             f"{PREFIX}state": self.state,
             f"{PREFIX}published_at": at,
+            f"{PREFIX}serving_url": self.serving_url,
+            f"{PREFIX}serving_model": self.serving_model,
+            f"{PREFIX}llama_stack_url": self.llama_stack_url,
+            f"{PREFIX}llama_stack_model_id": self.llama_stack_model_id,
         }
 
     @classmethod
@@ -96,6 +106,32 @@ def live_version(client: ModelRegistry, model_name: str) -> LiveVersion | None:
     return next(
         (v for v in published_versions(client, model_name) if v.record.state == PUBLISHED), None
     )
+
+
+def live_details(client: ModelRegistry, model_name: str) -> dict[str, dict[str, Any]]:
+    """Where the live version is, for a run that skipped its steps: what the mirror, register,
+    serving and Llama Stack steps would have noted, read back from the registry (empty when
+    no version is live)."""
+    live = live_version(client, model_name)
+    if live is None:
+        return {}
+    with client_errors(f"reading the live version of {model_name}"):
+        model = client.get_registered_model(model_name)
+        version = client.get_model_version(model_name, live.name)
+        artifact = client.get_model_artifact(model_name, live.name)
+    record = live.record
+    return {
+        "mirror weights": {"model_uri": getattr(artifact, "uri", "") or ""},
+        "register model": {
+            "registered_model_id": getattr(model, "id", "") or "",
+            "model_version_id": getattr(version, "id", "") or "",
+            "model_version_name": live.name,
+        },
+        "deploy model server": {"serving_url": record.serving_url,
+                                "serving_model": record.serving_model},
+        "deploy Llama Stack": {"url": record.llama_stack_url,
+                               "model_id": record.llama_stack_model_id},
+    }  # fmt: skip
 
 
 def mark(client: ModelRegistry, model_name: str, version: LiveVersion, state: str) -> None:

@@ -37,7 +37,9 @@ SERVICE = "vllm"
 START_TIMEOUT = 600.0
 VERIFIED_MARKER = ".llama-rollout-verified"
 TOOL_PARSER = "hermes"
-MAX_MODEL_LEN = 4096
+# A CPU's context for a local run, and the bundled model's own limit (max_position_embeddings):
+# Lightspeed's prompt budget needs a window well above its response's 2048 tokens.
+MAX_MODEL_LEN = 8192
 
 
 @dataclass(frozen=True)
@@ -130,11 +132,14 @@ def ensure_server(
     *,
     served_name: str,
     revision: str,
+    max_model_len: int = MAX_MODEL_LEN,
     timeout: float = START_TIMEOUT,
 ) -> LocalModelServer:
-    """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision."""
+    """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision and
+    context length (Lightspeed's provider is published with that length as its window)."""
     record = stack.record(SERVICE)
-    labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir)}
+    labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir),
+              "max_model_len": str(max_model_len)}  # fmt: skip
     same = record is not None and processes.is_running(record) and (record.labels or {}) == labels
     if same and _serves(record.url, served_name):
         logger.info(
@@ -157,7 +162,7 @@ def ensure_server(
         # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
         # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
         "--dtype", "auto" if command[-1] == "serve" else "float32",
-        "--max-model-len", str(MAX_MODEL_LEN),
+        "--max-model-len", str(max_model_len),
         "--enable-auto-tool-choice",
         "--tool-call-parser", TOOL_PARSER,
         "--chat-template", str(tool_chat_template()),
@@ -221,8 +226,9 @@ def serve(request: ServingRequest) -> ServedModel:
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)
     server = ensure_server(
-        stack, model_dir, served_name=request.model_name, revision=request.revision
-    )
+        stack, model_dir, served_name=request.model_name, revision=request.revision,
+        max_model_len=request.max_model_len,
+    )  # fmt: skip
     # The bundled model is too small to choose tools on its own: a failure only warns here.
     tool_calling.preflight(server.url, server.model, strict=False)
     if request.registry_url and request.registered_model_id:

@@ -1,7 +1,7 @@
 """``submit`` and ``schedule`` read the server's version from healthz first, through the pipelines
 API stand-in (tests/pipelines_server.py, which answers healthz as the API server's main.go does).
 
-A server older than KFP 2.14.0 cannot run the pipeline's exit handler: it is refused in one
+A server older than KFP 2.15.0 cannot run the pipeline (its exit handler, its secret mounts): it is refused in one
 line before anything else is sent. A server built without a version says ``tag_name``
 "unknown": a warning, and the run goes ahead. A current one goes ahead without a word.
 """
@@ -34,7 +34,13 @@ def start(server: PipelinesServer, how: str) -> str:
 @pytest.mark.parametrize("how", ["submit", "schedule"])
 @pytest.mark.parametrize(
     ("tag_name", "said"),
-    [("2.13.1", "2.13.1"), ("2.5.0", "2.5.0"), ("v2.0.5", "v2.0.5"), ("1.8.5-rc.1", "1.8.5")],
+    [
+        ("2.14.1", "2.14.1"),
+        ("2.13.1", "2.13.1"),
+        ("2.5.0", "2.5.0"),
+        ("v2.0.5", "v2.0.5"),
+        ("1.8.5-rc.1", "1.8.5"),
+    ],
 )
 def test_an_older_server_is_refused_before_anything_else_is_sent(how, tag_name, said):
     with running_pipelines_api(TOKEN, PROJECT, tag_name=tag_name) as (state, url):
@@ -44,9 +50,9 @@ def test_an_older_server_is_refused_before_anything_else_is_sent(how, tag_name, 
         assert state.experiments == {} and state.runs == [] and state.recurring_runs == []
     line = str(raised.value)
     assert line == (
-        f"the pipelines server at {url} runs KFP {said}, older than 2.14.0, the oldest that "
-        "runs this pipeline's exit handler (PipelineTaskFinalStatus): upgrade the pipeline "
-        "server to KFP 2.14.0 or newer (2.17.0 or newer for exact run states), or give --host "
+        f"the pipelines server at {url} runs KFP {said}, older than 2.15.0, the oldest that "
+        "runs this pipeline (its exit handler's final status, its secret mounts' optional "
+        "field): upgrade the pipeline server to KFP 2.15.0 or newer (2.17.0 or newer for exact run states), or give --host "
         "of one that is"
     )
 
@@ -63,8 +69,8 @@ def test_a_server_that_does_not_say_its_version_is_warned_about_and_accepted(cap
     (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert warning.getMessage() == (
         f"the pipelines server at {url} does not say its version (tag_name {tag_name!r}): "
-        "this pipeline needs KFP 2.14.0 or newer; if a run fails with 'task final status not "
-        "supported yet', upgrade the pipeline server"
+        "this pipeline needs KFP 2.15.0 or newer; if a run fails with 'task final status not "
+        "supported yet' or 'unknown field \"optional\"', upgrade the pipeline server"
     )
 
 
@@ -79,7 +85,7 @@ def test_a_current_server_is_accepted_without_a_word(caplog, tag_name):
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-@pytest.mark.parametrize("tag_name", ["2.14.0", "2.16.1"])
+@pytest.mark.parametrize("tag_name", ["2.15.0", "2.16.1"])
 def test_a_server_before_2_17_is_accepted_and_told_what_its_states_mean(caplog, tag_name):
     caplog.set_level(logging.INFO, logger="llama_rollout.submission")
     with running_pipelines_api(TOKEN, PROJECT, tag_name=tag_name) as (state, url):
@@ -104,9 +110,9 @@ def test_the_cli_says_it_in_one_line_and_never_the_token():
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: the pipelines server at {url} runs KFP 2.5.0, older than 2.14.0, the oldest "
-        "that runs this pipeline's exit handler (PipelineTaskFinalStatus): upgrade the pipeline "
-        "server to KFP 2.14.0 or newer (2.17.0 or newer for exact run states), or give --host "
+        f"error: the pipelines server at {url} runs KFP 2.5.0, older than 2.15.0, the oldest "
+        "that runs this pipeline (its exit handler's final status, its secret mounts' optional "
+        "field): upgrade the pipeline server to KFP 2.15.0 or newer (2.17.0 or newer for exact run states), or give --host "
         "of one that is"
     ]
     assert "Traceback" not in result.stderr

@@ -237,11 +237,14 @@ def test_young_uploads_of_other_runs_are_left_alone_and_stale_ones_aborted(
     )
     client = s3_connection.client()
     client.create_multipart_upload(Bucket="models", Key=key)  # left by a run that died
-    time.sleep(3.5)
+    # Stale at 7 s by S3's whole-second clock: the dead run's upload is 12 s old, the other
+    # run's must still be young when the mirror lists it, with 4-5 s to spare on each side for a
+    # loaded machine (3.5 s against 3 once left the other's upload aborted).
+    time.sleep(12)
     other = client.create_multipart_upload(Bucket="models", Key=key)["UploadId"]
     # Another run, still going, with 6 MiB parts: nothing this run can resume.
     client.upload_part(Bucket="models", Key=key, UploadId=other, PartNumber=1, Body=b"x" * 6 * MiB)
-    settings = weights.MirrorSettings(part_size=5 * MiB, stale_upload_age=3)
+    settings = weights.MirrorSettings(part_size=5 * MiB, stale_upload_age=7)
     mirrored = weights.mirror(resolved, s3_connection, model_name="uploads", settings=settings)
     assert_mirror_verifies(s3_connection, mirrored, folder)
     left = client.list_multipart_uploads(Bucket="models", Prefix=key).get("Uploads", [])
