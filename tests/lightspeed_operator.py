@@ -26,12 +26,13 @@ unless named otherwise):
   terminal (CrashLoopBackOff, ImagePullBackOff, ErrImagePull, OOMKilled, PreviousCrash:*),
   else ``Progressing``. overallStatus is NotReady when any component is not ready; here the
   console plugin stays starting unless ``console_plugin_ready``.
-* The Deployment controller (kubernetes ``pkg/controller/deployment``): a template change bumps
+* The Deployment controller (kubernetes/kubernetes c91999a ``pkg/controller/deployment``,
+  ``progress.go`` for the deadline): a template change bumps
   ``generation``; the controller observes it, surges one new pod, counts it available when it
   is ready, then removes the old pod; a pod that never becomes ready ends, after the progress
   deadline, in ``Progressing`` False ``ProgressDeadlineExceeded``.
 * lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start
-  (``ols/utils/config.py``), so the Lightspeed stand-in switches configuration only when the new
+  (``runner.py`` calls ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the stand-in switches configuration only when the new
   pod becomes available (``Lightspeed.reload``).
 """
 

@@ -8,7 +8,8 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
   Deployment (a pod-template annotation, RollingUpdate) in the same reconcile, so the OLD pod
   keeps answering with the OLD configuration until the new one is available: ApiReady alone is
   no sign that the new provider is served. The Deployment's own rollout is, judged as
-  ``kubectl rollout status`` does (kubernetes/kubectl ``pkg/polymorphichelpers/rollout_status.go``).
+  ``kubectl rollout status`` does (kubernetes/kubectl 53ef3ab,
+  ``pkg/polymorphichelpers/rollout_status.go``).
 * ``overallStatus`` is NotReady while ANY component is (console plugin, Postgres, the OpenShift
   MCP server, RHOKP, ...), some of them for good on a given cluster: it is not the gate.
   ApiReady and CacheReady (the conversation cache the app server needs) are; the others are
