@@ -638,7 +638,7 @@ class FakeKube:
 
 def _store_string_data(obj: dict[str, Any]) -> None:
     """A Secret's ``stringData`` is merged into ``data`` on write and never stored, as the API
-    server does (kubernetes pkg/apis/core/v1/conversion.go)."""
+    server does (kubernetes/kubernetes a2b9bc4 pkg/apis/core/v1/conversion.go)."""
     if obj.get("kind") == "Secret" and "stringData" in obj:
         encoded = {
             k: base64.b64encode(v.encode()).decode() for k, v in obj.pop("stringData").items()

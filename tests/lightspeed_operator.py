@@ -31,9 +31,9 @@ unless named otherwise):
   ``generation``; the controller observes it, surges one new pod, counts it available when it
   is ready, then removes the old pod; a pod that never becomes ready ends, after the progress
   deadline, in ``Progressing`` False ``ProgressDeadlineExceeded``.
-* lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start
-  (``runner.py`` calls ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the stand-in switches configuration only when the new
-  pod becomes available (``Lightspeed.reload``).
+* lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start (``runner.py`` calls
+  ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the Lightspeed stand-in switches
+  configuration only when the new pod becomes available (``Lightspeed.reload``).
 """
 
 from __future__ import annotations
