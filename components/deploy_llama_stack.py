@@ -21,6 +21,7 @@ def deploy_llama_stack(
     replicas: int,
     storage_size: str,
     timeout_seconds: int,
+    lightspeed_endpoint: str,
     s3_prefix: str,
     run_id: str,
 ) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list, name=str):
@@ -42,6 +43,8 @@ def deploy_llama_stack(
         replicas: Llama Stack replicas.
         storage_size: the persistent volume for its stores.
         timeout_seconds: how long to wait for it.
+        lightspeed_endpoint: what Lightspeed will call; ``llama-stack`` admits its namespace to
+            this Llama Stack (the operator's NetworkPolicy refuses it otherwise).
         s3_prefix: the models' folder in the bucket (the run's journal is under it).
         run_id: the pipeline run, for the journal.
 
@@ -65,7 +68,7 @@ def deploy_llama_stack(
         namespace=namespace, name=name, distribution_image=distribution_image,
         distribution_name=distribution_name, vllm_token_secret=vllm_token_secret,
         vllm_max_tokens=vllm_max_tokens, replicas=replicas, storage_size=storage_size,
-        timeout_seconds=timeout_seconds,
+        timeout_seconds=timeout_seconds, lightspeed_endpoint=lightspeed_endpoint,
     )  # fmt: skip
     report = serve(Target.parse(target), request)
     name = request.deployment_name(Target.parse(target))

@@ -135,8 +135,8 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         distribution_name=p["llama_stack_distribution"],
         vllm_token_secret=p["vllm_token_secret"], vllm_max_tokens=p["llama_stack_max_tokens"],
         replicas=p["llama_stack_replicas"], storage_size=p["llama_stack_storage_size"],
-        timeout_seconds=p["llama_stack_timeout_seconds"], s3_prefix=p["s3_prefix"],
-        run_id=run_id,
+        timeout_seconds=p["llama_stack_timeout_seconds"],
+        lightspeed_endpoint=p["lightspeed_endpoint"], s3_prefix=p["s3_prefix"], run_id=run_id,
     )  # fmt: skip
     stack.set_display_name("deploy Llama Stack")
     stack.set_caching_options(False)  # the chain is checked on every run

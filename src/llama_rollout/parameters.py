@@ -154,6 +154,7 @@ def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
 
 
 def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
+    # lightspeed_endpoint is left out: it is checked once, with the publish settings.
     return StackRequest(
         serving_url="http://model-server/v1", serving_model=model, revision=STAND_IN_REVISION,
         mcp_url=v["mcp_url"], namespace=v["namespace"], name=v["llama_stack_name"],

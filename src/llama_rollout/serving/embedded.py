@@ -126,6 +126,35 @@ def vllm_command() -> list[str]:
     )
 
 
+SERVER_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def server_argv(
+    model_dir: Path, port: int, *, served_name: str, max_model_len: int, eager: bool = False
+) -> list[str]:
+    """vLLM's command line for ``model_dir`` on loopback; ``eager`` skips torch.compile."""
+    command = vllm_command()
+    model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
+    return [
+        *command,
+        *model_args,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--served-model-name", served_name,
+        # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
+        # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
+        "--dtype", "auto" if command[-1] == "serve" else "float32",
+        "--max-model-len", str(max_model_len),
+        "--enable-auto-tool-choice",
+        "--tool-call-parser", TOOL_PARSER,
+        "--chat-template", str(tool_chat_template()),
+        *(["--enforce-eager"] if eager else []),
+    ]  # fmt: skip
+
+
 def ensure_server(
     stack: EmbeddedStack,
     model_dir: Path,
@@ -151,26 +180,7 @@ def ensure_server(
         return LocalModelServer(f"{record.url}/v1", served_name, reused=True)
     port = processes.free_port(processes.port_of(record.url) if record else None)
     url = f"http://127.0.0.1:{port}"
-    command = vllm_command()
-    model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
-    argv = [
-        *command,
-        *model_args,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--served-model-name", served_name,
-        # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
-        # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
-        "--dtype", "auto" if command[-1] == "serve" else "float32",
-        "--max-model-len", str(max_model_len),
-        "--enable-auto-tool-choice",
-        "--tool-call-parser", TOOL_PARSER,
-        "--chat-template", str(tool_chat_template()),
-    ]  # fmt: skip
-    env = {
-        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
-        "HF_HUB_OFFLINE": "1",
-    }
+    argv = server_argv(model_dir, port, served_name=served_name, max_model_len=max_model_len)
     logger.info(
         "starting vLLM for %s (revision %s); this takes a minute or two on a CPU",
         served_name,
@@ -183,7 +193,7 @@ def ensure_server(
         health_url=f"{url}/health",
         ready=lambda: _serves(url, served_name),
         timeout=timeout,
-        env=env,
+        env=SERVER_ENV,
         labels=labels,
     )
     return LocalModelServer(f"{url}/v1", served_name, reused=False)
