@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PIPELINE := pipelines/llama-rollout.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup vllm llama-stack browser demo test lint format compile lock clean local-down benchmark
+.PHONY: setup vllm llama-stack environments browser demo test lint format compile lock clean local-down benchmark
 
 setup: $(STAMP)
 
@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup vllm llama-stack
+demo: environments
 	$(BIN)/llama-rollout run --local
 
-test: browser setup vllm llama-stack
+test: browser environments
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The three environments are independent: installed side by side, a first run waits for the
+# slowest one instead of their sum.
+environments:
+	@$(MAKE) --no-print-directory -j3 setup vllm llama-stack
 
 # The report's browser tests open it in Debian's Chromium: no browser download of its own.
 # Installed here when missing (as root, or with sudo that asks no password); otherwise the
@@ -55,7 +60,7 @@ lock: setup
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
 		--custom-compile-command "make lock" -o requirements/runtime.lock
 
-benchmark: setup vllm llama-stack
+benchmark: environments
 	$(BIN)/python benchmarks/mirror.py
 	$(BIN)/python benchmarks/evals.py
 

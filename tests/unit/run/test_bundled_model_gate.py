@@ -1,0 +1,40 @@
+"""The demo's own gate for the bundled model: only when no threshold is set, and never on a part
+of the dataset."""
+
+from __future__ import annotations
+
+from llama_rollout.evals.gate import Thresholds, apply_gate
+from llama_rollout.pipeline_run import BUNDLED_MODEL_GATE, DEFAULT_SOURCE, bundled_model_gate
+
+# What the bundled 135M model scores on the built-in dataset: no call, in prose.
+BUNDLED_SCORES = {
+    "tool_selection_accuracy": 0.0, "argument_accuracy": 0.0, "irrelevance_accuracy": 1.0,
+    "greeting_accuracy": 1.0, "answer_correctness": 0.1, "task_success": 0.25,
+    "error_rate": 0.0, "calls_in_text_rate": 0.2, "case_coverage": 1.0,
+}  # fmt: skip
+
+
+def thresholds(parameters: dict) -> Thresholds:
+    return Thresholds(**{k: v for k, v in parameters.items() if k in Thresholds.model_fields})
+
+
+def test_the_bundled_model_without_thresholds_gets_the_demo_s_gate_and_passes_it():
+    parameters = bundled_model_gate(DEFAULT_SOURCE, {"eval_trials": 1})
+    assert parameters == {"eval_trials": 1, **BUNDLED_MODEL_GATE}
+    assert apply_gate(BUNDLED_SCORES, thresholds(parameters)).passed
+    assert not apply_gate(BUNDLED_SCORES, Thresholds()).passed, "the pipeline's gate says no"
+
+
+def test_any_threshold_set_or_another_model_keeps_the_pipeline_s_gate():
+    assert bundled_model_gate(DEFAULT_SOURCE, {"min_task_success": 0.45}) == {
+        "min_task_success": 0.45
+    }
+    assert bundled_model_gate("hf://meta-llama/Llama-3.2-3B-Instruct", {}) == {}
+
+
+def test_the_demo_s_gate_still_refuses_a_part_of_the_dataset_and_a_broken_stack():
+    gate = thresholds(bundled_model_gate(DEFAULT_SOURCE, {}))
+    assert gate.min_case_coverage == 1.0
+    partial = apply_gate({**BUNDLED_SCORES, "case_coverage": 4 / 60}, gate)
+    assert partial.missed == ("case_coverage 0.07 < 1.00",)
+    assert not apply_gate({**BUNDLED_SCORES, "error_rate": 0.5}, gate).passed
