@@ -161,8 +161,12 @@ def app_server_rolled(deployment: dict[str, Any] | None) -> Readiness:
     if updated < wanted:
         return Readiness(state=f"app server rollout: {updated} of {wanted} new pods updated")
     if replicas > updated:
+        # While old pods are left the new ones may not be available yet: a deadline reached
+        # here is most often a new pod that cannot start (oc get pods -n openshift-lightspeed).
+        fresh = max(available - (replicas - updated), 0)
         return Readiness(state=f"app server rollout: {replicas - updated} old pods still serve "
-                         "the previous configuration")  # fmt: skip
+                         f"the previous configuration; {fresh} of {updated} new pods "
+                         "available")  # fmt: skip
     if available < updated:
         return Readiness(state=f"app server rollout: {available} of {updated} new pods available")
     return Readiness(ready=True, state="rolled out")

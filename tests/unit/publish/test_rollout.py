@@ -76,7 +76,16 @@ def deployment(generation, observed, replicas, updated, available, progressing="
     ("seen", "ready", "says"),
     [
         (deployment(3, 2, 1, 1, 1), False, "new spec to be observed"),
-        (deployment(3, 3, 2, 1, 1), False, "1 old pods still serve"),
+        (
+            deployment(3, 3, 2, 1, 1),
+            False,
+            "1 old pods still serve the previous configuration; 0 of 1 new pods available",
+        ),
+        (
+            deployment(3, 3, 2, 1, 2),
+            False,
+            "1 old pods still serve the previous configuration; 1 of 1 new pods available",
+        ),
         (deployment(3, 3, 1, 0, 1), False, "0 of 1 new pods updated"),
         (deployment(3, 3, 1, 1, 0), False, "0 of 1 new pods available"),
         (deployment(3, 3, 1, 1, 1, "NewReplicaSetAvailable"), True, "rolled out"),
