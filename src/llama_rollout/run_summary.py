@@ -13,10 +13,14 @@ left no note has none. The state's names differ by where the run ran:
   (kubeflow/pipelines backend/src/v2/driver/resolve.go: ``GetLastKnownState().String()``, the
   ``Execution.State`` enum of ml_metadata/proto/metadata_store.proto): ``UNKNOWN``, ``NEW``,
   ``RUNNING``, ``COMPLETE``, ``FAILED``, ``CACHED``, ``CANCELED``, never ``SUCCEEDED``; the
-  error message and code are left empty (a TODO there). Backends older than KFP 2.14.0 do not
-  run a ``PipelineTaskFinalStatus`` at all; before 2.17.0 a DAG's state did not propagate up
-  from nested ``dsl.If`` branches, so a run that finished arrives as ``RUNNING``. So no state
-  name is trusted beyond this: an unknown one is reported as given, and the journal decides.
+  error message and code are left empty (a TODO there). ``CANCELED`` is how KFP records a
+  branch that was not triggered, and it counts as done (backend/src/v2/metadata/client.go);
+  a user's cancellation writes no state. Backends older than KFP 2.14.0 do not run a
+  ``PipelineTaskFinalStatus`` at all; 2.17.0 propagates the state of a ``dsl.If`` branch that
+  ran (#13322), but only a launcher updates its parents, so a run whose branch was not taken
+  (nothing changed, the gate failed) still arrives as ``RUNNING``, and a step that failed once
+  and then passed on its retry leaves ``FAILED``. So no state name is trusted beyond this:
+  an unknown one is reported as given, and the journal decides.
 - The SDK's docstring of ``PipelineTaskFinalStatus`` names Vertex AI's ``SUCCEEDED``,
   ``FAILED`` and ``CANCELLED``.
 """
@@ -29,9 +33,9 @@ from typing import Any
 from llama_rollout.journal import STEPS, Journal
 
 # The states in which the guarded steps all ended: kfp.local's, then ML Metadata's. CACHED is a
-# step whose result was reused; the backend counts it as finished, as it counts COMPLETE
-# (UpdateDAGExecutionsState in backend/src/v2/metadata/client.go).
-FINISHED = frozenset({"SUCCEEDED", "COMPLETE", "CACHED"})
+# step whose result was reused, CANCELED a branch not triggered; the backend counts both as
+# finished, as it counts COMPLETE (UpdateDAGExecutionsState in backend/src/v2/metadata/client.go).
+FINISHED = frozenset({"SUCCEEDED", "COMPLETE", "CACHED", "CANCELED"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def _stopped(state: str, step: str) -> tuple[str, str]:
     """The status of the first step without a note, and the headline, when the run stopped."""
     if state == "FAILED":
         return "failed", f"the run failed at {step}"
-    if state in ("CANCELED", "CANCELLED"):
+    if state == "CANCELLED":  # Vertex AI's name for a cancelled run
         return "canceled", f"the run was canceled at {step}"
     # RUNNING, NEW, UNKNOWN or a name this code has never seen: say it as it came.
     given = f"state {state!r}" if state else "no state"

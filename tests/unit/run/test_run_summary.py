@@ -102,12 +102,18 @@ def test_a_failure_under_kfp_local_keeps_its_message():
     )
 
 
-@pytest.mark.parametrize("state", ["CANCELED", "CANCELLED"])  # ML Metadata's, Vertex AI's
-def test_a_canceled_run_says_so(state):
-    summary = summarize(Journal("r7", HALF_DONE), state=state)
+def test_a_canceled_run_says_so():
+    summary = summarize(Journal("r7", HALF_DONE), state="CANCELLED")  # Vertex AI's name
     assert summary.outcome == "failed"
     assert summary.headline == "the run was canceled at register model: nothing more was changed"
     assert statuses(summary) == ["done", "done", "canceled"] + ["not run"] * 4
+
+
+def test_ml_metadata_s_canceled_is_a_branch_not_taken_and_the_journal_decides():
+    # KFP writes CANCELED for a dsl.If branch that was not triggered: an unchanged run.
+    unchanged = {"resolve source": {"changed": False, "reason": "nothing changed: live"}}
+    summary = summarize(Journal("r7b", unchanged), state="CANCELED")
+    assert (summary.outcome, summary.headline) == ("unchanged", "nothing changed: live")
 
 
 @pytest.mark.parametrize("state", ["RUNNING", "NEW", "UNKNOWN", "PAUSED_BY_A_NEWER_KFP"])

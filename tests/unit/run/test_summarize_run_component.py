@@ -70,7 +70,7 @@ def run_on_cluster(tmp_path, run_id: str, state: str) -> tuple[dict, str]:
         ("COMPLETE", "not-published", ("mirror weights", "not run", "")),
         ("CACHED", "not-published", ("mirror weights", "not run", "")),
         ("FAILED", "failed", ("mirror weights", "failed", "no result: the step's log says why")),
-        ("CANCELED", "failed", ("mirror weights", "canceled", "no result: the step's log says why")),
+        ("CANCELED", "not-published", ("mirror weights", "not run", "")),
         ("RUNNING", "failed", ("mirror weights", "did not finish",
                                "no result: the step's log says why")),
     ],
