@@ -4,7 +4,9 @@ one where ``kfp.Client`` meets it.
 Read from kubeflow/pipelines at 2.17.0 (``backend/src/apiserver/server/run_server.go``,
 ``job_server.go``, ``api_converter.go``, ``resource/resource_manager.go``,
 ``template/v2_template.go``, ``main.go``) and kfp-server-api 2.17.3: a request without a valid
-bearer token is a 401 (the route's proxy on OpenShift); an empty display name or a pipeline
+bearer token is the route's kube-rbac-proxy's 401, a plain-text "Unauthorized"
+(brancz/kube-rbac-proxy ``pkg/filters/auth.go``; the DSPA's proxy guards every path, healthz
+included); an empty display name or a pipeline
 spec without ``pipelineInfo``/``root`` is a 500 (the server wraps them as internal errors); a
 runtime parameter the spec does not declare is a 400 ("parameter(s) provided are not required
 by pipeline"); a recurring run's max concurrency must be 1 to 10 and its cron parse with
@@ -17,7 +19,8 @@ and ``newHealthzResponse``, checked by ``main_test.go``'s
 ``{commit_sha, tag_name, multi_user, pipeline_store}`` where ``tag_name`` is the TAG_NAME the
 image was built with (a release's "2.17.0") or "unknown" when the build gave none
 (``backend/Dockerfile``: ``ARG TAG_NAME=unknown``), and ``pipeline_store`` is omitted when empty.
-A test sets ``tag_name`` to play an older or an unversioned server.
+Red Hat's builds set no TAG_NAME, so a Data Science Pipelines server says "unknown": that is
+the default here, and a test sets ``tag_name`` to play an upstream release.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tests.servers import serve_app
 
@@ -73,7 +76,7 @@ class PipelinesApi:
 
     tokens: set[str]
     namespace: str
-    tag_name: str = "2.17.0"
+    tag_name: str = "unknown"
     commit_sha: str = "unknown"
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +92,7 @@ class PipelinesApi:
             self.requests.append(f"{request.method} {request.url.path}")
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or token not in self.tokens:
-                return _status(401, "Unauthorized: a valid bearer token is required")
+                return PlainTextResponse("Unauthorized", status_code=401)
             return await call_next(request)
 
         @app.get("/apis/v2beta1/healthz")
@@ -173,7 +176,7 @@ class PipelinesApi:
 
 @contextmanager
 def running_pipelines_api(
-    token: str, namespace: str, *, tag_name: str = "2.17.0"
+    token: str, namespace: str, *, tag_name: str = "unknown"
 ) -> Iterator[tuple[PipelinesApi, str]]:
     """The stand-in on loopback: its state and its URL; ``tag_name`` is the version it reports."""
     api = PipelinesApi({token}, namespace, tag_name=tag_name)

@@ -38,9 +38,6 @@ _CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z*/,?LW#-]+)$")
 # kfp-kubernetes writes `optional: false` on every secret mount, which upstream drivers before
 # 2.15.0 refuse as an unknown field (#12495, supported from #12216).
 MINIMUM_BACKEND = (2, 15, 0)
-# From KFP 2.17.0 a DAG's state propagates up from its dsl.If branches (#13322): before, the
-# exit handler sees RUNNING for a run that finished, and the summary relies on the journal.
-EXACT_STATE_BACKEND = (2, 17, 0)
 # The API server's healthz says TAG_NAME, the version it was built as ("2.17.0"), or "unknown"
 # when the build gave none (backend/src/apiserver/main.go, backend/Dockerfile); Red Hat's
 # builds set none.
@@ -150,7 +147,6 @@ class PipelinesServer:
         """Refuse a server older than ``MINIMUM_BACKEND``; warn when it does not say its version."""
         release = _RELEASE.match(tag_name.strip())
         minimum = ".".join(map(str, MINIMUM_BACKEND))
-        exact = ".".join(map(str, EXACT_STATE_BACKEND))
         if release is None:
             logger.warning(
                 "the pipelines server at %s does not say its version (tag_name %r): this "
@@ -165,15 +161,9 @@ class PipelinesServer:
                 f"the pipelines server at {self.host} runs KFP {said}, older than {minimum}, "
                 "the oldest that runs this pipeline (its exit handler's final status, its secret "
                 "mounts' optional field)",
-                hint=f"upgrade the pipeline server to KFP {minimum} or newer ({exact} or newer "
-                "for exact run states), or give --host of one that is",
+                hint=f"upgrade the pipeline server to KFP {minimum} or newer, or give --host of "
+                "one that is",
             )
-        if version < EXACT_STATE_BACKEND:
-            logger.info(
-                "the pipelines server at %s runs KFP %s: the exit handler sees the run's state "
-                "exactly from KFP %s on; the summary reads each step's result from the run's "
-                "journal either way", self.host, said, exact,
-            )  # fmt: skip
 
 
 class _translated:

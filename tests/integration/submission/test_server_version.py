@@ -52,7 +52,7 @@ def test_an_older_server_is_refused_before_anything_else_is_sent(how, tag_name, 
     assert line == (
         f"the pipelines server at {url} runs KFP {said}, older than 2.15.0, the oldest that "
         "runs this pipeline (its exit handler's final status, its secret mounts' optional "
-        "field): upgrade the pipeline server to KFP 2.15.0 or newer (2.17.0 or newer for exact run states), or give --host "
+        "field): upgrade the pipeline server to KFP 2.15.0 or newer, or give --host "
         "of one that is"
     )
 
@@ -74,7 +74,7 @@ def test_a_server_that_does_not_say_its_version_is_warned_about_and_accepted(cap
     )
 
 
-@pytest.mark.parametrize("tag_name", ["2.17.0", "2.17.3", "v3.0.0", "2.18.0-rc.0"])
+@pytest.mark.parametrize("tag_name", ["2.15.0", "2.16.1", "2.17.0", "v3.0.0", "2.18.0-rc.0"])
 def test_a_current_server_is_accepted_without_a_word(caplog, tag_name):
     caplog.set_level(logging.DEBUG, logger="llama_rollout.submission")
     with running_pipelines_api(TOKEN, PROJECT, tag_name=tag_name) as (state, url):
@@ -83,19 +83,6 @@ def test_a_current_server_is_accepted_without_a_word(caplog, tag_name):
     assert [r.getMessage() for r in caplog.records if "version" in r.getMessage()
             or "KFP" in r.getMessage()] == []  # fmt: skip
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-@pytest.mark.parametrize("tag_name", ["2.15.0", "2.16.1"])
-def test_a_server_before_2_17_is_accepted_and_told_what_its_states_mean(caplog, tag_name):
-    caplog.set_level(logging.INFO, logger="llama_rollout.submission")
-    with running_pipelines_api(TOKEN, PROJECT, tag_name=tag_name) as (state, url):
-        submit(PipelinesServer(url, PROJECT, TOKEN), REGISTRY, run_name="r")
-        assert len(state.runs) == 1
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert (
-        f"the pipelines server at {url} runs KFP {tag_name}: the exit handler sees the run's "
-        "state exactly from KFP 2.17.0 on" in caplog.text
-    )
 
 
 def test_the_cli_says_it_in_one_line_and_never_the_token():
@@ -112,7 +99,7 @@ def test_the_cli_says_it_in_one_line_and_never_the_token():
     assert errors == [
         f"error: the pipelines server at {url} runs KFP 2.5.0, older than 2.15.0, the oldest "
         "that runs this pipeline (its exit handler's final status, its secret mounts' optional "
-        "field): upgrade the pipeline server to KFP 2.15.0 or newer (2.17.0 or newer for exact run states), or give --host "
+        "field): upgrade the pipeline server to KFP 2.15.0 or newer, or give --host "
         "of one that is"
     ]
     assert "Traceback" not in result.stderr
