@@ -20,9 +20,16 @@ The prompt budget (``ols/src/query_helpers/docs_summarizer.py``, ``ols/utils/tok
 ``ols/app/models/config.py`` ``_compute_tool_budgets``): the budget is ``contextWindowSize -
 maxTokensForResponse - max_tokens_for_tools``, where ``max_tokens_for_tools`` is
 ``int(contextWindowSize * toolBudgetRatio)`` (the operator writes 0.5 when the CR has none,
-lightspeed-operator ``internal/controller/appserver/assets.go``) once MCP servers are
-configured, else 0. The prompt (system instructions and question) and then the MCP tool
-definitions (``json.dumps([{name, description, schema}])``) are charged against it; over it,
+lightspeed-operator ``internal/controller/appserver/assets.go``) once any MCP server or the
+documentation search is configured, else 0 (``config.py`` 1467-1490). The operator configures
+its own OpenShift MCP server unless ``spec.ols.introspectionEnabled`` is false, the
+documentation search (``solr_hybrid``) unless ``spec.ols.byokRAGOnly`` is true, and the CR's
+``mcpServers`` only under the ``MCPServer`` feature gate (``assets.go`` 346, 392, 421); a model
+without ``maxTokensForResponse`` gets 4096 (``ols/constants.py``: the operator omits a zero).
+The prompt (system instructions, the documentation guidance when the search is on, and the
+question) and then every tool definition (``json.dumps([{name, description, schema}])``: the
+OpenShift MCP server's, the documentation search's, the CR's servers') are charged against
+it; over it,
 ``PromptTooLongError`` is a 413 with the body of ``ols.py``. Tokens are counted there with
 tiktoken's ``cl100k_base`` times 1.1 (``TOKEN_BUFFER_WEIGHT``), rounded up; that encoding is a
 download this machine cannot make, so the stand-in takes 4 characters a token (cl100k's
@@ -47,8 +54,14 @@ from tests.fake_rbac import User
 from tests.servers import serve_app
 
 SYSTEM_PROMPT_CHARS = 3103  # measured at lightspeed-service 47c96d8
+DOCS_GUIDANCE_CHARS = 824  # the same prompts.py, added while the documentation search is on
+DOCS_SEARCH_TOOL_CHARS = 400  # ols/src/rag_index/solr_support.py, as serialised
+# The OpenShift MCP server's core, config and helm toolsets (openshift/openshift-mcp-server
+# 032d3e2, pkg/mcp/testdata) and the metrics toolset (rhobs/obs-mcp v0.7.1), as serialised.
+OPENSHIFT_MCP_TOOL_CHARS = 16_765 + 9_500
 TOKEN_BUFFER_WEIGHT = 1.1  # ols/constants.py
 DEFAULT_TOOL_BUDGET_RATIO = 0.5
+DEFAULT_MAX_TOKENS_FOR_RESPONSE = 4096
 
 
 def may_query(fake: FakeKube, user: User) -> bool:
@@ -93,16 +106,26 @@ class Lightspeed:
         """Whether the question and the MCP tool definitions exceed the model's prompt budget."""
         window = int(model.get("contextWindowSize", 128_000))
         parameters = model.get("parameters") or {}
-        response = int(parameters.get("maxTokensForResponse", 2048))
+        response = int(parameters.get("maxTokensForResponse", DEFAULT_MAX_TOKENS_FOR_RESPONSE))
         ratio = float(parameters.get("toolBudgetRatio", DEFAULT_TOOL_BUDGET_RATIO))
-        tools = int(window * ratio) if self.loaded.get("mcpServers") else 0
+        ols = self.loaded.get("ols") or {}
+        introspection = ols.get("introspectionEnabled") is not False
+        docs_search = ols.get("byokRAGOnly") is not True
+        servers = "MCPServer" in (self.loaded.get("featureGates") or []) and bool(
+            self.loaded.get("mcpServers")
+        )
+        tools = int(window * ratio) if introspection or docs_search or servers else 0
         definitions = json.dumps([
             {"name": t["name"], "description": t.get("description", ""),
              "schema": (t.get("inputSchema") or {}).get("properties", {})}
             for t in self.mcp_tools
-        ]) if self.loaded.get("mcpServers") and self.mcp_tools else ""  # fmt: skip
-        used = _tokens(SYSTEM_PROMPT_CHARS + len(query))
-        used += _tokens(len(definitions)) if definitions else 0
+        ]) if servers and self.mcp_tools else ""  # fmt: skip
+        used = _tokens(
+            SYSTEM_PROMPT_CHARS + len(query) + (DOCS_GUIDANCE_CHARS if docs_search else 0)
+        )
+        tool_chars = len(definitions) + (OPENSHIFT_MCP_TOOL_CHARS if introspection else 0)
+        tool_chars += DOCS_SEARCH_TOOL_CHARS if docs_search else 0
+        used += _tokens(tool_chars) if tool_chars else 0
         return used > window - response - tools
 
     def app(self) -> FastAPI:

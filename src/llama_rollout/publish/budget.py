@@ -20,17 +20,25 @@ lightspeed-service 47c96d8 and lightspeed-operator c0d4789:
 
 Lightspeed's own tools count too: the operator adds its OpenShift MCP server unless
 ``spec.ols.introspectionEnabled`` is false (``generateMCPServerConfigs``), and the
-documentation search unless ``spec.ols.byokRAGOnly`` (``buildSolrHybridSettings``); with the
-``ToolFiltering`` gate and ``spec.ols.toolFilteringConfig``, at most ``topK`` (default 10) MCP
-tools are sent per question (``ols/utils/mcp_utils.py``). Their definitions and the system
-prompt are not within reach of the pipeline, so they are margins below, measured from the
-upstream sources; the MCP server this pipeline registers is listed and counted exactly.
+documentation search unless ``spec.ols.byokRAGOnly`` (``buildSolrHybridSettings``). The
+``ToolFiltering`` gate sends at most ``topK`` MCP tools per question, but every tool when its
+retrieval fails or its embedding model does not load (``ols/utils/mcp_utils.py``
+``get_mcp_tools``, ``ols/utils/config.py`` ``tools_rag``), so the check counts every tool
+whatever the gate. Their definitions and the system prompt are not within reach of the
+pipeline, so they are margins below, measured from the upstream sources; the MCP server this
+pipeline registers is listed and counted exactly.
 
-Lightspeed counts with tiktoken's ``cl100k_base``. Here tokens are counted with the served
-model's own tokenizer (``tokenizer.json`` beside the mirrored weights), the one the model's
-window is measured in: Llama 3's vocabulary extends cl100k's, so the two agree closely for the
-models this pipeline serves, and a smaller vocabulary (the demo's SmolLM2) counts more tokens,
-on the safe side. The margins were measured with such a 49k-token vocabulary.
+Lightspeed counts with tiktoken's ``cl100k_base`` whatever the model (its file cannot be had
+offline). Here tokens are counted with the served model's own tokenizer (``tokenizer.json``
+beside the mirrored weights): Llama 3's vocabulary is cl100k's plus 28k more merges, so it
+counts a few percent fewer tokens for English and JSON than Lightspeed does, which the margins
+below cover; a smaller vocabulary (the demo's SmolLM2) counts more, on the safe side. The
+margins were measured with such a 49k-token vocabulary.
+
+Not counted: a custom system prompt (``spec.ols.querySystemPrompt``), BYOK RAG chunks and the
+conversation history, which Lightspeed charges before the tools, so a follow-up question can
+get a 413 where the first fits; and the longer instruction Lightspeed gives models whose name
+says granite.
 """
 
 from __future__ import annotations
@@ -54,26 +62,26 @@ logger = logging.getLogger(__name__)
 
 TOKEN_BUFFER_WEIGHT = 1.1  # Lightspeed's padding of every count (ols/constants.py)
 TOOL_BUDGET_RATIO = 0.5  # the operator's value for a model without toolBudgetRatio
-TOOL_FILTERING_GATE = "ToolFiltering"
-TOOL_FILTERING_TOP_K = 10  # the operator's default topK
 TOKENIZER_FILE = "tokenizer.json"
 
 # Margins, in tokens as Lightspeed counts them (padding included), measured at the commits
 # above with a 49k-token byte-level BPE:
 # - the Ask-mode system prompt with tool use (ols/src/prompts/prompts.py, 3,099 characters,
-#   690 tokens), with the role framing and a one-line question;
-PROMPT_TOKENS = 800
-# - the documentation-search guidance added to it (824 characters, 189 tokens). The
-#   troubleshooting mode's prompt (4,139 characters, 932 tokens) fits the sum of the two, not
-#   the first alone: where the documentation search is off, that mode may need 230 more;
+#   692 tokens, 762 padded), with the role framing and a one-line question;
+PROMPT_TOKENS = 850
+# - the documentation-search guidance added to it (824 characters, 189 tokens, 208 padded).
+#   The troubleshooting mode's prompt (4,139 characters, 934 tokens, 1,028 padded) fits the
+#   sum of the two, not the first alone: where the documentation search is off, that mode
+#   may need 180 more;
 DOCS_GUIDANCE_TOKENS = 210
 # - the search_openshift_documentation tool (ols/src/rag_index/solr_support.py, 96 tokens);
 DOCS_SEARCH_TOOL_TOKENS = 110
 # - the OpenShift MCP server's toolsets the operator pins (core, config, helm, metrics;
 #   internal/controller/ocpmcp/assets.go): core, config and helm are 23 tools, 16,765
-#   characters and 4,543 tokens as Lightspeed serialises them (openshift/openshift-mcp-server
-#   032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp, pkg/toolsets/metrics) adds 9 tools,
-#   about 9,500 characters: about 2,600 tokens at the same rate.
+#   characters and 4,541 tokens, 4,996 padded, as Lightspeed serialises them
+#   (openshift/openshift-mcp-server 032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp,
+#   pkg/toolsets/metrics) adds 9 tools, about 9,500 characters: about 2,830 tokens padded.
+#   7,830 in all: the margin holds 170 for the tokenizers' difference.
 OPENSHIFT_MCP_TOOLS = 32
 OPENSHIFT_MCP_TOOL_TOKENS = 8_000
 
@@ -197,14 +205,6 @@ def measure(
     per_tool = OPENSHIFT_MCP_TOOL_TOKENS // OPENSHIFT_MCP_TOOLS
     built_in = [per_tool] * OPENSHIFT_MCP_TOOLS if introspection else []
     mcp_tokens = count_tokens(tokenizer, tool_definitions_text(definitions)) if definitions else 0
-    filtering = ols.get("toolFilteringConfig")
-    if has_mcp and TOOL_FILTERING_GATE in gates and filtering is not None:
-        # Only the top-k tools of a question are sent, chosen by the question: the largest.
-        top_k = int(filtering.get("topK") or TOOL_FILTERING_TOP_K)
-        ours = [count_tokens(tokenizer, tool_definitions_text([d])) for d in definitions]
-        sent = sorted([(t, True) for t in ours] + [(t, False) for t in built_in], reverse=True)
-        mcp_tokens = sum(t for t, mine in sent[:top_k] if mine)
-        built_in = [t for t, mine in sent[:top_k] if not mine]
     reserve = int(provider.context_window_size * TOOL_BUDGET_RATIO)
     return Budget(
         model=provider.model,

@@ -51,7 +51,7 @@ class PublishRequest(BaseModel):
     make_default: bool = True
     mcp_url: str = ""
     register_mcp: bool = True
-    max_model_len: int = 8192
+    max_model_len: int = 32768
     max_tokens: int = 2048
     create_missing: bool = False
     timeout_seconds: int = Field(default=600, ge=30)

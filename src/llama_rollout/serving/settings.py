@@ -140,7 +140,7 @@ class ServingSettings(BaseModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     # Shared memory for vLLM's workers (NCCL between GPUs): the dashboard's 2Gi by default.
     shm_size: Quantity = "2Gi"
-    max_model_len: int = Field(default=8192, ge=128)
+    max_model_len: int = Field(default=32768, ge=128)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enable_auto_tool_choice: bool = True
     tool_call_parser: str = LLAMA3_TOOL_PARSER

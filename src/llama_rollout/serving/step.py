@@ -45,7 +45,7 @@ class ServingRequest(BaseModel):
     gpu_count: int = 1
     tolerations: str = "[]"
     node_selector: str = "{}"
-    max_model_len: int = 8192
+    max_model_len: int = 32768
     tool_call_parser: str = LLAMA3_TOOL_PARSER
     chat_template: str = LLAMA3_CHAT_TEMPLATE
     shm_size: str = "2Gi"

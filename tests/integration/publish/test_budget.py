@@ -138,7 +138,7 @@ def test_on_openshift_lightspeeds_own_tools_refuse_an_8k_window_before_any_write
     cluster, model_uri, mcp_url, tmp_path
 ):
     # The seed's OLSConfig keeps introspection and the documentation search on (the defaults).
-    default = request(model_uri, mcp_url, "http://stack:8321")
+    default = request(model_uri, mcp_url, "http://stack:8321", max_model_len=8192)
     before = copy.deepcopy(cluster.get("olsconfigs", "cluster"))
     with pytest.raises(ConfigurationError, match="for Lightspeed's own tools") as refused:
         step.publish(Target.OPENSHIFT, default, tmp_path / "files")
@@ -155,7 +155,7 @@ def test_on_openshift_a_lightspeed_without_its_own_tools_fits_the_same_window(
     olsconfig = cluster.get("olsconfigs", "cluster")
     olsconfig["spec"]["ols"].update(introspectionEnabled=False, byokRAGOnly=True)
     cluster.put("olsconfigs", olsconfig)
-    default = request(model_uri, mcp_url, "http://stack:8321")
+    default = request(model_uri, mcp_url, "http://stack:8321", max_model_len=8192)
     measured = budget.check_before_publishing(
         Target.OPENSHIFT, default.publication(), model_uri=model_uri, data_connection="test-models"
     )

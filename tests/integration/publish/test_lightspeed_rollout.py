@@ -161,12 +161,14 @@ def tools(count: int) -> list[dict]:
             for i in range(count)]  # fmt: skip
 
 
-@pytest.mark.parametrize("count", [2, 12])
+@pytest.mark.parametrize("count", [2, 60])
 def test_over_the_prompt_budget_the_question_says_how_to_fix_it(cluster, versions, tmp_path, count):
     fake, _, lightspeed, _, _ = cluster
     lightspeed.mcp_tools = tools(count)
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    if count == 2:  # within contextWindowSize 8192 - maxTokensForResponse 2048 - tools' 4096
+    # contextWindowSize 32768 - maxTokensForResponse 2048 - the tools' reserve 16384 leaves
+    # 14,336 tokens: Lightspeed's own tools take about 7,300 of them, 60 more tools too many.
+    if count == 2:
         assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
         return
     with pytest.raises(PublishError, match="prompt budget is exceeded") as failed:

@@ -51,7 +51,7 @@ def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions
     ours = spec["llm"]["providers"][2]
     assert ours["type"] == "rhoai_vllm"
     assert ours["url"] == f"http://llama-stack-{REVISION_A[:7]}-service.{NS}.svc:8321/v1"
-    assert ours["models"] == [{"name": "vllm/llama-3-2-3b-instruct", "contextWindowSize": 8192,
+    assert ours["models"] == [{"name": "vllm/llama-3-2-3b-instruct", "contextWindowSize": 32768,
                                "parameters": {"maxTokensForResponse": 2048}}]  # fmt: skip
     assert spec["ols"] == {"defaultProvider": "llamastack",
                            "defaultModel": "vllm/llama-3-2-3b-instruct"}  # fmt: skip
