@@ -66,6 +66,7 @@ def stack_objects(name: str) -> list[tuple[str, str, str]]:
         ("v1", "Service", f"{name}-service"),
         ("v1", "ConfigMap", f"{name}-config"),
         ("v1", "PersistentVolumeClaim", f"{name}-pvc"),
+        ("networking.k8s.io/v1", "NetworkPolicy", f"{name}-network-policy"),
     ]
 
 

@@ -41,6 +41,18 @@ def test_operator_objects_validate(overrides):
     assert list(config_map["data"]) == ["config.yaml"]
 
 
+def test_publishing_removes_every_object_the_stack_step_makes_on_either_path():
+    from llama_rollout.publish.versions import stack_objects as removed_by_publishing
+
+    settings = stack.StackSettings(**BASE)
+    made = {
+        (o["apiVersion"], o["kind"], o["metadata"]["name"])
+        for operator in (True, False)
+        for o in stack.stack_objects(settings, operator=operator)
+    }
+    assert made <= set(removed_by_publishing(settings.name))
+
+
 @pytest.mark.parametrize("overrides", [v for k, v in VARIANTS.items() if "distribution" not in k])
 def test_fallback_objects_validate(overrides):
     settings = stack.StackSettings(**{**BASE, **overrides})

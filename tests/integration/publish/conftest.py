@@ -151,6 +151,7 @@ def serve_version(fake: FakeKube, revision: str) -> None:
     fake.put("deployments", {"metadata": {"name": stack, "namespace": NS}})
     fake.put("services", {"metadata": {"name": f"{stack}-service", "namespace": NS}})
     fake.put("persistentvolumeclaims", {"metadata": {"name": f"{stack}-pvc", "namespace": NS}})
+    fake.put("networkpolicies", {"metadata": {"name": f"{stack}-network-policy", "namespace": NS}})
 
 
 def providers(fake: FakeKube) -> list[dict]:

@@ -214,6 +214,8 @@ def test_blue_green_switches_then_removes_the_old_version(
         assert outcome.retired == (REVISION_A[:12],)
         assert old_isvc is None and old_stack is None
         assert fake.get("configmaps", f"llama-stack-{REVISION_A[:7]}-config", NS) is None
+        old_policy = f"llama-stack-{REVISION_A[:7]}-network-policy"
+        assert fake.get("networkpolicies", old_policy, NS) is None
         assert states == {REVISION_A[:12]: REMOVED, REVISION_B[:12]: PUBLISHED}
     assert fake.get("inferenceservices", f"llama-3-2-3b-instruct-{REVISION_B[:7]}", NS)
     assert not live_check(fake, kube, connected, REVISION_B).changed
