@@ -63,6 +63,7 @@ lock: setup
 benchmark: environments
 	$(BIN)/python benchmarks/mirror.py
 	$(BIN)/python benchmarks/evals.py
+	$(BIN)/python benchmarks/vllm_startup.py
 
 local-down: setup
 	$(BIN)/llama-rollout local down
