@@ -31,6 +31,11 @@ unless named otherwise):
   ``generation``; the controller observes it, surges one new pod, counts it available when it
   is ready, then removes the old pod; a pod that never becomes ready ends, after the progress
   deadline, in ``Progressing`` False ``ProgressDeadlineExceeded``.
+* The app server's reconcile tasks include "reconcile App NetworkPolicy" (before the
+  Deployment's): the policy of ``GenerateAppServerNetworkPolicy``
+  (``internal/controller/appserver/assets.go``, tests/operator_policies.py) is written when it
+  is missing or differs, so it admits only Prometheus, the console and the routers unless
+  another policy (the project's, manifests/lightspeed-publisher) adds a peer.
 * lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start (``runner.py`` calls
   ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the Lightspeed stand-in switches
   configuration only when the new pod becomes available (``Lightspeed.reload``).
@@ -44,17 +49,13 @@ from typing import Any
 
 from tests.fake_kube import FakeKube
 from tests.lightspeed_server import Lightspeed
+from tests.operator_policies import APP_SERVER_LABELS, lightspeed_app_server_policy
 
 NAMESPACE = "openshift-lightspeed"
 APP_SERVER = "lightspeed-app-server"
 CONSOLE = "lightspeed-console-plugin"
 TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
-SELECTOR = {  # internal/controller/utils/utils.go GenerateAppServerSelectorLabels
-    "app.kubernetes.io/component": "application-server",
-    "app.kubernetes.io/managed-by": "lightspeed-operator",
-    "app.kubernetes.io/name": "lightspeed-service-api",
-    "app.kubernetes.io/part-of": "openshift-lightspeed",
-}
+SELECTOR = APP_SERVER_LABELS  # internal/controller/utils/utils.go GenerateAppServerSelectorLabels
 
 
 @dataclass
@@ -109,7 +110,8 @@ class LightspeedOperator:
         self.fake.put("deployments", {
             "metadata": {"name": APP_SERVER, "namespace": NAMESPACE, "labels": dict(SELECTOR)},
             "spec": {"replicas": 1, "selector": {"matchLabels": dict(SELECTOR)},
-                     "strategy": {"type": "RollingUpdate"}, "template": {"metadata": {}}},
+                     "strategy": {"type": "RollingUpdate"},
+                     "template": {"metadata": {"labels": dict(SELECTOR)}}},
         })  # fmt: skip
         self._deployment_status(replicas=1, updated=1, available=1)
         spec = self._olsconfig()["spec"]
@@ -118,6 +120,7 @@ class LightspeedOperator:
             if self.fake.get("secrets", name, NAMESPACE) is None:
                 self.fake.put("secrets", {"metadata": {"name": name, "namespace": NAMESPACE},
                                           "data": {"apitoken": "c2stdGVzdA=="}})  # fmt: skip
+        self._network_policy()
         self.rendered = self.noticed = self._olsconfig()["metadata"]["generation"]
         self.lightspeed.reload(spec)
         self.reconcile(self._olsconfig(), self.fake)
@@ -133,6 +136,7 @@ class LightspeedOperator:
             return
         if not self._credentials_valid(obj["spec"]):
             return
+        self._network_policy()  # a task of phase 1, before the one that may fail below
         if self.phase1_failure:
             self._write_status(obj, {"overallStatus": "NotReady", "diagnosticInfo": [], "conditions": [
                 {"type": "ResourceReconciliation", "status": "False", "reason": "Failed",
@@ -195,6 +199,14 @@ class LightspeedOperator:
             if secret is None or "apitoken" not in (secret.get("data") or {}):
                 return False
         return True
+
+    def _network_policy(self) -> None:
+        """The operator's app-server policy, written back when missing or changed (a write
+        only then, as controller-runtime's update after a comparison)."""
+        desired = lightspeed_app_server_policy(NAMESPACE)
+        current = self.fake.get("networkpolicies", desired["metadata"]["name"], NAMESPACE)
+        if current is None or current.get("spec") != desired["spec"]:
+            self.fake.put("networkpolicies", desired)
 
     def _restart(self, spec: dict[str, Any]) -> None:
         deployment = self.deployment()

@@ -1,7 +1,12 @@
 """The cluster the publish tests run against: the fake API with RBAC from
 manifests/lightspeed-publisher and manifests/pipeline-runner, the Lightspeed operator's
 stand-in (tests/lightspeed_operator.py) and the app server's (tests/lightspeed_server.py), and
-versions A and B of one model in the real Model Registry server."""
+versions A and B of one model in the real Model Registry server.
+
+The publish step reaches the app server as a pipeline pod would on a cluster: through an Edge
+(tests/network_policy.py) from the step's pod to the app server's pod, which the
+NetworkPolicies in the fake decide: the operator's own (written by its stand-in) and the one
+manifests/lightspeed-publisher ships."""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from llama_rollout.publish.step import PublishRequest
 from tests.fake_kube import FakeKube, running
 from tests.lightspeed_operator import LightspeedOperator
 from tests.lightspeed_server import running_lightspeed
+from tests.network_policy import Edge, Pod, Port
+from tests.operator_policies import LIGHTSPEED_PORT
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFESTS = ROOT / "manifests" / "lightspeed-publisher"
@@ -31,6 +38,9 @@ PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebind
            "Role": "roles", "RoleBinding": "rolebindings", "ServiceAccount": "serviceaccounts",
            "Secret": "secrets", "NetworkPolicy": "networkpolicies"}  # fmt: skip
 REVISION_A, REVISION_B = "a" * 40, "b" * 40
+# The publish step's pod: Kubeflow Pipelines labels every pod of a v2 run so (kubeflow/pipelines
+# backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b); the step adds none of its own.
+STEP = Pod(NS, {"pipelines.kubeflow.org/v2_component": "true"})
 
 
 def manifests() -> list[dict]:
@@ -94,11 +104,17 @@ def cluster(tmp_path, request):
                    "subjects": [{"kind": "ServiceAccount", "name": "pipeline-runner-dspa",
                                  "namespace": NS}]})  # fmt: skip
     fake.put("olsconfigs", copy.deepcopy(embedded.SAMPLE))
-    with running_lightspeed(fake) as (lightspeed, url), running(fake) as api:
+    with running_lightspeed(fake) as (lightspeed, upstream), running(fake) as api:
         operator = LightspeedOperator(fake, lightspeed)
         operator.install()
-        configuration = client.Configuration(host=api, api_key={"authorization": "Bearer runner"})
-        yield fake, Kube(client.ApiClient(configuration)), lightspeed, url, operator
+        # The app server's pod as the operator's Deployment labels it, on its container port.
+        template = operator.deployment()["spec"]["template"]["metadata"]
+        app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
+        with Edge(fake, STEP, app_server, Port(LIGHTSPEED_PORT, "https"), upstream) as edge:
+            configuration = client.Configuration(
+                host=api, api_key={"authorization": "Bearer runner"}
+            )
+            yield fake, Kube(client.ApiClient(configuration)), lightspeed, edge.url, operator
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Publishing as the real operator and app server behave (tests/lightspeed_operator.py and
 tests/lightspeed_server.py say where each behaviour is read): the rolling restart, what counts
-as a failure, the operator's silent failures, one publisher per cluster, the prompt budget."""
+as a failure, the operator's silent failures, one publisher per cluster, the prompt budget, the
+NetworkPolicies between the step and the app server."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import base64
 import copy
 import dataclasses
 import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from llama_rollout import registry
+from llama_rollout.bounds import Bound
 from llama_rollout.publish import lease, live
 from llama_rollout.publish.lightspeed import PublishError
 from llama_rollout.publish.olsconfig import Provider
@@ -21,6 +24,8 @@ from tests.integration.publish.conftest import (
     LIGHTSPEED_NS,
     NS,
     REVISION_A,
+    install,
+    manifests,
     providers,
     request_for,
     serve_version,
@@ -176,3 +181,32 @@ def test_over_the_prompt_budget_the_question_says_how_to_fix_it(cluster, version
     assert "\n" not in str(failed.value)
     assert "max_model_len" in str(failed.value) and "MCP tools" in str(failed.value)
     assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+def test_without_the_shipped_network_policy_the_question_times_out_and_is_restored(
+    cluster, versions, tmp_path, monkeypatch
+):
+    fake, _, lightspeed, url, operator = cluster
+    (shipped,) = [o for o in manifests() if o["kind"] == "NetworkPolicy"]
+    key = ("networkpolicies", LIGHTSPEED_NS, shipped["metadata"]["name"], "networking.k8s.io")
+    assert key in fake.objects, "the fixture installs the publisher's manifests"
+    assert ("networkpolicies", LIGHTSPEED_NS, "lightspeed-app-server", "networking.k8s.io") in (
+        fake.objects
+    ), "the operator wrote its own policy, which alone refuses the step"
+    del fake.objects[key]
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    # The question's own bound is 120 s of silence and a refused connection is silent: a short
+    # bound keeps the test short (its value is not what is tested, the timeout is).
+    bound = Bound(read=2)
+    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+        publish(cluster, versions, tmp_path / "refused")
+    assert time.monotonic() - started < 60, "the question waited longer than its bound"
+    assert f"at {url}/v1/query did not answer within {bound.total:.0f}s" in str(failed.value)
+    assert lightspeed.asked == [], "the connection was held: the app server never saw it"
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+    # The shipped policy is what lets the question through: back in place, the same publishes.
+    install(fake, shipped)
+    operator.settle()  # the restored spec rolls out first, as it would before a later run
+    assert publish(cluster, versions, tmp_path / "admitted").answer == f"{MODEL} answers."
