@@ -47,10 +47,15 @@ logger = logging.getLogger(__name__)
 LIGHTSPEED_URL = f"https://lightspeed-app-server.{NAMESPACE}.svc:8443"
 SMOKE_QUESTION = "In one sentence: what does a Kubernetes readiness probe check?"
 WRITE_ATTEMPTS = 5
+OLD_CONFIGURATION_RETRY = 5.0  # seconds between questions while the old configuration answers
 
 
 class PublishError(RolloutError):
     """Publishing to Lightspeed failed; the message says whether OLSConfig was restored."""
+
+
+class OldConfiguration(PublishError):
+    """Lightspeed answered from a configuration without the new provider or model (422)."""
 
 
 class LightspeedMissing(PublishError):
@@ -248,6 +253,13 @@ def ask(
     text = answer.get("response") if isinstance(answer, dict) else None
     if status != 200 or not text:
         detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+        if status == 422 and "is not a valid" in str(detail):
+            raise OldConfiguration(
+                f"Lightspeed does not know provider {provider}, model {model} yet (422: "
+                f"{str(detail)[:200]})",
+                hint="the app server did not restart with the new OLSConfig: see its Deployment "
+                "openshift-lightspeed/lightspeed-app-server and the operator's log",
+            )
         if status == 413:
             raise PublishError(
                 f"Lightspeed's prompt budget is exceeded through provider {provider}, model "
@@ -299,9 +311,7 @@ class ClusterPublish:
         logger.info("OLSConfig cluster: %s (%s)", olsconfig.summary_line(self.publication),
                     "written" if written.changed else "already so")  # fmt: skip
         try:
-            wait_rolled(self.kube, written.generation, timeout=self.timeout)
-            answer = ask(self.lightspeed_url, provider.name, provider.model,
-                         token=self.token, ca_certs=self.ca_certs)  # fmt: skip
+            answer = self._ask_once_rolled(written.generation)
         except (NotReady, KubeError, RolloutError) as exc:
             if not written.changed:
                 raise
@@ -312,6 +322,25 @@ class ClusterPublish:
                 hint=getattr(exc, "hint", None) or "see the conditions of OLSConfig cluster",
             ) from exc
         return written, answer
+
+    def _ask_once_rolled(self, generation: int) -> str:
+        """Wait for the rollout, then ask. The operator may report the generation reconciled
+        before it restarts the app server (it compares the ConfigMap's resourceVersion from
+        its cache, which can be stale, and restarts on the next reconcile: lightspeed-operator
+        internal/controller/appserver/deployment.go ``updateOLSDeployment``), so an answer
+        from the old configuration means: wait for the rollout again, until the deadline."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            wait_rolled(self.kube, generation, timeout=max(deadline - time.monotonic(), 1.0))
+            try:
+                return ask(self.lightspeed_url, self.publication.provider.name,
+                           self.publication.provider.model, token=self.token,
+                           ca_certs=self.ca_certs)  # fmt: skip
+            except OldConfiguration as exc:
+                if time.monotonic() + OLD_CONFIGURATION_RETRY > deadline:
+                    raise
+                logger.info("%s: asking again in %.0f s", exc.message, OLD_CONFIGURATION_RETRY)
+                time.sleep(OLD_CONFIGURATION_RETRY)
 
     def _restore(self, written: Written) -> None:
         if written.created:

@@ -5,9 +5,10 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
 
 * ``ApiReady`` (the app server) turns True, reason ``Available``, as soon as the
   ``lightspeed-app-server`` Deployment reports ``Available``. The operator rolls that
-  Deployment (a pod-template annotation, RollingUpdate) in the same reconcile, so the OLD pod
-  keeps answering with the OLD configuration until the new one is available: ApiReady alone is
-  no sign that the new provider is served. The Deployment's own rollout is, judged as
+  Deployment (a pod-template annotation, RollingUpdate), in the same reconcile or, when its
+  cached ConfigMap is stale, in the next one, and the OLD pod keeps answering with the OLD
+  configuration until the new one is available: ApiReady alone is no sign that the new
+  provider is served (``lightspeed.py`` asks again while the old configuration answers). The Deployment's own rollout is, judged as
   ``kubectl rollout status`` does (kubernetes/kubectl 53ef3ab,
   ``pkg/polymorphichelpers/rollout_status.go``).
 * ``overallStatus`` is NotReady while ANY component is (console plugin, Postgres, the OpenShift
@@ -19,13 +20,16 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
   ``CrashLoopBackOff``, ``ImagePullBackOff``, ``ErrImagePull``, ``OOMKilled`` and
   ``PreviousCrash: <reason>`` (``checkDeploymentStatus``).
 * When phase 1 of a reconcile fails, the whole status is replaced by ``ResourceReconciliation``
-  conditions (False, reason Failed, with the generation): that failure does not pass by itself.
+  conditions (False, reason Failed, with the generation), and the operator retries with
+  backoff (``Reconcile`` requeues some failures after 5 s): a failure that passes is replaced
+  by the next reconcile's status, so only one that lasts ``RECONCILE_GRACE`` fails the wait.
 * When a provider's credentials Secret is missing or lacks ``apitoken``, the reconcile ends
   before any status is written (``ValidateLLMCredentials``): the generation is never observed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -103,8 +107,14 @@ def serving_problem(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def reconciled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
+RECONCILE_GRACE = 60.0  # seconds a phase-1 failure may last: several of the operator's retries
+
+
+def reconciled(
+    generation: int, *, grace: float = RECONCILE_GRACE
+) -> Callable[[dict[str, Any] | None], Readiness]:
     """The check that the operator reconciled ``generation`` and the app server is up."""
+    failing_since: list[float] = []
 
     def check(obj: dict[str, Any] | None) -> Readiness:
         if obj is None:
@@ -116,8 +126,12 @@ def reconciled(generation: int) -> Callable[[dict[str, Any] | None], Readiness]:
                   if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"
                   and _observed(c) >= generation]  # fmt: skip
         if phase1:
-            return Readiness(failure=f"the operator could not reconcile generation {generation}: "
-                             + "; ".join(phase1))  # fmt: skip
+            failing_since[:] = failing_since or [time.monotonic()]
+            said = f"the operator could not reconcile generation {generation}: " + "; ".join(phase1)
+            if time.monotonic() - failing_since[0] >= grace:
+                return Readiness(failure=f"{said} (for {grace:.0f} s)")
+            return Readiness(state=f"{said} (it retries)")
+        failing_since.clear()
         api = found.get("ApiReady")
         if api is None or _observed(api) < generation:
             seen = api.get("observedGeneration") if api else "nothing"

@@ -57,12 +57,31 @@ def test_an_older_generation_is_not_taken_for_ours():
     assert not seen.ready and "has not reconciled generation 3" in seen.state
 
 
-def test_a_phase_one_failure_of_our_generation_fails_with_every_message():
-    failed = [condition("ResourceReconciliation", False, reason="Failed") | {"message": m}
-              for m in ("Failed to reconcile a: x", "Failed to reconcile b: y")]  # fmt: skip
-    seen = rollout.reconciled(2)(status(*failed))
+PHASE_ONE_FAILED = [condition("ResourceReconciliation", False, reason="Failed") | {"message": m}
+                    for m in ("Failed to reconcile a: x", "Failed to reconcile b: y")]  # fmt: skip
+
+
+def test_a_phase_one_failure_of_our_generation_that_lasts_fails_with_every_message():
+    check = rollout.reconciled(2, grace=0)
+    seen = check(status(*PHASE_ONE_FAILED))
     assert seen.failure and "a: x" in seen.failure and "b: y" in seen.failure
-    assert not rollout.reconciled(3)(status(*failed)).failure, "an older failure is not ours"
+    assert not rollout.reconciled(3, grace=0)(status(*PHASE_ONE_FAILED)).failure, "not ours"
+
+
+def test_a_phase_one_failure_the_operator_retries_past_is_waited_for(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(rollout.time, "monotonic", lambda: now[0])
+    check = rollout.reconciled(2, grace=60)
+    first = check(status(*PHASE_ONE_FAILED))
+    assert not first.failure and "it retries" in first.state
+    now[0] += 30
+    assert not check(status(*PHASE_ONE_FAILED)).failure
+    # The next reconcile replaced it: the clock starts again at the next failure.
+    assert not check(status(condition("ApiReady", False))).failure
+    now[0] += 45
+    assert not check(status(*PHASE_ONE_FAILED)).failure, "a new failure gets its own grace"
+    now[0] += 60
+    assert "(for 60 s)" in check(status(*PHASE_ONE_FAILED)).failure
 
 
 def deployment(generation, observed, replicas, updated, available, progressing="ReplicaSetUpdated"):
