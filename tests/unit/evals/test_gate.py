@@ -21,7 +21,8 @@ def test_scores_above_every_threshold_pass():
 
 def test_each_missed_threshold_is_named_with_its_value():
     result = apply_gate(
-        {**GOOD, "argument_accuracy": 0.42, "error_rate": 0.2, "calls_in_text_rate": 0.25}, Thresholds()
+        {**GOOD, "argument_accuracy": 0.42, "error_rate": 0.2, "calls_in_text_rate": 0.25},
+        Thresholds(),
     )
     assert not result.passed
     assert result.missed == (
