@@ -11,6 +11,14 @@ pydantic's 422; a provider or a model the loaded configuration does not have is 
 ``{"detail": {"response", "cause"}}`` and the exact causes below. The answer is an
 ``LLMResponse``, every field present.
 
+The provider: the app server asks the provider's ``url`` (``ols/src/llms/providers/
+rhoai_vllm.py``: ``ChatOpenAI`` with the url as its base, so ``POST <url>/chat/completions``
+with the credentials Secret's ``apitoken`` as bearer). The stand-in does so only for the URLs a
+test maps in ``upstreams`` (to an Edge from the app server's pod, tests/network_policy.py, so
+the NetworkPolicies decide); for the others it answers itself. A provider that fails or never
+answers within ``provider_timeout`` is a 500 with the error as the cause; a refused connection
+is held, so the step's own bound on the question fires first, as on a cluster.
+
 The configuration is what the pod that answers loaded at its start: lightspeed-service reads
 ``olsconfig.yaml`` only then, so during the operator's rolling restart the OLD pod answers with
 the OLD configuration until the new pod is available (``tests/lightspeed_operator.py`` calls
@@ -40,12 +48,15 @@ the generic agent instructions, the context and history instructions).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -62,6 +73,7 @@ OPENSHIFT_MCP_TOOL_CHARS = 16_765 + 9_500
 TOKEN_BUFFER_WEIGHT = 1.1  # ols/constants.py
 DEFAULT_TOOL_BUDGET_RATIO = 0.5
 DEFAULT_MAX_TOKENS_FOR_RESPONSE = 4096
+NAMESPACE = "openshift-lightspeed"  # where the operator reads the providers' Secrets
 
 
 def may_query(fake: FakeKube, user: User) -> bool:
@@ -96,6 +108,9 @@ class Lightspeed:
         self.loaded: dict[str, Any] = {}  # the spec the serving pod started with
         # What the configured MCP servers list (tools/list): name, description, inputSchema.
         self.mcp_tools: list[dict[str, Any]] = []
+        # A provider's URL as OLSConfig names it -> where the app server's pod reaches it.
+        self.upstreams: dict[str, str] = {}
+        self.provider_timeout = 60.0
 
     def reload(self, spec: dict[str, Any] | None = None) -> None:
         """A new pod is serving: it read ``spec`` (by default, the current one) at its start."""
@@ -127,6 +142,19 @@ class Lightspeed:
         tool_chars += DOCS_SEARCH_TOOL_CHARS if docs_search else 0
         used += _tokens(tool_chars) if tool_chars else 0
         return used > window - response - tools
+
+    def ask_provider(self, url: str, provider: dict[str, Any], model: str, query: str) -> str:
+        """The question as the provider's client sends it; the answer's text."""
+        secret = self.fake.get("secrets", provider["credentialsSecretRef"]["name"], NAMESPACE)
+        token = base64.b64decode(((secret or {}).get("data") or {}).get("apitoken", "")).decode()
+        response = requests.post(
+            f"{url.rstrip('/')}/chat/completions",
+            json={"model": model, "messages": [{"role": "user", "content": query}]},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=(10, self.provider_timeout),
+        )
+        response.raise_for_status()
+        return str(response.json()["choices"][0]["message"]["content"])
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -171,7 +199,16 @@ class Lightspeed:
                 return _error(413, "Prompt is too long",
                               "The input exceeds the model's context window")  # fmt: skip
             self.asked.append(body)
-            return JSONResponse({"conversation_id": "c-1", "response": f"{model} answers.",
+            answer = f"{model} answers."
+            upstream = self.upstreams.get(providers[provider].get("url", ""))
+            if upstream is not None:
+                try:
+                    answer = await asyncio.to_thread(
+                        self.ask_provider, upstream, providers[provider], model, body["query"]
+                    )
+                except (requests.RequestException, KeyError, IndexError, ValueError) as exc:
+                    return _error(500, "Error while obtaining answer for user question", str(exc))
+            return JSONResponse({"conversation_id": "c-1", "response": answer,
                                  "referenced_documents": [], "truncated": False,
                                  "input_tokens": 12, "output_tokens": 3, "available_quotas": {},
                                  "tool_calls": [], "tool_results": []})  # fmt: skip

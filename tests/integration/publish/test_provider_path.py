@@ -1,0 +1,97 @@
+"""The path behind the smoke question: Lightspeed's app server asks the published provider,
+Llama Stack, from its own pod in openshift-lightspeed. The stack's NetworkPolicy is the Llama
+Stack operator's (tests/operator_policies.py), written from the LlamaStackDistribution as the
+stack step makes it, so whether Lightspeed may call the stack follows from the step's
+``lightspeed_endpoint``, as on a cluster."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI, Request
+
+from llama_rollout.bounds import Bound
+from llama_rollout.publish.lightspeed import PublishError
+from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.stack.objects import stack_objects
+from llama_rollout.stack.step import StackRequest
+from tests.integration.publish.conftest import (
+    LIGHTSPEED_NS,
+    NS,
+    REVISION_A,
+    request_for,
+)
+from tests.network_policy import Edge, Pod, Port
+from tests.operator_policies import LLAMA_STACK_PORT, llama_stack_pod_labels, llama_stack_policy
+from tests.servers import serve_app
+
+pytestmark = pytest.mark.integration
+ANSWER = "The cluster is healthy."
+
+
+@pytest.fixture
+def stack() -> Iterator[tuple[str, list[dict]]]:
+    """Llama Stack's OpenAI-compatible /v1 on loopback, recording each question and its bearer."""
+    app, asked = FastAPI(), []
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict:
+        asked.append({**await request.json(), "authorization": request.headers["authorization"]})
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}]}
+
+    with serve_app(app) as url:
+        yield url, asked
+
+
+def stack_step(fake, endpoint: str) -> Pod:
+    """What the stack step applies for ``endpoint`` and the operator's policy for it; the
+    stack's pod."""
+    request = StackRequest(
+        serving_url=f"https://llama-3-2-3b-instruct-{REVISION_A[:7]}-predictor.{NS}.svc:8443/v1",
+        serving_model="llama-3-2-3b-instruct", revision=REVISION_A,
+        mcp_url=f"http://mcp.{NS}.svc:3000/mcp", lightspeed_endpoint=endpoint,
+    )  # fmt: skip
+    settings = request.settings(NS)
+    assert settings.name == f"llama-stack-{REVISION_A[:7]}", "the stack the publish step names"
+    (llsd,) = [o for o in stack_objects(settings, operator=True) if o["kind"] != "ConfigMap"]
+    fake.put("llamastackdistributions", llsd)
+    fake.put("networkpolicies", llama_stack_policy(llsd))  # the operator's reconcile
+    return Pod(NS, llama_stack_pod_labels(settings.name))
+
+
+@pytest.mark.parametrize("endpoint", ["llama-stack", "vllm"])
+def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
+    cluster, versions, tmp_path, stack, monkeypatch, endpoint
+):
+    fake, kube, lightspeed, url, operator = cluster
+    stack_url, asked = stack
+    stack_pod = stack_step(fake, endpoint)
+    template = operator.deployment()["spec"]["template"]["metadata"]
+    app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
+    request = request_for(REVISION_A, versions[0], url)  # publishes with endpoint=llama-stack
+    # A held connection is silent: a short bound on the step's question keeps the test short.
+    bound = Bound(read=3)
+    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    with Edge(fake, app_server, stack_pod, Port(LLAMA_STACK_PORT), stack_url) as edge:
+        lightspeed.upstreams[f"{request.llama_stack_url}/v1"] = f"{edge.url}/v1"
+        if endpoint == "llama-stack":
+            outcome = publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+            assert outcome.answer == ANSWER, "the answer is the stack's"
+            assert [(a["model"], a["authorization"]) for a in asked] == [
+                ("vllm/llama-3-2-3b-instruct", "Bearer no-auth-required")
+            ]
+            assert edge.forwarded == 1 and not edge.held
+            return
+        # A stack made for lightspeed_endpoint=vllm does not admit Lightspeed's pods.
+        before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+        started = time.monotonic()
+        with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+            publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+        assert time.monotonic() - started < 60
+        assert f"did not answer within {bound.total:.0f}s" in str(failed.value)
+        assert [a["provider"] for a in lightspeed.asked] == ["llamastack"], "Lightspeed was asked"
+        assert asked == [] and edge.held and edge.forwarded == 0, "the stack never was"
+        assert fake.get("olsconfigs", "cluster")["spec"] == before
