@@ -99,6 +99,12 @@ class LightspeedOperator:
     old_pod_serves: bool = True  # False: nothing else serves while the new pod starts
     console_plugin_ready: bool = False
     phase1_failure: str = ""  # a phase-1 task's error, e.g. a ConfigMap the operator cannot write
+    phase1_failure_reconciles: int = -1  # how many reconciles it lasts (-1: every one)
+    # Reconciles of a new generation that find the olsconfig ConfigMap's old resourceVersion in
+    # the operator's cache: no restart, but ApiReady True for the generation all the same
+    # (appserver/deployment.go updateOLSDeployment compares the cached resourceVersion with
+    # the Deployment's annotation; the ConfigMap's event brings the restart a reconcile later).
+    stale_configmap_reads: int = 0
     rendered: int = 0  # the generation the app server's configuration was rendered from
     noticed: int = 0  # the newest generation the operator has heard of
     pod: Pod | None = None
@@ -137,13 +143,16 @@ class LightspeedOperator:
         if not self._credentials_valid(obj["spec"]):
             return
         self._network_policy()  # a task of phase 1, before the one that may fail below
-        if self.phase1_failure:
+        if self.phase1_failure and self.phase1_failure_reconciles != 0:
+            self.phase1_failure_reconciles -= 1
             self._write_status(obj, {"overallStatus": "NotReady", "diagnosticInfo": [], "conditions": [
                 {"type": "ResourceReconciliation", "status": "False", "reason": "Failed",
                  "observedGeneration": generation,
                  "message": f"Failed to reconcile application server resources: {self.phase1_failure}"}]})  # fmt: skip
             return
-        if generation != self.rendered:
+        if generation != self.rendered and self.stale_configmap_reads > 0:
+            self.stale_configmap_reads -= 1
+        elif generation != self.rendered:
             self.rendered = generation
             self._restart(copy.deepcopy(obj["spec"]))
         self.roll(self.deployment(), fake)  # the operator reads the Deployment it just updated

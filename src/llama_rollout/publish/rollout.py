@@ -111,9 +111,11 @@ RECONCILE_GRACE = 60.0  # seconds a phase-1 failure may last: several of the ope
 
 
 def reconciled(
-    generation: int, *, grace: float = RECONCILE_GRACE
+    generation: int, *, grace: float | None = None
 ) -> Callable[[dict[str, Any] | None], Readiness]:
-    """The check that the operator reconciled ``generation`` and the app server is up."""
+    """The check that the operator reconciled ``generation`` and the app server is up; a
+    phase-1 failure fails it once it has lasted ``grace`` seconds (``RECONCILE_GRACE``)."""
+    grace = RECONCILE_GRACE if grace is None else grace
     failing_since: list[float] = []
 
     def check(obj: dict[str, Any] | None) -> Readiness:

@@ -16,7 +16,7 @@ import pytest
 
 from llama_rollout import registry
 from llama_rollout.bounds import Bound
-from llama_rollout.publish import lease, live
+from llama_rollout.publish import lease, live, rollout
 from llama_rollout.publish.lightspeed import PublishError
 from llama_rollout.publish.olsconfig import Provider
 from llama_rollout.publish.versions import publish_on_openshift
@@ -62,6 +62,20 @@ def test_the_question_waits_for_the_app_servers_own_rollout(cluster, versions, t
     assert [a["provider"] for a in lightspeed.asked] == ["llamastack"]
 
 
+def test_a_restart_that_comes_a_reconcile_late_is_waited_for(cluster, versions, tmp_path):
+    # ApiReady reports our generation while the old pod, never restarted yet, still serves
+    # the old configuration: its 422 means "ask again once the rollout has come", not "restore".
+    fake, _, lightspeed, _, operator = cluster
+    operator.console_plugin_ready = True
+    operator.stale_configmap_reads = 3
+    outcome = publish(cluster, versions, tmp_path)
+    assert outcome.answer == f"{MODEL} answers."
+    assert operator.stale_configmap_reads == 0, "the late restart happened"
+    assert [a["provider"] for a in lightspeed.asked][-1] == "llamastack"
+    ours = [p for p in fake.get("olsconfigs", "cluster")["spec"]["llm"]["providers"]]
+    assert "llamastack" in [p["name"] for p in ours], "nothing was restored"
+
+
 def test_a_console_plugin_never_ready_neither_fails_nor_redeploys(
     cluster, versions, tmp_path, monkeypatch, caplog
 ):
@@ -91,16 +105,35 @@ def test_a_starting_app_server_pod_is_not_a_failure(cluster, versions, tmp_path,
     assert any(p["name"] == "llamastack" for p in providers(fake))
 
 
-def test_a_phase_one_failure_fails_at_once_with_its_message(cluster, versions, tmp_path):
+def test_a_lasting_phase_one_failure_fails_with_its_message_long_before_the_deadline(
+    cluster, versions, tmp_path, monkeypatch
+):
     fake, _, _, _, operator = cluster
+    monkeypatch.setattr(rollout, "RECONCILE_GRACE", 3.0)
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
     operator.phase1_failure = 'configmaps "olsconfig" is forbidden: quota exceeded'
     with pytest.raises(PublishError, match="restored") as failed:
         publish(cluster, versions, tmp_path, timeout_seconds=300)
     message = str(failed.value)
     assert "could not reconcile generation" in message and "quota exceeded" in message
+    assert "(for 3 s)" in message
     assert "not ready after" not in message, "it did not wait for the deadline"
     assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+def test_a_phase_one_failure_the_operator_retries_past_is_waited_for(
+    cluster, versions, tmp_path, monkeypatch
+):
+    # Reconcile requeues a failed phase 1 (a Conflict, a CA not ready yet): the next pass
+    # replaces its status, and the publish goes on.
+    _, _, lightspeed, _, operator = cluster
+    monkeypatch.setattr(rollout, "RECONCILE_GRACE", 120.0)
+    operator.phase1_failure = (
+        "Operation cannot be fulfilled on configmaps: the object has been modified"
+    )
+    operator.phase1_failure_reconciles = 2
+    assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
+    assert [a["provider"] for a in lightspeed.asked][-1] == "llamastack"
 
 
 def test_a_blank_credential_is_refused_before_olsconfig_is_written(cluster, versions, tmp_path):
