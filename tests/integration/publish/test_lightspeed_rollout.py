@@ -131,7 +131,7 @@ def test_a_phase_one_failure_the_operator_retries_past_is_waited_for(
     operator.phase1_failure = (
         "Operation cannot be fulfilled on configmaps: the object has been modified"
     )
-    operator.phase1_failure_reconciles = 2
+    operator.phase1_failure_reconciles = 6  # long enough for the wait to see it (0 s grace fails)
     assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
     assert [a["provider"] for a in lightspeed.asked][-1] == "llamastack"
 
