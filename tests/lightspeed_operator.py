@@ -95,6 +95,7 @@ class LightspeedOperator:
     lightspeed: Lightspeed
     starts_in: int = 3  # moments before a new pod is ready
     crash_loops: bool = False  # the new pod never becomes ready
+    cannot_start: bool = False  # the new pod's configuration stops the app server at its start
     deadline_in: int = 12  # moments before a stuck rollout exceeds its progress deadline
     old_pod_serves: bool = True  # False: nothing else serves while the new pod starts
     console_plugin_ready: bool = False
@@ -183,7 +184,8 @@ class LightspeedOperator:
     def _api_ready(self, generation: int, diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
         if self._available(self.deployment()):
             return self._condition("ApiReady", generation, True)
-        found = self.pod.diagnostics(self.starts_in, self.crash_loops) if self.pod else []
+        crashing = self.crash_loops or self.cannot_start
+        found = self.pod.diagnostics(self.starts_in, crashing) if self.pod else []
         diagnostics.extend(found)
         terminal = [d["reason"] for d in found
                     if d["reason"] in TERMINAL or d["reason"].startswith("PreviousCrash:")]  # fmt: skip
@@ -224,6 +226,7 @@ class LightspeedOperator:
         deployment["metadata"]["generation"] += 1
         self.fake.put("deployments", deployment)
         self.pod = Pod(f"{APP_SERVER}-{deployment['metadata']['generation']}x7", spec)
+        self.cannot_start = self.lightspeed.start_error(spec) is not None
 
     def _write_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
         if obj.get("status") != status:
@@ -244,7 +247,7 @@ class LightspeedOperator:
             self._deployment_status(replicas=1 + old, updated=1, available=old)  # a pod surges
             return
         pod.age += 1
-        if self.crash_loops:
+        if self.crash_loops or self.cannot_start:
             if pod.age >= self.deadline_in:
                 self._deployment_status(replicas=1 + old, updated=1, available=old, stuck=True)
             return

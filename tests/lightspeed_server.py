@@ -117,18 +117,42 @@ class Lightspeed:
         current = spec if spec is not None else self.fake.get("olsconfigs", "cluster")["spec"]
         self.loaded = json.loads(json.dumps(current))
 
+    def start_error(self, spec: dict[str, Any]) -> str | None:
+        """Why an app server given ``spec`` stops at its start (None when it starts): a model
+        whose window cannot hold its response and the tools' reserve
+        (``ols/app/models/config.py`` ``_compute_tool_budgets`` raises at load)."""
+        reserved = any(self._tool_sources(spec))
+        for provider in (spec.get("llm") or {}).get("providers") or []:
+            for model in provider.get("models") or []:
+                window, response, ratio = self._window(model)
+                if reserved and window <= response + int(window * ratio):
+                    return f"model {model.get('name')}: context window {window} too small"
+        return None
+
+    @staticmethod
+    def _window(model: dict[str, Any]) -> tuple[int, int, float]:
+        parameters = model.get("parameters") or {}
+        return (
+            int(model.get("contextWindowSize", 128_000)),
+            int(parameters.get("maxTokensForResponse", DEFAULT_MAX_TOKENS_FOR_RESPONSE)),
+            float(parameters.get("toolBudgetRatio", DEFAULT_TOOL_BUDGET_RATIO)),
+        )
+
+    @staticmethod
+    def _tool_sources(spec: dict[str, Any]) -> tuple[bool, bool, bool]:
+        """(the operator's OpenShift MCP server, the documentation search, the CR's servers)."""
+        ols = spec.get("ols") or {}
+        servers = "MCPServer" in (spec.get("featureGates") or []) and bool(spec.get("mcpServers"))
+        return (
+            ols.get("introspectionEnabled") is not False,
+            ols.get("byokRAGOnly") is not True,
+            servers,
+        )
+
     def over_budget(self, query: str, model: dict[str, Any]) -> bool:
         """Whether the question and the MCP tool definitions exceed the model's prompt budget."""
-        window = int(model.get("contextWindowSize", 128_000))
-        parameters = model.get("parameters") or {}
-        response = int(parameters.get("maxTokensForResponse", DEFAULT_MAX_TOKENS_FOR_RESPONSE))
-        ratio = float(parameters.get("toolBudgetRatio", DEFAULT_TOOL_BUDGET_RATIO))
-        ols = self.loaded.get("ols") or {}
-        introspection = ols.get("introspectionEnabled") is not False
-        docs_search = ols.get("byokRAGOnly") is not True
-        servers = "MCPServer" in (self.loaded.get("featureGates") or []) and bool(
-            self.loaded.get("mcpServers")
-        )
+        window, response, ratio = self._window(model)
+        introspection, docs_search, servers = self._tool_sources(self.loaded)
         tools = int(window * ratio) if introspection or docs_search or servers else 0
         definitions = json.dumps([
             {"name": t["name"], "description": t.get("description", ""),

@@ -76,6 +76,19 @@ def test_a_restart_that_comes_a_reconcile_late_is_waited_for(cluster, versions, 
     assert "llamastack" in [p["name"] for p in ours], "nothing was restored"
 
 
+def test_a_window_the_app_server_cannot_start_with_is_restored(cluster, versions, tmp_path):
+    # 4096 tokens cannot hold a 2048-token response and the tools' 2048-token reserve: the new
+    # pod stops at its start, the old one keeps the Deployment Available (ApiReady stays
+    # True), and only the rollout's progress deadline tells.
+    fake, _, lightspeed, _, _ = cluster
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    with pytest.raises(PublishError, match="progress deadline") as failed:
+        publish(cluster, versions, tmp_path, max_model_len=4096, max_tokens=2048)
+    assert "restored" in str(failed.value)
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+    assert lightspeed.start_error(before) is None, "the restored spec starts"
+
+
 def test_a_console_plugin_never_ready_neither_fails_nor_redeploys(
     cluster, versions, tmp_path, monkeypatch, caplog
 ):
