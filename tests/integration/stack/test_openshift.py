@@ -67,15 +67,18 @@ def test_operator_path(cluster, fake):
     assert env[stack.CONFIG_DIGEST_ENV] == digest
 
 
+def without_spec_field(fake, parent: str, field: str) -> None:
+    """The served LLSD schema as an older operator's CRD has it: ``spec.<parent>.<field>`` gone."""
+    key = ("llamastack.io", "v1alpha1", "LlamaStackDistribution")
+    schema = fake.schemas[key]
+    spec = copy.deepcopy(schema["properties"]["spec"])
+    del spec["properties"][parent]["properties"][field]
+    fake.schemas[key] = {**schema, "properties": {**schema["properties"], "spec": spec}}
+
+
 def test_an_operator_that_cannot_run_0_7_gets_the_deployment_path(cluster, fake, caplog):
     # The RHOAI 2.x operator's CRD: no spec.network (2.22) or no spec.server.workers (2.25).
-    schema = fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")]
-    spec = copy.deepcopy(schema["properties"]["spec"])
-    del spec["properties"]["server"]["properties"]["workers"]
-    fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")] = {
-        **schema,
-        "properties": {**schema["properties"], "spec": spec},
-    }
+    without_spec_field(fake, "server", "workers")
     fake.on_read("deployments", "llama-stack", after(1, rolled_out), namespace="ai")
     url = deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
     assert url == "http://llama-stack-service.ai.svc.cluster.local:8321"
@@ -192,13 +195,7 @@ def test_deadline_and_unknown_namespace(cluster, fake):
 
 
 def test_an_operator_without_allowed_from_is_named_with_the_policy_to_add(cluster, fake, caplog):
-    schema = fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")]
-    spec = copy.deepcopy(schema["properties"]["spec"])
-    del spec["properties"]["network"]["properties"]["allowedFrom"]
-    fake.schemas[("llamastack.io", "v1alpha1", "LlamaStackDistribution")] = {
-        **schema,
-        "properties": {**schema["properties"], "spec": spec},
-    }
+    without_spec_field(fake, "network", "allowedFrom")
     fake.on_read("llamastackdistributions", "llama-stack", after(1, ready_llsd), namespace="ai")
     admits_lightspeed = SETTINGS.model_copy(
         update={"allowed_namespaces": ("openshift-lightspeed",)}
