@@ -98,6 +98,6 @@ def run_cluster_steps(
         revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
         name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
         distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
-        storage_size="5Gi", timeout_seconds=60, **journal,
+        storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
     )  # fmt: skip
     return {"registered": registered, "served": served, "stack": stack}
