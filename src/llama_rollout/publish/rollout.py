@@ -84,14 +84,20 @@ def other_components(status: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def phase_one_failures(status: dict[str, Any], generation: int = 0) -> list[str]:
+    """The messages of the ``ResourceReconciliation`` conditions that are False (one per failed
+    task), of ``generation`` or a later one."""
+    return [str(c.get("message", "")) for c in status.get("conditions") or []
+            if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"
+            and _observed(c) >= generation]  # fmt: skip
+
+
 def serving_problem(obj: dict[str, Any]) -> str | None:
     """Why Lightspeed does not serve (None when its app server and cache are ready); the
     same rule for a publication and for the live check of an unchanged run."""
     status = obj.get("status") or {}
     found = conditions_of(status)
-    failed = [str(c.get("message", "")) for c in status.get("conditions") or []
-              if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"]  # fmt: skip
-    if failed:
+    if failed := phase_one_failures(status):
         return "; ".join(failed)
     for gate in GATES:
         condition = found.get(gate)
@@ -116,24 +122,21 @@ def reconciled(
     """The check that the operator reconciled ``generation`` and the app server is up; a
     phase-1 failure fails it once it has lasted ``grace`` seconds (``RECONCILE_GRACE``)."""
     grace = RECONCILE_GRACE if grace is None else grace
-    failing_since: list[float] = []
+    failing_since: float | None = None
 
     def check(obj: dict[str, Any] | None) -> Readiness:
+        nonlocal failing_since
         if obj is None:
             return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
         status = obj.get("status") or {}
         found = conditions_of(status)
-        # One ResourceReconciliation condition per failed task: all of them are said.
-        phase1 = [str(c.get("message", "")) for c in status.get("conditions") or []
-                  if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"
-                  and _observed(c) >= generation]  # fmt: skip
-        if phase1:
-            failing_since[:] = failing_since or [time.monotonic()]
+        if phase1 := phase_one_failures(status, generation):
+            failing_since = failing_since if failing_since is not None else time.monotonic()
             said = f"the operator could not reconcile generation {generation}: " + "; ".join(phase1)
-            if time.monotonic() - failing_since[0] >= grace:
+            if time.monotonic() - failing_since >= grace:
                 return Readiness(failure=f"{said} (for {grace:.0f} s)")
             return Readiness(state=f"{said} (it retries)")
-        failing_since.clear()
+        failing_since = None
         api = found.get("ApiReady")
         if api is None or _observed(api) < generation:
             seen = api.get("observedGeneration") if api else "nothing"
