@@ -32,12 +32,12 @@ QUESTION = "In three sentences: what does a Kubernetes readiness probe check, an
 
 def start(model_dir: Path, eager: bool, cache: Path, log: Path) -> tuple[subprocess.Popen, str]:
     from llama_rollout.embedded import processes
-    from llama_rollout.serving.embedded import MAX_MODEL_LEN, SERVER_ENV, server_argv
+    from llama_rollout.serving.embedded import MAX_MODEL_LEN, server_argv, server_env
 
     port = processes.free_port()
     argv = server_argv(model_dir, port, served_name="bench", max_model_len=MAX_MODEL_LEN,
                        eager=eager)  # fmt: skip
-    env = {**os.environ, **SERVER_ENV, "VLLM_CACHE_ROOT": str(cache)}
+    env = {**os.environ, **server_env(), "VLLM_CACHE_ROOT": str(cache)}
     process = subprocess.Popen(argv, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}"
 

@@ -126,10 +126,12 @@ def vllm_command() -> list[str]:
     )
 
 
-SERVER_ENV = {
-    "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
-    "HF_HUB_OFFLINE": "1",
-}
+def server_env() -> dict[str, str]:
+    """vLLM's environment: a small KV cache unless the user set one, and no hub."""
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 def server_argv(
@@ -193,7 +195,7 @@ def ensure_server(
         health_url=f"{url}/health",
         ready=lambda: _serves(url, served_name),
         timeout=timeout,
-        env=SERVER_ENV,
+        env=server_env(),
         labels=labels,
     )
     return LocalModelServer(f"{url}/v1", served_name, reused=False)
