@@ -82,7 +82,6 @@ DOCS_SEARCH_TOOL_TOKENS = 110
 #   (openshift/openshift-mcp-server 032d3e2, pkg/mcp/testdata); metrics (rhobs/obs-mcp,
 #   pkg/toolsets/metrics) adds 9 tools, about 9,500 characters: about 2,830 tokens padded.
 #   7,830 in all: the margin holds 170 for the tokenizers' difference.
-OPENSHIFT_MCP_TOOLS = 32
 OPENSHIFT_MCP_TOOL_TOKENS = 8_000
 
 
@@ -202,8 +201,7 @@ def measure(
             "this check does not list them", ", ".join(str(s.get("name")) for s in others),
         )  # fmt: skip
     has_mcp = introspection or bool(mcp_server) or (MCP_FEATURE_GATE in gates and bool(others))
-    per_tool = OPENSHIFT_MCP_TOOL_TOKENS // OPENSHIFT_MCP_TOOLS
-    built_in = [per_tool] * OPENSHIFT_MCP_TOOLS if introspection else []
+    built_in = OPENSHIFT_MCP_TOOL_TOKENS if introspection else 0
     mcp_tokens = count_tokens(tokenizer, tool_definitions_text(definitions)) if definitions else 0
     reserve = int(provider.context_window_size * TOOL_BUDGET_RATIO)
     return Budget(
@@ -212,7 +210,7 @@ def measure(
         max_response=provider.max_tokens_for_response,
         tool_reserve=reserve if has_mcp or docs_search else 0,
         prompt=PROMPT_TOKENS + (DOCS_GUIDANCE_TOKENS if docs_search else 0),
-        built_in_tools=sum(built_in) + (DOCS_SEARCH_TOOL_TOKENS if docs_search else 0),
+        built_in_tools=built_in + (DOCS_SEARCH_TOOL_TOKENS if docs_search else 0),
         mcp_tools=mcp_tokens,
         mcp_tool_count=len(definitions),
         mcp_server=mcp_server,
