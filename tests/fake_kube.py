@@ -5,7 +5,9 @@ list (label selectors), create, replace, merge patch, JSON patch, server-side ap
 managers, delete, 404/409/403 Status bodies, resourceVersion and generation (bumped only when
 the object's spec-like content changes), the status subresource, and namespaced and
 cluster-scoped custom resources. Tests script controllers with hooks that run when an object is
-read, so an InferenceService can become Ready after a few polls, or fail.
+read, so an InferenceService can become Ready after a few polls, or fail. Whoever must know
+when the store changes (tests/network_policy.py's Edges, which re-decide at each policy change)
+subscribes to it.
 """
 
 from __future__ import annotations
@@ -115,6 +117,60 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 NO_GENERATION = {"metadata", "status", "apiVersion", "kind"}
+Key = tuple[str, str, str, str]  # (plural, namespace, name, group)
+Subscriber = Callable[[Key], None]
+
+
+class Store(dict[Key, dict[str, Any]]):
+    """The objects by key, telling its subscribers of each key set or removed, in the writer's
+    thread before the write returns: through the API, ``put`` and a test's own
+    ``fake.objects[key] = ...`` or ``del fake.objects[key]`` alike, so no write is missed.
+    An object changed in place (``fake.get(...)["spec"] = ...``) is not seen: store it again."""
+
+    subscribers: list[Subscriber]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subscribers = []
+
+    def _tell(self, key: Key) -> None:
+        for subscriber in list(getattr(self, "subscribers", ())):  # none while being copied
+            subscriber(key)
+
+    def __setitem__(self, key: Key, value: dict[str, Any]) -> None:
+        super().__setitem__(key, value)
+        self._tell(key)
+
+    def __delitem__(self, key: Key) -> None:
+        super().__delitem__(key)
+        self._tell(key)
+
+    def pop(self, key: Key, *default: Any) -> Any:
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self._tell(key)
+        return value
+
+    def popitem(self) -> tuple[Key, dict[str, Any]]:
+        key, value = super().popitem()
+        self._tell(key)
+        return key, value
+
+    def setdefault(self, key: Key, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        keys = list(self)
+        super().clear()
+        for key in keys:
+            self._tell(key)
 
 
 @dataclass
@@ -123,7 +179,7 @@ class FakeKube:
 
     types: list[ResourceType] = field(default_factory=lambda: BUILTIN_TYPES + OPENSHIFT_AI_TYPES)
     schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=crd_schemas)
-    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    objects: Store = field(default_factory=Store)
     read_hooks: dict[tuple[str, str, str], Hook] = field(default_factory=dict)
     pod_logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
     forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural)
@@ -139,7 +195,19 @@ class FakeKube:
     _applied: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.objects, Store):  # FakeKube(objects={...})
+            self.objects = Store(self.objects)
+
     # -- test-side helpers --------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber(key)`` after each write of an object, synchronously, in the
+        writer's thread (holding the store's lock when the writer does): when the write returns,
+        the subscriber has seen it. It must not wait on another thread that uses this fake.
+        Returns the unsubscribe function."""
+        self.objects.subscribers.append(subscriber)
+        return lambda: self.objects.subscribers.remove(subscriber)
 
     def type_of(self, plural: str, api_version: str | None = None) -> ResourceType:
         return next(

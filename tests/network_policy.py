@@ -2,10 +2,33 @@
 
 The servers in tests all listen on 127.0.0.1, so a connection does not say which pod it comes
 from. An :class:`Edge` does: one policy-checking TCP proxy per (source pod, destination pod
-and port). At each connection it reads the NetworkPolicies and the namespaces' labels from the
-fake API's store, evaluates them as Kubernetes does, and forwards the connection or holds it
-unanswered until the client gives up, as a cluster's network drops the packets of a refused
-connection: the client sees a timeout, never a reset.
+and port). It decides from the NetworkPolicies and the namespaces' labels in the fake API's
+store, evaluated as Kubernetes does, when it opens and again at each write of a policy or a
+namespace (``FakeKube.subscribe``), so the decision is made before a connection arrives, as a
+CNI programs its rules before the packets come. Admitted, each connection is forwarded byte
+for byte; refused, the connection never opens.
+
+How it refuses, and why so: a cluster's network drops the packets of a refused connection, so
+the client's SYNs go unanswered and it gives up at its *connect* timeout (``requests``'
+``ConnectTimeout``), never a reset and never a connection that opens and then stays silent (a
+read timeout). A proxy that accepted and held the connection would show the second. To drop
+SYNs without privileges (no iptables), a refusing Edge stops accepting and fills its
+listener's accept queue, created small, with connections of its own: Linux drops a SYN to a
+listener whose accept queue is full (``tcp_conn_request``; ``net.ipv4.tcp_abort_on_overflow``
+is 0 by default, else it would reset), and the client retransmits until its connect timeout.
+The queue's length is read with ``TCP_INFO`` (a listener's ``tcpi_unacked``, as ``ss`` shows
+it), so the Edge knows when it is full. Admitted again, the Edge closes its fillers and accepts
+as before. Nothing polls: the accept thread sleeps in ``select`` until a connection or a
+decision arrives. Linux only, as the tests' machines are.
+
+A connection racing the policy write itself (its handshake done before the queue is full)
+waits in the queue until the Edge admits again: a read timeout, as a connection racing a CNI's
+rule update may see on a cluster. Tests write their policies before they connect, and write
+them whole (the store tells of writes, not of an object changed in place).
+
+An admitted connection whose upstream cannot be reached (the server is down, or a next Edge
+refuses, as for the router behind a Route) is closed after a 10 s connect: a reset, where
+OpenShift's router would answer 503.
 
 The evaluation (``admits`` and the selector functions) is pure, with Kubernetes' semantics
 (``networking.k8s.io/v1`` NetworkPolicySpec, kubernetes/api ``networking/v1/types.go``):
@@ -26,14 +49,16 @@ The evaluation (``admits`` and the selector functions) is pure, with Kubernetes'
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fake_kube import FakeKube
+from tests.fake_kube import FakeKube, Key
 
 Labels = Mapping[str, str]
 Policy = dict[str, Any]
@@ -172,12 +197,21 @@ def cluster_view(fake: FakeKube) -> tuple[list[Policy], dict[str, Labels]]:
     return policies, namespaces
 
 
+# The writes that can change a decision: a policy, or a namespace's labels.
+DECIDING = {("networkpolicies", "networking.k8s.io"), ("namespaces", "")}
+# The listener's backlog: room for a burst of connections while admitted, and as many
+# fillers (one more, as Linux counts) while refused.
+BACKLOG = 8
+
+
 class Edge:
     """A TCP proxy for the connections ``source`` makes to ``destination``'s ``port``, served
-    at ``upstream`` (a loopback URL); ``url`` is where the source connects instead.
+    at ``upstream`` (a loopback URL); ``url`` is where the source connects instead (the
+    upstream's URL, path included, at the Edge's address).
 
-    Each connection is checked when it arrives: allowed, it is forwarded byte for byte;
-    refused, it is held, never read, answered or forwarded, until the proxy closes.
+    Use it as a context manager: entering subscribes to the fake and starts the accept thread;
+    leaving unsubscribes, closes every connection and joins every thread it started.
+    ``admitted`` is the decision now; ``forwarded`` counts the connections passed on.
     """
 
     def __init__(
@@ -186,48 +220,148 @@ class Edge:
         self.fake, self.source, self.destination, self.port = fake, source, destination, port
         target = urlsplit(upstream)
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.url = f"{target.scheme}://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=BACKLOG)
+        self.listener.setblocking(False)
+        self.address = self.listener.getsockname()
+        self.url = f"{target.scheme}://127.0.0.1:{self.address[1]}{target.path}"
+        self.admitted = True
         self.forwarded = 0
-        self.held: list[socket.socket] = []
-        self._open: list[socket.socket] = []
-        self._closed = threading.Event()
+        self._fillers: dict[tuple[str, int], socket.socket] = {}  # by their own address
+        self._open: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._wake, self._waker = socket.socketpair()  # tells the accept thread to look again
+        self._closed = False
+        self._unsubscribe = lambda: None
 
     def allowed(self) -> bool:
         policies, namespaces = cluster_view(self.fake)
         return admits(policies, namespaces, self.source, self.destination, self.port)
 
     def __enter__(self) -> Edge:
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._unsubscribe = self.fake.subscribe(self._changed)
+        self._decide()
+        self._start(self._accept)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        with contextlib.suppress(OSError):  # wakes the accept() below; close() alone does not
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for connection in [*self.held, *self._open]:
-            connection.close()
+        self._unsubscribe()
+        with self._lock:
+            self._closed = True
+            self._waker.send(b"x")
+            connections = [*self._open, *self._fillers.values()]
+            self._fillers.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):  # wakes a recv() in a pipe; close() alone does not
+                connection.shutdown(socket.SHUT_RDWR)
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:  # a forwarding thread joins the one it started
+            thread.join(timeout=10)
+        for sock in [*connections, self.listener, self._wake, self._waker]:
+            sock.close()
+
+    def _changed(self, key: Key) -> None:
+        if (key[0], key[3]) in DECIDING:
+            self._decide()
+
+    def _decide(self) -> None:
+        """Evaluate the policies now and open or close the edge to match."""
+        # The fake's lock, then the Edge's, always in that order (writers hold the first when
+        # they tell us): two writers cannot apply their decisions out of order.
+        with self.fake._lock, self._lock:
+            admitted = self.allowed()
+            if self._closed or admitted == self.admitted:
+                return
+            if admitted:
+                self.admitted = True
+                self._drain()  # at once: a client connecting right after the write gets in
+            else:
+                self._drain()  # what came while admitted goes through
+                self.admitted = False
+                self._fill()
+            self._waker.send(b"x")
+
+    def _queued(self) -> tuple[int, int]:
+        """The listener's accept queue: (its length, the most it holds before it is full)."""
+        info = self.listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        return struct.unpack_from("II", info, 24)  # tcpi_unacked, tcpi_sacked
+
+    def _fill(self) -> None:
+        length, most = self._queued()
+        while length <= most:  # Linux: full when longer than the backlog
+            filler = socket.socket()
+            filler.settimeout(1)
+            try:
+                filler.connect(self.address)
+            except OSError:  # a racing client took the last place: full all the same
+                filler.close()
+                return
+            self._fillers[filler.getsockname()] = filler
+            length, most = self._queued()
+
+    def _drain(self) -> None:
+        """Accept every queued connection: the Edge's own fillers are closed, the others
+        forwarded. Called with the lock held."""
+        while True:
+            try:
+                connection, peer = self.listener.accept()
+            except (BlockingIOError, OSError):
+                return
+            filler = self._fillers.pop(peer, None)
+            if filler is not None or self._closed:
+                connection.close()
+                if filler is not None:
+                    filler.close()
+                continue
+            connection.setblocking(True)
+            self._open.add(connection)
+            self._start(self._forward, connection)
 
     def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                # Refused, the listener is readable (the fillers) and not watched.
+                watched = [self._wake, self.listener] if self.admitted else [self._wake]
+            readable, _, _ = select.select(watched, [], [])
+            if self._wake in readable:
+                self._wake.recv(64)
+            with self._lock:
+                if self.admitted and not self._closed:
+                    self._drain()
+
+    def _forward(self, connection: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=10)
+        except OSError:
+            upstream = None  # the server itself is down: a reset, as on a cluster
+        with self._lock:
+            if upstream is None or self._closed:
+                self._open.discard(connection)
+                connection.close()
+                if upstream is not None:
+                    upstream.close()
                 return
-            if not self.allowed():
-                self.held.append(connection)
-                continue
-            try:
-                upstream = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                connection.close()  # the server itself is down: a reset, as on a cluster
-                continue
             upstream.settimeout(None)
             self.forwarded += 1
-            self._open += [connection, upstream]
-            for a, b in ((connection, upstream), (upstream, connection)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            self._open.add(upstream)
+        back = self._start(_pipe, upstream, connection)
+        _pipe(connection, upstream)
+        back.join()
+        with self._lock:
+            self._open -= {connection, upstream}
+        connection.close()
+        upstream.close()
+
+    def _start(self, target: Any, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._threads_lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:

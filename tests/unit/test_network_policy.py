@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -130,49 +131,120 @@ def counting_app(seen: list[str]):
     return Starlette(routes=[Route("/{path:path}", answer)])
 
 
-def test_the_edge_forwards_admitted_connections_and_holds_refused_ones():
+def cluster() -> FakeKube:
     fake = FakeKube()
     for name, labels in NAMESPACES.items():
         fake.add_namespace(name, labels)
+    return fake
+
+
+def deny_all() -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", **ingress()}
+
+
+def test_a_refused_edge_times_out_at_connect_and_a_policy_change_flips_it_both_ways():
+    fake = cluster()
     seen: list[str] = []
     with (
         serve_app(counting_app(seen)) as upstream,
         Edge(fake, THERE_CLIENT, SERVER, PORT, upstream) as edge,
     ):
         assert requests.get(f"{edge.url}/first", timeout=30).text == "answered"
-        # Read at connect time: a policy written now refuses the next connection.
-        fake.put("networkpolicies", {"apiVersion": "networking.k8s.io/v1", **ingress()})
-        with pytest.raises(requests.ReadTimeout):  # connected, then silence: no reset, no answer
-            requests.get(f"{edge.url}/second", timeout=(30, 0.5))
-        assert seen == ["/first"] and len(edge.held) == 1 and edge.forwarded == 1
+        # Decided when the policy is written, before any connection: the SYNs are dropped.
+        fake.put("networkpolicies", deny_all())
+        assert not edge.admitted
+        for attempt in ("/second", "/third"):  # each one, not only the first
+            started = time.monotonic()
+            with pytest.raises(requests.ConnectTimeout):  # never connected: no reset, no read
+                requests.get(f"{edge.url}{attempt}", timeout=(0.5, 30))
+            assert time.monotonic() - started < 5, "the connect timeout, not the read's"
+        assert seen == ["/first"] and edge.forwarded == 1
+        # Removed, even behind the fake's back: the very next connection is forwarded.
         del fake.objects[("networkpolicies", "app", "p", "networking.k8s.io")]
-        assert requests.get(f"{edge.url}/third", timeout=30).text == "answered"
-        assert seen == ["/first", "/third"]
+        assert edge.admitted
+        assert requests.get(f"{edge.url}/fourth", timeout=(0.5, 30)).text == "answered"
+        # A namespace's labels decide too: relabelled, "other" is no longer team b.
+        fake.put("networkpolicies", {"apiVersion": "networking.k8s.io/v1", **ingress(
+            {"from": [{"namespaceSelector": {"matchLabels": {"team": "b"}}}]})})  # fmt: skip
+        assert requests.get(f"{edge.url}/fifth", timeout=(0.5, 30)).text == "answered"
+        fake.add_namespace("other", {"team": "c"})
+        with pytest.raises(requests.ConnectTimeout):
+            requests.get(f"{edge.url}/sixth", timeout=(0.5, 30))
+        fake.add_namespace("other", NAMESPACES["other"])
+        assert requests.get(f"{edge.url}/seventh", timeout=(0.5, 30)).text == "answered"
+        assert seen == ["/first", "/fourth", "/fifth", "/seventh"] and edge.forwarded == 4
 
 
-def test_a_held_connection_stays_silent_while_others_pass():
-    fake = FakeKube()
-    for name, labels in NAMESPACES.items():
-        fake.add_namespace(name, labels)
-    fake.put("networkpolicies", {"apiVersion": "networking.k8s.io/v1",
-                                 **ingress({"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]})})  # fmt: skip
+def test_an_edge_refused_from_the_start_forwards_nothing():
+    fake = cluster()
+    fake.put("networkpolicies", deny_all())
+    seen: list[str] = []
+    with serve_app(counting_app(seen)) as upstream:
+        with Edge(fake, THERE_CLIENT, SERVER, PORT, upstream) as edge:
+            with pytest.raises(requests.ConnectTimeout):
+                requests.get(f"{edge.url}/x", timeout=(0.5, 30))
+            assert edge.forwarded == 0
+        assert seen == []
+        assert fake.objects.subscribers == [], "leaving unsubscribes"
+
+
+def test_the_edge_sees_writes_through_the_api(cluster_api):
+    fake, kube = cluster_api
     seen: list[str] = []
     with (
         serve_app(counting_app(seen)) as upstream,
-        Edge(fake, THERE_CLIENT, SERVER, PORT, upstream) as refused,
-        Edge(fake, HERE_CLIENT, SERVER, PORT, upstream) as allowed,
+        Edge(fake, THERE_CLIENT, SERVER, PORT, upstream) as edge,
     ):
-        errors: list[BaseException] = []
-
-        def wait_on_refused() -> None:
-            try:
-                requests.get(f"{refused.url}/x", timeout=(30, 1))
-            except requests.RequestException as exc:
-                errors.append(exc)
-
-        waiting = threading.Thread(target=wait_on_refused)
-        waiting.start()
-        assert requests.get(f"{allowed.url}/y", timeout=30).text == "answered"
-        waiting.join(timeout=60)
-        assert [type(e) for e in errors] == [requests.ReadTimeout]
+        kube.create_namespaced_network_policy("app", deny_all())
+        with pytest.raises(requests.ConnectTimeout):
+            requests.get(f"{edge.url}/x", timeout=(0.5, 30))
+        kube.delete_namespaced_network_policy("p", "app")
+        assert requests.get(f"{edge.url}/y", timeout=(0.5, 30)).text == "answered"
         assert seen == ["/y"]
+
+
+@pytest.fixture
+def cluster_api():
+    from kubernetes import client
+
+    from tests.fake_kube import running
+
+    fake = cluster()
+    with running(fake) as url:
+        api = client.ApiClient(client.Configuration(host=url))
+        yield fake, client.NetworkingV1Api(api)
+
+
+def test_a_refused_connection_waits_while_others_pass_and_closing_releases_every_thread():
+    fake = cluster()
+    fake.put("networkpolicies", {"apiVersion": "networking.k8s.io/v1",
+                                 **ingress({"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]})})  # fmt: skip
+    seen: list[str] = []
+    before = threading.active_count()
+    with serve_app(counting_app(seen)) as upstream:
+        with (
+            Edge(fake, THERE_CLIENT, SERVER, PORT, upstream) as refused,
+            Edge(fake, HERE_CLIENT, SERVER, PORT, upstream) as allowed,
+        ):
+            errors: list[BaseException] = []
+
+            def wait_on_refused() -> None:
+                try:
+                    requests.get(f"{refused.url}/x", timeout=(1, 30))
+                except requests.RequestException as exc:
+                    errors.append(exc)
+
+            waiting = threading.Thread(target=wait_on_refused)
+            waiting.start()
+            with requests.Session() as session:  # a kept-alive connection, open at the close
+                assert session.get(f"{allowed.url}/y", timeout=30).text == "answered"
+                waiting.join(timeout=60)
+                assert [type(e) for e in errors] == [requests.ConnectTimeout]
+                assert seen == ["/y"]
+                idle = threading.active_count()
+                time.sleep(0.5)
+                assert threading.active_count() == idle, "an Edge at rest starts nothing"
+        edges = (refused, allowed)
+        assert all(not t.is_alive() for e in edges for t in e._threads), "closing joins them"
+        assert all(e.listener.fileno() == -1 and not e._fillers for e in edges)
+    assert threading.active_count() <= before
