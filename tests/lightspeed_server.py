@@ -17,7 +17,8 @@ with the credentials Secret's ``apitoken`` as bearer). The stand-in does so only
 test maps in ``upstreams`` (to an Edge from the app server's pod, tests/network_policy.py, so
 the NetworkPolicies decide); for the others it answers itself. A provider that fails or never
 answers within ``provider_timeout`` is a 500 with the error as the cause; a refused connection
-is held, so the step's own bound on the question fires first, as on a cluster.
+never opens, and the app server's client waits out its connect timeout (10 s), so the step's
+own bound on the question fires first, as on a cluster.
 
 The configuration is what the pod that answers loaded at its start: lightspeed-service reads
 ``olsconfig.yaml`` only then, so during the operator's rolling restart the OLD pod answers with

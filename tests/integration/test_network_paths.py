@@ -4,8 +4,8 @@ The cluster holds the operators' policies as their code writes them (tests/opera
 Lightspeed's app server; Llama Stack's per LlamaStackDistribution, written by a fake operator
 from the CR the stack step applied) and the project's: manifests/lightspeed-publisher's policy
 as shipped, and the fallback Deployment's own. Each connection goes through an Edge
-(tests/network_policy.py) that knows its source pod; a refused one is held unanswered, so the
-client's timeout fires, as on a cluster.
+(tests/network_policy.py) that knows its source pod; a refused one never opens, so the
+client's connect timeout fires, as on a cluster.
 """
 
 from __future__ import annotations
@@ -166,12 +166,13 @@ def answered(fake, source: Pod, destination: Pod, port: Port, url: str, name: st
 
 
 def refused(fake, source: Pod, destination: Pod, port: Port, url: str, seen: list[str]) -> None:
-    """The connection times out (no answer, no reset) and the server never sees it."""
+    """The connection never opens (no answer, no reset): the client's connect timeout fires,
+    and the server never sees it."""
     before = list(seen)
     with Edge(fake, source, destination, port, url) as edge:
-        with pytest.raises(requests.ReadTimeout):
-            requests.get(f"{edge.url}/v1/query", timeout=(30, 0.5))
-        assert edge.held and edge.forwarded == 0
+        with pytest.raises(requests.ConnectTimeout):
+            requests.get(f"{edge.url}/v1/query", timeout=(0.5, 5))
+        assert not edge.admitted and edge.forwarded == 0
     assert seen == before
 
 

@@ -3,10 +3,14 @@ manifests/lightspeed-publisher and manifests/pipeline-runner, the Lightspeed ope
 stand-in (tests/lightspeed_operator.py) and the app server's (tests/lightspeed_server.py), and
 versions A and B of one model in the real Model Registry server.
 
-The publish step reaches the app server as a pipeline pod would on a cluster: through an Edge
-(tests/network_policy.py) from the step's pod to the app server's pod, which the
-NetworkPolicies in the fake decide: the operator's own (written by its stand-in) and the one
-manifests/lightspeed-publisher ships."""
+The publish step's in-cluster connections go as a pipeline pod's would on a cluster, through
+Edges (tests/network_policy.py) that the NetworkPolicies in the fake decide: to the app
+server's pod (the Lightspeed operator's own policy, written by its stand-in, and the one
+manifests/lightspeed-publisher ships), and to the Model Registry through its Route (the step's
+pod to the router's, the router's to the registry's, whose namespace admits only the routers).
+The app server's own calls to its provider go through Edges from its pod too
+(tests/lightspeed_server.py's ``upstreams``, test_provider_path.py), and the step's listing of
+the MCP server's tools, which the budget check makes before these, in test_mcp_path.py."""
 
 from __future__ import annotations
 
@@ -41,6 +45,24 @@ REVISION_A, REVISION_B = "a" * 40, "b" * 40
 # The publish step's pod: Kubeflow Pipelines labels every pod of a v2 run so (kubeflow/pipelines
 # backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b); the step adds none of its own.
 STEP = Pod(NS, {"pipelines.kubeflow.org/v2_component": "true"})
+# The Model Registry behind its Route: the default router's pods, and the registry's.
+INGRESS_NS, REGISTRIES_NS = "openshift-ingress", "rhoai-model-registries"
+ROUTER = Pod(
+    INGRESS_NS, {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}
+)
+REGISTRY = Pod(REGISTRIES_NS, {"app": "registry", "component": "model-registry"})
+REGISTRY_PORT = Port(8443, "https")
+# The registries' namespace closed but to the routers (the label OpenShift puts on the
+# ingress namespace), so that the step reaches the registry only through its Route.
+ROUTERS_ONLY = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "registry-from-routers", "namespace": REGISTRIES_NS},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{
+        "from": [{"namespaceSelector": {
+            "matchLabels": {"network.openshift.io/policy-group": "ingress"}}}],
+        "ports": [{"protocol": "TCP", "port": 8443}],
+    }]},
+}  # fmt: skip
 
 
 def manifests() -> list[dict]:
@@ -118,8 +140,13 @@ def cluster(tmp_path, request):
 
 
 @pytest.fixture
-def versions(registry_url):
-    """Versions A and B of one model in the registry (their S3 copies are not needed here)."""
+def versions(registry_url, cluster):
+    """Versions A and B of one model in the registry (their S3 copies are not needed here):
+    (the URL the step reaches the registry at, through the router; a client of the test's)."""
+    fake = cluster[0]
+    fake.add_namespace(INGRESS_NS, {"network.openshift.io/policy-group": "ingress"})
+    fake.add_namespace(REGISTRIES_NS)
+    fake.put("networkpolicies", copy.deepcopy(ROUTERS_ONLY))
     connected = registry.connect(registry.endpoint_for(registry_url))
     for revision in (REVISION_A, REVISION_B):
         registry.register_version(
@@ -129,7 +156,11 @@ def versions(registry_url):
             provenance=registry.Provenance(f"hf://meta-llama/Llama-3.2-3B-Instruct@{revision}",
                                            revision, "0" * 64),
         )  # fmt: skip
-    return registry_url, connected
+    with (
+        Edge(fake, ROUTER, REGISTRY, REGISTRY_PORT, registry_url) as route,
+        Edge(fake, STEP, ROUTER, Port(443, "https"), route.url) as step_to_router,
+    ):
+        yield step_to_router.url, connected
 
 
 def request_for(revision: str, registry_url: str, lightspeed_url: str, **changes) -> PublishRequest:

@@ -1,8 +1,12 @@
-"""The path behind the smoke question: Lightspeed's app server asks the published provider,
-Llama Stack, from its own pod in openshift-lightspeed. The stack's NetworkPolicy is the Llama
-Stack operator's (tests/operator_policies.py), written from the LlamaStackDistribution as the
-stack step makes it, so whether Lightspeed may call the stack follows from the step's
-``lightspeed_endpoint``, as on a cluster."""
+"""The path behind the smoke question: Lightspeed's app server asks the published provider from
+its own pod in openshift-lightspeed, through an Edge (tests/network_policy.py).
+
+Llama Stack (``lightspeed_endpoint=llama-stack``): the stack's NetworkPolicy is the Llama Stack
+operator's (tests/operator_policies.py), written from the LlamaStackDistribution as the stack
+step makes it, so whether Lightspeed may call the stack follows from the step's
+``lightspeed_endpoint``, as on a cluster. vLLM (``lightspeed_endpoint=vllm``): the predictor's
+project decides; with OpenShift's multitenant policies it admits its own pods only, and
+Lightspeed's pod needs a policy of its own."""
 
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
     template = operator.deployment()["spec"]["template"]["metadata"]
     app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
     request = request_for(REVISION_A, versions[0], url)  # publishes with endpoint=llama-stack
-    # A held connection is silent: a short bound on the step's question keeps the test short.
+    # A refused provider never answers: a short bound on the step's question keeps the test short.
     bound = Bound(read=3)
     monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
     with Edge(fake, app_server, stack_pod, Port(LLAMA_STACK_PORT), stack_url) as edge:
@@ -83,7 +87,7 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
             assert [(a["model"], a["authorization"]) for a in asked] == [
                 ("vllm/llama-3-2-3b-instruct", "Bearer no-auth-required")
             ]
-            assert edge.forwarded == 1 and not edge.held
+            assert edge.forwarded == 1 and edge.admitted
             return
         # A stack made for lightspeed_endpoint=vllm does not admit Lightspeed's pods.
         before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
@@ -93,5 +97,63 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
         assert time.monotonic() - started < 60
         assert f"did not answer within {bound.total:.0f}s" in str(failed.value)
         assert [a["provider"] for a in lightspeed.asked] == ["llamastack"], "Lightspeed was asked"
-        assert asked == [] and edge.held and edge.forwarded == 0, "the stack never was"
+        assert asked == [] and not edge.admitted and edge.forwarded == 0, "the stack never was"
+        assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+# OpenShift's multitenant isolation (the docs' "Configuring multitenant isolation with network
+# policy"): a project's pods admit the project's own.
+SAME_NAMESPACE = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "allow-same-namespace", "namespace": NS},
+    "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]},
+}  # fmt: skip
+# What a cluster admin adds for lightspeed_endpoint=vllm: the predictors, from Lightspeed's pods.
+FROM_LIGHTSPEED = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "predictors-from-lightspeed", "namespace": NS},
+    "spec": {
+        "podSelector": {"matchLabels": {"component": "predictor"}}, "policyTypes": ["Ingress"],
+        "ingress": [{
+            "from": [{"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": LIGHTSPEED_NS}}}],
+            "ports": [{"protocol": "TCP", "port": 8443}],
+        }],
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("admitted", [True, False], ids=["from-lightspeed", "same-namespace-only"])
+def test_lightspeed_reaches_vllm_only_when_the_serving_project_admits_it(
+    cluster, versions, tmp_path, stack, monkeypatch, admitted
+):
+    fake, kube, lightspeed, url, operator = cluster
+    vllm_url, asked = stack  # the same OpenAI-compatible /v1 as vLLM's
+    fake.put("networkpolicies", copy.deepcopy(SAME_NAMESPACE))
+    if admitted:
+        fake.put("networkpolicies", copy.deepcopy(FROM_LIGHTSPEED))
+    template = operator.deployment()["spec"]["template"]["metadata"]
+    app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
+    request = request_for(REVISION_A, versions[0], url, endpoint="vllm")
+    # KServe's labels on the predictor's pods (its raw Deployment's template).
+    predictor = Pod(NS, {"serving.kserve.io/inferenceservice": request.serving_name,
+                         "component": "predictor"})  # fmt: skip
+    bound = Bound(read=3)
+    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    with Edge(fake, app_server, predictor, Port(8443, "https"), vllm_url) as edge:
+        lightspeed.upstreams[request.serving_url] = f"{edge.url}/v1"
+        if admitted:
+            outcome = publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+            assert outcome.answer == ANSWER, "the answer is vLLM's"
+            assert [(a["model"], a["authorization"]) for a in asked] == [
+                ("llama-3-2-3b-instruct", "Bearer no-auth-required")
+            ]
+            assert edge.forwarded == 1 and edge.admitted
+            return
+        before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+        with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+            publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+        assert f"did not answer within {bound.total:.0f}s" in str(failed.value)
+        assert [a["provider"] for a in lightspeed.asked] == ["llamastack"], "Lightspeed was asked"
+        assert asked == [] and not edge.admitted and edge.forwarded == 0, "vLLM never was"
         assert fake.get("olsconfigs", "cluster")["spec"] == before
