@@ -18,8 +18,9 @@ listener whose accept queue is full (``tcp_conn_request``; ``net.ipv4.tcp_abort_
 is 0 by default, else it would reset), and the client retransmits until its connect timeout.
 The queue's length is read with ``TCP_INFO`` (a listener's ``tcpi_unacked``, as ``ss`` shows
 it), so the Edge knows when it is full. Admitted again, the Edge closes its fillers and accepts
-as before. Nothing polls: the accept thread sleeps in ``select`` until a connection or a
-decision arrives. Linux only, as the tests' machines are.
+as before. Nothing polls: the accept thread sleeps in ``poll`` until a connection or a
+decision arrives. Connections already forwarded stay open when the edge is refused later, as
+conntrack keeps them on most CNIs. Linux only, as the tests' machines are.
 
 A connection racing the policy write itself (its handshake done before the queue is full)
 waits in the queue until the Edge admits again: a read timeout, as a connection racing a CNI's
@@ -321,13 +322,15 @@ class Edge:
 
     def _accept(self) -> None:
         while True:
+            poller = select.poll()  # not select(): a long test run may hold fds past 1024
+            poller.register(self._wake, select.POLLIN)
             with self._lock:
                 if self._closed:
                     return
-                # Refused, the listener is readable (the fillers) and not watched.
-                watched = [self._wake, self.listener] if self.admitted else [self._wake]
-            readable, _, _ = select.select(watched, [], [])
-            if self._wake in readable:
+                if self.admitted:  # refused, the listener is readable (the fillers): not watched
+                    poller.register(self.listener, select.POLLIN)
+            ready = {fd for fd, _ in poller.poll()}
+            if self._wake.fileno() in ready:
                 self._wake.recv(64)
             with self._lock:
                 if self.admitted and not self._closed:
