@@ -15,8 +15,13 @@ unless named otherwise):
   whole status by one ``ResourceReconciliation`` condition per failed task (False, reason
   Failed, message ``Failed to reconcile <task>: <error>``, the CR's generation), overallStatus
   NotReady, no diagnostics.
+* ``internal/controller/appserver/reconciler.go`` and ``assets.go``: the spec is rendered into
+  the ConfigMap ``olsconfig`` (written only when its content differs, so its resourceVersion
+  moves only then).
 * ``internal/controller/appserver/deployment.go`` ``updateOLSDeployment`` / ``RestartAppServer``:
-  a new configuration sets the pod-template annotation ``ols.openshift.io/force-reload``, a
+  when the ConfigMap's resourceVersion (read from the operator's cache) differs from the
+  Deployment's annotation ``ols.openshift.io/olsconfig-configmap-version``, the annotation is
+  updated and the pod-template annotation ``ols.openshift.io/force-reload`` set, a
   RollingUpdate (the defaults, 25% surge and unavailable, keep the one old pod serving).
 * ``olsconfig_controller.go`` ``reconcileDeploymentsAndStatus`` and ``olsconfig_helpers.go``
   ``checkDeploymentStatus``: each component's condition is True, reason ``Available``, as soon
@@ -47,6 +52,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from tests.fake_kube import FakeKube
 from tests.lightspeed_server import Lightspeed
 from tests.operator_policies import APP_SERVER_LABELS, lightspeed_app_server_policy
@@ -56,6 +63,8 @@ APP_SERVER = "lightspeed-app-server"
 CONSOLE = "lightspeed-console-plugin"
 TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
 SELECTOR = APP_SERVER_LABELS  # internal/controller/utils/utils.go GenerateAppServerSelectorLabels
+CONFIG_MAP = "olsconfig"  # internal/controller/utils/constants.go OLSConfigCmName
+CONFIG_MAP_VERSION = "ols.openshift.io/olsconfig-configmap-version"  # constants.go
 
 
 @dataclass
@@ -101,8 +110,8 @@ class LightspeedOperator:
     console_plugin_ready: bool = False
     phase1_failure: str = ""  # a phase-1 task's error, e.g. a ConfigMap the operator cannot write
     phase1_failure_reconciles: int = -1  # how many reconciles it lasts (-1: every one)
-    # Reconciles of a new generation that find the olsconfig ConfigMap's old resourceVersion in
-    # the operator's cache: no restart, but ApiReady True for the generation all the same
+    # Reconciles of a new configuration that find the olsconfig ConfigMap's old resourceVersion
+    # in the operator's cache: no restart, but ApiReady True for the generation all the same
     # (appserver/deployment.go updateOLSDeployment compares the cached resourceVersion with
     # the Deployment's annotation; the ConfigMap's event brings the restart a reconcile later).
     stale_configmap_reads: int = 0
@@ -114,8 +123,10 @@ class LightspeedOperator:
     def install(self) -> None:
         """The state of a cluster where Lightspeed runs: the Deployment rolled out, the app
         server serving the current spec, the credentials of every provider, the status."""
+        version = self._render(self._olsconfig()["spec"])
         self.fake.put("deployments", {
-            "metadata": {"name": APP_SERVER, "namespace": NAMESPACE, "labels": dict(SELECTOR)},
+            "metadata": {"name": APP_SERVER, "namespace": NAMESPACE, "labels": dict(SELECTOR),
+                         "annotations": {CONFIG_MAP_VERSION: version}},
             "spec": {"replicas": 1, "selector": {"matchLabels": dict(SELECTOR)},
                      "strategy": {"type": "RollingUpdate"},
                      "template": {"metadata": {"labels": dict(SELECTOR)}}},
@@ -132,7 +143,7 @@ class LightspeedOperator:
         self.lightspeed.reload(spec)
         self.reconcile(self._olsconfig(), self.fake)
         self.fake.on_read("olsconfigs", "cluster", self.reconcile)
-        self.fake.on_read("deployments", APP_SERVER, self.roll, NAMESPACE)
+        self.fake.on_read("deployments", APP_SERVER, self.moment, NAMESPACE)
 
     # -- the operator ----------------------------------------------------------------------------
 
@@ -151,11 +162,14 @@ class LightspeedOperator:
                  "observedGeneration": generation,
                  "message": f"Failed to reconcile application server resources: {self.phase1_failure}"}]})  # fmt: skip
             return
-        if generation != self.rendered and self.stale_configmap_reads > 0:
+        version = self._render(obj["spec"])
+        if version == self._restarted_for():
+            self.rendered = generation  # the same configuration: nothing to restart
+        elif self.stale_configmap_reads > 0:
             self.stale_configmap_reads -= 1
-        elif generation != self.rendered:
+        else:
             self.rendered = generation
-            self._restart(copy.deepcopy(obj["spec"]))
+            self._restart(copy.deepcopy(obj["spec"]), version)
         self.roll(self.deployment(), fake)  # the operator reads the Deployment it just updated
         diagnostics: list[dict[str, Any]] = []
         conditions = [self._api_ready(generation, diagnostics),
@@ -219,8 +233,21 @@ class LightspeedOperator:
         if current is None or current.get("spec") != desired["spec"]:
             self.fake.put("networkpolicies", desired)
 
-    def _restart(self, spec: dict[str, Any]) -> None:
+    def _render(self, spec: dict[str, Any]) -> str:
+        """The ConfigMap written from ``spec`` when its content differs; its resourceVersion."""
+        data = {"olsconfig.yaml": yaml.safe_dump(spec, sort_keys=True)}
+        current = self.fake.get("configmaps", CONFIG_MAP, NAMESPACE)
+        if current is None or current.get("data") != data:
+            current = self.fake.put("configmaps", {
+                "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE}, "data": data})  # fmt: skip
+        return current["metadata"]["resourceVersion"]
+
+    def _restarted_for(self) -> str | None:
+        return (self.deployment()["metadata"].get("annotations") or {}).get(CONFIG_MAP_VERSION)
+
+    def _restart(self, spec: dict[str, Any], version: str) -> None:
         deployment = self.deployment()
+        deployment["metadata"].setdefault("annotations", {})[CONFIG_MAP_VERSION] = version
         template = deployment["spec"]["template"]["metadata"]
         template.setdefault("annotations", {})["ols.openshift.io/force-reload"] = str(self.moments)
         deployment["metadata"]["generation"] += 1
@@ -232,6 +259,15 @@ class LightspeedOperator:
         if obj.get("status") != status:
             obj["status"] = status
             self.fake.put("olsconfigs", obj)  # a new resourceVersion, as a status update makes
+
+    def moment(self, deployment: dict[str, Any], fake: FakeKube) -> None:
+        """A moment seen from the Deployment: the rollout moves, and a ConfigMap the app server
+        was not restarted with queues a reconcile (the operator watches its ConfigMaps)."""
+        config = self.fake.get("configmaps", CONFIG_MAP, NAMESPACE)
+        if config and config["metadata"]["resourceVersion"] != self._restarted_for():
+            self.reconcile(self._olsconfig(), fake)
+        else:
+            self.roll(deployment, fake)
 
     # -- the Deployment controller and the kubelet ------------------------------------------------
 

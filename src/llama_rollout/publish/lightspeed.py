@@ -30,7 +30,7 @@ from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError, NotReady
-from llama_rollout.kube.waits import watch_until
+from llama_rollout.kube.waits import Readiness, watch_until
 from llama_rollout.publish import olsconfig, rollout
 from llama_rollout.publish.olsconfig import (
     API_VERSION,
@@ -231,7 +231,15 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
     others = rollout.other_components((read(kube) or {}).get("status") or {})
     if others:
         logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
-    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rollout.app_server_rolled,
+
+    def rolled(deployment: dict[str, Any] | None) -> Readiness:
+        # Read at each look: the operator rewrites the ConfigMap of a later generation too.
+        config = kube.metadata_of("v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE)
+        if config is None:
+            return Readiness(state=f"ConfigMap {NAMESPACE}/{rollout.CONFIG_MAP} does not exist yet")
+        return rollout.app_server_rolled(deployment, str(config.get("resourceVersion", "")))
+
+    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
                 timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip
 
 

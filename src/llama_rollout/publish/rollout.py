@@ -19,6 +19,13 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
   PodInitializing, readiness, scheduling); the operator itself fails a component only on
   ``CrashLoopBackOff``, ``ImagePullBackOff``, ``ErrImagePull``, ``OOMKilled`` and
   ``PreviousCrash: <reason>`` (``checkDeploymentStatus``).
+* The operator renders the spec into the ConfigMap ``olsconfig`` and restarts the app server
+  when that ConfigMap's resourceVersion differs from the one the Deployment's annotation
+  ``ols.openshift.io/olsconfig-configmap-version`` records (``appserver/deployment.go``
+  ``updateOLSDeployment``), comparing with its cache: a stale cache delays the restart to a
+  later reconcile. A rolled-out Deployment whose annotation is not the ConfigMap's current
+  resourceVersion still runs an older configuration, which on a re-publication (same provider
+  and model, a new URL) answers the question as well as the new one would.
 * When phase 1 of a reconcile fails, the whole status is replaced by ``ResourceReconciliation``
   conditions (False, reason Failed, with the generation), and the operator retries with
   backoff (``Reconcile`` requeues some failures after 5 s): a failure that passes is replaced
@@ -156,12 +163,22 @@ def _observed(condition: dict[str, Any]) -> int:
     return int(condition.get("observedGeneration") or 0)
 
 
-def app_server_rolled(deployment: dict[str, Any] | None) -> Readiness:
-    """The app server's Deployment has rolled out, as ``kubectl rollout status`` judges it:
-    the controller saw the newest spec, every replica is updated and available, and no old
-    replica is left (an old pod answers with the old configuration)."""
+CONFIG_MAP = "olsconfig"
+CONFIG_MAP_VERSION = "ols.openshift.io/olsconfig-configmap-version"
+
+
+def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) -> Readiness:
+    """The app server's Deployment runs ConfigMap ``olsconfig`` at ``config_version`` (its
+    resourceVersion) and has rolled out, as ``kubectl rollout status`` judges it: the
+    controller saw the newest spec, every replica is updated and available, and no old replica
+    is left (an old pod answers with the old configuration)."""
     if deployment is None:
         return Readiness(state=f"Deployment {APP_SERVER_WHERE} does not exist yet")
+    recorded = (deployment["metadata"].get("annotations") or {}).get(CONFIG_MAP_VERSION)
+    if recorded != config_version:
+        return Readiness(state=f"the operator has not restarted the app server with the new "
+                         f"configuration yet (ConfigMap {CONFIG_MAP} is at resourceVersion "
+                         f"{config_version}, the app server at {recorded})")  # fmt: skip
     status = deployment.get("status") or {}
     generation = deployment["metadata"].get("generation", 0)
     if int(status.get("observedGeneration") or 0) < generation:

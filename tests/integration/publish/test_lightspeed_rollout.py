@@ -24,6 +24,7 @@ from tests.integration.publish.conftest import (
     LIGHTSPEED_NS,
     NS,
     REVISION_A,
+    REVISION_B,
     install,
     manifests,
     providers,
@@ -74,6 +75,42 @@ def test_a_restart_that_comes_a_reconcile_late_is_waited_for(cluster, versions, 
     assert [a["provider"] for a in lightspeed.asked][-1] == "llamastack"
     ours = [p for p in fake.get("olsconfigs", "cluster")["spec"]["llm"]["providers"]]
     assert "llamastack" in [p["name"] for p in ours], "nothing was restored"
+
+
+def test_a_republication_is_asked_only_once_the_app_server_runs_its_url(
+    cluster, versions, tmp_path
+):
+    # Version B replaces A under the same provider and model: only the URL changes, so the old
+    # pod, which the operator's stale cache has not restarted yet, answers the question as
+    # well as the new one would. The question must wait for the restart with B's URL.
+    fake, kube, lightspeed, url, operator = cluster
+    operator.console_plugin_ready = True
+    serve_version(fake, REVISION_A)
+    publish(cluster, versions, tmp_path / "a")
+    operator.settle()
+    assert REVISION_A[:7] in served_url(lightspeed)
+    serve_version(fake, REVISION_B)
+    operator.stale_configmap_reads = 3
+    urls_at_the_question = []
+    original = lightspeed.over_budget
+
+    def at_the_question(query, model):
+        urls_at_the_question.append(served_url(lightspeed))
+        return original(query, model)
+
+    lightspeed.over_budget = at_the_question
+    outcome = publish_on_openshift(
+        request_for(REVISION_B, versions[0], url), tmp_path / "b", kube=kube, token="runner"
+    )
+    assert outcome.answer == f"{MODEL} answers."
+    assert operator.stale_configmap_reads == 0, "the late restart happened"
+    assert len(urls_at_the_question) == 1 and REVISION_B[:7] in urls_at_the_question[0]
+
+
+def served_url(lightspeed) -> str:
+    """The URL of provider llamastack in the configuration the serving pod started with."""
+    providers = {p["name"]: p for p in lightspeed.loaded["llm"]["providers"]}
+    return providers["llamastack"]["url"]
 
 
 def test_a_window_the_app_server_cannot_start_with_is_restored(cluster, versions, tmp_path):

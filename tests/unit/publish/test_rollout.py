@@ -84,8 +84,13 @@ def test_a_phase_one_failure_the_operator_retries_past_is_waited_for(monkeypatch
     assert "(for 60 s)" in check(status(*PHASE_ONE_FAILED)).failure
 
 
+CONFIG = "41"  # the olsconfig ConfigMap's resourceVersion the app server was restarted with
+
+
 def deployment(generation, observed, replicas, updated, available, progressing="ReplicaSetUpdated"):
-    return {"metadata": {"generation": generation}, "spec": {"replicas": 1},
+    return {"metadata": {"generation": generation,
+                         "annotations": {rollout.CONFIG_MAP_VERSION: CONFIG}},
+            "spec": {"replicas": 1},
             "status": {"observedGeneration": observed, "replicas": replicas,
                        "updatedReplicas": updated, "availableReplicas": available,
                        "conditions": [{"type": "Progressing", "reason": progressing}]}}  # fmt: skip
@@ -111,10 +116,20 @@ def deployment(generation, observed, replicas, updated, available, progressing="
     ],
 )
 def test_the_app_server_rollout_as_kubectl_judges_it(seen, ready, says):
-    judged = rollout.app_server_rolled(seen)
+    judged = rollout.app_server_rolled(seen, CONFIG)
     assert (judged.ready, says in judged.state) == (ready, True)
 
 
 def test_a_rollout_past_its_deadline_fails():
-    judged = rollout.app_server_rolled(deployment(3, 3, 2, 1, 1, "ProgressDeadlineExceeded"))
+    judged = rollout.app_server_rolled(
+        deployment(3, 3, 2, 1, 1, "ProgressDeadlineExceeded"), CONFIG
+    )
     assert judged.failure and "progress deadline" in judged.failure
+
+
+def test_a_rolled_out_app_server_of_an_older_configuration_is_not_rolled():
+    # The operator's cache was stale: it has not restarted the app server for the ConfigMap the
+    # new generation wrote, and the Deployment, settled, still runs the previous configuration.
+    judged = rollout.app_server_rolled(deployment(3, 3, 1, 1, 1, "NewReplicaSetAvailable"), "42")
+    assert not judged.ready and not judged.failure
+    assert "ConfigMap olsconfig is at resourceVersion 42, the app server at 41" in judged.state
