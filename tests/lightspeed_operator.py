@@ -108,8 +108,14 @@ class LightspeedOperator:
     deadline_in: int = 12  # moments before a stuck rollout exceeds its progress deadline
     old_pod_serves: bool = True  # False: nothing else serves while the new pod starts
     console_plugin_ready: bool = False
-    phase1_failure: str = ""  # a phase-1 task's error, e.g. a ConfigMap the operator cannot write
+    # A phase-1 failure as the status names it: the app server's failed tasks, without their
+    # errors (appserver/reconciler.go: "failed tasks: [reconcile OLSConfigMap]").
+    phase1_failure: str = ""
     phase1_failure_reconciles: int = -1  # how many reconciles it lasts (-1: every one)
+    # The app server's Deployment step fails (an API error): ApiReady False, reason Failed,
+    # "Failed: <error>", no diagnostics, the Deployment untouched (olsconfig_controller.go
+    # reconcileDeploymentsAndStatus).
+    deployment_step_failure: str = ""
     # Reconciles of a new configuration that find the olsconfig ConfigMap's old resourceVersion
     # in the operator's cache: no restart, but ApiReady True for the generation all the same
     # (appserver/deployment.go updateOLSDeployment compares the cached resourceVersion with
@@ -163,6 +169,12 @@ class LightspeedOperator:
                  "message": f"Failed to reconcile application server resources: {self.phase1_failure}"}]})  # fmt: skip
             return
         version = self._render(obj["spec"])
+        if self.deployment_step_failure:
+            self._write_status(obj, {"overallStatus": "NotReady", "diagnosticInfo": [], "conditions": [
+                {"type": "ApiReady", "status": "False", "reason": "Failed",
+                 "observedGeneration": generation, "message": f"Failed: {self.deployment_step_failure}"},
+                self._condition("CacheReady", generation, True)]})  # fmt: skip
+            return
         if version == self._restarted_for():
             self.rendered = generation  # the same configuration: nothing to restart
         elif self.stale_configmap_reads > 0:

@@ -27,9 +27,13 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
   resourceVersion still runs an older configuration, which on a re-publication (same provider
   and model, a new URL) answers the question as well as the new one would.
 * When phase 1 of a reconcile fails, the whole status is replaced by ``ResourceReconciliation``
-  conditions (False, reason Failed, with the generation), and the operator retries with
-  backoff (``Reconcile`` requeues some failures after 5 s): a failure that passes is replaced
-  by the next reconcile's status, so only one that lasts ``RECONCILE_GRACE`` fails the wait.
+  conditions (False, reason Failed, with the generation; for the app server the message names
+  the failed tasks, not their errors), and the operator retries with controller-runtime's
+  backoff (exponential, capped at 1000 s); the same when the step that writes a component's
+  Deployment fails (its condition False, reason Failed, no pod diagnostics). A failure that
+  passes is replaced by the next reconcile's status, so only one that lasts ``RECONCILE_GRACE``
+  fails the wait: one that would clear later, after a long backoff, fails it too, and the
+  publication is restored (safe, if needlessly).
 * When a provider's credentials Secret is missing or lacks ``apitoken``, the reconcile ends
   before any status is written (``ValidateLLMCredentials``): the generation is never observed.
 """
@@ -47,6 +51,12 @@ GATES = ("ApiReady", "CacheReady")  # the app server and its conversation cache
 TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
 PREVIOUS_CRASH = "PreviousCrash:"
 APP_SERVER_WHERE = f"{NAMESPACE}/{APP_SERVER}"
+# The status names the failed tasks only ("failed tasks: [reconcile OLSConfigMap]",
+# appserver/reconciler.go); the operator logs each task's error.
+OPERATOR_LOG = (
+    "the operator's log says why: oc logs -n openshift-lightspeed "
+    "deployment/lightspeed-operator-controller-manager"
+)
 NO_STATUS = (
     "the operator writes no status while a provider's credentials Secret in "
     "openshift-lightspeed is missing or lacks the key apitoken"
@@ -99,6 +109,18 @@ def phase_one_failures(status: dict[str, Any], generation: int = 0) -> list[str]
             and _observed(c) >= generation]  # fmt: skip
 
 
+def deployment_step_failures(status: dict[str, Any]) -> str:
+    """The gated components whose Deployment the operator could not write (False, reason
+    Failed, no pod to blame in the diagnostics), one sentence."""
+    blamed = {entry.get("failedComponent") for entry in status.get("diagnosticInfo") or []}
+    return "; ".join(
+        f"{kind} ({c.get('message', '')})"
+        for kind, c in conditions_of(status).items()
+        if kind in GATES and c.get("status") == "False" and c.get("reason") == "Failed"
+        and kind not in blamed
+    )  # fmt: skip
+
+
 def serving_problem(obj: dict[str, Any]) -> str | None:
     """Why Lightspeed does not serve (None when its app server and cache are ready); the
     same rule for a publication and for the live check of an unchanged run."""
@@ -137,20 +159,30 @@ def reconciled(
             return Readiness(failure="OLSConfig cluster was deleted while waiting for it")
         status = obj.get("status") or {}
         found = conditions_of(status)
-        if phase1 := phase_one_failures(status, generation):
+
+        def failing(said: str) -> Readiness:
+            nonlocal failing_since
             failing_since = failing_since if failing_since is not None else time.monotonic()
-            said = f"the operator could not reconcile generation {generation}: " + "; ".join(phase1)
             if time.monotonic() - failing_since >= grace:
-                return Readiness(failure=f"{said} (for {grace:.0f} s)")
+                return Readiness(failure=f"{said} (for {grace:.0f} s); {OPERATOR_LOG}")
             return Readiness(state=f"{said} (it retries)")
-        failing_since = None
+
+        if phase1 := phase_one_failures(status, generation):
+            return failing(f"the operator could not reconcile generation {generation}: "
+                           + "; ".join(phase1))  # fmt: skip
         api = found.get("ApiReady")
         if api is None or _observed(api) < generation:
+            failing_since = None
             seen = api.get("observedGeneration") if api else "nothing"
             return Readiness(state=f"the operator has not reconciled generation {generation} "
                              f"yet (ApiReady reports {seen}; {NO_STATUS})")  # fmt: skip
         if terminal := terminal_diagnostics(status):
             return Readiness(failure=terminal)
+        if updates := deployment_step_failures(status):
+            # The step that writes a component's Deployment failed (an API error, not a pod):
+            # retried as phase 1 is (olsconfig_controller.go reconcileDeploymentsAndStatus).
+            return failing(f"the operator could not update {updates} for generation {generation}")
+        failing_since = None
         if (problem := serving_problem(obj)) is None:
             return Readiness(ready=True, state="ApiReady")
         starting = starting_pods(status)

@@ -161,13 +161,35 @@ def test_a_lasting_phase_one_failure_fails_with_its_message_long_before_the_dead
     fake, _, _, _, operator = cluster
     monkeypatch.setattr(rollout, "RECONCILE_GRACE", 3.0)
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    operator.phase1_failure = 'configmaps "olsconfig" is forbidden: quota exceeded'
+    operator.phase1_failure = "failed tasks: [reconcile OLSConfigMap]"
     with pytest.raises(PublishError, match="restored") as failed:
         publish(cluster, versions, tmp_path, timeout_seconds=300)
     message = str(failed.value)
-    assert "could not reconcile generation" in message and "quota exceeded" in message
+    assert "could not reconcile generation" in message and "[reconcile OLSConfigMap]" in message
     assert "(for 3 s)" in message
+    # The status names the task, not its error: the operator's log does.
+    assert (
+        "oc logs -n openshift-lightspeed deployment/lightspeed-operator-controller-manager"
+        in message
+    )
     assert "not ready after" not in message, "it did not wait for the deadline"
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+def test_a_lasting_failure_to_update_the_app_server_fails_before_the_deadline(
+    cluster, versions, tmp_path, monkeypatch
+):
+    # ApiReady False, reason Failed, and no pod to blame: the operator could not write the
+    # Deployment, and retries; one that lasts fails the wait, the spec is restored.
+    fake, _, _, _, operator = cluster
+    monkeypatch.setattr(rollout, "RECONCILE_GRACE", 3.0)
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    operator.deployment_step_failure = 'deployments.apps "lightspeed-app-server" is forbidden'
+    with pytest.raises(PublishError, match="restored") as failed:
+        publish(cluster, versions, tmp_path, timeout_seconds=300)
+    message = str(failed.value)
+    assert "could not update ApiReady (Failed: deployments.apps" in message
+    assert "(for 3 s)" in message and "not ready after" not in message
     assert fake.get("olsconfigs", "cluster")["spec"] == before
 
 
@@ -178,9 +200,7 @@ def test_a_phase_one_failure_the_operator_retries_past_is_waited_for(
     # replaces its status, and the publish goes on.
     _, _, lightspeed, _, operator = cluster
     monkeypatch.setattr(rollout, "RECONCILE_GRACE", 120.0)
-    operator.phase1_failure = (
-        "Operation cannot be fulfilled on configmaps: the object has been modified"
-    )
+    operator.phase1_failure = "failed tasks: [reconcile OLSConfigMap]"
     operator.phase1_failure_reconciles = 6  # long enough for the wait to see it (0 s grace fails)
     assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
     assert [a["provider"] for a in lightspeed.asked][-1] == "llamastack"
