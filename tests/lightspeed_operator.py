@@ -138,6 +138,7 @@ class LightspeedOperator:
                      "template": {"metadata": {"labels": dict(SELECTOR)}}},
         })  # fmt: skip
         self._deployment_status(replicas=1, updated=1, available=1)
+        self._pods()
         spec = self._olsconfig()["spec"]
         for provider in spec["llm"]["providers"]:
             name = provider["credentialsSecretRef"]["name"]
@@ -284,7 +285,11 @@ class LightspeedOperator:
     # -- the Deployment controller and the kubelet ------------------------------------------------
 
     def roll(self, deployment: dict[str, Any], fake: FakeKube) -> None:
-        """One moment of the app server's rollout."""
+        """One moment of the app server's rollout, and its pods as they are after it."""
+        self._roll(deployment)
+        self._pods()
+
+    def _roll(self, deployment: dict[str, Any]) -> None:
         self.moments += 1
         pod = self.pod
         if pod is None:
@@ -316,6 +321,38 @@ class LightspeedOperator:
     def _available(self, deployment: dict[str, Any]) -> bool:
         return any(c["type"] == "Available" and c["status"] == "True"
                    for c in (deployment.get("status") or {}).get("conditions") or [])  # fmt: skip
+
+    def _pods(self) -> None:
+        """The Deployment's pods as the kubelet reports them: the old one while it serves, the
+        new one by its age (a crash loop: CrashLoopBackOff after its first exit)."""
+        wanted: dict[str, dict[str, Any]] = {}
+        running = {"running": {"startedAt": "2026-12-05T00:00:00Z"}}
+        status = self.deployment().get("status") or {}
+        rolling = int(status.get("replicas") or 0) > int(status.get("updatedReplicas") or 0)
+        if self.pod is None or (self.old_pod_serves and rolling):
+            wanted[f"{APP_SERVER}-0ld"] = {"ready": True, "restartCount": 0, "state": running}
+        pod = self.pod
+        if pod is not None:
+            if (self.crash_loops or self.cannot_start) and pod.age > 1:
+                wanted[pod.name] = {"ready": False, "restartCount": pod.age - 1, "state": {
+                    "waiting": {"reason": "CrashLoopBackOff",
+                                "message": "back-off 40s restarting failed container"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}  # fmt: skip
+            elif pod.age <= 1:
+                wanted[pod.name] = {"ready": False, "restartCount": 0,
+                                    "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+            else:
+                wanted[pod.name] = {"ready": pod.age >= self.starts_in, "restartCount": 0,
+                                    "state": running}  # fmt: skip
+        for key in [k for k in self.fake.objects if k[:2] == ("pods", NAMESPACE)]:
+            if key[2] not in wanted:
+                del self.fake.objects[key]
+        for name, container in wanted.items():
+            self.fake.put("pods", {
+                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(SELECTOR)},
+                "status": {"phase": "Running", "containerStatuses": [
+                    {"name": "lightspeed-service-api", **container}]},
+            })  # fmt: skip
 
     def _deployment_status(
         self, *, replicas: int, updated: int, available: int, stuck: bool = False

@@ -237,7 +237,17 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
         config = kube.metadata_of("v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE)
         if config is None:
             return Readiness(state=f"ConfigMap {NAMESPACE}/{rollout.CONFIG_MAP} does not exist yet")
-        return rollout.app_server_rolled(deployment, str(config.get("resourceVersion", "")))
+        judged = rollout.app_server_rolled(deployment, str(config.get("resourceVersion", "")))
+        if judged.ready or judged.failure or deployment is None:
+            return judged
+        # The old pod keeps the Deployment Available, so ApiReady stays True and the operator
+        # reports no diagnostics while a new pod crash-loops: only the pods say it, long before
+        # the rollout's progress deadline (600 s by default).
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels")
+        pods = kube.list("v1", "Pod", NAMESPACE, labels=selector) if selector else []
+        if crashing := rollout.pods_that_cannot_start(pods):
+            return Readiness(failure=f"the app server's new pod cannot start: {crashing}")
+        return judged
 
     watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
                 timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip

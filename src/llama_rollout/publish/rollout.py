@@ -91,6 +91,25 @@ def starting_pods(status: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def pods_that_cannot_start(pods: list[dict[str, Any]]) -> str:
+    """The pods whose containers the kubelet backs off from (the operator's terminal reasons,
+    ``TERMINAL``), with how their last run ended and where its log is, one sentence."""
+    parts = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            ended = (container.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason") not in TERMINAL and ended.get("reason") != "OOMKilled":
+                continue
+            how = f"{waiting.get('reason') or 'restarting'} after {container.get('restartCount', 0)} restarts"
+            if ended:
+                how += f", its last run ended with exit code {ended.get('exitCode')} ({ended.get('reason', '')})"
+            parts.append(f"{name} {how}; its log: oc logs -n {NAMESPACE} {name} -c "
+                         f"{container.get('name', '')} --previous")  # fmt: skip
+    return "; ".join(parts)
+
+
 def other_components(status: dict[str, Any]) -> str:
     """The components that are not ready but do not gate a publication, one sentence."""
     return ", ".join(

@@ -116,12 +116,20 @@ def served_url(lightspeed) -> str:
 def test_a_window_the_app_server_cannot_start_with_is_restored(cluster, versions, tmp_path):
     # 4096 tokens cannot hold a 2048-token response and the tools' 2048-token reserve: the new
     # pod stops at its start, the old one keeps the Deployment Available (ApiReady stays
-    # True), and only the rollout's progress deadline tells.
-    fake, _, lightspeed, _, _ = cluster
+    # True, no diagnostics), and the rollout's progress deadline is 600 s away: the new pod's
+    # container status says it at once.
+    fake, _, lightspeed, _, operator = cluster
+    operator.deadline_in = 10_000
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    with pytest.raises(PublishError, match="progress deadline") as failed:
+    with pytest.raises(PublishError, match="the app server's new pod cannot start") as failed:
         publish(cluster, versions, tmp_path, max_model_len=4096, max_tokens=2048)
-    assert "restored" in str(failed.value)
+    message = str(failed.value)
+    assert "CrashLoopBackOff after" in message and "exit code 1 (Error)" in message
+    assert (
+        "oc logs -n openshift-lightspeed lightspeed-app-server-" in message
+        and "--previous" in message
+    )
+    assert "restored" in message
     assert fake.get("olsconfigs", "cluster")["spec"] == before
     assert lightspeed.start_error(before) is None, "the restored spec starts"
 
