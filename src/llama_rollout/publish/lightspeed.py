@@ -48,6 +48,9 @@ LIGHTSPEED_URL = f"https://lightspeed-app-server.{NAMESPACE}.svc:8443"
 SMOKE_QUESTION = "In one sentence: what does a Kubernetes readiness probe check?"
 WRITE_ATTEMPTS = 5
 OLD_CONFIGURATION_RETRY = 5.0  # seconds between questions while the old configuration answers
+# A connection reset or refused just after a rollout (the old pod terminating behind the
+# Service) is asked again, this many times in all.
+UNREACHABLE_ATTEMPTS = 3
 
 
 class PublishError(RolloutError):
@@ -56,6 +59,10 @@ class PublishError(RolloutError):
 
 class OldConfiguration(PublishError):
     """Lightspeed answered from a configuration without the new provider or model (422)."""
+
+
+class AppServerUnreachable(PublishError):
+    """The connection to the app server failed (refused or reset, not silent)."""
 
 
 class LightspeedMissing(PublishError):
@@ -266,7 +273,7 @@ def ask(
         {"query": SMOKE_QUESTION, "provider": provider, "model": model},
         bound=LIGHTSPEED_QUERY, what="Lightspeed", ca_certs=ca_certs,
         headers={"Authorization": f"Bearer {token}"} if token else {},
-        unreachable=PublishError,
+        unreachable=AppServerUnreachable,
     )  # fmt: skip
     text = answer.get("response") if isinstance(answer, dict) else None
     if status != 200 or not text:
@@ -348,14 +355,19 @@ class ClusterPublish:
         internal/controller/appserver/deployment.go ``updateOLSDeployment``), so an answer
         from the old configuration means: wait for the rollout again, until the deadline."""
         deadline = time.monotonic() + self.timeout
+        unreachable = 0
         while True:
             wait_rolled(self.kube, generation, timeout=max(deadline - time.monotonic(), 1.0))
             try:
                 return ask(self.lightspeed_url, self.publication.provider.name,
                            self.publication.provider.model, token=self.token,
                            ca_certs=self.ca_certs)  # fmt: skip
-            except OldConfiguration as exc:
-                if time.monotonic() + OLD_CONFIGURATION_RETRY > deadline:
+            except (OldConfiguration, AppServerUnreachable) as exc:
+                unreachable += isinstance(exc, AppServerUnreachable)
+                if (
+                    unreachable >= UNREACHABLE_ATTEMPTS
+                    or time.monotonic() + OLD_CONFIGURATION_RETRY > deadline
+                ):
                     raise
                 logger.info("%s: asking again in %.0f s", exc.message, OLD_CONFIGURATION_RETRY)
                 time.sleep(OLD_CONFIGURATION_RETRY)

@@ -321,3 +321,34 @@ def test_without_the_shipped_network_policy_the_question_times_out_and_is_restor
     install(fake, shipped)
     operator.settle()  # the restored spec rolls out first, as it would before a later run
     assert publish(cluster, versions, tmp_path / "admitted").answer == f"{MODEL} answers."
+
+
+@pytest.mark.parametrize("resets", [1, 3])
+def test_a_connection_reset_after_the_rollout_is_asked_again_a_few_times(
+    cluster, versions, tmp_path, monkeypatch, resets
+):
+    # The old pod, terminating behind the Service, can reset the first connection after the
+    # rollout: asked again (at most UNREACHABLE_ATTEMPTS in all), then restored.
+    from llama_rollout.publish import lightspeed as publish_lightspeed
+
+    fake, _, _, _, operator = cluster
+    operator.console_plugin_ready = True
+    monkeypatch.setattr(publish_lightspeed, "OLD_CONFIGURATION_RETRY", 0.1)
+    real, calls = publish_lightspeed.request_json, []
+
+    def reset_first(method, url, *args, **kwargs):
+        calls.append(url)
+        if len(calls) <= resets:
+            raise kwargs["unreachable"](f"Lightspeed is unreachable at {url}: Connection reset")
+        return real(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(publish_lightspeed, "request_json", reset_first)
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    if resets < publish_lightspeed.UNREACHABLE_ATTEMPTS:
+        assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
+        assert len(calls) == resets + 1
+        return
+    with pytest.raises(PublishError, match=r"Connection reset.*restored"):
+        publish(cluster, versions, tmp_path)
+    assert len(calls) == publish_lightspeed.UNREACHABLE_ATTEMPTS
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
