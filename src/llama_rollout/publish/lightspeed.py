@@ -133,6 +133,7 @@ def write_merged(
     publication: Publication,
     mcp_shape: olsconfig.McpShape | None,
     *,
+    spec_schema: dict[str, Any] | None = None,
     create_missing: bool = False,
     between_read_and_write: Callable[[], None] | None = None,
 ) -> Written:
@@ -142,6 +143,8 @@ def write_merged(
         kube: the cluster.
         publication: what to merge.
         mcp_shape: the installed CRD's MCP server shape (``olsconfig.mcp_shape_of``).
+        spec_schema: the installed CRD's schema of ``spec``, whose defaults the API server fills
+            in: a merge that differs from what is stored only by them is no change.
         create_missing: create OLSConfig ``cluster`` (with the provider as its default) when
             there is none, instead of failing.
         between_read_and_write: called after each read (tests use it to write in between).
@@ -158,7 +161,9 @@ def write_merged(
             between_read_and_write()
         before = current.get("spec") or {}
         after = olsconfig.merged_spec(before, publication, mcp_shape=mcp_shape)
-        if after == before:
+        if olsconfig.with_defaults(after, spec_schema) == olsconfig.with_defaults(
+            before, spec_schema
+        ):
             return Written(
                 before, after, current["metadata"].get("generation", 1), attempts=attempt
             )
@@ -323,14 +328,17 @@ class ClusterPublish:
         # Everything that can refuse is asked before the first write.
         if read(self.kube) is None and not self.create_missing:
             raise missing()
+        schema = self.kube.schema_of(API_VERSION, KIND)
         shape = None
         if self.publication.mcp_server is not None:
-            shape = olsconfig.mcp_shape_of(self.kube.schema_of(API_VERSION, KIND))
+            shape = olsconfig.mcp_shape_of(schema)
             if shape is None:
                 raise olsconfig.no_mcp_servers()
         ensure_credentials(self.kube, provider, self.credential)
+        spec_schema = ((schema or {}).get("properties") or {}).get("spec")
         written = write_merged(
-            self.kube, self.publication, shape, create_missing=self.create_missing,
+            self.kube, self.publication, shape, spec_schema=spec_schema,
+            create_missing=self.create_missing,
             between_read_and_write=self.between_read_and_write,
         )  # fmt: skip
         logger.info("OLSConfig cluster: %s (%s)", olsconfig.summary_line(self.publication),

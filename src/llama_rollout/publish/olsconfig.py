@@ -191,6 +191,29 @@ def mcp_shape_of(schema: dict[str, Any] | None) -> McpShape | None:
     )
 
 
+def with_defaults(value: Any, schema: dict[str, Any] | None) -> Any:
+    """``value`` with its structural schema's defaults filled in, as the API server stores it
+    (the CRD defaults, e.g., a model's ``toolBudgetRatio`` to 0.5): a spec read back and the
+    same spec as written compare equal once both are defaulted."""
+    schema = schema or {}
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        filled = {
+            key: with_defaults(
+                item, properties.get(key, extra if isinstance(extra, dict) else None)
+            )
+            for key, item in value.items()
+        }
+        for key, sub in properties.items():
+            if key not in filled and "default" in sub:
+                filled[key] = with_defaults(copy.deepcopy(sub["default"]), sub)
+        return filled
+    if isinstance(value, list):
+        return [with_defaults(item, schema.get("items")) for item in value]
+    return value
+
+
 def spec_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch (RFC 7386) from ``before`` to ``after``: the artifact a reviewer
     reads to see what a run changes, lists whole as the API server treats them."""

@@ -232,3 +232,20 @@ def test_no_field_the_seed_invented_is_written():
     text = str(merged)
     assert "routingStrategy" not in text and "fallback" not in text
     validate(as_object(merged))
+
+
+def test_a_merge_that_differs_from_the_stored_spec_only_by_the_crd_s_defaults_is_no_change():
+    # The API server fills in the CRD's defaults (a model's toolBudgetRatio: 0.5) when it
+    # stores the spec: a second publication of the same values must compare equal to it.
+    from tests.fake_kube import crd_schemas
+
+    schema = crd_schemas()[("ols.openshift.io", "v1alpha1", "OLSConfig")]["properties"]["spec"]
+    first = olsconfig.merged_spec({"llm": {"providers": []}}, Publication(provider()))
+    stored = olsconfig.with_defaults(first, schema)
+    model = stored["llm"]["providers"][0]["models"][0]
+    assert model["parameters"]["toolBudgetRatio"] == 0.5, "the CRD's default was filled in"
+    again = olsconfig.merged_spec(stored, Publication(provider()))
+    assert again != stored, "as merged, the default is missing"
+    assert olsconfig.with_defaults(again, schema) == olsconfig.with_defaults(stored, schema)
+    moved = olsconfig.merged_spec(stored, Publication(provider(url="http://elsewhere:8321/v1")))
+    assert olsconfig.with_defaults(moved, schema) != olsconfig.with_defaults(stored, schema)
