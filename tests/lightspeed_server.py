@@ -112,6 +112,7 @@ class Lightspeed:
         # A provider's URL as OLSConfig names it -> where the app server's pod reaches it.
         self.upstreams: dict[str, str] = {}
         self.provider_timeout = 60.0
+        self.provider_connect_timeout = 10.0
 
     def reload(self, spec: dict[str, Any] | None = None) -> None:
         """A new pod is serving: it read ``spec`` (by default, the current one) at its start."""
@@ -176,7 +177,7 @@ class Lightspeed:
             f"{url.rstrip('/')}/chat/completions",
             json={"model": model, "messages": [{"role": "user", "content": query}]},
             headers={"Authorization": f"Bearer {token}"},
-            timeout=(10, self.provider_timeout),
+            timeout=(self.provider_connect_timeout, self.provider_timeout),
         )
         response.raise_for_status()
         return str(response.json()["choices"][0]["message"]["content"])
@@ -231,8 +232,8 @@ class Lightspeed:
                     answer = await asyncio.to_thread(
                         self.ask_provider, upstream, providers[provider], model, body["query"]
                     )
-                except (requests.RequestException, KeyError, IndexError, ValueError) as exc:
-                    return _error(500, "Error while obtaining answer for user question", str(exc))
+                except Exception as exc:  # the app server catches every error of the call too
+                    return _error(*provider_error(exc))
             return JSONResponse({"conversation_id": "c-1", "response": answer,
                                  "referenced_documents": [], "truncated": False,
                                  "input_tokens": 12, "output_tokens": 3, "available_quotas": {},
@@ -248,6 +249,34 @@ def _tokens(characters: int) -> int:
 def _invalid(message: str) -> JSONResponse:
     return JSONResponse({"detail": [{"type": "value_error", "loc": ["body"],
                                      "msg": f"Value error, {message}"}]}, status_code=422)  # fmt: skip
+
+
+# ols/utils/errors_parsing.py parse_generic_llm_error (lightspeed-service 47c96d87): what a
+# failed provider call becomes, the status, the response and the cause.
+NETWORK_ERROR = (
+    "[Network] Unable to reach the LLM backend. Please verify network connectivity and provider "
+    "URL configuration."
+)
+BACKEND_ERROR = (
+    "[LLM Backend] An error occurred during LLM invocation. Please contact your OpenShift "
+    "Lightspeed administrator."
+)
+
+
+def provider_error(exc: Exception) -> tuple[int, str, str]:
+    """A connection failure or timeout (openai's APIConnectionError, APITimeoutError) is a
+    502; a 400 (BadRequestError) keeps its status and message; anything else (another status,
+    an answer without choices) is a 500 that names no cause."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return 502, NETWORK_ERROR, "Unable to connect to LLM provider"
+    response = getattr(exc, "response", None)
+    if isinstance(exc, requests.HTTPError) and response is not None and response.status_code == 400:
+        try:
+            message = str(response.json().get("message") or response.text)
+        except ValueError:
+            message = response.text
+        return 400, f"[LLM Backend] {message}", message
+    return 500, BACKEND_ERROR, "An unexpected error occurred"
 
 
 def _error(status: int, response: str, cause: str) -> JSONResponse:

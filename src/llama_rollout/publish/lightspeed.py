@@ -298,6 +298,9 @@ def ask(
                 "serve fewer MCP tools",
             )
         hint = {
+            502: "Lightspeed could not reach the provider's URL from openshift-lightspeed: check "
+            "that the URL is right and that a NetworkPolicy admits Lightspeed's pods (the "
+            "stack's allowedFrom, lightspeed_endpoint)",
             401: "the step had no service-account token to send",
             403: "the token was refused, or the pipeline's service account may not get "
             "/ols-access: apply manifests/lightspeed-publisher",

@@ -101,6 +101,32 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
         assert fake.get("olsconfigs", "cluster")["spec"] == before
 
 
+def test_a_provider_lightspeed_cannot_reach_is_a_502_that_says_where_to_look(
+    cluster, versions, tmp_path, stack, monkeypatch
+):
+    # Lightspeed's own connect timeout fires before the step's: it answers 502 "[Network]
+    # Unable to reach the LLM backend" (ols/utils/errors_parsing.py), and the step names the
+    # NetworkPolicy and the URL, then restores.
+    fake, kube, lightspeed, url, operator = cluster
+    stack_url, asked = stack
+    stack_pod = stack_step(fake, "vllm")  # a stack that does not admit Lightspeed's pods
+    template = operator.deployment()["spec"]["template"]["metadata"]
+    app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
+    request = request_for(REVISION_A, versions[0], url)
+    lightspeed.provider_connect_timeout = 1.0
+    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", Bound(read=30))
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    with Edge(fake, app_server, stack_pod, Port(LLAMA_STACK_PORT), stack_url) as edge:
+        lightspeed.upstreams[f"{request.llama_stack_url}/v1"] = f"{edge.url}/v1"
+        with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+            publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    message = str(failed.value)
+    assert "Lightspeed answered 502" in message and "Unable to reach the LLM backend" in message
+    assert "NetworkPolicy admits Lightspeed's pods" in message
+    assert asked == [] and edge.forwarded == 0
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
 # OpenShift's multitenant isolation (the docs' "Configuring multitenant isolation with network
 # policy"): a project's pods admit the project's own.
 SAME_NAMESPACE = {
