@@ -4,11 +4,22 @@ The fake API enforces manifests/pipeline-runner's Role for the runner's token (k
 KUBECONFIG, as on a laptop logged in with oc); its controllers make the InferenceService and
 the LlamaStackDistribution ready at the addresses of the embedded stack's real vLLM and Llama
 Stack, so the preflight, the registry record and the chain checks talk to real servers.
+
+The steps' calls to the registry (through its Route: the step's pod to the router's, the
+router's to the registry's) and to Llama Stack (the step's pod to the stack's, under the
+operator's NetworkPolicy, tests/operator_policies.py) go through Edges (tests/network_policy.py),
+so the policies in the fake decide them as on a cluster. Not routed: the model server step's
+calls to vLLM (the test compares the step's ``url`` with the embedded vLLM's, so the
+InferenceService's address stays that one), the steps' calls to MCP (the stack step hands
+``mcp_url`` to Llama Stack too, which would then connect through the step's Edge), and Llama
+Stack's own calls to vLLM and MCP (the embedded stack was configured with their addresses
+before the fake cluster exists).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +27,31 @@ from typing import Any
 import yaml
 
 from tests.fake_kube import FakeKube, running, write_kubeconfig
+from tests.network_policy import Edge, Pod, Port
+from tests.operator_policies import LLAMA_STACK_PORT, llama_stack_pod_labels, llama_stack_policy
 
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "pipeline-runner" / "role.yaml"
 NAMESPACE = "pipelines"
 RUNNER = f"system:serviceaccount:{NAMESPACE}:pipeline-runner-dspa"
+# The steps' pods (Kubeflow Pipelines' label on every v2 pod; pipelines/rollout.py adds the
+# operator's caller label to the Llama Stack step), the default router's, the registry's.
+STEP = Pod(NAMESPACE, {"pipelines.kubeflow.org/v2_component": "true"})
+STACK_STEP = Pod(NAMESPACE, {**STEP.labels, "app.kubernetes.io/part-of": "llama-stack"})
+INGRESS_NS, REGISTRIES_NS = "openshift-ingress", "rhoai-model-registries"
+ROUTER = Pod(
+    INGRESS_NS, {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}
+)
+REGISTRY = Pod(REGISTRIES_NS, {"app": "registry", "component": "model-registry"})
+# The registries' namespace closed but to the routers: the steps reach it through its Route.
+ROUTERS_ONLY = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": "registry-from-routers", "namespace": REGISTRIES_NS},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{
+        "from": [{"namespaceSelector": {
+            "matchLabels": {"network.openshift.io/policy-group": "ingress"}}}],
+        "ports": [{"protocol": "TCP", "port": 8443}],
+    }]},
+}  # fmt: skip
 
 
 def rolled_out(obj: dict[str, Any]) -> None:
@@ -56,48 +88,65 @@ def run_cluster_steps(
     from components.deploy_model_server import deploy_model_server
     from components.register_model import register_model
 
-    def kserve(obj: dict[str, Any], fake: FakeKube) -> None:
-        obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
-                         "conditions": [{"type": "Ready", "status": "True"}],
-                         "modelStatus": {"states": {"activeModelState": "Loaded"}},
-                         "address": {"url": outputs["serving"]["url"].removesuffix("/v1")}}  # fmt: skip
-
-    def operator(obj: dict[str, Any], fake: FakeKube) -> None:
-        obj["status"] = {"phase": "Ready", "serviceURL": outputs["llama_stack"]["url"]}
-        deployment = {"metadata": {"name": obj["metadata"]["name"], "namespace": NAMESPACE, "generation": 1},
-                      "spec": {"replicas": 1}}  # fmt: skip
-        rolled_out(deployment)
-        fake.put("deployments", deployment)
-
     model = outputs["serving"]["model"]
     # Each version has its own InferenceService and Llama Stack, named after its revision.
     short = outputs["revision"][:7]
-    fake.on_read("inferenceservices", f"{model}-{short}", kserve, namespace=NAMESPACE)
-    fake.on_read("llamastackdistributions", f"llama-stack-{short}", operator, namespace=NAMESPACE)
-    journal = {"s3_prefix": "models", "run_id": "e2e"}
-    registered = register_model.python_func(
-        model_name=outputs["model_name"], model_uri=outputs["model_uri"], registry_url=registry_url,
-        registry_name="", registry_namespace="", data_connection=connection, pipeline_run_id="e2e",
-        s3_prefix="models",
-    )  # fmt: skip
-    served = deploy_model_server.python_func(
-        target="openshift", model_name=model, model_uri=outputs["model_uri"],
-        storage_path=outputs["model_uri"].removeprefix("s3://models/").rstrip("/"),
-        revision=outputs["revision"], data_connection=connection, registry_url=registry_url,
-        registry_name="", registry_namespace="", registered_model_id=registered.registered_model_id,
-        model_version_id=registered.model_version_id, namespace=NAMESPACE,
-        runtime_image="registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:" + "e" * 64, gpu_count=1,
-        tolerations="[]", node_selector="{}", max_model_len=4096, tool_call_parser="hermes",
-        chat_template="tool_chat_template_hermes.jinja", shm_size="2Gi", extra_vllm_args=[],
-        min_replicas=1, max_replicas=1, enable_auth=False,
-        require_tool_calling=False,  # the bundled 135M model rarely picks a tool by itself
-        timeout_seconds=60, **journal,
-    )  # fmt: skip
-    stack = deploy_llama_stack.python_func(
-        target="openshift", serving_url=served.url, serving_model=served.model,
-        revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
-        name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
-        distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
-        storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
-    )  # fmt: skip
+    stack_name = f"llama-stack-{short}"
+    fake.add_namespace(INGRESS_NS, {"network.openshift.io/policy-group": "ingress"})
+    fake.add_namespace(REGISTRIES_NS)
+    fake.put("networkpolicies", copy.deepcopy(ROUTERS_ONLY))
+    with contextlib.ExitStack() as edges:
+        route = edges.enter_context(Edge(fake, ROUTER, REGISTRY, Port(8443), registry_url))
+        to_registry = edges.enter_context(Edge(fake, STEP, ROUTER, Port(443), route.url))
+        stack_pod = Pod(NAMESPACE, llama_stack_pod_labels(stack_name))
+        to_stack = edges.enter_context(Edge(
+            fake, STACK_STEP, stack_pod, Port(LLAMA_STACK_PORT), outputs["llama_stack"]["url"]
+        ))  # fmt: skip
+
+        def kserve(obj: dict[str, Any], fake: FakeKube) -> None:
+            obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
+                             "conditions": [{"type": "Ready", "status": "True"}],
+                             "modelStatus": {"states": {"activeModelState": "Loaded"}},
+                             "address": {"url": outputs["serving"]["url"].removesuffix("/v1")}}  # fmt: skip
+
+        def operator(obj: dict[str, Any], fake: FakeKube) -> None:
+            fake.put("networkpolicies", llama_stack_policy(obj))  # its reconcile, from the CR
+            # The Service's address, as the step's pod reaches it.
+            obj["status"] = {"phase": "Ready", "serviceURL": to_stack.url}
+            deployment = {"metadata": {"name": obj["metadata"]["name"], "namespace": NAMESPACE, "generation": 1},
+                          "spec": {"replicas": 1}}  # fmt: skip
+            rolled_out(deployment)
+            fake.put("deployments", deployment)
+
+        fake.on_read("inferenceservices", f"{model}-{short}", kserve, namespace=NAMESPACE)
+        fake.on_read("llamastackdistributions", stack_name, operator, namespace=NAMESPACE)
+        journal = {"s3_prefix": "models", "run_id": "e2e"}
+        registered = register_model.python_func(
+            model_name=outputs["model_name"], model_uri=outputs["model_uri"],
+            registry_url=to_registry.url, registry_name="", registry_namespace="",
+            data_connection=connection, pipeline_run_id="e2e", s3_prefix="models",
+        )  # fmt: skip
+        served = deploy_model_server.python_func(
+            target="openshift", model_name=model, model_uri=outputs["model_uri"],
+            storage_path=outputs["model_uri"].removeprefix("s3://models/").rstrip("/"),
+            revision=outputs["revision"], data_connection=connection, registry_url=to_registry.url,
+            registry_name="", registry_namespace="", registered_model_id=registered.registered_model_id,
+            model_version_id=registered.model_version_id, namespace=NAMESPACE,
+            runtime_image="registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:" + "e" * 64, gpu_count=1,
+            tolerations="[]", node_selector="{}", max_model_len=4096, tool_call_parser="hermes",
+            chat_template="tool_chat_template_hermes.jinja", shm_size="2Gi", extra_vllm_args=[],
+            min_replicas=1, max_replicas=1, enable_auth=False,
+            require_tool_calling=False,  # the bundled 135M model rarely picks a tool by itself
+            timeout_seconds=60, **journal,
+        )  # fmt: skip
+        stack = deploy_llama_stack.python_func(
+            target="openshift", serving_url=served.url, serving_model=served.model,
+            revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
+            name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
+            distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
+            storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
+        )  # fmt: skip
+        # The policies held: the operator's admits the stack step, the registries the routers.
+        assert fake.get("networkpolicies", f"{stack_name}-network-policy", NAMESPACE)
+        assert to_registry.forwarded and route.forwarded and to_stack.forwarded, "routed"
     return {"registered": registered, "served": served, "stack": stack}
