@@ -482,16 +482,27 @@ class FakeKube:
         return access
 
     async def _review(self, group: str, plural: str, request: Request) -> Response | None:
-        """TokenReview and SubjectAccessReview, which kube-rbac-proxy asks the API server."""
+        """TokenReview and SubjectAccessReview, which kube-rbac-proxy asks the API server, and
+        SelfSubjectAccessReview, which every authenticated user may ask about itself (the
+        ``system:basic-user`` ClusterRole, kubernetes plugin/pkg/auth/authorizer/rbac/
+        bootstrappolicy/policy.go)."""
         if (group, plural) not in (
             ("authentication.k8s.io", "tokenreviews"),
             ("authorization.k8s.io", "subjectaccessreviews"),
+            ("authorization.k8s.io", "selfsubjectaccessreviews"),
         ) or request.method != "POST":
             return None
-        if self.rbac and not self._access(request, "create", group, plural, "", "").allowed:
+        self_review = plural == "selfsubjectaccessreviews"
+        if (
+            self.rbac and not self_review
+            and not self._access(request, "create", group, plural, "", "").allowed
+        ):  # fmt: skip
             return _status(403, "Forbidden", f"cannot create {plural}.{group}")
         review = json.loads(await request.body())
         spec = review.get("spec") or {}
+        if self_review:
+            user = request.state.user or User.of("system:anonymous")
+            spec = {**spec, "user": user.name, "groups": list(user.groups)}
         if plural == "tokenreviews":
             name = self.tokens.get(spec.get("token", ""))
             user = User.of(name) if name else None

@@ -123,6 +123,29 @@ class Kube:
             return False
         return True
 
+    def may(
+        self, verb: str, api_version: str, kind: str, name: str = "", namespace: str = ""
+    ) -> bool:
+        """Whether this client's user may ``verb`` the kind (a SelfSubjectAccessReview, which
+        every authenticated user may ask): a step checks a right before it writes anything."""
+        from kubernetes import client as k8s
+
+        resource = self.resource(api_version, kind)
+        group = api_version.rpartition("/")[0]
+        attributes = k8s.V1ResourceAttributes(
+            verb=verb, group=group, resource=resource.name, name=name or None,
+            namespace=namespace or None,
+        )  # fmt: skip
+        review = k8s.V1SelfSubjectAccessReview(
+            spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        )
+        with translated_errors(f"ask whether it may {verb} {kind}", self.where):
+            # The api client bounds every request (api_client above).
+            answer = k8s.AuthorizationV1Api(self.dynamic.client).create_self_subject_access_review(
+                review
+            )
+        return bool(answer.status and answer.status.allowed)
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply ``obj`` (taking over conflicting fields) and return the result."""
         meta = obj["metadata"]

@@ -329,8 +329,10 @@ class ClusterPublish:
         previous spec is restored and the error says so."""
         provider = self.publication.provider
         # Everything that can refuse is asked before the first write.
-        if read(self.kube) is None and not self.create_missing:
-            raise missing()
+        if read(self.kube) is None:
+            if not self.create_missing:
+                raise missing()
+            self._check_may_create()
         schema = self.kube.schema_of(API_VERSION, KIND)
         shape = None
         if self.publication.mcp_server is not None:
@@ -382,6 +384,21 @@ class ClusterPublish:
                     raise
                 logger.info("%s: asking again in %.0f s", exc.message, OLD_CONFIGURATION_RETRY)
                 time.sleep(OLD_CONFIGURATION_RETRY)
+
+    def _check_may_create(self) -> None:
+        """Creating OLSConfig cluster (and deleting it, should the publication fail) takes
+        rights the publisher's manifests do not grant: asked before anything is written."""
+        if not self.kube.serves(API_VERSION, KIND):
+            return  # _create says the operator is missing
+        lacking = [verb for verb, name in (("create", ""), ("delete", NAME))
+                   if not self.kube.may(verb, API_VERSION, KIND, name=name)]  # fmt: skip
+        if lacking:
+            raise PublishError(
+                f"lightspeed_create is set, but the pipeline's service account may not "
+                f"{' or '.join(lacking)} OLSConfig cluster; nothing was written",
+                hint="grant it with oc apply -k manifests/lightspeed-creator (edit the subject's "
+                "namespace first), or create OLSConfig cluster yourself",
+            )
 
     def _restore(self, written: Written) -> None:
         if written.created:
