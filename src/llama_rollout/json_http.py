@@ -51,6 +51,12 @@ def request_json(
         )  # fmt: skip
     except urllib3.exceptions.NewConnectionError as exc:  # a kind of ConnectTimeoutError
         raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc
+    except urllib3.exceptions.ConnectTimeoutError as exc:
+        # No answer to the connection itself: on a cluster, a NetworkPolicy dropping it.
+        raise unreachable(
+            f"{what} at {url} did not accept a connection within {CONNECT:.0f}s: a "
+            "NetworkPolicy or firewall drops it, or the host is down"
+        ) from exc
     except urllib3.exceptions.TimeoutError as exc:
         raise EndpointSilent(what, url, bound.total) from exc
     except urllib3.exceptions.HTTPError as exc:

@@ -8,7 +8,7 @@ The sequence, each part a function here:
 2. ``write_merged``: read OLSConfig, merge (``olsconfig.merged_spec``), and replace it with the
    resourceVersion read as a precondition; a Conflict (another writer in between) is read and
    merged again, so that writer's change is kept, not overwritten.
-3. ``wait_rolled``: the operator has reconciled the new generation and its app server is up
+3. ``rollout.wait_rolled``: the operator has reconciled the new generation and its app server is up
    (``rollout.reconciled``), then the app server's Deployment has rolled out, so that no old
    pod answers with the old configuration (``rollout.app_server_rolled``).
 4. ``ask``: one question to Lightspeed's ``/v1/query`` through the new provider and model, since
@@ -30,11 +30,9 @@ from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError, NotReady
-from llama_rollout.kube.waits import Readiness, watch_until
 from llama_rollout.publish import olsconfig, rollout
 from llama_rollout.publish.olsconfig import (
     API_VERSION,
-    APP_SERVER,
     CREDENTIAL_KEY,
     KIND,
     NAME,
@@ -227,44 +225,6 @@ def restore(kube: Kube, previous: dict[str, Any]) -> None:
     )
 
 
-def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
-    """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``: the
-    operator reconciled it, then the app server's pods all run the new configuration."""
-    deadline = time.monotonic() + timeout
-    last = {"state": ""}
-
-    def log_state(state: str) -> None:
-        if state != last["state"]:
-            logger.info("Lightspeed: %s", state)
-            last["state"] = state
-
-    watch_until(kube, API_VERSION, KIND, NAME, None, rollout.reconciled(generation),
-                timeout=timeout, on_state=log_state)  # fmt: skip
-    others = rollout.other_components((read(kube) or {}).get("status") or {})
-    if others:
-        logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
-
-    def rolled(deployment: dict[str, Any] | None) -> Readiness:
-        # Read at each look: the operator rewrites the ConfigMap of a later generation too.
-        config = kube.metadata_of("v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE)
-        if config is None:
-            return Readiness(state=f"ConfigMap {NAMESPACE}/{rollout.CONFIG_MAP} does not exist yet")
-        judged = rollout.app_server_rolled(deployment, str(config.get("resourceVersion", "")))
-        if judged.ready or judged.failure or deployment is None:
-            return judged
-        # The old pod keeps the Deployment Available, so ApiReady stays True and the operator
-        # reports no diagnostics while a new pod crash-loops: only the pods say it, long before
-        # the rollout's progress deadline (600 s by default).
-        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels")
-        pods = kube.list("v1", "Pod", NAMESPACE, labels=selector) if selector else []
-        if crashing := rollout.pods_that_cannot_start(pods):
-            return Readiness(failure=f"the app server's new pod cannot start: {crashing}")
-        return judged
-
-    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
-                timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip
-
-
 def ask(
     base_url: str, provider: str, model: str, *, token: str, ca_certs: str | None
 ) -> str:  # fmt: skip
@@ -370,7 +330,9 @@ class ClusterPublish:
         deadline = time.monotonic() + self.timeout
         unreachable = 0
         while True:
-            wait_rolled(self.kube, generation, timeout=max(deadline - time.monotonic(), 1.0))
+            rollout.wait_rolled(
+                self.kube, generation, timeout=max(deadline - time.monotonic(), 1.0)
+            )
             try:
                 return ask(self.lightspeed_url, self.publication.provider.name,
                            self.publication.provider.model, token=self.token,

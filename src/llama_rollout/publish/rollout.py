@@ -40,12 +40,16 @@ What the code relies on, read in openshift/lightspeed-operator (c0d4789,
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from llama_rollout.kube.waits import Readiness
-from llama_rollout.publish.olsconfig import APP_SERVER, NAMESPACE
+from llama_rollout.kube.client import Kube
+from llama_rollout.kube.waits import Readiness, watch_until
+from llama_rollout.publish.olsconfig import API_VERSION, APP_SERVER, KIND, NAME, NAMESPACE
+
+logger = logging.getLogger(__name__)
 
 GATES = ("ApiReady", "CacheReady")  # the app server and its conversation cache
 TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
@@ -257,3 +261,41 @@ def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) ->
     if available < updated:
         return Readiness(state=f"app server rollout: {available} of {updated} new pods available")
     return Readiness(ready=True, state="rolled out")
+
+
+def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
+    """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``: the
+    operator reconciled it, then the app server's pods all run the new configuration."""
+    deadline = time.monotonic() + timeout
+    last = {"state": ""}
+
+    def log_state(state: str) -> None:
+        if state != last["state"]:
+            logger.info("Lightspeed: %s", state)
+            last["state"] = state
+
+    watch_until(kube, API_VERSION, KIND, NAME, None, reconciled(generation),
+                timeout=timeout, on_state=log_state)  # fmt: skip
+    others = other_components((kube.get(API_VERSION, KIND, NAME) or {}).get("status") or {})
+    if others:
+        logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
+
+    def rolled(deployment: dict[str, Any] | None) -> Readiness:
+        # Read at each look: the operator rewrites the ConfigMap of a later generation too.
+        config = kube.metadata_of("v1", "ConfigMap", CONFIG_MAP, NAMESPACE)
+        if config is None:
+            return Readiness(state=f"ConfigMap {NAMESPACE}/{CONFIG_MAP} does not exist yet")
+        judged = app_server_rolled(deployment, str(config.get("resourceVersion", "")))
+        if judged.ready or judged.failure or deployment is None:
+            return judged
+        # The old pod keeps the Deployment Available, so ApiReady stays True and the operator
+        # reports no diagnostics while a new pod crash-loops: only the pods say it, long before
+        # the rollout's progress deadline (600 s by default).
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels")
+        pods = kube.list("v1", "Pod", NAMESPACE, labels=selector) if selector else []
+        if crashing := pods_that_cannot_start(pods):
+            return Readiness(failure=f"the app server's new pod cannot start: {crashing}")
+        return judged
+
+    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
+                timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip
