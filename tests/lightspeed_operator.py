@@ -300,11 +300,9 @@ class LightspeedOperator:
             self._deployment_status(replicas=1 + old, updated=1, available=old)  # a pod surges
             return
         pod.age += 1
-        if self.crash_loops or self.cannot_start:
-            if pod.age >= self.deadline_in:
+        if self.crash_loops or self.cannot_start or pod.age < self.starts_in:
+            if pod.age >= self.deadline_in:  # never ready: the Deployment gives up on it
                 self._deployment_status(replicas=1 + old, updated=1, available=old, stuck=True)
-            return
-        if pod.age < self.starts_in:
             return
         if status.get("availableReplicas", 0) < 1 + old:
             self.lightspeed.reload(pod.spec)  # ready: it serves what it read at its start

@@ -129,8 +129,8 @@ def test_a_failed_publication_restores_the_previous_spec_exactly(
     request = request_for(REVISION_A, registry_url, url)
     if failure == "crash-loop":  # nothing else serves: the operator sees the crash loop
         operator.crash_loops, operator.old_pod_serves = True, False
-    elif failure == "stuck-rollout":  # the old pod serves on; the Deployment gives up
-        operator.crash_loops = True
+    elif failure == "stuck-rollout":  # the new pod runs, never ready; the Deployment gives up
+        operator.starts_in = 10_000
     elif failure == "never-ready":  # the operator is not running
         del fake.read_hooks[("olsconfigs", "", "cluster")]
         request = short_timeout(request)
