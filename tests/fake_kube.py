@@ -520,6 +520,8 @@ class FakeKube:
             asker = User(spec.get("user", ""), tuple(spec.get("groups") or ()))
             with self._lock:
                 status = {"allowed": allows(self.objects, asker, probe)}
+            if self_review:  # the asker's own right, decided as its request would be
+                self.audit.append(replace(probe, allowed=status["allowed"]))
         return _json({**review, "status": status}, 201)
 
     def _watch(self, rtype: ResourceType, namespace: str, request: Request) -> Response:

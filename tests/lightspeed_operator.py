@@ -64,6 +64,7 @@ CONSOLE = "lightspeed-console-plugin"
 TERMINAL = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled")
 SELECTOR = APP_SERVER_LABELS  # internal/controller/utils/utils.go GenerateAppServerSelectorLabels
 CONFIG_MAP = "olsconfig"  # internal/controller/utils/constants.go OLSConfigCmName
+FORCE_RELOAD = "ols.openshift.io/force-reload"  # appserver/deployment.go RestartAppServer
 CONFIG_MAP_VERSION = "ols.openshift.io/olsconfig-configmap-version"  # constants.go
 
 
@@ -124,6 +125,9 @@ class LightspeedOperator:
     rendered: int = 0  # the generation the app server's configuration was rendered from
     noticed: int = 0  # the newest generation the operator has heard of
     pod: Pod | None = None
+    previous_stamp: str | None = None  # the old pod's force-reload stamp during a rollout
+    # How the serving (old) pod's container last ended, if it ever restarted (a lastState).
+    serving_pod_history: dict[str, Any] | None = None
     moments: int = field(default=0)
 
     def install(self) -> None:
@@ -262,7 +266,9 @@ class LightspeedOperator:
         deployment = self.deployment()
         deployment["metadata"].setdefault("annotations", {})[CONFIG_MAP_VERSION] = version
         template = deployment["spec"]["template"]["metadata"]
-        template.setdefault("annotations", {})["ols.openshift.io/force-reload"] = str(self.moments)
+        stamps = template.setdefault("annotations", {})
+        self.previous_stamp = stamps.get(FORCE_RELOAD)
+        stamps[FORCE_RELOAD] = str(self.moments)
         deployment["metadata"]["generation"] += 1
         self.fake.put("deployments", deployment)
         self.pod = Pod(f"{APP_SERVER}-{deployment['metadata']['generation']}x7", spec)
@@ -324,12 +330,23 @@ class LightspeedOperator:
         """The Deployment's pods as the kubelet reports them: the old one while it serves, the
         new one by its age (a crash loop: CrashLoopBackOff after its first exit)."""
         wanted: dict[str, dict[str, Any]] = {}
+        stamps: dict[str, str | None] = {}
         running = {"running": {"startedAt": "2026-12-05T00:00:00Z"}}
-        status = self.deployment().get("status") or {}
+        deployment = self.deployment()
+        status = deployment.get("status") or {}
+        current = ((deployment["spec"]["template"]["metadata"].get("annotations") or {})
+                   .get(FORCE_RELOAD))  # fmt: skip
         rolling = int(status.get("replicas") or 0) > int(status.get("updatedReplicas") or 0)
         if self.pod is None or (self.old_pod_serves and rolling):
-            wanted[f"{APP_SERVER}-0ld"] = {"ready": True, "restartCount": 0, "state": running}
+            name = f"{APP_SERVER}-0ld"
+            wanted[name] = {"ready": True, "state": running,
+                            "restartCount": 1 if self.serving_pod_history else 0,
+                            **({"lastState": self.serving_pod_history}
+                               if self.serving_pod_history else {})}  # fmt: skip
+            stamps[name] = current if self.pod is None else self.previous_stamp
         pod = self.pod
+        if pod is not None:
+            stamps[pod.name] = current
         if pod is not None:
             if (self.crash_loops or self.cannot_start) and pod.age > 1:
                 wanted[pod.name] = {"ready": False, "restartCount": pod.age - 1, "state": {
@@ -346,8 +363,10 @@ class LightspeedOperator:
             if key[2] not in wanted:
                 del self.fake.objects[key]
         for name, container in wanted.items():
+            stamp = {FORCE_RELOAD: stamps[name]} if stamps[name] is not None else {}
             self.fake.put("pods", {
-                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(SELECTOR)},
+                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(SELECTOR),
+                             "annotations": stamp},
                 "status": {"phase": "Running", "containerStatuses": [
                     {"name": "lightspeed-service-api", **container}]},
             })  # fmt: skip

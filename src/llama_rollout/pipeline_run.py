@@ -30,6 +30,7 @@ from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
 from llama_rollout.serving.embedded import MAX_MODEL_LEN as LOCAL_MAX_MODEL_LEN
+from llama_rollout.serving.embedded import PIN_TOOL_ARGUMENTS, pins_tool_arguments
 from llama_rollout.step_log import one_line_per_step
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
@@ -41,9 +42,10 @@ DEFAULT_SOURCE = "hf://HuggingFaceTB/SmolLM2-135M-Instruct"
 # in prose, and a report of zeros shows nothing of how a call is scored. Under "required" (which
 # Llama Stack 0.7.3 applies to a turn's first inference only, then "auto") it calls a tool, and
 # the embedded vLLM holds the arguments to the tool's schema (serving/embedded.py,
-# TOOL_STRICT_LEVEL): measured on the built-in dataset, 59 of 60 cases ran, with tool selection
+# PIN_TOOL_ARGUMENTS, given as an extra vLLM argument): measured on the built-in dataset, 59 of 60 cases ran, with tool selection
 # 0.42, arguments 0.19 and task success 0.08. So a local run of the bundled model evaluates it
-# under "required" unless eval_tool_choice is set. Under the thresholds set for Llama 3.2 3B its
+# under "required" unless eval_tool_choice is set, with that argument unless extra_vllm_args is
+# set (and the vLLM is the checkout's own, which has it). Under the thresholds set for Llama 3.2 3B its
 # gate would never pass and the demo would never reach the publish step: for it, and only when
 # no threshold is set, the gate asks only that the whole dataset ran (error rate <= 10%).
 # Every other model gets the pipeline's thresholds and tool choice.
@@ -208,7 +210,10 @@ def bundled_model_tool_choice(source_uri: str, parameters: dict[str, Any]) -> di
         "%s, so that its calls are scored; set eval_tool_choice to change that",
         BUNDLED_MODEL_TOOL_CHOICE,
     )
-    return parameters | {"eval_tool_choice": BUNDLED_MODEL_TOOL_CHOICE}
+    chosen = parameters | {"eval_tool_choice": BUNDLED_MODEL_TOOL_CHOICE}
+    if "extra_vllm_args" not in parameters and pins_tool_arguments():
+        chosen["extra_vllm_args"] = [PIN_TOOL_ARGUMENTS]
+    return chosen
 
 
 def run_local(

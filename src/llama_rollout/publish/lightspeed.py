@@ -161,9 +161,9 @@ def write_merged(
         after = olsconfig.merged_spec(before, publication, mcp_shape=mcp_shape)
         if olsconfig.with_defaults(after, spec_schema) == olsconfig.with_defaults(
             before, spec_schema
-        ):
+        ):  # what is stored already says it: no change, and none reported
             return Written(
-                before, after, current["metadata"].get("generation", 1), attempts=attempt
+                before, before, current["metadata"].get("generation", 1), attempts=attempt
             )
         try:
             written = kube.replace({**current, "spec": after})
@@ -299,6 +299,7 @@ class ClusterPublish:
             shape = olsconfig.mcp_shape_of(schema)
             if shape is None:
                 raise olsconfig.no_mcp_servers()
+        self._check_rollout_rights()
         ensure_credentials(self.kube, provider, self.credential)
         spec_schema = ((schema or {}).get("properties") or {}).get("spec")
         written = write_merged(
@@ -360,6 +361,20 @@ class ClusterPublish:
                 f"{' or '.join(lacking)} OLSConfig cluster; nothing was written",
                 hint="grant it with oc apply -k manifests/lightspeed-creator (edit the subject's "
                 "namespace first), or create OLSConfig cluster yourself",
+            )
+
+    def _check_rollout_rights(self) -> None:
+        """The wait for Lightspeed's rollout reads what an older manifests/lightspeed-publisher
+        did not grant: asked before anything is written, not found out after the write."""
+        needed = [("watch", "apps/v1", "Deployment", olsconfig.APP_SERVER),
+                  ("get", "v1", "ConfigMap", rollout.CONFIG_MAP), ("list", "v1", "Pod", "")]  # fmt: skip
+        lacking = [f"{verb} {kind} {name}".rstrip() for verb, version, kind, name in needed
+                   if not self.kube.may(verb, version, kind, name=name, namespace=NAMESPACE)]  # fmt: skip
+        if lacking:
+            raise PublishError(
+                f"the pipeline's service account may not {', '.join(lacking)} in {NAMESPACE}, "
+                "which the wait for Lightspeed's rollout reads; nothing was written",
+                hint="apply the publisher's manifests again: oc apply -k manifests/lightspeed-publisher",
             )
 
     def _restore(self, written: Written) -> None:

@@ -95,18 +95,32 @@ def starting_pods(status: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def pods_that_cannot_start(pods: list[dict[str, Any]]) -> str:
-    """The pods whose containers the kubelet backs off from (the operator's terminal reasons,
-    ``TERMINAL``), with how their last run ended and where its log is, one sentence."""
+FORCE_RELOAD = "ols.openshift.io/force-reload"  # the pod-template stamp of each restart
+BACKING_OFF = ("CrashLoopBackOff", "ImagePullBackOff")  # ErrImagePull alone may pass
+
+
+def pods_that_cannot_start(pods: list[dict[str, Any]], deployment: dict[str, Any]) -> str:
+    """The Deployment's NEW pods (those stamped with its template's current ``FORCE_RELOAD``)
+    whose containers, init containers included, the kubelet backs off from, with how their
+    last run ended and where its log is, one sentence. A serving old pod is never judged, even
+    with an old crash in its history."""
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    stamp = (template.get("annotations") or {}).get(FORCE_RELOAD)
     parts = []
     for pod in pods:
-        name = pod["metadata"]["name"]
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        if (
+            stamp is not None
+            and (pod["metadata"].get("annotations") or {}).get(FORCE_RELOAD) != stamp
+        ):
+            continue
+        name, status = pod["metadata"]["name"], pod.get("status") or {}
+        for container in [*(status.get("initContainerStatuses") or []),
+                          *(status.get("containerStatuses") or [])]:  # fmt: skip
             waiting = (container.get("state") or {}).get("waiting") or {}
-            ended = (container.get("lastState") or {}).get("terminated") or {}
-            if waiting.get("reason") not in TERMINAL and ended.get("reason") != "OOMKilled":
+            if waiting.get("reason") not in BACKING_OFF:
                 continue
-            how = f"{waiting.get('reason') or 'restarting'} after {container.get('restartCount', 0)} restarts"
+            how = f"{waiting['reason']} after {container.get('restartCount', 0)} restarts"
+            ended = (container.get("lastState") or {}).get("terminated") or {}
             if ended:
                 how += f", its last run ended with exit code {ended.get('exitCode')} ({ended.get('reason', '')})"
             parts.append(f"{name} {how}; its log: oc logs -n {NAMESPACE} {name} -c "
@@ -229,8 +243,12 @@ def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) ->
     is left (an old pod answers with the old configuration)."""
     if deployment is None:
         return Readiness(state=f"Deployment {APP_SERVER_WHERE} does not exist yet")
-    recorded = (deployment["metadata"].get("annotations") or {}).get(CONFIG_MAP_VERSION)
-    if recorded != config_version:
+    annotations = deployment["metadata"].get("annotations") or {}
+    recorded = annotations.get(CONFIG_MAP_VERSION)
+    # Operators before 1.0.8 or so have no such annotation: they restart the app server in the
+    # same reconcile as they write the ConfigMap (a hash of it), so there is no late restart
+    # to wait for, and the rollout alone is judged.
+    if CONFIG_MAP_VERSION in annotations and recorded != config_version:
         return Readiness(state=f"the operator has not restarted the app server with the new "
                          f"configuration yet (ConfigMap {CONFIG_MAP} is at resourceVersion "
                          f"{config_version}, the app server at {recorded})")  # fmt: skip
@@ -293,7 +311,7 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
         # the rollout's progress deadline (600 s by default).
         selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels")
         pods = kube.list("v1", "Pod", NAMESPACE, labels=selector) if selector else []
-        if crashing := pods_that_cannot_start(pods):
+        if crashing := pods_that_cannot_start(pods, deployment):
             return Readiness(failure=f"the app server's new pod cannot start: {crashing}")
         return judged
 

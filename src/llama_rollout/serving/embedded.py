@@ -38,10 +38,10 @@ START_TIMEOUT = 600.0
 VERIFIED_MARKER = ".llama-rollout-verified"
 TOOL_PARSER = "hermes"
 # vLLM 0.32 holds a tool call's arguments to the tool's schema only for tools marked
-# ``strict`` (Llama Stack marks none) unless the server pins them all: without it, the bundled
-# model under tool_choice "required" writes arguments that are not even JSON of the schema's
-# shape. Only the project's own .venv-vllm is known to have the flag (vLLM 0.32).
-TOOL_STRICT_LEVEL = "parameter"
+# ``strict`` (Llama Stack marks none) unless the server pins them all with this flag, for every
+# request with tools, tool_choice "auto" included. Only the project's own .venv-vllm is known
+# to have it (vLLM 0.32); a local run gives it for the bundled model alone (pipeline_run.py).
+PIN_TOOL_ARGUMENTS = "--tool-strict-level=parameter"
 # A CPU's context for a local run, and the bundled model's own limit (max_position_embeddings):
 # Lightspeed's prompt budget needs a window well above its response's 2048 tokens.
 MAX_MODEL_LEN = 8192
@@ -108,9 +108,13 @@ def stage_model(connection: DataConnection, model_uri: str, root: Path | None = 
     return target
 
 
-def _own_vllm(command: list[str]) -> bool:
-    """Whether ``command`` runs the vLLM of the checkout's .venv-vllm, whose version is pinned."""
-    return Path(command[0]) == _own_vllm_python()
+def pins_tool_arguments() -> bool:
+    """Whether the vLLM a local run starts knows ``PIN_TOOL_ARGUMENTS``: the checkout's
+    .venv-vllm, whose version is pinned (another vLLM's is not known)."""
+    try:
+        return Path(vllm_command()[0]) == _own_vllm_python()
+    except RolloutError:
+        return False
 
 
 def _own_vllm_python() -> Path:
@@ -149,21 +153,25 @@ def server_env() -> dict[str, str]:
 
 
 def server_argv(
-    model_dir: Path, port: int, *, served_name: str, max_model_len: int, eager: bool = False
-) -> list[str]:
+    model_dir: Path, port: int, *, served_name: str, max_model_len: int,
+    extra_args: tuple[str, ...] = (), eager: bool = False,
+) -> list[str]:  # fmt: skip
     """vLLM's command line for ``model_dir`` on loopback; ``eager`` skips torch.compile."""
     command = vllm_command()
     model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
     return [
         *command, *model_args, "--host", "127.0.0.1", "--port", str(port),
-        *serving_flags(command, served_name=served_name, max_model_len=max_model_len, eager=eager),
+        *serving_flags(command, served_name=served_name, max_model_len=max_model_len,
+                       extra_args=extra_args, eager=eager),
     ]  # fmt: skip
 
 
 def serving_flags(
-    command: list[str], *, served_name: str, max_model_len: int, eager: bool = False
-) -> list[str]:
-    """How ``command``'s vLLM serves the model: everything but where it listens."""
+    command: list[str], *, served_name: str, max_model_len: int,
+    extra_args: tuple[str, ...] = (), eager: bool = False,
+) -> list[str]:  # fmt: skip
+    """How ``command``'s vLLM serves the model: everything but where it listens; the
+    request's extra arguments last, as on the cluster."""
     return [
         "--served-model-name", served_name,
         # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
@@ -173,8 +181,8 @@ def serving_flags(
         "--enable-auto-tool-choice",
         "--tool-call-parser", TOOL_PARSER,
         "--chat-template", str(tool_chat_template()),
-        *(["--tool-strict-level", TOOL_STRICT_LEVEL] if _own_vllm(command) else []),
         *(["--enforce-eager"] if eager else []),
+        *extra_args,
     ]  # fmt: skip
 
 
@@ -185,13 +193,15 @@ def ensure_server(
     served_name: str,
     revision: str,
     max_model_len: int = MAX_MODEL_LEN,
+    extra_args: tuple[str, ...] = (),
     timeout: float = START_TIMEOUT,
 ) -> LocalModelServer:
     """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision and
     context length (Lightspeed's provider is published with that length as its window)."""
     record = stack.record(SERVICE)
     # A server started with other flags (another vLLM, an older checkout) is not reused.
-    flags = serving_flags(vllm_command(), served_name=served_name, max_model_len=max_model_len)
+    flags = serving_flags(vllm_command(), served_name=served_name, max_model_len=max_model_len,
+                          extra_args=extra_args)  # fmt: skip
     labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir),
               "max_model_len": str(max_model_len), "flags": " ".join(flags)}  # fmt: skip
     same = record is not None and processes.is_running(record) and (record.labels or {}) == labels
@@ -205,7 +215,8 @@ def ensure_server(
         return LocalModelServer(f"{record.url}/v1", served_name, reused=True)
     port = processes.free_port(processes.port_of(record.url) if record else None)
     url = f"http://127.0.0.1:{port}"
-    argv = server_argv(model_dir, port, served_name=served_name, max_model_len=max_model_len)
+    argv = server_argv(model_dir, port, served_name=served_name, max_model_len=max_model_len,
+                       extra_args=extra_args)  # fmt: skip
     logger.info(
         "starting vLLM for %s (revision %s); this takes a minute or two on a CPU",
         served_name,
@@ -262,7 +273,7 @@ def serve(request: ServingRequest) -> ServedModel:
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)
     server = ensure_server(
         stack, model_dir, served_name=request.model_name, revision=request.revision,
-        max_model_len=request.max_model_len,
+        max_model_len=request.max_model_len, extra_args=tuple(request.extra_vllm_args),
     )  # fmt: skip
     # The bundled model is too small to choose tools on its own: a failure only warns here.
     tool_calling.preflight(server.url, server.model, strict=False)

@@ -353,3 +353,33 @@ def test_a_connection_reset_after_the_rollout_is_asked_again_a_few_times(
         publish(cluster, versions, tmp_path)
     assert len(calls) == publish_lightspeed.UNREACHABLE_ATTEMPTS
     assert fake.get("olsconfigs", "cluster")["spec"] == before
+
+
+def test_a_serving_pod_with_an_old_crash_does_not_fail_the_publication(cluster, versions, tmp_path):
+    # The pod that serves the old configuration was OOMKilled once, days ago: its lastState
+    # says so for good. Only the rollout's new pods are judged.
+    _, _, lightspeed, _, operator = cluster
+    operator.console_plugin_ready = True
+    operator.serving_pod_history = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."
+    assert [a["provider"] for a in lightspeed.asked] == ["llamastack"]
+
+
+def test_a_re_run_against_a_spec_the_api_server_defaulted_writes_nothing(
+    cluster, versions, tmp_path
+):
+    # The API server stores the CRD's defaults (a model's toolBudgetRatio): the same
+    # publication again is no change, and none is reported.
+    fake, _, _, _, operator = cluster
+    operator.console_plugin_ready = True
+    publish(cluster, versions, tmp_path / "first")
+    operator.settle()
+    stored = fake.get("olsconfigs", "cluster")
+    ours = next(p for p in stored["spec"]["llm"]["providers"] if p["name"] == "llamastack")
+    for model in ours["models"]:
+        model.setdefault("parameters", {}).setdefault("toolBudgetRatio", 0.5)
+    fake.put("olsconfigs", stored)
+    generation = fake.get("olsconfigs", "cluster")["metadata"]["generation"]
+    again = publish(cluster, versions, tmp_path / "again")
+    assert not again.changed, "only the CRD's default differed"
+    assert fake.get("olsconfigs", "cluster")["metadata"]["generation"] == generation

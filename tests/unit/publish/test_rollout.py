@@ -133,3 +133,35 @@ def test_a_rolled_out_app_server_of_an_older_configuration_is_not_rolled():
     judged = rollout.app_server_rolled(deployment(3, 3, 1, 1, 1, "NewReplicaSetAvailable"), "42")
     assert not judged.ready and not judged.failure
     assert "ConfigMap olsconfig is at resourceVersion 42, the app server at 41" in judged.state
+
+
+def test_an_operator_that_records_no_configmap_version_is_judged_by_the_rollout_alone():
+    # Operators before the annotation restart the app server in the reconcile that writes the
+    # ConfigMap: there is no late restart to wait for.
+    settled = deployment(3, 3, 1, 1, 1, "NewReplicaSetAvailable")
+    del settled["metadata"]["annotations"]
+    assert rollout.app_server_rolled(settled, "42").ready
+    settled["metadata"]["annotations"] = {rollout.CONFIG_MAP_VERSION: ""}
+    assert not rollout.app_server_rolled(settled, "42").ready, "present but not this version"
+
+
+def pod(name, stamp, waiting="", last=None):
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {"metadata": {"name": name, "annotations": {rollout.FORCE_RELOAD: stamp}},
+            "status": {"containerStatuses": [{"name": "c", "state": state, "restartCount": 3,
+                                              **({"lastState": last} if last else {})}]}}  # fmt: skip
+
+
+def test_only_the_new_pods_backing_off_fail_the_rollout():
+    rolling = deployment(3, 3, 2, 1, 1)
+    rolling["spec"]["template"] = {"metadata": {"annotations": {rollout.FORCE_RELOAD: "new"}}}
+    oom = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    old_ones = [pod("old-a", "old", last=oom), pod("old-b", "old", waiting="CrashLoopBackOff")]
+    assert rollout.pods_that_cannot_start(old_ones, rolling) == "", "old pods are not judged"
+    pulling = [pod("new-a", "new", waiting="ErrImagePull")]
+    assert rollout.pods_that_cannot_start(pulling, rolling) == "", "one failed pull may pass"
+    failing = rollout.pods_that_cannot_start(
+        [pod("new-a", "new", waiting="CrashLoopBackOff", last=oom)], rolling
+    )
+    assert failing.startswith("new-a CrashLoopBackOff after 3 restarts")
+    assert "exit code 137 (OOMKilled)" in failing and "--previous" in failing

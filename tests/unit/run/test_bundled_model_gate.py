@@ -3,6 +3,7 @@ is set, and never on a part of the dataset; the tool choice unless one is set.""
 
 from __future__ import annotations
 
+from llama_rollout import pipeline_run
 from llama_rollout.evals.gate import Thresholds, apply_gate
 from llama_rollout.pipeline_run import (
     BUNDLED_MODEL_GATE,
@@ -46,9 +47,20 @@ def test_the_demo_s_gate_still_refuses_a_part_of_the_dataset_and_a_broken_stack(
     assert not apply_gate({**BUNDLED_SCORES, "error_rate": 0.5}, gate).passed
 
 
-def test_the_bundled_model_is_evaluated_under_required_unless_a_tool_choice_is_set():
-    assert bundled_model_tool_choice(DEFAULT_SOURCE, {}) == {"eval_tool_choice": "required"}
+def test_the_bundled_model_is_evaluated_under_required_unless_a_tool_choice_is_set(monkeypatch):
+    monkeypatch.setattr(pipeline_run, "pins_tool_arguments", lambda: True)
+    assert bundled_model_tool_choice(DEFAULT_SOURCE, {}) == {
+        "eval_tool_choice": "required",
+        "extra_vllm_args": ["--tool-strict-level=parameter"],
+    }
     assert bundled_model_tool_choice(DEFAULT_SOURCE, {"eval_tool_choice": "auto"}) == {
         "eval_tool_choice": "auto"
     }
+    assert bundled_model_tool_choice(DEFAULT_SOURCE, {"extra_vllm_args": []}) == {
+        "eval_tool_choice": "required",
+        "extra_vllm_args": [],
+    }, "the user's own vLLM arguments win"
     assert bundled_model_tool_choice("hf://meta-llama/Llama-3.2-3B-Instruct", {}) == {}
+    # Another vLLM (a GPU's on PATH) may not know the flag: it is not given.
+    monkeypatch.setattr(pipeline_run, "pins_tool_arguments", lambda: False)
+    assert bundled_model_tool_choice(DEFAULT_SOURCE, {}) == {"eval_tool_choice": "required"}
