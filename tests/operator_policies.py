@@ -12,6 +12,11 @@
   ``pkg/deploy/utils.go`` ``GetServicePort``; on by default (``pkg/featureflags``
   ``NetworkPolicyDefaultValue = true``). Its pods' labels are ``controllers/manifests/base/
   deployment.yaml``'s.
+- The Model Registry behind its Route: the default router's pods (the ingress operator's
+  deployment label), the registry's, and a registries' namespace closed but to the routers (the
+  label OpenShift puts on the ingress namespace), so that a step reaches it only through the
+  Route. And the pipeline steps' label, which Kubeflow Pipelines puts on every v2 pod
+  (kubeflow/pipelines backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b).
 """
 
 from __future__ import annotations
@@ -119,3 +124,23 @@ def llama_stack_policy(
             "ingress": [{"from": peers, "ports": _tcp(port)}],
         },
     }
+
+
+STEP_LABELS = {"pipelines.kubeflow.org/v2_component": "true"}
+INGRESS_NAMESPACE, REGISTRIES_NAMESPACE = "openshift-ingress", "rhoai-model-registries"
+ROUTER_LABELS = {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}
+REGISTRY_LABELS = {"app": "registry", "component": "model-registry"}
+REGISTRY_PORT = 8443
+
+
+def routers_only_policy() -> dict[str, Any]:
+    """The registries' namespace closed but to the routers, on the registry's port."""
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "registry-from-routers", "namespace": REGISTRIES_NAMESPACE},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{
+            "from": [{"namespaceSelector": {
+                "matchLabels": {"network.openshift.io/policy-group": "ingress"}}}],
+            "ports": [{"protocol": "TCP", "port": REGISTRY_PORT}],
+        }]},
+    }  # fmt: skip

@@ -19,7 +19,6 @@ before the fake cluster exists).
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,30 +27,27 @@ import yaml
 
 from tests.fake_kube import FakeKube, running, write_kubeconfig
 from tests.network_policy import Edge, Pod, Port
-from tests.operator_policies import LLAMA_STACK_PORT, llama_stack_pod_labels, llama_stack_policy
+from tests.operator_policies import (
+    INGRESS_NAMESPACE,
+    LLAMA_STACK_PORT,
+    REGISTRIES_NAMESPACE,
+    REGISTRY_LABELS,
+    ROUTER_LABELS,
+    STEP_LABELS,
+    llama_stack_pod_labels,
+    llama_stack_policy,
+    routers_only_policy,
+)
 
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "pipeline-runner" / "role.yaml"
 NAMESPACE = "pipelines"
 RUNNER = f"system:serviceaccount:{NAMESPACE}:pipeline-runner-dspa"
 # The steps' pods (Kubeflow Pipelines' label on every v2 pod; pipelines/rollout.py adds the
 # operator's caller label to the Llama Stack step), the default router's, the registry's.
-STEP = Pod(NAMESPACE, {"pipelines.kubeflow.org/v2_component": "true"})
+STEP = Pod(NAMESPACE, STEP_LABELS)
 STACK_STEP = Pod(NAMESPACE, {**STEP.labels, "app.kubernetes.io/part-of": "llama-stack"})
-INGRESS_NS, REGISTRIES_NS = "openshift-ingress", "rhoai-model-registries"
-ROUTER = Pod(
-    INGRESS_NS, {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}
-)
-REGISTRY = Pod(REGISTRIES_NS, {"app": "registry", "component": "model-registry"})
-# The registries' namespace closed but to the routers: the steps reach it through its Route.
-ROUTERS_ONLY = {
-    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-    "metadata": {"name": "registry-from-routers", "namespace": REGISTRIES_NS},
-    "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{
-        "from": [{"namespaceSelector": {
-            "matchLabels": {"network.openshift.io/policy-group": "ingress"}}}],
-        "ports": [{"protocol": "TCP", "port": 8443}],
-    }]},
-}  # fmt: skip
+ROUTER = Pod(INGRESS_NAMESPACE, ROUTER_LABELS)
+REGISTRY = Pod(REGISTRIES_NAMESPACE, REGISTRY_LABELS)
 
 
 def rolled_out(obj: dict[str, Any]) -> None:
@@ -92,9 +88,9 @@ def run_cluster_steps(
     # Each version has its own InferenceService and Llama Stack, named after its revision.
     short = outputs["revision"][:7]
     stack_name = f"llama-stack-{short}"
-    fake.add_namespace(INGRESS_NS, {"network.openshift.io/policy-group": "ingress"})
-    fake.add_namespace(REGISTRIES_NS)
-    fake.put("networkpolicies", copy.deepcopy(ROUTERS_ONLY))
+    fake.add_namespace(INGRESS_NAMESPACE, {"network.openshift.io/policy-group": "ingress"})
+    fake.add_namespace(REGISTRIES_NAMESPACE)
+    fake.put("networkpolicies", routers_only_policy())
     with contextlib.ExitStack() as edges:
         route = edges.enter_context(Edge(fake, ROUTER, REGISTRY, Port(8443), registry_url))
         to_registry = edges.enter_context(Edge(fake, STEP, ROUTER, Port(443), route.url))

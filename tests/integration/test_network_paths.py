@@ -24,9 +24,14 @@ from tests.fake_kube import FakeKube
 from tests.network_policy import Edge, Pod, Port
 from tests.operator_policies import (
     APP_SERVER_LABELS,
+    INGRESS_NAMESPACE,
     LIGHTSPEED_NAMESPACE,
     LIGHTSPEED_PORT,
     LLAMA_STACK_OPERATOR_NAMESPACE,
+    REGISTRIES_NAMESPACE,
+    REGISTRY_LABELS,
+    ROUTER_LABELS,
+    STEP_LABELS,
     lightspeed_app_server_policy,
     llama_stack_pod_labels,
     llama_stack_policy,
@@ -42,22 +47,15 @@ PUBLISHER_POLICY = yaml.safe_load(
         Path(__file__).resolve().parents[2] / "manifests/lightspeed-publisher/networkpolicy.yaml"
     ).read_text()
 )
-# A step that calls Llama Stack: Kubeflow Pipelines' label on every v2 pod (kubeflow/pipelines
-# backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b) and the pipeline's own.
-STEP = Pod(
-    PIPELINE,
-    {"pipelines.kubeflow.org/v2_component": "true", "app.kubernetes.io/part-of": "llama-stack"},
-)
+# A step that calls Llama Stack: Kubeflow Pipelines' label on every v2 pod and the pipeline's own.
+STEP = Pod(PIPELINE, {**STEP_LABELS, "app.kubernetes.io/part-of": "llama-stack"})
 LIGHTSPEED = Pod(LIGHTSPEED_NAMESPACE, APP_SERVER_LABELS)
 VLLM = Pod(
     PIPELINE, {"serving.kserve.io/inferenceservice": "llama-abcdef0", "component": "predictor"}
 )
 MCP = Pod(PIPELINE, {"app.kubernetes.io/name": "cluster-health-mcp-server"})  # manifests/mcp-server
-ROUTER = Pod(
-    "openshift-ingress",
-    {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"},
-)
-REGISTRY = Pod("rhoai-model-registries", {"app": "registry", "component": "model-registry"})
+ROUTER = Pod(INGRESS_NAMESPACE, ROUTER_LABELS)
+REGISTRY = Pod(REGISTRIES_NAMESPACE, REGISTRY_LABELS)
 STRANGER = Pod("team-b", {"app": "notebook"})
 STACK_PORT, VLLM_PORT, MCP_PORT = Port(8321), Port(8080), Port(3000)
 LIGHTSPEED_APP_PORT = Port(LIGHTSPEED_PORT, "https")

@@ -30,7 +30,16 @@ from tests.fake_kube import FakeKube, running
 from tests.lightspeed_operator import LightspeedOperator
 from tests.lightspeed_server import running_lightspeed
 from tests.network_policy import Edge, Pod, Port
-from tests.operator_policies import LIGHTSPEED_PORT
+from tests.operator_policies import (
+    INGRESS_NAMESPACE,
+    LIGHTSPEED_PORT,
+    REGISTRIES_NAMESPACE,
+    REGISTRY_LABELS,
+    ROUTER_LABELS,
+    STEP_LABELS,
+    routers_only_policy,
+)
+from tests.operator_policies import REGISTRY_PORT as REGISTRY_PORT_NUMBER
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFESTS = ROOT / "manifests" / "lightspeed-publisher"
@@ -44,25 +53,10 @@ PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebind
 REVISION_A, REVISION_B = "a" * 40, "b" * 40
 # The publish step's pod: Kubeflow Pipelines labels every pod of a v2 run so (kubeflow/pipelines
 # backend/src/v2/compiler/argocompiler/argo.go, commit 7b70c7b); the step adds none of its own.
-STEP = Pod(NS, {"pipelines.kubeflow.org/v2_component": "true"})
-# The Model Registry behind its Route: the default router's pods, and the registry's.
-INGRESS_NS, REGISTRIES_NS = "openshift-ingress", "rhoai-model-registries"
-ROUTER = Pod(
-    INGRESS_NS, {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}
-)
-REGISTRY = Pod(REGISTRIES_NS, {"app": "registry", "component": "model-registry"})
-REGISTRY_PORT = Port(8443, "https")
-# The registries' namespace closed but to the routers (the label OpenShift puts on the
-# ingress namespace), so that the step reaches the registry only through its Route.
-ROUTERS_ONLY = {
-    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-    "metadata": {"name": "registry-from-routers", "namespace": REGISTRIES_NS},
-    "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{
-        "from": [{"namespaceSelector": {
-            "matchLabels": {"network.openshift.io/policy-group": "ingress"}}}],
-        "ports": [{"protocol": "TCP", "port": 8443}],
-    }]},
-}  # fmt: skip
+STEP = Pod(NS, STEP_LABELS)
+ROUTER = Pod(INGRESS_NAMESPACE, ROUTER_LABELS)
+REGISTRY = Pod(REGISTRIES_NAMESPACE, REGISTRY_LABELS)
+REGISTRY_PORT = Port(REGISTRY_PORT_NUMBER, "https")
 
 
 def manifests() -> list[dict]:
@@ -144,9 +138,9 @@ def versions(registry_url, cluster):
     """Versions A and B of one model in the registry (their S3 copies are not needed here):
     (the URL the step reaches the registry at, through the router; a client of the test's)."""
     fake = cluster[0]
-    fake.add_namespace(INGRESS_NS, {"network.openshift.io/policy-group": "ingress"})
-    fake.add_namespace(REGISTRIES_NS)
-    fake.put("networkpolicies", copy.deepcopy(ROUTERS_ONLY))
+    fake.add_namespace(INGRESS_NAMESPACE, {"network.openshift.io/policy-group": "ingress"})
+    fake.add_namespace(REGISTRIES_NAMESPACE)
+    fake.put("networkpolicies", routers_only_policy())
     connected = registry.connect(registry.endpoint_for(registry_url))
     for revision in (REVISION_A, REVISION_B):
         registry.register_version(

@@ -4,14 +4,13 @@ namespace's NetworkPolicy decides whether the step can record its publication.""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from llama_rollout.errors import RegistryError
 from llama_rollout.publish.step import record_on_version
 from llama_rollout.registry.publications import published_versions
-from tests.integration.publish.conftest import REVISION_A, REVISION_B, ROUTERS_ONLY, request_for
+from tests.integration.publish.conftest import REVISION_A, REVISION_B, request_for
+from tests.operator_policies import routers_only_policy
 
 pytestmark = pytest.mark.integration
 MODEL = "llama-3-2-3b-instruct"
@@ -26,7 +25,7 @@ def test_the_step_records_through_the_route_only_while_the_registries_admit_the_
     record_on_version(request, request.publication(), serving_name=request.serving_name)
     assert [v.name for v in published_versions(connected, MODEL)] == [REVISION_A[:12]]
     # Closed to the routers too: the router cannot reach the registry, and the step says so.
-    closed = copy.deepcopy(ROUTERS_ONLY)
+    closed = routers_only_policy()
     closed["spec"]["ingress"] = []
     fake.put("networkpolicies", closed)
     request = request_for(REVISION_B, step_url, "http://unused")
