@@ -33,8 +33,9 @@ def check_parameters(
     import logging
 
     from llama_rollout.parameters import check_parameters as check
+    from llama_rollout.redaction import configure_step_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     check(parameters)
     logging.getLogger("llama_rollout.parameters").info(
         "all %d parameters are valid", len(parameters)

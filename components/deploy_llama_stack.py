@@ -55,14 +55,14 @@ def deploy_llama_stack(
         mcp_tools: the MCP tools Llama Stack sees.
         name: this version's Llama Stack (``<name>-<revision[:7]>`` on the cluster).
     """
-    import logging
     from collections import namedtuple
 
     from llama_rollout import journal
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.stack.step import StackRequest, serve
     from llama_rollout.targets import Target
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     request = StackRequest(
         serving_url=serving_url, serving_model=serving_model, revision=revision, mcp_url=mcp_url,
         namespace=namespace, name=name, distribution_image=distribution_image,

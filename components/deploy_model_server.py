@@ -74,14 +74,14 @@ def deploy_model_server(
         model: the served model name.
         name: the InferenceService serving this version (``<model>-<revision[:7]>``).
     """
-    import logging
     from collections import namedtuple
 
     from llama_rollout import journal
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.serving.step import ServingRequest, serve
     from llama_rollout.targets import Target
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     request = ServingRequest(
         model_name=model_name, model_uri=model_uri, storage_path=storage_path, revision=revision,
         data_connection=data_connection, registry_url=registry_url, registry_name=registry_name,

@@ -31,7 +31,6 @@ def evaluate(
     Stack's URL and model id, vLLM's URL and model, and the model's place in S3 and in the
     registry.
     """
-    import logging
     import math
     import shutil
     import tempfile
@@ -43,10 +42,10 @@ def evaluate(
     from llama_rollout.evals.harness import HarnessSettings
     from llama_rollout.evals.quality import QualitySettings
     from llama_rollout.evals.step import EvaluationRequest, Recording, evaluate_step
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.registry.endpoint import service_account_token
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
+    configure_step_logging(quiet=("httpx2",))  # httpx2: a line per request otherwise
     request = EvaluationRequest(
         llama_stack_url=llama_stack_url, model_id=model_id, mcp_url=mcp_url, dataset=dataset,
         cases=tuple(cases), harness=HarnessSettings(

@@ -40,15 +40,15 @@ def mirror_weights(
         bytes_transferred: bytes sent this run (0 when everything was already there).
         files: number of files in the model.
     """
-    import logging
     import time
     from collections import namedtuple
 
     from llama_rollout import journal
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.weights.report import mirror_markdown
     from llama_rollout.weights.step import mirror_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     started = time.monotonic()
     mirrored = mirror_step(pinned_uri, model_name, s3_prefix)
     with open(mirror_summary.path, "w") as fh:

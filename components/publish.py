@@ -32,16 +32,16 @@ def publish(
         changed: whether OLSConfig changed.
         retired: the versions removed.
     """
-    import logging
     from collections import namedtuple
     from pathlib import Path
 
     from llama_rollout import journal
     from llama_rollout.publish.step import PublishRequest
     from llama_rollout.publish.step import publish as publish_version
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.targets import Target
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     request = PublishRequest(
         model_name=model_name, model_version_name=model_version_name,
         serving_url=serving_url, serving_model=serving_model, serving_name=serving_name,

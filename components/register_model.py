@@ -38,13 +38,13 @@ def register_model(
     Returns:
         registered_model_id, model_version_id, model_version_name, model_artifact_id.
     """
-    import logging
     from collections import namedtuple
 
     from llama_rollout import journal
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.registry.step import RegistrationRequest, register_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     registered = register_step(
         RegistrationRequest(
             model_name=model_name, model_uri=model_uri, data_connection=data_connection,

@@ -38,15 +38,15 @@ def resolve_source(
         changed: whether the heavy steps run.
         reason: why (or why not).
     """
-    import logging
     from collections import namedtuple
 
     from llama_rollout import journal
     from llama_rollout.publish.live import compare
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.targets import Target
     from llama_rollout.weights.step import resolve_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     resolved = resolve_step(source_uri, model_name)
     check = compare(
         target=Target.parse(target), model_name=resolved.model_name, revision=resolved.revision,

@@ -30,9 +30,10 @@ def summarize_run(
 
     from llama_rollout import journal
     from llama_rollout.errors import RolloutError
+    from llama_rollout.redaction import configure_step_logging
     from llama_rollout.run_summary import summarize
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_step_logging()
     try:
         notes = journal.read(s3_prefix=s3_prefix, run_id=run_id)
     except RolloutError as exc:  # the summary still says what it can

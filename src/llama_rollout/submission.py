@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 
@@ -86,6 +87,7 @@ class PipelinesServer:
                 raise ConfigurationError(f"cannot read the token file {token_file}: {exc}") from exc
         else:
             token = os.environ.get(TOKEN_ENV, "").strip()
+        redaction.remember(token)
         if not token:
             raise ConfigurationError(
                 "no token for the pipelines server",

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from llama_rollout import redaction
 from llama_rollout.cli.arguments import build_parser
 from llama_rollout.errors import RolloutError, first_line
 
@@ -26,13 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx2", "httpx", "botocore", "urllib3", "aiohttp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    redaction.remember_environment()
+    redaction.install_log_redaction()
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except RolloutError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redaction.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"error: unexpected {type(exc).__name__}: {first_line(exc)}: this is a bug; run "
+            f"error: unexpected {type(exc).__name__}: {redaction.redact(first_line(exc))}: this "
+            "is a bug; run "
             "again with --debug for the traceback, and report it",
             file=sys.stderr,
         )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, RegistryError
 
 logger = logging.getLogger(__name__)
@@ -148,9 +149,11 @@ def service_account_token() -> str | None:
     """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
     path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH") or str(SERVICE_ACCOUNT_DIR / "token")
     try:
-        return Path(path).read_text().strip() or None
+        token = Path(path).read_text().strip() or None
     except OSError:
         return None
+    redaction.remember(token)
+    return token
 
 
 def cluster_ca_bundle() -> str | None:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
+from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, S3_PROBE, S3_TRANSFER, EndpointSilent
 from llama_rollout.errors import ConfigurationError, StorageError, first_line, invalid_settings
 
@@ -107,6 +108,7 @@ class DataConnection(BaseModel):
                 hint="attach an OpenShift AI data connection to the step, or export the AWS_* keys "
                 "(`llama-rollout local up` prints them for the embedded S3)",
             )
+        redaction.remember(env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY"))
         values: dict[str, Any] = {f: env[k] for f, k in ENV_KEYS.items() if env.get(k)}
         values["name"] = name or env.get("DATA_CONNECTION_NAME") or "llama-rollout-models"
         values["ca_bundle"] = env.get("AWS_CA_BUNDLE") or None

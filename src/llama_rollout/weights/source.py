@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
+from llama_rollout import redaction
 from llama_rollout.bounds import HUB_API, EndpointSilent
 from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError, first_line
 from llama_rollout.k8s_types import model_name_from, model_name_problem
@@ -191,7 +192,9 @@ def hf_endpoint() -> str:
 
 def hf_token() -> str | None:
     """The hub token from ``HF_TOKEN``, or None for anonymous access."""
-    return os.environ.get("HF_TOKEN") or None
+    token = os.environ.get("HF_TOKEN") or None
+    redaction.remember(token)
+    return token
 
 
 def resolve(spec: SourceSpec) -> ResolvedSource:
