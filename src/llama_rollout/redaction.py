@@ -113,5 +113,11 @@ def configure_step_logging(*, quiet: tuple[str, ...] = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
+    redact_logs()
+
+
+def redact_logs() -> None:
+    """From now on, no log line of this process shows a secret: the secret environment
+    variables are remembered and every root handler redacts."""
     remember_environment()
     install_log_redaction()

@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx2", "httpx", "botocore", "urllib3", "aiohttp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    redaction.remember_environment()
-    redaction.install_log_redaction()
+    redaction.redact_logs()
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

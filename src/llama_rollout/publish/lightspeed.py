@@ -51,6 +51,9 @@ OLD_CONFIGURATION_RETRY = 5.0  # seconds between questions while the old configu
 UNREACHABLE_ATTEMPTS = 3
 
 
+Right = tuple[str, str, str, str, str]  # verb, apiVersion, kind, name, namespace
+
+
 class PublishError(RolloutError):
     """Publishing to Lightspeed failed; the message says whether OLSConfig was restored."""
 
@@ -353,12 +356,11 @@ class ClusterPublish:
         rights the publisher's manifests do not grant: asked before anything is written."""
         if not self.kube.serves(API_VERSION, KIND):
             return  # _create says the operator is missing
-        lacking = [verb for verb, name in (("create", ""), ("delete", NAME))
-                   if not self.kube.may(verb, API_VERSION, KIND, name=name)]  # fmt: skip
-        if lacking:
+        if lacking := self._refused([("create", API_VERSION, KIND, "", ""),
+                                     ("delete", API_VERSION, KIND, NAME, "")]):  # fmt: skip
             raise PublishError(
                 f"lightspeed_create is set, but the pipeline's service account may not "
-                f"{' or '.join(lacking)} OLSConfig cluster; nothing was written",
+                f"{' or '.join(r[0] for r in lacking)} OLSConfig cluster; nothing was written",
                 hint="grant it with oc apply -k manifests/lightspeed-creator (edit the subject's "
                 "namespace first), or create OLSConfig cluster yourself",
             )
@@ -366,16 +368,22 @@ class ClusterPublish:
     def _check_rollout_rights(self) -> None:
         """The wait for Lightspeed's rollout reads what an older manifests/lightspeed-publisher
         did not grant: asked before anything is written, not found out after the write."""
-        needed = [("watch", "apps/v1", "Deployment", olsconfig.APP_SERVER),
-                  ("get", "v1", "ConfigMap", rollout.CONFIG_MAP), ("list", "v1", "Pod", "")]  # fmt: skip
-        lacking = [f"{verb} {kind} {name}".rstrip() for verb, version, kind, name in needed
-                   if not self.kube.may(verb, version, kind, name=name, namespace=NAMESPACE)]  # fmt: skip
-        if lacking:
+        if lacking := self._refused([
+            ("watch", "apps/v1", "Deployment", olsconfig.APP_SERVER, NAMESPACE),
+            ("get", "v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE),
+            ("list", "v1", "Pod", "", NAMESPACE),
+        ]):  # fmt: skip
             raise PublishError(
-                f"the pipeline's service account may not {', '.join(lacking)} in {NAMESPACE}, "
+                f"the pipeline's service account may not "
+                f"{', '.join(f'{verb} {kind} {name}'.rstrip() for verb, _, kind, name, _ in lacking)} "
+                f"in {NAMESPACE}, "
                 "which the wait for Lightspeed's rollout reads; nothing was written",
                 hint="apply the publisher's manifests again: oc apply -k manifests/lightspeed-publisher",
             )
+
+    def _refused(self, rights: list[Right]) -> list[Right]:
+        """The rights (verb, apiVersion, kind, name, namespace) the service account lacks."""
+        return [right for right in rights if not self.kube.may(*right)]
 
     def _restore(self, written: Written) -> None:
         if written.created:

@@ -163,41 +163,36 @@ def test_a_starting_app_server_pod_is_not_a_failure(cluster, versions, tmp_path,
     assert any(p["name"] == "llamastack" for p in providers(fake))
 
 
-def test_a_lasting_phase_one_failure_fails_with_its_message_long_before_the_deadline(
-    cluster, versions, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("mode", "failure", "said"),
+    [
+        # Phase 1: the status names the task, not its error; the operator's log does.
+        ("phase1_failure", "failed tasks: [reconcile OLSConfigMap]",
+         "could not reconcile generation"),
+        # ApiReady False, reason Failed, no pod to blame: the operator could not write the
+        # Deployment, and retries.
+        ("deployment_step_failure", 'deployments.apps "lightspeed-app-server" is forbidden',
+         "could not update ApiReady (Failed: deployments.apps"),
+    ],
+    ids=["phase-one", "deployment-step"],
+)  # fmt: skip
+def test_a_lasting_reconcile_failure_fails_with_its_message_long_before_the_deadline(
+    cluster, versions, tmp_path, monkeypatch, mode, failure, said
 ):
     fake, _, _, _, operator = cluster
     monkeypatch.setattr(rollout, "RECONCILE_GRACE", 3.0)
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    operator.phase1_failure = "failed tasks: [reconcile OLSConfigMap]"
+    setattr(operator, mode, failure)
     with pytest.raises(PublishError, match="restored") as failed:
         publish(cluster, versions, tmp_path, timeout_seconds=300)
     message = str(failed.value)
-    assert "could not reconcile generation" in message and "[reconcile OLSConfigMap]" in message
+    assert said in message and failure.split(" is ")[0] in message
     assert "(for 3 s)" in message
-    # The status names the task, not its error: the operator's log does.
     assert (
         "oc logs -n openshift-lightspeed deployment/lightspeed-operator-controller-manager"
         in message
     )
     assert "not ready after" not in message, "it did not wait for the deadline"
-    assert fake.get("olsconfigs", "cluster")["spec"] == before
-
-
-def test_a_lasting_failure_to_update_the_app_server_fails_before_the_deadline(
-    cluster, versions, tmp_path, monkeypatch
-):
-    # ApiReady False, reason Failed, and no pod to blame: the operator could not write the
-    # Deployment, and retries; one that lasts fails the wait, the spec is restored.
-    fake, _, _, _, operator = cluster
-    monkeypatch.setattr(rollout, "RECONCILE_GRACE", 3.0)
-    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    operator.deployment_step_failure = 'deployments.apps "lightspeed-app-server" is forbidden'
-    with pytest.raises(PublishError, match="restored") as failed:
-        publish(cluster, versions, tmp_path, timeout_seconds=300)
-    message = str(failed.value)
-    assert "could not update ApiReady (Failed: deployments.apps" in message
-    assert "(for 3 s)" in message and "not ready after" not in message
     assert fake.get("olsconfigs", "cluster")["spec"] == before
 
 
