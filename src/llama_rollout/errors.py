@@ -59,6 +59,15 @@ def invalid_settings(what: str, exc: Exception) -> ConfigurationError:
     return ConfigurationError(f"invalid {what}: {problems or exc}")
 
 
+def quoted(value: object, limit: int = 60) -> str:
+    """``value`` as an error quotes it: a short prefix, escaped (a user's 100 kB value or its
+    control characters do not reach the terminal), with the full length when it is cut."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (of its first sub-exception for a group)."""
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:

@@ -7,9 +7,12 @@ object is built or applied.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator
+
+from llama_rollout.errors import quoted
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -93,9 +96,32 @@ def _model_name(value: str) -> str:
     return value
 
 
+_SUFFIX_SCALE = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate(("k", "M", "G", "T", "P", "E"))},
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+}  # fmt: skip
+# The largest size a volume or a memory limit here may ask for: more is a typo, not a plan.
+MAX_SIZE = 1024**5  # 1Pi
+_SIZE_DIGITS = 30  # a quantity's number, at most: Kubernetes reads 64-bit values
+
+
+def size_in_bytes(value: str) -> Decimal:
+    """A Kubernetes quantity (``2Gi``, ``500M``, ``1e9``) in bytes; ValueError if it is none."""
+    if len(value) > _SIZE_DIGITS or not _QUANTITY.match(value):
+        raise ValueError(
+            f"{quoted(value)} is not a Kubernetes resource quantity (e.g. 500m, 2, 16Gi)"
+        )
+    number, suffix = re.fullmatch(r"([+-]?[\d.]+)(.*)", value).groups()  # type: ignore[union-attr]
+    if suffix in _SUFFIX_SCALE:
+        return Decimal(number) * _SUFFIX_SCALE[suffix]
+    return Decimal(number) * Decimal(10) ** int(suffix[1:])  # an exponent: 1e9
+
+
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
-        raise ValueError(f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 2, 16Gi)")
+    size = size_in_bytes(value)
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"{quoted(value)} is not a size from 1 byte to 1Pi")
     return value
 
 

@@ -8,13 +8,14 @@ mirror has moved a byte or the registry has a new version. The pipeline's first 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from llama_rollout.errors import ConfigurationError, invalid_settings
+from llama_rollout.errors import ConfigurationError, quoted
 from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.step import EvaluationRequest
@@ -39,21 +40,76 @@ TIMEOUT_PARAMETERS = (
     "llama_stack_timeout_seconds",
     "lightspeed_timeout_seconds",
 )
+CREDENTIALS_HINT = (
+    "the steps authenticate with their service account's token, and a token of your own goes "
+    "in a Secret the pipeline names"
+)
+# Every whole-number parameter's sane range: beyond it is a typo (a 30-digit timeout, a
+# 400-digit GPU count), refused by name before anything runs.
+DAY = 86_400
+INTEGER_RANGES = {
+    "gpu_count": (0, 16), "max_model_len": (128, 10_485_760), "min_replicas": (0, 100),
+    "max_replicas": (1, 100), "serving_timeout_seconds": (1, DAY),
+    "llama_stack_max_tokens": (1, 10_485_760), "llama_stack_replicas": (0, 100),
+    "llama_stack_timeout_seconds": (1, DAY), "eval_trials": (1, 20),
+    "eval_max_infer_iters": (1, 20), "eval_max_tool_calls": (1, 50),
+    "eval_max_output_tokens": (16, 1_048_576), "eval_concurrency": (1, 64),
+    "lm_eval_limit": (0, 1_000_000), "lm_eval_concurrency": (1, 64),
+    "lightspeed_max_tokens": (1, 10_485_760), "lightspeed_timeout_seconds": (30, DAY),
+    "keep_versions": (0, 10_000),
+}  # fmt: skip
+MAX_TEXT_LENGTH = 16_384  # a text parameter (JSON of tolerations is the longest)
+MAX_LIST_LENGTH = 256
+MAX_ITEM_LENGTH = 1_024
+# A stage's field, by the pipeline parameter that sets it (where the names differ).
+SERVING_NAMES = {"timeout_seconds": "serving_timeout_seconds", "name": "model_name"}
+STACK_NAMES = {
+    "name": "llama_stack_name", "distribution_image": "llama_stack_image",
+    "distribution_name": "llama_stack_distribution", "vllm_max_tokens": "llama_stack_max_tokens",
+    "replicas": "llama_stack_replicas", "storage_size": "llama_stack_storage_size",
+    "timeout_seconds": "llama_stack_timeout_seconds",
+}  # fmt: skip
+EVALUATION_NAMES = {
+    "dataset": "eval_dataset", "cases": "eval_cases", "quality.tasks": "lm_eval_tasks",
+    "quality.limit": "lm_eval_limit", "quality.num_concurrent": "lm_eval_concurrency",
+    **{f"harness.{f}": f"eval_{f}" for f in ("tool_choice", "max_infer_iters", "max_tool_calls",
+                                             "max_output_tokens", "concurrency", "trials")},
+    **{f"thresholds.{f}": f for f in Thresholds.model_fields},
+}  # fmt: skip
+PUBLISH_NAMES = {
+    "endpoint": "lightspeed_endpoint", "token_secret": "lightspeed_token_secret",
+    "provider": "lightspeed_provider", "make_default": "lightspeed_default",
+    "register_mcp": "lightspeed_mcp_server", "max_tokens": "lightspeed_max_tokens",
+    "create_missing": "lightspeed_create", "timeout_seconds": "lightspeed_timeout_seconds",
+}  # fmt: skip
 STAND_IN_REVISION = "0" * 40  # names get the revision's first characters: as long as a real one
 
 
-def check_http_url(name: str, url: str) -> str:
-    """``url`` when it is an http(s) URL with a host, else a ConfigurationError naming ``name``."""
-    parsed = urlparse(url)
+def check_http_url(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> str:
+    """``url`` when it is an http(s) URL with a host and no credentials, else a
+    ConfigurationError naming ``name`` (and never quoting the URL's userinfo)."""
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        parsed, host = None, None
+    if parsed is not None and host and (parsed.username is not None or parsed.password):
+        shown = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+        raise ConfigurationError(
+            f"{name} {quoted(shown)} carries credentials (user:password@): they would be "
+            "written to logs and objects",
+            hint=f"give the URL without them; {credentials}",
+        )
     if (
-        len(url) > MAX_URL_LENGTH
+        parsed is None
+        or len(url) > MAX_URL_LENGTH
         or parsed.scheme not in ("http", "https")
-        or not parsed.hostname
+        or not host
         or not url.isprintable()
         or " " in url
     ):
         raise ConfigurationError(
-            f"{name} {url[:80]!r} is not an http(s) URL", hint="give http(s)://HOST[:PORT]/PATH"
+            f"{name} {quoted(url)} is not an http(s) URL", hint="give http(s)://HOST[:PORT]/PATH"
         )
     return url
 
@@ -63,15 +119,21 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     that names every bad one, or return."""
     problems: list[str] = []
 
-    def check(step: Callable[[], object]) -> None:
+    def check(step: Callable[[], object], names: Mapping[str, str] | None = None) -> None:
         try:
             step()
         except ConfigurationError as exc:
             problems.append(str(exc))
         except ValidationError as exc:
-            problems.append(str(invalid_settings("settings", exc)))
+            problems.extend(_validation_problems(exc, names or {}))
 
+    # Types and magnitudes first; a bad value is named once, and the stages below see a
+    # stand-in in its range.
     v = dict(values)
+    for name, value in values.items():
+        if problem := _magnitude_problem(name, value):
+            problems.append(problem)
+            v[name] = _in_range(name, value)
     check(lambda: parse_source_uri(v["source_uri"]))
     if v["model_name"]:
         check(lambda: check_model_name(v["model_name"]))
@@ -80,9 +142,6 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     for name in SECRET_PARAMETERS:
         if (v[name] or name == "data_connection") and (problem := object_name_problem(v[name])):
             problems.append(f"{name}: {problem}: give the Secret's name")
-    for name in TIMEOUT_PARAMETERS:
-        if v[name] <= 0:
-            problems.append(f"{name} is {v[name]}: give a number of seconds above 0")
     if v["lightspeed_url"]:
         check(lambda: check_http_url("lightspeed_url", v["lightspeed_url"]))
     if v["registry_url"]:
@@ -96,16 +155,60 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     # A bad namespace is named once above, not again by each stage's settings.
     namespace = v["namespace"] if not dns_label_problem(v["namespace"] or "-") else "default"
     model = v["model_name"] or model_name_from(v["source_uri"].rstrip("/").rsplit("/", 1)[-1])
-    check(lambda: _serving_request(v, model).settings(namespace))
-    check(lambda: _stack_request(v, model).settings(namespace))
+    check(lambda: _serving_request(v, model).settings(namespace), SERVING_NAMES)
+    check(lambda: _stack_request(v, model).settings(namespace), STACK_NAMES)
     check(lambda: _evaluation_dataset(v))
-    check(lambda: check_tasks(_evaluation_request(v).quality))
-    check(lambda: _publish_request(v, model).publication())
+    check(lambda: check_tasks(_evaluation_request(v).quality), EVALUATION_NAMES)
+    check(lambda: _publish_request(v, model).publication(), PUBLISH_NAMES)
     if problems:
         raise ConfigurationError(
             "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
             hint="fix them and start the run again (nothing was written)",
         )
+
+
+def _magnitude_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a value's type or size, before any stage reads it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        low, high = INTEGER_RANGES.get(name, (-(2**31), 2**31 - 1))
+        if not low <= value <= high:
+            unit = "a number of seconds" if name in TIMEOUT_PARAMETERS else "a whole number"
+            shown = str(value) if value.bit_length() < 64 else f"a {value.bit_length()}-bit number"
+            return f"{name} is {shown}: give {unit} from {low} to {high}"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{name} is {value}: give a finite number"
+    elif isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        return f"{name} is {len(value)} characters long: at most {MAX_TEXT_LENGTH}"
+    elif isinstance(value, list | tuple):
+        if len(value) > MAX_LIST_LENGTH:
+            return f"{name} has {len(value)} items: at most {MAX_LIST_LENGTH}"
+        for number, item in enumerate(value, 1):
+            if not isinstance(item, str):
+                return f"{name}: item {number} is {type(item).__name__}, not text: give a list of strings"
+            if len(item) > MAX_ITEM_LENGTH:
+                return f"{name}: item {number} is {len(item)} characters long: at most {MAX_ITEM_LENGTH}"
+    return None
+
+
+def _in_range(name: str, value: Any) -> Any:
+    """A value the stages can check further: the nearest bound, or an empty one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = INTEGER_RANGES.get(name, (-(2**31), 2**31 - 1))
+        return min(max(value, low), high)
+    return {float: 0.0, str: "", list: [], tuple: []}.get(type(value), value)
+
+
+def _validation_problems(exc: ValidationError, names: Mapping[str, str]) -> list[str]:
+    """Each of a stage's validation errors, by the pipeline parameter it came from."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        name = names.get(field, field)
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name else message)
+    return problems
 
 
 def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
@@ -130,9 +233,15 @@ def _evaluation_dataset(v: dict[str, Any]) -> None:
     """The dataset loads (built-in, or a file in the image) and has the cases asked for."""
     from llama_rollout.evals.dataset import load_dataset
 
-    dataset = load_dataset(v["eval_dataset"]).dataset
+    try:
+        dataset = load_dataset(v["eval_dataset"]).dataset
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"eval_dataset: {exc}") from exc
     if v["eval_cases"]:
-        dataset.subset(list(v["eval_cases"]))
+        try:
+            dataset.subset(list(v["eval_cases"]))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"eval_cases: {exc}") from exc
 
 
 def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:

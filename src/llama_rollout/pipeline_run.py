@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from llama_rollout import registry
-from llama_rollout.assignments import split_assignment, typed_value
+from llama_rollout.assignments import split_assignments, typed_value
 from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
-from llama_rollout.errors import ConfigurationError, RolloutError
+from llama_rollout.errors import ConfigurationError, RolloutError, quoted
 from llama_rollout.evals.gate import Thresholds
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
@@ -162,8 +162,7 @@ def parse_parameter_assignments(
     signature = _pipeline_signature().parameters
     reserved = reserved or {}
     values: dict[str, Any] = {}
-    for item in assignments:
-        key, raw = split_assignment(item)
+    for key, raw in split_assignments(assignments):
         if key in reserved:
             raise ConfigurationError(
                 f"--set {key}: a local run takes {key} from {reserved[key]}",
@@ -172,20 +171,33 @@ def parse_parameter_assignments(
         if key not in signature:
             settable = sorted(set(signature) - set(reserved))
             raise ConfigurationError(
-                f"the pipeline has no parameter {key!r}",
+                f"the pipeline has no parameter {quoted(key)}",
                 hint=f"its parameters: {', '.join(settable)}",
             )
         values[key] = typed_value(key, raw, signature[key].annotation)
     return values
 
 
-def preflight(source_uri: str, env: dict[str, str]) -> source.ResolvedSource:
-    """Check every input a step will use; raise the first problem as a RolloutError."""
-    spec = source.parse_source_uri(source_uri)
+def preflight(parameters: dict[str, Any], env: dict[str, str]) -> source.ResolvedSource:
+    """Check every input a step will use; raise the first problem as a RolloutError.
+
+    The embedded MCP server is up before the first step: a dataset that expects a tool it
+    lacks is refused now, not by the evaluate step after the mirror, the registry and vLLM.
+    """
+    from llama_rollout.evals.dataset import load_dataset
+    from llama_rollout.evals.harness import check_tools
+    from llama_rollout.stack.health import mcp_tool_definitions
+
+    spec = source.parse_source_uri(parameters["source_uri"])
     resolved = source.resolve(spec)
     connection = DataConnection.from_env(env)
     connection.check_bucket()
     registry.connect(registry.endpoint_for(env["MODEL_REGISTRY_URL"]))
+    dataset = load_dataset(parameters["eval_dataset"]).dataset
+    if parameters["eval_cases"]:
+        dataset = dataset.subset(parameters["eval_cases"])
+    mcp_url = env["MCP_SERVER_URL"]
+    check_tools(dataset, mcp_tool_definitions(mcp_url), mcp_url)
     return resolved
 
 
@@ -260,7 +272,7 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
     stack.up()
     env = stack.environment()
     os.environ.update(env)  # kfp.local runs each step as a child process of this one
-    resolved = preflight(parameters["source_uri"], env)
+    resolved = preflight(parameters, env)
     pipeline_root = stack.root / "pipeline-root"
     local.init(
         runner=local.SubprocessRunner(use_venv=False),

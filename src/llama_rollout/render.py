@@ -17,8 +17,8 @@ import yaml
 from pydantic.fields import FieldInfo
 
 from llama_rollout import serving, stack
-from llama_rollout.assignments import split_assignment, typed_value
-from llama_rollout.errors import ConfigurationError
+from llama_rollout.assignments import split_assignments, typed_value
+from llama_rollout.errors import ConfigurationError, quoted
 
 DEFAULTS: dict[str, Any] = {
     "name": "smollm2-135m-instruct",
@@ -41,15 +41,14 @@ def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str,
     serving_fields = serving.ServingSettings.model_fields
     stack_fields = {**stack.StackSettings.model_fields, "operator": FieldInfo(annotation=bool)}
     values: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
-    for item in assignments:
-        key, raw = split_assignment(item)
+    for key, raw in split_assignments(assignments):
         is_stack = key.startswith(STACK_PREFIX)
         name = key.removeprefix(STACK_PREFIX)
         fields = stack_fields if is_stack else serving_fields
         if name not in fields:
             known = sorted(serving_fields) + sorted(STACK_PREFIX + k for k in stack_fields)
             raise ConfigurationError(
-                f"unknown setting {key!r}", hint=f"known settings: {', '.join(known)}"
+                f"unknown setting {quoted(key)}", hint=f"known settings: {', '.join(known)}"
             )
         values[is_stack][name] = typed_value(key, raw, fields[name].annotation)
     return values

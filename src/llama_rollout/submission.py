@@ -26,10 +26,12 @@ from typing import Any
 from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
+from llama_rollout.user_files import read_user_file
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "KF_PIPELINES_TOKEN"  # noqa: S105 - the variable's name
+TOKEN_FILE_LIMIT = 64 * 1024  # a service-account JWT is a few kB
 DEFAULT_EXPERIMENT = "llama-rollout"
 # robfig/cron with seconds, as the ScheduledWorkflow controller parses a recurring run's
 # schedule: second minute hour day-of-month month day-of-week.
@@ -79,22 +81,27 @@ class PipelinesServer:
         """The server from the CLI's arguments; the token from ``token_file`` or $KF_PIPELINES_TOKEN."""
         from llama_rollout.parameters import check_http_url
 
-        check_http_url("--host", host)
+        check_http_url(
+            "--host", host, credentials=f"the token goes in ${TOKEN_ENV} or --token-file"
+        )
+        hint = f"export {TOKEN_ENV}=$(oc whoami -t), or give --token-file"
         if token_file:
-            try:
-                token = Path(token_file).read_text().strip()
-            except OSError as exc:
-                raise ConfigurationError(f"cannot read the token file {token_file}: {exc}") from exc
+            raw = read_user_file(token_file, what="token file", limit=TOKEN_FILE_LIMIT, hint=hint)
+            token = raw.decode(errors="replace").strip()
         else:
             token = os.environ.get(TOKEN_ENV, "").strip()
         redaction.remember(token)
-        if not token:
+        if not token.isprintable() or " " in token:
+            source = f"the token file {token_file}" if token_file else f"${TOKEN_ENV}"
             raise ConfigurationError(
-                "no token for the pipelines server",
-                hint=f"export {TOKEN_ENV}=$(oc whoami -t), or give --token-file",
+                f"{source} holds more than a token (spaces, several lines or binary data)",
+                hint="give the token alone: oc whoami -t",
             )
-        if ca_cert and not Path(ca_cert).is_file():
-            raise ConfigurationError(f"the CA file {ca_cert} does not exist")
+        if not token:
+            raise ConfigurationError("no token for the pipelines server", hint=hint)
+        if ca_cert:
+            read_user_file(ca_cert, what="CA file", limit=TOKEN_FILE_LIMIT * 16,
+                           hint="give the PEM bundle of the route's CA")  # fmt: skip
         return cls(host.rstrip("/"), namespace, token, ca_cert)
 
     def client(self) -> Any:

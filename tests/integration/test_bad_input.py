@@ -382,7 +382,11 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             ["render", "--set", "extra_args=[--port=1]"],
             r"--port is set by the runtime",
         ),
-        Case("render-yaml", ["render", "--set", "extra_args=[unclosed"], r"is not a value"),
+        Case(
+            "render-yaml",
+            ["render", "--set", "extra_args=[unclosed"],
+            r"extra_args is not YAML: line \d+, column \d+",
+        ),
     ]
     parameters = {
         "source_uri": ("ftp://models/x", r"unsupported source URI"),
@@ -415,7 +419,10 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "lightspeed_endpoint": ("ollama", r"endpoint: Input should be 'llama-stack' or 'vllm'"),
         "lightspeed_provider": ("Llama Stack", r"provider: String should match pattern"),
         "llama_stack_storage_size": ("5GB", r"not a Kubernetes resource quantity"),
-        "eval_dataset": ("/no/such/dataset.yaml", r"cannot read dataset /no/such/dataset.yaml"),
+        "eval_dataset": (
+            "/no/such/dataset.yaml",
+            r"eval_dataset: dataset /no/such/dataset.yaml does not exist",
+        ),
         "eval_tool_choice": ("sometimes", r"tool_choice: Input should be 'auto', 'required'"),
         "eval_cases": ('["no-such-case"]', r"dataset cluster-health has no case no-such-case"),
         "lm_eval_tasks": ('["no_such_task_x"]', r"lm-eval knows no task no_such_task_x"),
@@ -424,7 +431,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
     checks = [
         Case(
             f"check-{name}",
-            ["check", *base, "--set", f"{name}={value}"]
+            ["check", *(base if name != "registry_name" else []), "--set", f"{name}={value}"]
             + (
                 ["--set", "llama_stack_image=quay.io/acme/stack:1"]
                 if name == "llama_stack_distribution"
@@ -443,12 +450,12 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "check-timeout-zero",
             ["check", *base, "--set", "serving_timeout_seconds=0"],
-            r"serving_timeout_seconds is 0: give a number of seconds above 0",
+            r"serving_timeout_seconds is 0: give a number of seconds from 1 to 86400",
         ),
         Case(
             "check-gpus-negative",
             ["check", *base, "--set", "gpu_count=-1"],
-            r"gpu_count: .*greater than or equal to 0",
+            r"gpu_count is -1: give a whole number from 0 to 16",
         ),
         Case(
             "check-replicas",
@@ -459,7 +466,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "check-model-len",
             ["check", *base, "--set", "max_model_len=12"],
-            r"max_model_len: .*greater than or equal to 128",
+            r"max_model_len is 12: give a whole number from 128 to",
         ),
         Case("check-list", ["check", *base, "--set", "extra_vllm_args=--port"], r"is not a list"),
         Case(
@@ -468,7 +475,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "check-threshold-range",
             ["check", *base, "--set", "min_task_success=2"],
-            r"thresholds.min_task_success: Input should be less than or equal to 1",
+            r"parameters: min_task_success: Input should be less than or equal to 1",
         ),
         Case(
             "check-threshold-word",
@@ -478,7 +485,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "check-trials",
             ["check", *base, "--set", "eval_trials=0"],
-            r"harness.trials: Input should be greater than or equal to 1",
+            r"eval_trials is 0: give a whole number from 1 to 20",
         ),
         Case(
             "check-many",

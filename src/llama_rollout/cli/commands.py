@@ -4,12 +4,13 @@ prints its result (one JSON object for the step commands)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from llama_rollout.errors import ConfigurationError, RolloutError
+from llama_rollout.errors import ConfigurationError, RolloutError, quoted
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -21,15 +22,35 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.compile import compile_pipeline
 
     output = Path(args.output)
+    if output.suffix not in (".yaml", ".yml") or output.is_dir():
+        raise ConfigurationError(
+            f"--output {quoted(str(output))} is not a YAML file's path",
+            hint="give a file path ending in .yaml, e.g. pipelines/llama-rollout.yaml",
+        )
     if not output.parent.is_dir():
         raise ConfigurationError(
             f"cannot write {output}: folder {output.parent} does not exist",
             hint="create it, or give --output a path in an existing folder",
         )
     image = args.image or RUNTIME_IMAGE
-    compile_pipeline(output, image=image)
-    if not output.read_text().isascii():
-        raise RolloutError(f"{output} is not ASCII", hint="remove non-ASCII text from docstrings")
+    # Compiled beside the output and moved into place: a full disk or a failed compile leaves
+    # the previous file whole, not a truncated one.
+    partial = output.with_name(f".{output.name}.partial.yaml")
+    try:
+        compile_pipeline(partial, image=image)
+        if not partial.read_text().isascii():
+            raise RolloutError(
+                f"{output} is not ASCII", hint="remove non-ASCII text from docstrings"
+            )
+        partial.replace(output)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+        raise ConfigurationError(
+            f"cannot write {output}: {exc.strerror}",
+            hint=("free space, or " if full else "") + "give --output a path you can write",
+        ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"compiled the pipeline to {output} (steps run in {image})")
     return 0
 

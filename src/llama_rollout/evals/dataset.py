@@ -29,18 +29,25 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llama_rollout.errors import ConfigurationError
+from llama_rollout.errors import ConfigurationError, quoted
 from llama_rollout.evals.scoring import tool_schema, type_problem
+from llama_rollout.plain_yaml import load_plain_yaml
+from llama_rollout.user_files import read_user_file
 
 BUILT_IN = ("cluster-health", "cluster-health-live")
 IRRELEVANCE, GREETING = "irrelevance", "greeting"
 _CASE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+# An evaluation's sane size: BFCL's largest category has 1,000 cases of one turn; a dataset
+# beyond these is a mistake (or an attack on the step's memory), not a benchmark.
+MAX_DATASET_BYTES = 5_000_000
+MAX_CASES = 5_000
+MAX_TURNS = 20
+MAX_CALLS = 50  # expected calls, or facts, in one turn
+MAX_INPUT_LENGTH = 20_000  # characters of one user message
 
 
 class DatasetError(ConfigurationError):
@@ -52,10 +59,12 @@ class Turn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input: str = Field(min_length=1)
-    expected_calls: tuple[dict[str, dict[str, tuple[Any, ...]]], ...] = ()
+    input: str = Field(min_length=1, max_length=MAX_INPUT_LENGTH)
+    expected_calls: tuple[dict[str, dict[str, tuple[Any, ...]]], ...] = Field(
+        default=(), max_length=MAX_CALLS
+    )
     any_order: bool = True
-    facts: tuple[str, ...] = ()
+    facts: tuple[str, ...] = Field(default=(), max_length=MAX_CALLS)
     grounded: bool = False
 
     @field_validator("expected_calls", mode="before")
@@ -65,15 +74,17 @@ class Turn(BaseModel):
             raise ValueError("expected_calls must be a list of {tool: {argument: [values]}}")
         for call in calls:
             if not isinstance(call, dict) or len(call) != 1:
-                raise ValueError(f"each expected call is one {{tool: {{...}}}}, not {call!r}")
+                raise ValueError(f"each expected call is one {{tool: {{...}}}}, not {_kind(call)}")
             ((tool, arguments),) = call.items()
             if not isinstance(arguments, dict):
-                raise ValueError(f"the arguments of {tool} must be a mapping, not {arguments!r}")
+                raise ValueError(
+                    f"the arguments of {quoted(tool)} must be a mapping, not {_kind(arguments)}"
+                )
             for argument, values in arguments.items():
                 if not isinstance(values, list) or not values:
                     raise ValueError(
-                        f'{tool}.{argument} must be a list of allowed values ("" marks it '
-                        f"optional), not {values!r}"
+                        f'{quoted(f"{tool}.{argument}")} must be a list of allowed values ("" '
+                        f"marks it optional), not {_kind(values)}"
                     )
         return calls
 
@@ -104,7 +115,7 @@ class Case(BaseModel):
 
     id: str
     tags: tuple[str, ...] = ()
-    turns: tuple[Turn, ...] = Field(min_length=1)
+    turns: tuple[Turn, ...] = Field(min_length=1, max_length=MAX_TURNS)
 
     @field_validator("id")
     @classmethod
@@ -133,9 +144,9 @@ class Dataset(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    cases: tuple[Case, ...] = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=MAX_INPUT_LENGTH)
+    cases: tuple[Case, ...] = Field(min_length=1, max_length=MAX_CASES)
 
     @property
     def tools(self) -> set[str]:
@@ -168,23 +179,21 @@ def load_dataset(name_or_path: str) -> LoadedDataset:
         body = resources.files("llama_rollout.evals").joinpath(f"datasets/{name_or_path}.yaml")
         raw, origin = body.read_bytes(), f"built-in {name_or_path}"
     else:
-        path = Path(name_or_path)
+        hint = f"give a YAML file, or a built-in dataset: {', '.join(BUILT_IN)}"
         try:
-            raw, origin = path.read_bytes(), str(path)
-        except OSError as exc:
-            raise DatasetError(
-                f"cannot read dataset {path}: {exc.strerror}",
-                hint=f"give a YAML file, or a built-in dataset: {', '.join(BUILT_IN)}",
-            ) from exc
+            raw = read_user_file(name_or_path, what="dataset", limit=MAX_DATASET_BYTES, hint=hint)
+        except ConfigurationError as exc:
+            raise DatasetError(exc.message, hint=exc.hint) from exc
+        origin = name_or_path[:200]
     return LoadedDataset(parse_dataset(raw, origin), origin, hashlib.sha256(raw).hexdigest())
 
 
 def parse_dataset(raw: bytes | str, origin: str = "dataset") -> Dataset:
     """Parse and check a dataset; errors name the case (by id, or by position) and the field."""
     try:
-        document = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise DatasetError(f"{origin} is not YAML: {' '.join(str(exc).split())}") from exc
+        document = load_plain_yaml(raw, what=origin)
+    except ConfigurationError as exc:
+        raise DatasetError(exc.message, hint=_FORMAT_HINT) from exc
     if not isinstance(document, dict):
         raise DatasetError(f"{origin} is not a mapping with name and cases", hint=_FORMAT_HINT)
     try:
@@ -224,6 +233,11 @@ def check_against_tools(dataset: Dataset, tools: Sequence[Mapping[str, Any]]) ->
                                 )
 
 
+def _kind(value: Any) -> str:
+    """What a value is, for an error that must not quote a dataset's content."""
+    return f"a {type(value).__name__}"
+
+
 _FORMAT_HINT = "see the dataset format in llama_rollout.evals.dataset (or the README)"
 
 
@@ -235,7 +249,7 @@ def _first_problem(document: dict[str, Any], exc: ValidationError) -> str:
         cases = document.get("cases") or []
         index = location[1]
         case_id = cases[index].get("id") if isinstance(cases[index], dict) else None
-        where.append(f"case {case_id}" if case_id else f"case #{index + 1}")
+        where.append(f"case {str(case_id)[:80]}" if case_id else f"case #{index + 1}")
         location = location[2:]
         if location[:1] == ["turns"] and len(location) > 1 and isinstance(location[1], int):
             where.append(f"turn {location[1] + 1}")

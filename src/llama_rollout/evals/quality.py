@@ -96,14 +96,45 @@ def check_tasks(settings: QualitySettings) -> None:
     """Every task named is one lm-eval knows; raise before anything runs otherwise."""
     if not settings.tasks:
         return
-    known = set(task_manager(settings).all_tasks)
+    manager = task_manager(settings)
+    known = set(manager.all_tasks)
     unknown = [name for name in settings.tasks if name not in known]
     if unknown:
         raise ConfigurationError(
-            f"lm-eval knows no task {', '.join(unknown)}",
+            f"lm_eval_tasks: lm-eval knows no task {', '.join(unknown)}",
             hint=f"give lm-eval task names (`lm_eval ls tasks`), {BUILT_IN_TASKS[0]} "
             "for the built-in one, or an empty list to turn lm-eval off",
         )
+    for name in settings.tasks:
+        if scored := _scored_by_likelihood(manager, name):
+            task, kind = scored
+            which = name if task == name else f"{name} (its task {task})"
+            raise ConfigurationError(
+                f"lm_eval_tasks: {which} is a {kind.replace('_', '-')} task: it scores "
+                "log-probabilities, which the chat completions lm-eval asks here do not return",
+                hint="give generative (generate_until) tasks, such as gsm8k or "
+                f"{BUILT_IN_TASKS[0]}",
+            )
+
+
+def _scored_by_likelihood(manager: Any, name: str, depth: int = 0) -> tuple[str, str] | None:
+    """The first task under ``name`` (a task, a group or a tag) that is not generative, with
+    its output type; None when every one is generative."""
+    entry = manager.task_index.get(name)
+    if entry is None or depth > 8:
+        return None
+    if entry.kind.name == "TASK":
+        # lm-eval's TaskConfig defaults output_type to generate_until.
+        kind = entry.cfg.get("output_type", "generate_until")
+        return None if kind == "generate_until" else (name, kind)
+    if entry.kind.name == "GROUP":
+        members = [m for m in entry.cfg.get("task", []) if isinstance(m, str)]
+    else:
+        members = [n for n, e in manager.task_index.items() if name in (e.tags or ())]
+    for member in members:
+        if found := _scored_by_likelihood(manager, member, depth + 1):
+            return found
+    return None
 
 
 def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> None:

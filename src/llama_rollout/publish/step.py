@@ -47,7 +47,10 @@ class PublishRequest(BaseModel):
     endpoint: Literal["llama-stack", "vllm"] = "llama-stack"
     serving_auth: bool = False
     token_secret: str = "lightspeed-model-client-token"  # noqa: S105 - a Secret's name
-    provider: str = Field(default="llamastack", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    # A DNS label: it names the provider's Secret (``<provider>-credentials``) too.
+    provider: str = Field(
+        default="llamastack", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
     make_default: bool = True
     mcp_url: str = ""
     register_mcp: bool = True

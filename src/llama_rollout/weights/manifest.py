@@ -13,6 +13,7 @@ from llama_rollout.errors import (
     StorageError,
     first_line,
     invalid_settings,
+    quoted,
 )
 from llama_rollout.weights.connection import DataConnection, storage_error
 
@@ -105,7 +106,13 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         or not uri[5:].partition("/")[2].strip("/")
     ):
         raise ConfigurationError(
-            f"not an S3 model URI: {uri[:100]!r}", hint="expected s3://BUCKET/PREFIX/"
+            f"not an S3 model URI: {quoted(uri)}", hint="expected s3://BUCKET/PREFIX/"
         )
     bucket, _, prefix = uri[5:].partition("/")
+    segments = prefix.rstrip("/").split("/")
+    if bad := next((s for s in segments if s in ("", ".", "..") or not s.isprintable()), None):
+        raise ConfigurationError(
+            f"invalid S3 model URI {quoted(uri)}: segment {quoted(bad)}",
+            hint="give the model_uri the mirror printed: s3://BUCKET/PREFIX/MODEL/REVISION/",
+        )
     return bucket, prefix

@@ -92,9 +92,9 @@ def document(**case):
         (document(turns=[{"input": "x", "expected_calls": [{"a": {}, "b": {}}]}]),
          r"each expected call is one \{tool"),
         (document(turns=[{"input": "x", "expected_calls": [{"node_status": {"name": "worker-1"}}]}]),
-         r"node_status.name must be a list of allowed values"),
+         r"'node_status.name' must be a list of allowed values"),
         (document(turns=[{"input": "x", "expected_calls": [{"node_status": ["name"]}]}]),
-         r"the arguments of node_status must be a mapping"),
+         r"the arguments of 'node_status' must be a mapping"),
         (document(tags=["irrelevance"], turns=[{"input": "hi", "expected_calls": [{"x": {}}]}]),
          r"case c1: an irrelevance case expects no calls"),
         (document(turns=[{"input": "x", "facts": [" "]}]), r"turn 1: facts: a fact is empty"),
@@ -124,7 +124,7 @@ def test_expected_calls_the_tools_cannot_take_are_refused(call, says, tools):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(DatasetError, match=r"cannot read dataset .*nope.yaml.*cluster-health"):
+    with pytest.raises(DatasetError, match=r"dataset .*nope.yaml does not exist.*cluster-health"):
         load_dataset(str(tmp_path / "nope.yaml"))
 
 
