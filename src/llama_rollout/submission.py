@@ -25,6 +25,7 @@ from typing import Any
 
 from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
+from llama_rollout.cron import check_cron
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 from llama_rollout.user_files import read_user_file
 
@@ -33,9 +34,6 @@ logger = logging.getLogger(__name__)
 TOKEN_ENV = "KF_PIPELINES_TOKEN"  # noqa: S105 - the variable's name
 TOKEN_FILE_LIMIT = 64 * 1024  # a service-account JWT is a few kB
 DEFAULT_EXPERIMENT = "llama-rollout"
-# robfig/cron with seconds, as the ScheduledWorkflow controller parses a recurring run's
-# schedule: second minute hour day-of-month month day-of-week.
-_CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z*/,?LW#-]+)$")
 # The exit handler takes a PipelineTaskFinalStatus: backends before KFP 2.14.0 refuse the run
 # ("task final status not supported yet", kubeflow/pipelines#11641, fixed by #11953); and
 # kfp-kubernetes writes `optional: false` on every secret mount, which upstream drivers before
@@ -49,20 +47,6 @@ _RELEASE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
 class PipelinesError(RolloutError):
     """The pipelines server refused or failed a request."""
-
-
-def check_cron(expression: str) -> str:
-    """``expression`` when it has the 6 fields the pipelines API reads, else a ConfigurationError."""
-    fields = expression.split()
-    if len(fields) != 6 or not all(_CRON_FIELD.match(f) for f in fields):
-        five = " (that is a 5-field cron: put the seconds first, e.g. '0 " + expression + "')"
-        raise ConfigurationError(
-            f"cron {expression!r} is not a 6-field cron expression"
-            + (five if len(fields) == 5 else ""),
-            hint="give second minute hour day-of-month month day-of-week, e.g. '0 0 */6 * * *' "
-            "for every 6 hours",
-        )
-    return expression
 
 
 @dataclass(frozen=True)
