@@ -90,7 +90,7 @@ def check_http_url(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) 
     ConfigurationError naming ``name`` (and never quoting the URL's userinfo)."""
     try:
         parsed = urlparse(url)
-        host = parsed.hostname
+        host, _ = parsed.hostname, parsed.port
     except ValueError:  # an unclosed IPv6 bracket, a port that is no number
         parsed, host = None, None
     if parsed is not None and host and (parsed.username is not None or parsed.password):
@@ -122,10 +122,14 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     def check(step: Callable[[], object], names: Mapping[str, str] | None = None) -> None:
         try:
             step()
-        except ConfigurationError as exc:
-            problems.append(str(exc))
         except ValidationError as exc:
             problems.extend(_validation_problems(exc, names or {}))
+        except ConfigurationError as exc:
+            # A stage that words its own settings' errors is reworded by parameter name.
+            if isinstance(exc.__cause__, ValidationError) and names:
+                problems.extend(_validation_problems(exc.__cause__, names))
+            else:
+                problems.append(str(exc))
 
     # Types and magnitudes first; a bad value is named once, and the stages below see a
     # stand-in in its range.
@@ -175,7 +179,7 @@ def _magnitude_problem(name: str, value: Any) -> str | None:
         low, high = INTEGER_RANGES.get(name, (-(2**31), 2**31 - 1))
         if not low <= value <= high:
             unit = "a number of seconds" if name in TIMEOUT_PARAMETERS else "a whole number"
-            shown = str(value) if value.bit_length() < 64 else f"a {value.bit_length()}-bit number"
+            shown = str(value) if value.bit_length() < 140 else f"a {value.bit_length()}-bit number"
             return f"{name} is {shown}: give {unit} from {low} to {high}"
     elif isinstance(value, float) and not math.isfinite(value):
         return f"{name} is {value}: give a finite number"

@@ -24,7 +24,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix not in (".yaml", ".yml") or output.is_dir():
         raise ConfigurationError(
-            f"--output {quoted(str(output))} is not a YAML file's path",
+            f"--output {quoted(str(output), 200)} is not a YAML file's path",
             hint="give a file path ending in .yaml, e.g. pipelines/llama-rollout.yaml",
         )
     if not output.parent.is_dir():
