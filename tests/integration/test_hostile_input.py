@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from llama_rollout.weights.connection import DataConnection
 from tests.holdings import bucket_listing, registry_listing
 
 pytestmark = pytest.mark.integration
@@ -232,3 +233,43 @@ def test_hostile_input_gets_one_clear_line_and_writes_nothing(
     )
     assert not list(tmp_path.glob(".*partial*")), "a compile left a partial file behind"
     assert len(table) >= 40 and len({c.id for c in table}) == len(table)
+
+
+def test_a_dataset_that_expects_a_tool_the_mcp_server_lacks_stops_the_local_run_first(
+    make_model, tmp_path
+):
+    """The embedded MCP server is asked before the first step: the run fails in one line that
+    names the tool, and neither S3 nor the registry is written."""
+    from llama_rollout.embedded.stack import EmbeddedStack
+
+    folder = make_model(shard_bytes=1024)
+    dataset = tmp_path / "other-server.yaml"
+    dataset.write_text(
+        "name: other-server\ncases:\n  - id: c1\n    turns:\n      - input: Is the mesh ok?\n"
+        "        expected_calls:\n          - mesh_status: {namespace: [istio-system]}\n"
+    )
+    state = tmp_path / "state"
+    env = {**os.environ, "LLAMA_ROLLOUT_STATE_DIR": str(state)}
+    stack = EmbeddedStack(state)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "llama_rollout.cli", "run", "--local", "--source",
+             f"file://{folder}", "--set", f"eval_dataset={dataset}"],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert len(errors) == 1 and re.search(
+            r"the MCP server at http://127.0.0.1:\d+/mcp does not offer mesh_status, which "
+            r"dataset other-server expects",
+            errors[0],
+        ), result.stderr[-2000:]
+        assert "running the pipeline" not in result.stderr, "a step ran"
+        s3 = DataConnection.from_env(stack.environment()).client()
+        assert s3.list_objects_v2(Bucket="models").get("KeyCount", 0) == 0
+        assert registry_listing(stack.environment()["MODEL_REGISTRY_URL"]) == {
+            "registered_models": [],
+            "model_versions": [],
+        }
+    finally:
+        stack.down()
