@@ -15,8 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
+import traceback
 from collections.abc import Iterable
+from types import TracebackType
 
 MASK = "[REDACTED]"
 # Values shorter than this are not remembered: masking "1" or "us" everywhere would garble
@@ -119,6 +122,18 @@ def configure_step_logging(*, quiet: tuple[str, ...] = ()) -> None:
 
 def redact_logs() -> None:
     """From now on, no log line of this process shows a secret: the secret environment
-    variables are remembered and every root handler redacts."""
+    variables are remembered, every root handler redacts, and so does the traceback of an
+    exception no one caught (a step's failure, which KFP leaves to the interpreter to print)."""
     remember_environment()
     install_log_redaction()
+    sys.excepthook = _print_redacted_traceback
+    threading.excepthook = lambda args: _print_redacted_traceback(
+        args.exc_type, args.exc_value, args.exc_traceback
+    )
+
+
+def _print_redacted_traceback(
+    kind: type[BaseException], value: BaseException | None, trace: TracebackType | None
+) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, trace))))
+    sys.stderr.flush()

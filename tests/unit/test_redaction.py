@@ -141,3 +141,27 @@ def test_the_cli_s_error_line_is_redacted(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "--host 'http://127.0.0.1:9' carries credentials" in err, err
     assert "pa55word" not in err and "sekrit-pipelines-token" not in err
+
+
+def test_an_uncaught_exception_s_traceback_is_redacted():
+    """A step's failure is printed by the interpreter, not by a log handler: still redacted."""
+    import subprocess
+    import sys
+
+    program = (
+        "from llama_rollout import redaction\n"
+        "redaction.redact_logs()\n"
+        "import threading\n"
+        "t = threading.Thread(target=lambda: (_ for _ in ()).throw(RuntimeError('thread saw "
+        "sekrit-pipelines-token')))\n"
+        "t.start(); t.join()\n"
+        "raise RuntimeError('the server said: token sekrit-pipelines-token is invalid')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "KFP_TOKEN": "sekrit-pipelines-token"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("Traceback") == 2, result.stderr
+    assert "sekrit-pipelines-token" not in result.stderr
+    assert f"the server said: token {MASK} is invalid" in result.stderr
