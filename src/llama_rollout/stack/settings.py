@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llama_rollout.errors import invalid_settings
+from llama_rollout.errors import invalid_settings, quoted
 from llama_rollout.k8s_types import DnsLabel, Quantity, is_pinned
 
 LLSD_API = "llamastack.io/v1alpha1"
@@ -72,9 +72,15 @@ class StackSettings(BaseModel):
     @model_validator(mode="after")
     def _one_distribution(self) -> StackSettings:
         if self.distribution_name and self.distribution_image != DEFAULT_IMAGE:
-            raise ValueError("give distribution_name or distribution_image, not both")
+            raise ValueError(
+                "give distribution_name or distribution_image (llama_stack_distribution or "
+                "llama_stack_image), not both"
+            )
         if not self.distribution_name and not is_pinned(self.distribution_image):
-            raise ValueError(f"pin the image to a tag or digest, not {self.distribution_image!r}")
+            raise ValueError(
+                f"distribution_image (llama_stack_image): pin the image to a tag or digest, "
+                f"not {quoted(self.distribution_image, 200)}"
+            )
         return self
 
     @property
