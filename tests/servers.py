@@ -192,6 +192,83 @@ class SilentServer:
         self.sock.close()
 
 
+class TricklingServer:
+    """A server that answers one byte at a time, every ``interval`` seconds, and never to the
+    end: a broken proxy, a hostile server. Each byte comes well within any read timeout, so
+    only a bound on the whole request ends it.
+
+    ``body=False``: the status line and the headers trickle, never finished. ``body=True``: the
+    status line and headers of a JSON answer of a megabyte come at once, then its body trickles.
+    The request is read and dropped meanwhile, however long (an upload), and the connections
+    stay open until the server is closed.
+    """
+
+    def __init__(self, *, body: bool = False, interval: float = 1.0) -> None:
+        self.body = body
+        self.interval = interval
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self._closed = threading.Event()
+
+    def _answer(self) -> Iterator[bytes]:
+        """The answer, a byte at a time, never ending."""
+        status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if self.body:
+            yield status + b"Content-Length: 1048576\r\n\r\n"
+            yield from (bytes([c]) for c in b'{"data": "')
+        else:
+            yield from (bytes([c]) for c in status + b"X-Trickle: ")
+        while True:
+            yield b"a"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(connection)
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        connection.settimeout(0.1)
+        reading = True
+        for chunk in self._answer():
+            until = time.monotonic() + self.interval
+            while time.monotonic() < until:
+                if self._closed.is_set():
+                    return
+                if not reading:
+                    time.sleep(0.1)
+                    continue
+                try:
+                    reading = bool(connection.recv(65536))  # the request, dropped
+                except TimeoutError:
+                    pass
+                except OSError:
+                    return
+            try:
+                connection.sendall(chunk)
+            except OSError:  # the client gave up
+                return
+
+    def __enter__(self) -> TricklingServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        for connection in self.accepted:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        self.sock.close()
+
+
 def html_app() -> object:
     """An ordinary web server where an API was expected: every path answers 200 with a page,
     as a login portal, a router's default page or a wrong port would."""

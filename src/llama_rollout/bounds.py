@@ -1,7 +1,11 @@
 """How long each endpoint may take: a connect timeout, a read timeout, and a bounded total.
 
-A server that accepts a connection and never answers is an error within these bounds, and
-the error names the endpoint and the time waited. The README's table is this module's.
+A bound is a total, wall clock, from the start of a request to the last byte of its answer:
+each attempt may take its connect timeout plus its read timeout in all, however slowly the
+bytes come (``llama_rollout.deadline``), and the read timeout bounds each wait for a byte within
+it. A server that accepts a connection and never answers, or answers a byte at a time, is an
+error within these bounds, and the error names the endpoint, its URL and the time waited. The
+README's table is this module's.
 Waits that are long by nature (a model loading, an InferenceService becoming ready) have
 their own timeouts, as parameters, and show progress while they last.
 """
@@ -9,6 +13,7 @@ their own timeouts, as parameters, and show progress while they last.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from llama_rollout.errors import RolloutError
 
@@ -28,7 +33,8 @@ class Bound:
 
     @property
     def total(self) -> float:
-        """The longest the operation can take, every attempt timing out."""
+        """The longest the operation can take, wall clock, every attempt timing out: each
+        attempt, its answer included, within CONNECT + read."""
         return self.attempts * (CONNECT + self.read)
 
 
@@ -37,7 +43,8 @@ HUB_API = Bound(read=30)
 # S3, first contact (is the bucket there, is this S3): two attempts of a short read.
 S3_PROBE = Bound(read=20, attempts=2)
 # S3, every request of a transfer (botocore's standard retries): a part upload waits for its
-# answer after sending up to 16 MiB or more.
+# answer after sending up to 16 MiB or more. Per read only: a part takes its size over the
+# link's speed, which no total fits; its total is the only one not enforced.
 S3_TRANSFER = Bound(read=60, attempts=5)
 # The Model Registry: each call of the official client, and each REST request.
 REGISTRY = Bound(read=30)
@@ -59,10 +66,20 @@ MCP = Bound(read=20)
 
 
 class EndpointSilent(RolloutError):
-    """An endpoint accepted the connection (or not) but did not answer within its bound."""
+    """An endpoint accepted the connection (or not) but did not answer, or not whole, within
+    its bound."""
 
     def __init__(self, what: str, url: str, waited: float, *, hint: str | None = None) -> None:
+        url = _without_userinfo(url)
         super().__init__(
             f"{what} at {url} did not answer within {waited:.0f}s",
             hint=hint or f"check that {url} is the right address and that the server is up",
         )
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``: an error line never carries a credential."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -1,7 +1,9 @@
 """One JSON request to an HTTP API this project checks (vLLM, Llama Stack), within its bound.
 
-No retries: a check that fails says so at once. The answer comes back as the status and the
-decoded JSON, or the text when it is not JSON, for the caller to judge.
+The bound is a total: the request and its whole answer within ``bound.total``, however slowly
+the bytes come (``deadline``). No retries: a check that fails says so at once. The answer comes
+back as the status and the decoded JSON, or the text when it is not JSON, for the caller to
+judge.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import urllib3
 
 from llama_rollout.bounds import CONNECT, Bound, EndpointSilent
+from llama_rollout.deadline import bounded_pools
 from llama_rollout.errors import RolloutError, first_line
 
 
@@ -39,10 +42,11 @@ def request_json(
         unreachable: the error to raise when the server cannot be reached.
 
     Raises:
-        EndpointSilent: no answer within the bound.
+        EndpointSilent: no whole answer within the bound.
         RolloutError: (``unreachable``) the connection failed.
     """
-    pool = urllib3.PoolManager(ca_certs=ca_certs) if ca_certs else urllib3
+    # A pool of its own, each request bounded in all (its connect + read timeouts).
+    pool = bounded_pools(urllib3.PoolManager(ca_certs=ca_certs))
     try:
         response = pool.request(
             method, url, body=None if body is None else json.dumps(body).encode(),
@@ -57,7 +61,7 @@ def request_json(
             f"{what} at {url} did not accept a connection within {CONNECT:.0f}s: a "
             "NetworkPolicy or firewall drops it, or the host is down"
         ) from exc
-    except urllib3.exceptions.TimeoutError as exc:
+    except urllib3.exceptions.TimeoutError as exc:  # a read timeout, or the total (``deadline``)
         raise EndpointSilent(what, url, bound.total) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc

@@ -93,6 +93,8 @@ class PipelinesServer:
         import kfp
         import urllib3
 
+        from llama_rollout.deadline import bounded_pools
+
         with _translated("connect to", self), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2+"
             client = kfp.Client(host=self.host, existing_token=self.token,
@@ -105,6 +107,9 @@ class PipelinesServer:
                              **kwargs)  # fmt: skip
 
         rest.request = bounded
+        # Each request, the upload's body and the whole answer included, within the sum of its
+        # timeouts (PIPELINES_API.total), however slowly the bytes come.
+        bounded_pools(rest.pool_manager)
         # A connection that fails is tried twice more; an answer that does not come, never.
         rest.pool_manager.connection_pool_kw["retries"] = urllib3.Retry(
             connect=2, read=0, status=0, other=0, redirect=0

@@ -200,15 +200,23 @@ async def _create(
 
     for attempt in range(1, settings.attempts + 1):
         try:
-            return await client.responses.create(**request), attempt
+            # The client's read timeout bounds each wait for a byte; this, the whole answer.
+            async with asyncio.timeout(LLAMA_STACK_CALL.total):
+                return await client.responses.create(**request), attempt
         except (
             openai.APIConnectionError,
             openai.APITimeoutError,
             openai.InternalServerError,
+            TimeoutError,
         ) as exc:
             if attempt == settings.attempts:
+                reason = (
+                    f"no whole answer within {LLAMA_STACK_CALL.total:.0f}s"
+                    if isinstance(exc, TimeoutError)
+                    else first_line(exc)
+                )
                 raise TransportFailure(
-                    f"Llama Stack failed {attempt} attempts ({type(exc).__name__}: {first_line(exc)})"
+                    f"Llama Stack failed {attempt} attempts ({type(exc).__name__}: {reason})"
                 ) from exc
             await asyncio.sleep(settings.backoff * attempt)
         except openai.APIStatusError as exc:  # a 4xx: the request, not the network

@@ -16,9 +16,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from llama_rollout.bounds import CONNECT, KUBERNETES
+from llama_rollout.deadline import bounded_pools, deadline, urllib3_timeout
 from llama_rollout.errors import first_line
 from llama_rollout.kube.errors import KubeError, translated_errors
 
@@ -32,8 +34,9 @@ IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """An ApiClient: in-cluster config inside a pod, the kubeconfig elsewhere.
 
-    Every request it makes is bounded (``bounds.KUBERNETES``): a connection that fails is
-    tried twice more, an answer that does not come is not waited for again.
+    Every request it makes is bounded (``bounds.KUBERNETES``, a total): a connection that fails
+    is tried twice more, an answer that does not come (or not whole, in time) is not waited for
+    again.
     """
     import urllib3
     from kubernetes import client, config
@@ -61,11 +64,27 @@ def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any
 
     class BoundedApiClient(client.ApiClient):  # type: ignore[misc]
         # Every call gets a connect and a read timeout unless it gives its own: the client's
-        # default is to wait for ever.
+        # default is to wait for ever. Each request, its answer included, is bounded by their
+        # sum in all, however slowly the bytes come (``deadline``); a watch, whose answer is
+        # streamed, up to its headers.
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            bounded_pools(self.rest_client.pool_manager)
+
         def call_api(self, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-            return super().call_api(
-                *args, _request_timeout=_request_timeout or (CONNECT, KUBERNETES.read), **kwargs
-            )
+            timeout = _request_timeout or (CONNECT, KUBERNETES.read)
+            call = partial(super().call_api, *args, _request_timeout=timeout, **kwargs)
+            query = dict(kwargs.get("query_params", args[3] if len(args) > 3 else None) or [])
+            if kwargs.get("_preload_content", True) or query.get("watch") or query.get("follow"):
+                return call()
+            # The dynamic client streams every answer and reads it afterwards: here it is read
+            # whole, within the request's bound, and kept for the caller.
+            path = str(kwargs.get("resource_path", args[0] if args else ""))
+            seconds = sum(timeout) if isinstance(timeout, tuple | list) else timeout
+            with deadline(seconds, urllib3_timeout(path)):
+                result = call()
+                (result[0] if isinstance(result, tuple) else result).data  # noqa: B018 - read
+            return result
 
     return BoundedApiClient(configuration)
 

@@ -245,7 +245,7 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
         ) from exc  # fmt: skip
     bucket, prefix = split_s3_uri(model_uri)
     key = prefix.rstrip("/") + "/" + TOKENIZER_FILE
-    client = connection.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read)
+    client = connection.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read, in_all=True)
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:

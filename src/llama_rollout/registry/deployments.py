@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from llama_rollout.bounds import CONNECT, REGISTRY, EndpointSilent
+from llama_rollout.deadline import bounded_pools
 from llama_rollout.errors import RegistryError, first_line
 from llama_rollout.registry.endpoint import RegistryEndpoint
 
@@ -89,11 +90,14 @@ class _RegistryRest:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.secure and endpoint.token:
             self.headers["Authorization"] = f"Bearer {endpoint.token}"
-        # A connection that fails is tried again, an answer that never comes is not.
-        self.pool = urllib3.PoolManager(
-            retries=urllib3.Retry(connect=2, read=0, status=0, other=0, backoff_factor=0.5),
-            timeout=urllib3.Timeout(connect=CONNECT, read=REGISTRY.read),
-            ca_certs=endpoint.ca_bundle,
+        # A connection that fails is tried again, an answer that never comes is not; an answer
+        # that comes too slowly ends with the request's total (``deadline``).
+        self.pool = bounded_pools(
+            urllib3.PoolManager(
+                retries=urllib3.Retry(connect=2, read=0, status=0, other=0, backoff_factor=0.5),
+                timeout=urllib3.Timeout(connect=CONNECT, read=REGISTRY.read),
+                ca_certs=endpoint.ca_bundle,
+            )
         )
 
     def send(

@@ -123,11 +123,20 @@ class DataConnection(BaseModel):
         max_pool_connections: int = 16,
         attempts: int = S3_TRANSFER.attempts,
         read_timeout: float = S3_TRANSFER.read,
+        in_all: bool = False,
     ) -> S3Client:
         """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections
-        (botocore's standard mode), each attempt bounded by the connect and read timeouts."""
+        (botocore's standard mode), each attempt bounded by the connect and read timeouts.
+
+        With ``in_all``, each attempt (the request, and the answer's body unless streamed) is
+        bounded by their sum, however slowly the bytes come: for short requests (the probe).
+        A transfer's part takes its size over the link's speed, which no total fits: its
+        requests keep the per-read bound alone.
+        """
         import boto3
         from botocore.config import Config
+
+        from llama_rollout.deadline import bound_botocore
 
         config = Config(
             region_name=self.region,
@@ -143,7 +152,7 @@ class DataConnection(BaseModel):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key_id.get_secret_value(),
@@ -151,6 +160,7 @@ class DataConnection(BaseModel):
             config=config,
             verify=self.ca_bundle if self.ca_bundle else None,
         )
+        return bound_botocore(client) if in_all else client
 
     def check_bucket(self) -> None:
         """Fail early, with the fix, when the endpoint is not S3, or the bucket or the
@@ -163,7 +173,7 @@ class DataConnection(BaseModel):
             ReadTimeoutError,
         )
 
-        client = self.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read)
+        client = self.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read, in_all=True)
         try:
             client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
         except ClientError as exc:
@@ -176,7 +186,7 @@ class DataConnection(BaseModel):
                     hint=NOT_S3_HINT,
                 ) from exc
             raise storage_error(exc, self, f"bucket {self.bucket}", bucket=self.bucket) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:  # each attempt, or its total
             raise EndpointSilent("S3", self.endpoint, S3_PROBE.total) from exc
         except EndpointConnectionError as exc:
             raise StorageError(

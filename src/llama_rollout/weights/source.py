@@ -219,7 +219,7 @@ def resolve(spec: SourceSpec) -> ResolvedSource:
 
 def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
     import httpx2
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, get_session
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -227,12 +227,17 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
         RevisionNotFoundError,
     )
 
+    from llama_rollout.deadline import deadline, httpx_timeout, watch_httpx
+
     endpoint = hf_endpoint()
     api = HfApi(endpoint=endpoint, token=hf_token() or False)
+    watch_httpx(get_session())  # the client huggingface_hub shares, made on its first use
     try:
-        info = api.model_info(
-            spec.location, revision=spec.revision, files_metadata=True, timeout=HUB_API.read
-        )
+        # The read timeout bounds each wait for a byte; the deadline, the whole answer.
+        with deadline(HUB_API.total, httpx_timeout):
+            info = api.model_info(
+                spec.location, revision=spec.revision, files_metadata=True, timeout=HUB_API.read
+            )
     except GatedRepoError as exc:
         raise SourceNotFoundError(
             f"{spec} is gated and this token has no access",
@@ -264,7 +269,7 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
         raise SourceError(
             f"the hub at {endpoint} refused model info for {spec}: {first_line(exc)}"
         ) from exc
-    except httpx2.TimeoutException as exc:
+    except httpx2.TimeoutException as exc:  # a read timeout, or the total
         raise EndpointSilent("the hub", endpoint, HUB_API.total, hint=HUB_HINT) from exc
     except (httpx2.TransportError, OSError) as exc:
         raise SourceError(
