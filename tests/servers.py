@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Self
 
 import uvicorn
 
@@ -180,19 +181,25 @@ class SilentServer:
             except OSError:
                 return
             self.accepted.append(connection)
+            self._answer_on(connection)
 
-    def __enter__(self) -> SilentServer:
+    def _answer_on(self, connection: socket.socket) -> None:
+        """Nothing: silence."""
+
+    def __enter__(self) -> Self:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._closed.set()
         for connection in self.accepted:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
             connection.close()
         self.sock.close()
 
 
-class TricklingServer:
+class TricklingServer(SilentServer):
     """A server that answers one byte at a time, every ``interval`` seconds, and never to the
     end: a broken proxy, a hostile server. Each byte comes well within any read timeout, so
     only a bound on the whole request ends it.
@@ -204,13 +211,9 @@ class TricklingServer:
     """
 
     def __init__(self, *, body: bool = False, interval: float = 1.0) -> None:
+        super().__init__()
         self.body = body
         self.interval = interval
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted: list[socket.socket] = []
-        self._closed = threading.Event()
 
     def _answer(self) -> Iterator[bytes]:
         """The answer, a byte at a time, never ending."""
@@ -223,16 +226,8 @@ class TricklingServer:
         while True:
             yield b"a"
 
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                connection, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted.append(connection)
-            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+    def _answer_on(self, connection: socket.socket) -> None:
+        threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
 
     def _trickle(self, connection: socket.socket) -> None:
         connection.settimeout(0.1)
@@ -255,18 +250,6 @@ class TricklingServer:
                 connection.sendall(chunk)
             except OSError:  # the client gave up
                 return
-
-    def __enter__(self) -> TricklingServer:
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        for connection in self.accepted:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-        self.sock.close()
 
 
 def html_app() -> object:
