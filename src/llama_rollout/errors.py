@@ -6,6 +6,8 @@ the exception fail the task, so the same sentence lands in the step's log.
 
 from __future__ import annotations
 
+from llama_rollout.redaction import excerpt, redact
+
 
 class RolloutError(Exception):
     """Base class: a failure the user can act on."""
@@ -64,12 +66,13 @@ def quoted(value: object, limit: int = 60) -> str:
     control characters do not reach the terminal), with the full length when it is cut."""
     text = str(value)
     if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
+        return repr(redact(text))
+    # Redacted before the cut: a secret cut in two is no longer one the redaction knows.
+    return f"{redact(text[: limit + 4096])[:limit]!r}... ({len(text)} characters)"
 
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (of its first sub-exception for a group)."""
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return first_line(exc.exceptions[0])
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return excerpt((str(exc).strip().splitlines() or [type(exc).__name__])[0], 200)

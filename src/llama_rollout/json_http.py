@@ -16,6 +16,7 @@ import urllib3
 from llama_rollout.bounds import CONNECT, Bound, EndpointSilent
 from llama_rollout.deadline import bounded_pools
 from llama_rollout.errors import RolloutError, first_line
+from llama_rollout.redaction import excerpt
 
 
 def request_json(
@@ -68,4 +69,4 @@ def request_json(
     try:
         return response.status, json.loads(response.data)
     except ValueError:
-        return response.status, response.data.decode(errors="replace")[:300]
+        return response.status, excerpt(response.data.decode(errors="replace"), 300)

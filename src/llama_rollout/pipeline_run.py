@@ -29,6 +29,7 @@ from llama_rollout.evals.gate import Thresholds
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
+from llama_rollout.redaction import excerpt
 from llama_rollout.serving.embedded import MAX_MODEL_LEN as LOCAL_MAX_MODEL_LEN
 from llama_rollout.serving.embedded import PIN_TOOL_ARGUMENTS, pins_tool_arguments
 from llama_rollout.step_log import one_line_per_step
@@ -367,5 +368,5 @@ def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> st
         return str(answer["choices"][0]["message"]["content"]).strip()
     except (TypeError, KeyError, IndexError):
         raise RolloutError(
-            f"the model server at {base_url} answered {status}: {str(answer)[:200]}"
+            f"the model server at {base_url} answered {status}: {excerpt(answer, 200)}"
         ) from None

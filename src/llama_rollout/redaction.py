@@ -28,13 +28,16 @@ SHORTEST_SECRET = 6
 # The environment variables whose values are secrets wherever the project runs.
 SECRET_VARIABLES = (
     "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "KFP_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "KFP_TOKEN", "KF_PIPELINES_TOKEN", "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
 )  # fmt: skip
 
 _LOOKS_SECRET = [
     # A URL's userinfo: keep the user's scheme and host, drop who and what.
-    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]*(?::[^/\s@]*)?@"), r"\g<keep>"
-     + MASK + "@"),
+    # (up to the authority's last '@': a password may hold one).
+    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@"), r"\g<keep>" + MASK + "@"),
+    # The same without a scheme (user:password@host), as a careless value gives it.
+    (re.compile(r"\b[\w.%~+-]+:[^\s/?#]*@(?=[\w\[])"), MASK + "@"),
     (re.compile(r"(?P<keep>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\g<keep>" + MASK),
     (re.compile(r"(?P<keep>\b[Bb]asic\s+)[A-Za-z0-9+/=]{6,}"), r"\g<keep>" + MASK),
     (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S), MASK),
@@ -118,6 +121,12 @@ def configure_step_logging(*, quiet: tuple[str, ...] = ()) -> None:
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
     redact_logs()
+
+
+def excerpt(text: object, limit: int) -> str:
+    """The first ``limit`` characters of ``text`` (a server's answer, a value), redacted before
+    the cut: a secret cut in two is no longer one the patterns or the memory know."""
+    return redact(str(text)[: limit + 4096])[:limit]
 
 
 def redact_logs() -> None:

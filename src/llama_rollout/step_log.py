@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from llama_rollout.redaction import excerpt
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
 _FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
@@ -66,7 +68,7 @@ class StepLog(io.TextIOBase):
             self.terminal.flush()
             return
         if self.current and _ERROR.search(line) and "Traceback" not in line:
-            self.last_error[self.current] = line.strip()[:400]
+            self.last_error[self.current] = excerpt(line.strip(), 400)
 
 
 @contextlib.contextmanager

@@ -135,7 +135,7 @@ class PipelinesServer:
         if status != 200 or not isinstance(answer, dict) or "multi_user" not in answer:
             raise PipelinesError(
                 f"{self.host} is not a pipelines API: /apis/v2beta1/healthz answered {status} "
-                f"{str(answer)[:80]!r}",
+                f"{redaction.excerpt(answer, 80)!r}",
                 hint="give the pipeline server's route (oc get route ds-pipeline-dspa -n "
                 f"{self.namespace} -o jsonpath='{{.spec.host}}')",
             )
@@ -209,9 +209,9 @@ def _message(exc: Any) -> str:
 
     try:
         body = json.loads(exc.body)
-        return str(body.get("message") or body.get("error") or body)[:300]
+        return redaction.excerpt(body.get("message") or body.get("error") or body, 300)
     except (TypeError, ValueError, AttributeError):
-        return str(getattr(exc, "reason", "") or exc)[:300]
+        return redaction.excerpt(getattr(exc, "reason", "") or exc, 300)
 
 
 def _package(image: str | None) -> Path:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.redaction import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def last_log_line(log: Path) -> str:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return "(no log)"
-    return lines[-1][:300] if lines else "(empty log)"
+    return excerpt(lines[-1], 300) if lines else "(empty log)"
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

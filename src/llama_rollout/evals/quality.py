@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from llama_rollout.bounds import VLLM_PROBE
 from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.json_http import request_json
+from llama_rollout.redaction import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> 
     if status != 200 or model not in served:
         raise QualityError(
             f"the model server at {base_url} does not serve {model} ({status}: "
-            f"{', '.join(map(str, served)) or str(listing)[:200]})",
+            f"{', '.join(map(str, served)) or excerpt(listing, 200)})",
             hint="lm-eval asks vLLM directly: check serving_url and serving_model",
         )
 
@@ -194,7 +195,7 @@ def run_quality(
     except Exception as exc:  # lm-eval raises whatever its backends raise
         raise QualityError(
             f"lm-eval could not run {', '.join(settings.tasks)} against {base_url}: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            f"{type(exc).__name__}: {excerpt(str(exc).splitlines()[0], 300) if str(exc) else ''}",
             hint="check that vLLM answers chat completions there; on a cluster with no "
             "route to the Hugging Face hub, run only the built-in task",
         ) from exc

@@ -23,6 +23,7 @@ from llama_rollout.bounds import CONNECT, KUBERNETES
 from llama_rollout.deadline import bounded_pools, deadline, urllib3_timeout
 from llama_rollout.errors import first_line
 from llama_rollout.kube.errors import KubeError, translated_errors
+from llama_rollout.redaction import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +358,7 @@ class Kube:
             logger.warning("cannot read the log of pod %s/%s: %s", namespace, pod, first_line(exc))
             return ""
         lines = [line for line in str(text).splitlines() if line.strip()]
-        return lines[-1][:300] if lines else ""
+        return excerpt(lines[-1], 300) if lines else ""
 
 
 def schema_has(schema: dict[str, Any] | None, path: str) -> bool:

@@ -26,6 +26,7 @@ from llama_rollout.json_http import request_json
 from llama_rollout.kube.schemas import check_against, load_crd
 from llama_rollout.publish import olsconfig
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, Publication
+from llama_rollout.redaction import excerpt
 
 CRD_FILE = Path(__file__).resolve().parent.parent / "embedded" / "ols.openshift.io_olsconfigs.yaml"
 READINESS_QUESTION = "Hello there!"  # what Lightspeed's /readiness sends its default model
@@ -105,7 +106,7 @@ def check_provider(provider: olsconfig.Provider, credential: str) -> str:
     except (TypeError, KeyError, IndexError):
         raise RolloutError(
             f"provider {provider.name} at {provider.url} answered {status} to Lightspeed's "
-            f"readiness question for model {provider.model}: {str(answer)[:200]}",
+            f"readiness question for model {provider.model}: {excerpt(answer, 200)}",
             hint="the provider's URL or model name is not what the endpoint serves",
         ) from None
 

@@ -39,6 +39,7 @@ from llama_rollout.publish.olsconfig import (
     NAMESPACE,
     Publication,
 )
+from llama_rollout.redaction import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -249,14 +250,14 @@ def ask(
         if status == 422 and "is not a valid" in str(detail):
             raise OldConfiguration(
                 f"Lightspeed does not know provider {provider}, model {model} yet (422: "
-                f"{str(detail)[:200]})",
+                f"{excerpt(detail, 200)})",
                 hint="the app server did not restart with the new OLSConfig: see its Deployment "
                 "openshift-lightspeed/lightspeed-app-server and the operator's log",
             )
         if status == 413:
             raise PublishError(
                 f"Lightspeed's prompt budget is exceeded through provider {provider}, model "
-                f"{model} (413: {str(detail)[:200]})",
+                f"{model} (413: {excerpt(detail, 200)})",
                 hint="raise max_model_len (contextWindowSize), lower lightspeed_max_tokens, or "
                 "serve fewer MCP tools",
             )
@@ -269,7 +270,7 @@ def ask(
             "/ols-access: apply manifests/lightspeed-publisher",
         }.get(status, "the provider's URL, model or credential is wrong for Lightspeed")
         raise PublishError(f"Lightspeed answered {status} to a question through provider "
-                           f"{provider}, model {model}: {str(detail)[:300]}", hint=hint)  # fmt: skip
+                           f"{provider}, model {model}: {excerpt(detail, 300)}", hint=hint)  # fmt: skip
     return str(text)
 
 

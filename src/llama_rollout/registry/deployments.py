@@ -14,6 +14,7 @@ import urllib3
 from llama_rollout.bounds import CONNECT, REGISTRY, EndpointSilent
 from llama_rollout.deadline import bounded_pools
 from llama_rollout.errors import RegistryError, first_line
+from llama_rollout.redaction import excerpt
 from llama_rollout.registry.endpoint import RegistryEndpoint
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ class _RegistryRest:
             ) from exc
         if response.status >= 400:
             raise _RestStatus(
-                response.status, f"{method} {path}: {response.data.decode(errors='replace')[:300]}"
+                response.status,
+                f"{method} {path}: {excerpt(response.data.decode(errors='replace'), 300)}",
             )
         try:
             return json.loads(response.data)

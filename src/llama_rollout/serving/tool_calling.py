@@ -19,6 +19,7 @@ from typing import Any
 from llama_rollout.bounds import VLLM
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
+from llama_rollout.redaction import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,15 @@ def check_tool_calling(
             "--tool-call-parser <parser for the model> (llama3_json for Llama 3.x JSON calls)",
         )
     if status >= 400:
-        return ToolCallCheck(False, f"the server answered {status} to a tool request: {text[:300]}")
+        return ToolCallCheck(
+            False, f"the server answered {status} to a tool request: {excerpt(text, 300)}"
+        )
     try:
         message = answer["choices"][0]["message"]
     except (TypeError, KeyError, IndexError):
-        return ToolCallCheck(False, f"the server's answer is not a chat completion: {text[:200]}")
+        return ToolCallCheck(
+            False, f"the server's answer is not a chat completion: {excerpt(text, 200)}"
+        )
     calls = tuple(message.get("tool_calls") or ())
     if calls:
         names = ", ".join(c.get("function", {}).get("name", "?") for c in calls)
@@ -114,7 +119,7 @@ def check_tool_calling(
     return ToolCallCheck(
         False,
         "the model answered without calling the tool (content: "
-        f"{content[:120]!r}); if it should call tools, check that --chat-template renders the "
+        f"{excerpt(content, 120)!r}); if it should call tools, check that --chat-template renders the "
         "tools for this model",
     )
 
@@ -128,7 +133,7 @@ def _left_in_content(style: str, content: str) -> str:
     }[style]
     return (
         f"the model wrote a {style}-style tool call in content instead of tool_calls "
-        f"({content[:120]!r}): the --tool-call-parser does not match the model's call format; "
+        f"({excerpt(content, 120)!r}): the --tool-call-parser does not match the model's call format; "
         f"use {fix.strip()} and a --chat-template of the same convention"
     )
 

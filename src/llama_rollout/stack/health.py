@@ -20,6 +20,7 @@ from typing import Any
 from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound, EndpointSilent
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.json_http import request_json
+from llama_rollout.redaction import excerpt
 from llama_rollout.stack.config import check_version
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
     listings = [item for item in reply.get("output", []) if item.get("type") == "mcp_list_tools"]
     if not listings:
         raise StackLinkError(
-            f"Llama Stack -> MCP: the response has no mcp_list_tools item: {str(reply)[:300]}"
+            f"Llama Stack -> MCP: the response has no mcp_list_tools item: {excerpt(reply, 300)}"
         )
     return sorted(t["name"] for t in listings[0].get("tools", []))
 
