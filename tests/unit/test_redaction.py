@@ -165,3 +165,33 @@ def test_an_uncaught_exception_s_traceback_is_redacted():
     assert result.stderr.count("Traceback") == 2, result.stderr
     assert "sekrit-pipelines-token" not in result.stderr
     assert f"the server said: token {MASK} is invalid" in result.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=SECRETS, before=st.integers(0, 300), cut=st.integers(1, 400))
+def test_a_secret_cut_by_an_excerpt_is_masked_before_the_cut(secret, before, cut):
+    redaction.remember(secret)
+    text = "answer: " + " " * before + secret + " and more"
+    shown = redaction.excerpt(text, cut)
+    assert len(shown) <= cut
+    assert secret[: redaction.SHORTEST_SECRET] not in shown
+
+
+@pytest.mark.parametrize(
+    "text, hidden",
+    [
+        ("http://u:se@cr3t-pass@host:1/x", "cr3t-pass"),
+        ("ftp://bob:pa55@w0rd@files.example.com", "pa55@w0rd"),
+        ("HF_ENDPOINT u:s3cr3t-value@hub.example.com is not a URL", "s3cr3t-value"),
+        ("registry at admin:hunter22@[::1]:8080", "hunter22"),
+    ],
+)
+def test_userinfo_is_masked_up_to_the_authority_s_last_at_and_without_a_scheme(text, hidden):
+    assert hidden not in redact(text) and "@" in redact(text)
+
+
+def test_a_quoted_value_is_redacted_before_it_is_cut():
+    from llama_rollout.errors import quoted
+
+    url = "http://a-rather-long-user-name-for-the-registry:" + "s3cr3t-password-value" + "@h/x"
+    assert "s3cr3t" not in quoted(url, 60)
