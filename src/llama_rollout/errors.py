@@ -6,7 +6,12 @@ the exception fail the task, so the same sentence lands in the step's log.
 
 from __future__ import annotations
 
+import re
+
 from llama_rollout.redaction import excerpt, redact
+
+ERROR_LINE_LENGTH = 2000  # the longest error line: what a terminal shows, not a flood
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class RolloutError(Exception):
@@ -76,3 +81,12 @@ def first_line(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return first_line(exc.exceptions[0])
     return excerpt((str(exc).strip().splitlines() or [type(exc).__name__])[0], 200)
+
+
+def error_line(message: str) -> str:
+    """``message`` as one error line: redacted, control characters escaped (a value's escape
+    sequences do not drive the terminal, its newlines do not make a second line), and cut."""
+    line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], redact(message))
+    if len(line) > ERROR_LINE_LENGTH:
+        return line[:ERROR_LINE_LENGTH] + f"... ({len(line) - ERROR_LINE_LENGTH} more characters)"
+    return line

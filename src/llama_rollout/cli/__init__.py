@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Callable
 
 from llama_rollout import redaction
 from llama_rollout.cli.arguments import build_parser
-from llama_rollout.errors import RolloutError, first_line
+from llama_rollout.errors import RolloutError, error_line, first_line
 
 UNEXPECTED = 70  # EX_SOFTWARE: a bug, not something the user can fix
-ERROR_LINE_LENGTH = 2000  # the longest error line: what a terminal shows, not a flood
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def error_line(message: str) -> str:
-    """``message`` as one error line: redacted, control characters escaped (a value's escape
-    sequences do not drive the terminal, its newlines do not make a second line), and cut."""
-    line = _CONTROL.sub(lambda m: repr(m.group())[1:-1], redaction.redact(message))
-    if len(line) > ERROR_LINE_LENGTH:
-        return line[:ERROR_LINE_LENGTH] + f"... ({len(line) - ERROR_LINE_LENGTH} more characters)"
-    return line
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,10 +4,13 @@ one-line form."""
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import timedelta
 from typing import NoReturn
 
 from llama_rollout.cli import commands
+from llama_rollout.errors import error_line, quoted
+from llama_rollout.k8s_types import dns_label_problem
 
 
 def _pinned_image(value: str) -> str:
@@ -19,26 +22,53 @@ def _pinned_image(value: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in the CLI's one-line form, with where to read the usage."""
+    """Usage errors in the CLI's one-line form (redacted, escaped, cut), with where to read the
+    usage; no abbreviated options (``--max-model=99`` is a typo, not ``--max-model-len``)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message}: see `{self.prog} --help`\n")
+        self.exit(2, f"error: {self.prog}: {error_line(message)}: see `{self.prog} --help`\n")
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]{1,3})?|\.[0-9]+")  # ASCII digits only
+LONGEST_DURATION = 3650 * 86400  # ten years: more is a typo
 
 
 def _duration(value: str) -> timedelta:
     number, unit = (value[:-1], value[-1]) if value[-1:] in DURATION_UNITS else (value, "s")
-    try:
-        seconds = float(number) * DURATION_UNITS[unit]
-    except ValueError:
+    if len(number) > 20 or not _NUMBER.fullmatch(number):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a duration (e.g. 90s, 30m, 24h, 7d)"
-        ) from None
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"give a duration above 0, not {value}")
+            f"{quoted(value)} is not a duration (e.g. 90s, 30m, 24h, 7d)"
+        )
+    seconds = float(number) * DURATION_UNITS[unit]
+    if not 1 <= seconds <= LONGEST_DURATION:
+        raise argparse.ArgumentTypeError(f"give a duration from 1s to 3650d, not {quoted(value)}")
     return timedelta(seconds=seconds)
+
+
+def _concurrency(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= 10:
+        raise argparse.ArgumentTypeError(f"{quoted(value)} is outside 1..10")
+    return int(value)
+
+
+def _namespace(value: str) -> str:
+    if problem := dns_label_problem(value):
+        raise argparse.ArgumentTypeError(f"{problem}: give the data science project's name")
+    return value
+
+
+def _display_name(value: str) -> str:
+    """A run's, a schedule's or an experiment's name, as the pipelines API stores it."""
+    if not value.strip() or len(value) > 128 or not value.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{quoted(value)} is not a name: give 1 to 128 printable characters"
+        )
+    return value
 
 
 def _seconds(value: str) -> float:
@@ -53,14 +83,19 @@ def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
     ):
         p = sub.add_parser(name, help=what)
         p.add_argument("--host", required=True, help="the pipeline server's API route URL")
-        p.add_argument("--namespace", required=True, help="the data science project it runs in")
+        p.add_argument(
+            "--namespace",
+            required=True,
+            type=_namespace,
+            help="the data science project it runs in",
+        )
         p.add_argument(
             "--token-file",
             help="a file with the bearer token (default: "
             "$KF_PIPELINES_TOKEN, e.g. from `oc whoami -t`)",
         )
         p.add_argument("--ca-cert", help="a CA bundle for the route's certificate")
-        p.add_argument("--experiment", default="llama-rollout")
+        p.add_argument("--experiment", default="llama-rollout", type=_display_name)
         p.add_argument("--image", type=_pinned_image, help="the runtime image every step runs in")
         p.add_argument(
             "--set",
@@ -72,6 +107,7 @@ def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--name",
             required=name == "schedule",
+            type=_display_name,
             help="the run's name"
             + (" (default: llama-rollout-<time>)" if name == "submit" else ""),
         )
@@ -81,7 +117,7 @@ def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
                 required=True,
                 help="6 fields, seconds first: '0 0 */6 * * *' runs every 6 hours",
             )
-            p.add_argument("--max-concurrency", type=int, default=1)
+            p.add_argument("--max-concurrency", type=_concurrency, default=1)
         p.set_defaults(func=getattr(commands, f"cmd_{name}"))
 
 
