@@ -1,6 +1,8 @@
 """YAML from a user (a dataset, a ``--set`` value): plain data, no aliases, errors by position.
 
-Two things a safe loader still allows are refused here. Aliases: a document of nested
+Three things a safe loader still allows are refused here. Tags: ``!!int x`` fails inside
+the constructor with the value in its message, and ``!anything`` is quoted by PyYAML's error;
+plain data needs none. Aliases: a document of nested
 anchors and aliases (a "billion laughs") is a few hundred bytes and expands to gigabytes; the
 project's YAML never needs one, so an alias is an error. And quoting: PyYAML's errors quote
 the line they failed on, and that line may hold a credential, so an error here says the line,
@@ -28,9 +30,24 @@ def load_plain_yaml(text: str | bytes, *, what: str) -> Any:
                     problem="an alias (*name) is not allowed here: write the value out",
                     problem_mark=event.start_mark,
                 )
+            if isinstance(event, yaml.NodeEvent) and _explicit_tag(event):
+                raise yaml.MarkedYAMLError(
+                    problem="a tag (!name or !!type) is not allowed here: write plain values",
+                    problem_mark=event.start_mark,
+                )
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{what} is not YAML: {yaml_problem(exc)}") from exc
+
+
+def _explicit_tag(event: yaml.NodeEvent) -> bool:
+    """A tag the text wrote (``!x``, ``!!int``), not one the parser implied; the quoted or plain
+    scalars and the plain collections of ordinary YAML have none."""
+    tag = getattr(event, "tag", None)
+    if tag is None or tag == "!":  # "!" is a non-specific tag: the value is a string
+        return False
+    implicit = getattr(event, "implicit", True)
+    return not (any(implicit) if isinstance(implicit, tuple) else implicit)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

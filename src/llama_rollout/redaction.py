@@ -47,9 +47,11 @@ _LOOKS_SECRET = [
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MASK),
     # key=value and "key": "value" where the key names a secret.
     # (the key ends with the word: max_tokens=, token_path= and tokenizer= are not secrets;
-    # a shell reference, TOKEN=$(oc whoami -t), is an instruction, not a value).
+    # a shell reference, TOKEN=$(oc whoami -t), is an instruction, not a value; a short
+    # word without a digit, "secret: Extra inputs...", is a message about a field, not a value).
     (re.compile(r"(?P<keep>(?i:\b[\w-]*(?:token|secret|password|passwd|api[_-]?key|access[_-]?key))"
-                r"[\"']?\s*[:=]\s*[\"']?)(?!\$)[^\s\"',;&}]{4,}"), r"\g<keep>" + MASK),
+                r"[\"']?\s*[:=]\s*[\"']?)(?!\$)(?=[^\s\"',;&}]*\d|[^\s\"',;&}]{8})[^\s\"',;&}]{4,}"),
+     r"\g<keep>" + MASK),
 ]  # fmt: skip
 
 _known: set[str] = set()

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llama_rollout.errors import ConfigurationError, quoted
+from llama_rollout.errors import ConfigurationError
 from llama_rollout.evals.scoring import tool_schema, type_problem
 from llama_rollout.plain_yaml import load_plain_yaml
 from llama_rollout.user_files import read_user_file
@@ -72,19 +72,23 @@ class Turn(BaseModel):
     def _possible_answer_form(cls, calls: Any) -> Any:
         if not isinstance(calls, list):
             raise ValueError("expected_calls must be a list of {tool: {argument: [values]}}")
-        for call in calls:
+        # By position, not by name: a dataset's text is not quoted in errors.
+        for number, call in enumerate(calls, 1):
             if not isinstance(call, dict) or len(call) != 1:
-                raise ValueError(f"each expected call is one {{tool: {{...}}}}, not {_kind(call)}")
-            ((tool, arguments),) = call.items()
+                raise ValueError(
+                    f"expected call {number} must be one {{tool: {{...}}}}, not {_kind(call)}"
+                )
+            ((_, arguments),) = call.items()
             if not isinstance(arguments, dict):
                 raise ValueError(
-                    f"the arguments of {quoted(tool)} must be a mapping, not {_kind(arguments)}"
+                    f"the arguments of expected call {number} must be a mapping, not "
+                    f"{_kind(arguments)}"
                 )
-            for argument, values in arguments.items():
+            for position, values in enumerate(arguments.values(), 1):
                 if not isinstance(values, list) or not values:
                     raise ValueError(
-                        f'{quoted(f"{tool}.{argument}")} must be a list of allowed values ("" '
-                        f"marks it optional), not {_kind(values)}"
+                        f"argument {position} of expected call {number} must be a list of "
+                        f'allowed values ("" marks it optional), not {_kind(values)}'
                     )
         return calls
 
@@ -233,6 +237,9 @@ def check_against_tools(dataset: Dataset, tools: Sequence[Mapping[str, Any]]) ->
                                 )
 
 
+_FIELDS = {*Dataset.model_fields, *Case.model_fields, *Turn.model_fields}
+
+
 def _kind(value: Any) -> str:
     """What a value is, for an error that must not quote a dataset's content."""
     return f"a {type(value).__name__}"
@@ -249,11 +256,18 @@ def _first_problem(document: dict[str, Any], exc: ValidationError) -> str:
         cases = document.get("cases") or []
         index = location[1]
         case_id = cases[index].get("id") if isinstance(cases[index], dict) else None
-        where.append(f"case {str(case_id)[:80]}" if case_id else f"case #{index + 1}")
+        valid = isinstance(case_id, str) and _CASE_ID.match(case_id)
+        where.append(f"case {case_id}" if valid else f"case #{index + 1}")
         location = location[2:]
         if location[:1] == ["turns"] and len(location) > 1 and isinstance(location[1], int):
             where.append(f"turn {location[1] + 1}")
             location = location[2:]
-    field = ".".join(str(p) for p in location)
+    # Field names only: a mapping's keys (tool and argument names) are the dataset's text.
+    # A misspelled field (an extra input) is named, cut short: the user needs to see it.
+    field = ".".join(
+        str(p)
+        for p in location
+        if p in _FIELDS or isinstance(p, int) or error["type"] == "extra_forbidden"
+    )
     message = error["msg"].removeprefix("Value error, ")
     return ", ".join(where) + (": " if where else "") + (f"{field}: " if field else "") + message
