@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from llama_rollout.errors import ConfigurationError, quoted
+from llama_rollout.errors import ConfigurationError
 from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.step import EvaluationRequest
+from llama_rollout.http_urls import check_http_url
 from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
 from llama_rollout.publish.step import PublishRequest
 from llama_rollout.serving.step import ServingRequest
@@ -27,7 +27,6 @@ from llama_rollout.targets import Target
 from llama_rollout.weights.plan import check_base_prefix
 from llama_rollout.weights.source import check_model_name, parse_source_uri
 
-MAX_URL_LENGTH = 2048
 SECRET_PARAMETERS = (
     "data_connection",
     "hf_token_secret",
@@ -39,10 +38,6 @@ TIMEOUT_PARAMETERS = (
     "serving_timeout_seconds",
     "llama_stack_timeout_seconds",
     "lightspeed_timeout_seconds",
-)
-CREDENTIALS_HINT = (
-    "the steps authenticate with their service account's token, and a token of your own goes "
-    "in a Secret the pipeline names"
 )
 # Every whole-number parameter's sane range: beyond it is a typo (a 30-digit timeout, a
 # 400-digit GPU count), refused by name before anything runs.
@@ -83,35 +78,6 @@ PUBLISH_NAMES = {
     "create_missing": "lightspeed_create", "timeout_seconds": "lightspeed_timeout_seconds",
 }  # fmt: skip
 STAND_IN_REVISION = "0" * 40  # names get the revision's first characters: as long as a real one
-
-
-def check_http_url(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> str:
-    """``url`` when it is an http(s) URL with a host and no credentials, else a
-    ConfigurationError naming ``name`` (and never quoting the URL's userinfo)."""
-    try:
-        parsed = urlparse(url)
-        host, _ = parsed.hostname, parsed.port
-    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
-        parsed, host = None, None
-    if parsed is not None and host and (parsed.username is not None or parsed.password):
-        shown = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
-        raise ConfigurationError(
-            f"{name} {quoted(shown)} carries credentials (user:password@): they would be "
-            "written to logs and objects",
-            hint=f"give the URL without them; {credentials}",
-        )
-    if (
-        parsed is None
-        or len(url) > MAX_URL_LENGTH
-        or parsed.scheme not in ("http", "https")
-        or not host
-        or not url.isprintable()
-        or " " in url
-    ):
-        raise ConfigurationError(
-            f"{name} {quoted(url)} is not an http(s) URL", hint="give http(s)://HOST[:PORT]/PATH"
-        )
-    return url
 
 
 def check_parameters(values: Mapping[str, Any]) -> None:

@@ -27,12 +27,12 @@ from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
 from llama_rollout.cron import check_cron
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
-from llama_rollout.user_files import read_user_file
+from llama_rollout.http_urls import check_http_url
+from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "KF_PIPELINES_TOKEN"  # noqa: S105 - the variable's name
-TOKEN_FILE_LIMIT = 64 * 1024  # a service-account JWT is a few kB
 DEFAULT_EXPERIMENT = "llama-rollout"
 # The exit handler takes a PipelineTaskFinalStatus: backends before KFP 2.14.0 refuse the run
 # ("task final status not supported yet", kubeflow/pipelines#11641, fixed by #11953); and
@@ -63,8 +63,6 @@ class PipelinesServer:
         cls, host: str, namespace: str, *, token_file: str | None, ca_cert: str | None
     ) -> PipelinesServer:
         """The server from the CLI's arguments; the token from ``token_file`` or $KF_PIPELINES_TOKEN."""
-        from llama_rollout.parameters import check_http_url
-
         check_http_url(
             "--host", host, credentials=f"the token goes in ${TOKEN_ENV} or --token-file"
         )

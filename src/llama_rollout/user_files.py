@@ -16,6 +16,7 @@ from pathlib import Path
 
 from llama_rollout.errors import ConfigurationError
 
+TOKEN_FILE_LIMIT = 64 * 1024  # a token file's cap: a service-account JWT is a few kB
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a named pipe (reading it would wait for a writer)"),

@@ -26,6 +26,8 @@ from typing import Any
 
 from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, RegistryError
+from llama_rollout.http_urls import check_http_url
+from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +112,7 @@ def find_registry(kube: Any, name: str, namespace: str = DEFAULT_REGISTRIES_NAME
 def endpoint_for(url: str, *, token: str | None = None) -> RegistryEndpoint:
     """How to reach ``url``: over HTTPS, the token (default: the pod's) and the cluster's CAs;
     over HTTP, nothing secret."""
-    if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"invalid Model Registry URL {url!r}",
-            hint="give http(s)://HOST[:PORT] of the registry's REST endpoint",
-        )
+    check_http_url("invalid Model Registry URL", url)
     if not url.startswith("https://"):
         return RegistryEndpoint(url.rstrip("/"))
     return RegistryEndpoint(
@@ -148,10 +146,13 @@ def resolve_endpoint(
 def service_account_token() -> str | None:
     """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
     path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH") or str(SERVICE_ACCOUNT_DIR / "token")
-    try:
-        token = Path(path).read_text().strip() or None
-    except OSError:
+    if not os.path.lexists(path):
         return None
+    raw = read_user_file(
+        path, what="service-account token file", limit=TOKEN_FILE_LIMIT,
+        hint="point KF_PIPELINES_SA_TOKEN_PATH at a file with the token alone",
+    )  # fmt: skip
+    token = raw.decode(errors="replace").strip() or None
     redaction.remember(token)
     return token
 
