@@ -14,11 +14,13 @@ version, and a server too old to run the pipeline is refused before anything is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,15 +214,18 @@ def _message(exc: Any) -> str:
         return redaction.excerpt(getattr(exc, "reason", "") or exc, 300)
 
 
-def _package(image: str | None) -> Path:
+@contextlib.contextmanager
+def _package(image: str | None) -> Iterator[Path]:
+    """The compiled pipeline, in a folder removed once it is uploaded (or not)."""
     from pipelines.compile import compile_pipeline
 
-    out = Path(tempfile.mkdtemp(prefix="llama-rollout-")) / "llama-rollout.yaml"
-    if image:
-        compile_pipeline(out, image=image)
-    else:
-        compile_pipeline(out)
-    return out
+    with tempfile.TemporaryDirectory(prefix="llama-rollout-") as folder:
+        out = Path(folder) / "llama-rollout.yaml"
+        if image:
+            compile_pipeline(out, image=image)
+        else:
+            compile_pipeline(out)
+        yield out
 
 
 def _checked(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -247,9 +252,8 @@ def submit(
 ) -> Submitted:  # fmt: skip
     """Start one run of the pipeline on ``server``."""
     values = _checked(parameters)
-    package = _package(image)
     client = server.client()
-    with _translated("start a run on", server):
+    with _package(image) as package, _translated("start a run on", server):
         result = client.create_run_from_pipeline_package(
             str(package), arguments=values, run_name=run_name, experiment_name=experiment,
             namespace=server.namespace, enable_caching=False,
@@ -272,9 +276,8 @@ def schedule(
             f"max concurrency {max_concurrency} is outside 1..10, the pipelines API's bounds"
         )
     values = _checked(parameters)
-    package = _package(image)
     client = server.client()
-    with _translated("create a recurring run on", server):
+    with _package(image) as package, _translated("create a recurring run on", server):
         found = client.create_experiment(name=experiment, namespace=server.namespace)
         result = client.create_recurring_run(
             experiment_id=found.experiment_id, job_name=name, cron_expression=cron,
