@@ -14,9 +14,11 @@ from typing import Any
 import urllib3
 
 from llama_rollout.bounds import CONNECT, Bound, EndpointSilent
-from llama_rollout.deadline import bounded_pools
+from llama_rollout.deadline import bounded_pools, deadline, urllib3_timeout
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.redaction import excerpt
+
+MAX_ANSWER = 16 * 2**20  # bytes: a model list or a chat completion is kilobytes
 
 
 def request_json(
@@ -49,11 +51,17 @@ def request_json(
     # A pool of its own, each request bounded in all (its connect + read timeouts).
     pool = bounded_pools(urllib3.PoolManager(ca_certs=ca_certs))
     try:
-        response = pool.request(
-            method, url, body=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **(headers or {})},
-            timeout=urllib3.Timeout(connect=CONNECT, read=bound.read), retries=False,
-        )  # fmt: skip
+        # The answer is read within the request's deadline too, and no further than a cap: a
+        # server that streams gigabytes is refused, not held in memory.
+        with deadline(CONNECT + bound.read, urllib3_timeout(url)):
+            response = pool.request(
+                method, url, body=None if body is None else json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", **(headers or {})},
+                timeout=urllib3.Timeout(connect=CONNECT, read=bound.read), retries=False,
+                preload_content=False,
+            )  # fmt: skip
+            data = response.read(MAX_ANSWER + 1)
+            response.release_conn()
     except urllib3.exceptions.NewConnectionError as exc:  # a kind of ConnectTimeoutError
         raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc
     except urllib3.exceptions.ConnectTimeoutError as exc:
@@ -66,7 +74,13 @@ def request_json(
         raise EndpointSilent(what, url, bound.total) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise unreachable(f"{what} is unreachable at {url}: {first_line(exc)}") from exc
+    if len(data) > MAX_ANSWER:
+        raise unreachable(
+            f"{what} at {url} answered more than {MAX_ANSWER // 2**20} MiB, which no answer of "
+            "its API is",
+            hint="check that the URL is the API's, not a file server or a proxy's page",
+        )
     try:
-        return response.status, json.loads(response.data)
+        return response.status, json.loads(data)
     except ValueError:
-        return response.status, excerpt(response.data.decode(errors="replace"), 300)
+        return response.status, excerpt(data.decode(errors="replace"), 300)

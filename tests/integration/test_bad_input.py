@@ -347,7 +347,11 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             r"4 of 4 files of .* do not match its manifest: config.json is missing .*--verify",
         ),
         Case("prune-no-limit", ["prune"], r"required: --older-than"),
-        Case("prune-zero", ["prune", "--older-than", "0"], r"give a duration from 1s to 3650d, not '0'"),
+        Case(
+            "prune-zero",
+            ["prune", "--older-than", "0"],
+            r"give a duration from 1s to 3650d, not '0'",
+        ),
         Case("prune-word", ["prune", "--older-than", "a-while"], r"'a-while' is not a duration"),
         Case(
             "prune-prefix",

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +19,43 @@ def _print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(payload, sort_keys=True), flush=True)
 
 
+MAX_FILE_NAME = 200  # bytes of a file name: 255 on Linux, less the partial file's affixes
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from components import RUNTIME_IMAGE
     from pipelines.compile import compile_pipeline
 
     output = Path(args.output)
+    if len(output.name) > MAX_FILE_NAME:
+        raise ConfigurationError(
+            f"--output's file name is {len(output.name)} characters long: at most {MAX_FILE_NAME}",
+            hint="give a shorter file name ending in .yaml",
+        )
     if output.suffix not in (".yaml", ".yml") or output.is_dir():
         raise ConfigurationError(
             f"--output {quoted(str(output), 200)} is not a YAML file's path",
             hint="give a file path ending in .yaml, e.g. pipelines/llama-rollout.yaml",
         )
     if not output.parent.is_dir():
+        what = "is a file" if output.parent.exists() else "does not exist"
         raise ConfigurationError(
-            f"cannot write {output}: folder {output.parent} does not exist",
+            f"cannot write {output}: folder {output.parent} {what}",
             hint="create it, or give --output a path in an existing folder",
         )
     image = args.image or RUNTIME_IMAGE
     # Compiled beside the output and moved into place: a full disk or a failed compile leaves
-    # the previous file whole, not a truncated one.
-    partial = output.with_name(f".{output.name}.partial.yaml")
+    # the previous file whole, not a truncated one. Under a unique name: two compiles to one
+    # file at once each write their own, and the last one wins.
+    partial: Path | None = None
     try:
+        descriptor, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial.yaml",
+                                            dir=output.parent)  # fmt: skip
+        os.close(descriptor)
+        partial = Path(name)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        partial.chmod(0o666 & ~umask)  # as a file written in place would be, not mkstemp's 0600
         compile_pipeline(partial, image=image)
         if not partial.read_text().isascii():
             raise RolloutError(
@@ -50,7 +69,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
             hint=("free space, or " if full else "") + "give --output a path you can write",
         ) from exc
     finally:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     print(f"compiled the pipeline to {output} (steps run in {image})")
     return 0
 
