@@ -18,8 +18,12 @@ MAX_NUMBER_LENGTH = 40  # characters: more than any setting needs, far below Pyt
 
 SCALARS: dict[type, tuple[str, str, str]] = {
     bool: (r"true|false", "a boolean", "write true or false"),
-    int: (r"[+-]?\d+", "an integer", "write digits"),
-    float: (r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", "a number", "write a decimal number"),
+    int: (r"[+-]?[0-9]+", "an integer", "write digits"),
+    float: (
+        r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?",
+        "a number",
+        "write a decimal number",
+    ),
 }
 
 

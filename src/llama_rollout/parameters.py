@@ -19,7 +19,12 @@ from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.step import EvaluationRequest
 from llama_rollout.http_urls import check_http_url
-from llama_rollout.k8s_types import dns_label_problem, model_name_from, object_name_problem
+from llama_rollout.k8s_types import (
+    dns_label_problem,
+    model_name_from,
+    model_name_problem,
+    object_name_problem,
+)
 from llama_rollout.publish.step import PublishRequest
 from llama_rollout.serving.step import ServingRequest
 from llama_rollout.stack.step import StackRequest
@@ -104,6 +109,7 @@ def check_parameters(values: Mapping[str, Any]) -> None:
         if problem := _magnitude_problem(name, value):
             problems.append(problem)
             v[name] = _in_range(name, value)
+    out_of_range = len(problems)
     check(lambda: parse_source_uri(v["source_uri"]))
     if v["model_name"]:
         check(lambda: check_model_name(v["model_name"]))
@@ -124,13 +130,21 @@ def check_parameters(values: Mapping[str, Any]) -> None:
             problems.append(f"{name}: {problem}: give a namespace or object name")
     # A bad namespace is named once above, not again by each stage's settings.
     namespace = v["namespace"] if not dns_label_problem(v["namespace"] or "-") else "default"
+    # Likewise a bad model name, which every object's name is made of.
     model = v["model_name"] or model_name_from(v["source_uri"].rstrip("/").rsplit("/", 1)[-1])
+    if model_name_problem(model):
+        model = "model"
     check(lambda: _serving_request(v, model).settings(namespace), SERVING_NAMES)
     check(lambda: _stack_request(v, model).settings(namespace), STACK_NAMES)
     check(lambda: _evaluation_dataset(v))
     check(lambda: check_tasks(_evaluation_request(v).quality), EVALUATION_NAMES)
     check(lambda: _publish_request(v, model).publication(), PUBLISH_NAMES)
     if problems:
+        # A value out of range is named once: what a stage then says of its stand-in goes.
+        first = {p.split(" ", 1)[0] for p in problems[:out_of_range]}
+        problems = problems[:out_of_range] + [
+            p for p in problems[out_of_range:] if not any(n in p for n in first)
+        ]
         raise ConfigurationError(
             "invalid pipeline parameters: " + "; ".join(" ".join(p.split()) for p in problems),
             hint="fix them and start the run again (nothing was written)",
@@ -155,6 +169,8 @@ def _magnitude_problem(name: str, value: Any) -> str | None:
         if len(value) > MAX_LIST_LENGTH:
             return f"{name} has {len(value)} items: at most {MAX_LIST_LENGTH}"
         for number, item in enumerate(value, 1):
+            if isinstance(item, str) and not item.strip():
+                return f"{name}: item {number} is empty"
             if not isinstance(item, str):
                 return f"{name}: item {number} is {type(item).__name__}, not text: give a list of strings"
             if len(item) > MAX_ITEM_LENGTH:

@@ -82,7 +82,8 @@ class PipelinesServer:
                 hint="give the token alone: oc whoami -t",
             )
         if not token:
-            raise ConfigurationError("no token for the pipelines server", hint=hint)
+            where = f": the token file {token_file} is empty" if token_file else ""
+            raise ConfigurationError(f"no token for the pipelines server{where}", hint=hint)
         if ca_cert:
             read_user_file(ca_cert, what="CA file", limit=TOKEN_FILE_LIMIT * 16,
                            hint="give the PEM bundle of the route's CA")  # fmt: skip
