@@ -68,6 +68,13 @@ def hostile_files(root: Path) -> dict[str, Path]:
     files["long-input"].write_text(
         "name: t\ncases:\n  - id: c1\n    turns:\n      - input: " + "x" * 30_000 + "\n"
     )
+    files["tagged"] = root / "tagged.yaml"
+    files["tagged"].write_text(
+        "name: t\ncases:\n  - id: c1\n    turns:\n      - input: Which pods fail?\n"
+        f"        facts: [!!int {SECRET}]\n"
+    )
+    files["secret-id"] = root / "secret-id.yaml"
+    files["secret-id"].write_text(f"name: t\ncases:\n  - id: {SECRET.upper()}\n    turns: []\n")
     files["compiled"] = root / "compiled.yaml"
     files["compiled"].write_text("# the previous compile\n")
     return files
@@ -174,8 +181,41 @@ def cases(files: dict[str, Path]) -> list[Case]:
         check('lm_eval_tasks=["hellaswag"]', r"lm_eval_tasks: hellaswag is a multiple-choice task"),
         check('lm_eval_tasks=["mmlu"]', r"lm_eval_tasks: mmlu \(its task mmlu_\w+\) is a multiple"),
         check('eval_cases=["nope"]', r"eval_cases: dataset cluster-health has no case nope"),
+        check("model_name=Bad_Name", r"^(?!.*-0000000).*invalid model name: 'Bad_Name'"),
+        check(
+            "lightspeed_max_tokens=99999999", r"^(?!.*; )error: .*lightspeed_max_tokens is 99999999"
+        ),
+        check('lm_eval_tasks=["   "]', r"lm_eval_tasks: item 1 is empty"),
     ]
-    return files_class + crashes + accepted + wrong_reason + sizes + naming
+    # What an independent tester found next: usage errors, tags, ports, query strings, names.
+    mirror = ["mirror", "--source", "hf://acme/tiny"]
+    second_read = [
+        Case("usage-secret", [*mirror, "--stall-timeout", f"token={SECRET}"], r"is not a duration"),
+        Case("duration-overflow", [*mirror, "--stall-timeout", "1e300d"], r"from 1s to 3650d"),
+        Case("duration-tiny", ["prune", "--older-than", "1e-300s"], r"from 1s to 3650d"),
+        Case("duration-fullwidth", ["prune", "--older-than", "\uff15d".encode().decode("unicode_escape")],
+             r"is not a duration"),
+        Case("abbreviated-option", ["compile", "--out=x.yaml"], r"unrecognized arguments: --out"),
+        Case("schedule-namespace", ["schedule", "--host", "http://127.0.0.1:9", "--namespace", "Bad_NS",
+                                    "--name", "n", "--cron", "0 0 * * * *"], r"--namespace: 'Bad_NS'"),
+        Case("submit-name-newline", ["submit", *pipelines, "--name", "a\nb"], r"--name: 'a\\nb' is not a name"),
+        check(f"extra_vllm_args=[!!int {SECRET}]", r"extra_vllm_args is not YAML: .*a tag"),
+        check("eval_cases=[!!timestamp 2020-01-01]", r"eval_cases is not YAML: .*a tag"),
+        dataset("tagged", r"tagged.yaml is not YAML: line 6, column \d+: .*a tag"),
+        dataset("secret-id", r"case #1: id: ids are lower case"),
+        Case("register-port-word", ["register", "--model-uri", "s3://models/a/r1/", "--registry-url",
+                                    "http://h:abc"], r"invalid Model Registry URL 'http://h:abc'"),
+        check("registry_url=http://registry:0/", r"registry_url 'http://registry:0/' is not an http"),
+        check(f"mcp_url=http://mcp:8080/mcp?api_key={SECRET}", r"mcp_url 'http://mcp:8080/mcp' carries"),
+        check(f"lightspeed_url=https://ls:8443/#{SECRET}", r"lightspeed_url 'https://ls:8443/' carries"),
+        check(f"registry_url=http://u:{SECRET[:8]}@{SECRET[8:]}@registry:8080/",
+              r"registry_url 'http://registry:8080/' carries credentials"),
+        Case("compile-long-name", ["compile", "--output", str(files["folder"].parent / ("a" * 250 + ".yaml"))],
+             r"file name is 255 characters long: at most 200"),
+        Case("compile-under-a-file", ["compile", "--output", str(files["compiled"] / "x.yaml")],
+             r"folder .*compiled.yaml is a file"),
+    ]  # fmt: skip
+    return files_class + crashes + accepted + wrong_reason + sizes + naming + second_read
 
 
 def limit_file_size() -> None:
@@ -201,7 +241,7 @@ def run_case(case: Case, env: dict[str, str], state: Path, files: dict[str, Path
         problem = f"{len(errors)} error lines: {output[-600:]}"
     elif not re.search(case.says, errors[0]):
         problem = f"the line does not say {case.says!r}: {errors[0][:600]}"
-    elif SECRET in output or "\x1b" in output:
+    elif SECRET.lower() in output.lower() or "\x1b" in output:
         problem = "a planted secret or a control character was printed"
     elif len(errors[0]) > 2100:
         problem = f"the error line floods the terminal ({len(errors[0])} characters)"
