@@ -15,19 +15,23 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from llama_rollout.errors import ConfigurationError, invalid_settings
+from llama_rollout.errors import ConfigurationError, invalid_settings, quoted
 from llama_rollout.k8s_types import (
     DeploymentName,
     DnsLabel,
     LabelValue,
-    ModelName,
+    NodeSelector,
     PinnedImage,
     Quantity,
+    label_key_problem,
+    label_value_problem,
+    model_name_problem,
 )
 
 ISVC_API = "serving.kserve.io/v1beta1"
@@ -81,8 +85,20 @@ OWNED_VLLM_FLAGS = {
     "--tool-call-parser": "tool_call_parser",
     "--chat-template": "chat_template",
 }
+# vLLM flags that carry a secret: a pipeline parameter is no place for one (it is in the run's
+# record, the pipeline's YAML and the ServingRuntime for anyone who can read them).
+SECRET_VLLM_FLAGS = {
+    "--api-key": "set enable_auth=true instead (render: auth=true): the endpoint then takes "
+    "service account tokens, and Llama Stack's comes from the Secret vllm_token_secret names",
+    "--hf-token": "the model is read from the mirror, not from the hub",
+}
 _TEMPLATE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.jinja$")
-_TOOL_PARSER = re.compile(r"^[a-z][a-z0-9_]*$")
+# vLLM's parser names: llama3_json, pythonic, hermes, granite-20b-fc, ...
+_TOOL_PARSER = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+MAX_GPUS = 16
+MAX_MODEL_LEN = 10_485_760
+MAX_REPLICAS = 100
+TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
 
 
 class TolerationEffect(StrEnum):
@@ -92,32 +108,74 @@ class TolerationEffect(StrEnum):
 
 
 class Toleration(BaseModel):
-    """A pod toleration (the GPU node taint is usually ``nvidia.com/gpu:NoSchedule``)."""
+    """A pod toleration (the GPU node taint is usually ``nvidia.com/gpu:NoSchedule``), checked
+    as Kubernetes checks one (k8s.io/kubernetes validation: ValidateTolerations)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     key: str | None = None
     operator: Literal["Equal", "Exists"] = "Exists"
     value: str | None = None
     effect: TolerationEffect | None = None
+    toleration_seconds: StrictInt | None = Field(
+        default=None, alias="tolerationSeconds", ge=0, le=2**63 - 1
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        # Named here, quoted short: pydantic's own error would put the whole key in its path.
+        if isinstance(data, dict):
+            for field in data:
+                if field not in TOLERATION_FIELDS and field not in cls.model_fields:
+                    raise ValueError(
+                        f"{quoted(field, 40)} is not a toleration field: a toleration has "
+                        f"{', '.join(TOLERATION_FIELDS)}"
+                    )
+        return data
 
     @model_validator(mode="after")
-    def _exists_has_no_value(self) -> Toleration:
+    def _as_kubernetes_checks_it(self) -> Toleration:
+        if self.key and (problem := label_key_problem(self.key)):
+            raise ValueError(f"key {problem}: give the taint's key, e.g. nvidia.com/gpu")
+        if not self.key and self.operator != "Exists":
+            raise ValueError(
+                "a toleration without a key matches every taint, so its operator must be Exists"
+            )
         if self.operator == "Exists" and self.value:
-            raise ValueError("a toleration with operator Exists cannot have a value")
+            raise ValueError(
+                "a toleration with operator Exists cannot have a value: drop the value, or use "
+                "operator Equal"
+            )
+        if self.operator == "Equal" and (problem := label_value_problem(self.value or "")):
+            raise ValueError(f"value {problem}: give the taint's value")
+        if self.toleration_seconds is not None and self.effect is not TolerationEffect.NO_EXECUTE:
+            raise ValueError(
+                "tolerationSeconds is only for effect NoExecute (how long a pod stays on a node "
+                "that gets the taint): set effect NoExecute, or leave tolerationSeconds out"
+            )
         return self
 
-    def manifest(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+    def manifest(self) -> dict[str, str | int]:
+        return {
+            k: v if isinstance(v, int) else str(v)
+            for k, v in self.model_dump(exclude_none=True, by_alias=True).items()
+        }
 
 
 class ServingSettings(BaseModel):
     """Everything that decides the ServingRuntime and InferenceService."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A value is quoted, cut and redacted by the messages; the exception chained below them
+    # (a step's traceback) shows none.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     name: DeploymentName = Field(description="InferenceService name")
-    served_model: ModelName | None = Field(
+    # Checked after the fields: the pipeline's is the model name the InferenceService's name
+    # is made of, whose problems that name's reports, once.
+    served_model: str | None = Field(
         default=None, description="the served model name (default: the InferenceService's)"
     )
     namespace: DnsLabel
@@ -129,7 +187,7 @@ class ServingSettings(BaseModel):
     storage_path: str = ""
     storage_uri: str = ""
     service_account: str = ""
-    gpu_count: int = Field(default=1, ge=0)
+    gpu_count: int = Field(default=1, ge=0, le=MAX_GPUS)
     cpu_request: Quantity = "2"
     memory_request: Quantity = "16Gi"
     cpu_limit: Quantity = "8"
@@ -137,10 +195,10 @@ class ServingSettings(BaseModel):
     tolerations: tuple[Toleration, ...] = (
         Toleration(key=GPU_RESOURCE, operator="Exists", effect=TolerationEffect.NO_SCHEDULE),
     )
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: NodeSelector = Field(default_factory=dict)
     # Shared memory for vLLM's workers (NCCL between GPUs): the dashboard's 2Gi by default.
     shm_size: Quantity = "2Gi"
-    max_model_len: int = Field(default=32768, ge=128)
+    max_model_len: int = Field(default=32768, ge=128, le=MAX_MODEL_LEN)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enable_auto_tool_choice: bool = True
     tool_call_parser: str = LLAMA3_TOOL_PARSER
@@ -150,8 +208,8 @@ class ServingSettings(BaseModel):
     )
     extra_args: tuple[str, ...] = ()
     genai_asset: bool = Field(default=True, description="list it in the Gen AI playground (3.x)")
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(default=1, ge=1)
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     auth: bool = False
     registered_model_id: LabelValue = ""
     model_version_id: LabelValue = ""
@@ -161,36 +219,46 @@ class ServingSettings(BaseModel):
     @field_validator("tool_call_parser")
     @classmethod
     def _parser_name(cls, value: str) -> str:
-        if not _TOOL_PARSER.match(value):
-            raise ValueError(f"{value!r} is not a vLLM tool-call parser name (e.g. llama3_json)")
+        if not _TOOL_PARSER.fullmatch(value):
+            raise ValueError(
+                f"{quoted(value)} is not a vLLM tool-call parser name: give one of vLLM's "
+                "--tool-call-parser names, e.g. llama3_json, pythonic or hermes"
+            )
+        return value
+
+    @field_validator("storage_path")
+    @classmethod
+    def _a_prefix_in_the_bucket(cls, value: str) -> str:
+        segments = value.removesuffix("/").split("/")
+        if value and (
+            len(value) > 1024
+            or not value.isprintable()
+            or any(c.isspace() for c in value)
+            or any(s in ("", ".", "..") for s in segments)
+        ):
+            raise ValueError(
+                f"{quoted(value)} is not a prefix in the bucket (no '..', '.' or empty segments, "
+                "no leading '/', no spaces): give the mirrored model's, e.g. models/NAME/REVISION"
+            )
         return value
 
     @field_validator("chat_template")
     @classmethod
     def _template_in_the_image(cls, value: str) -> str:
         absolute = value.startswith("/") and ".." not in value.split("/") and value.isprintable()
-        if not (absolute and " " not in value) and not _TEMPLATE_FILE.match(value):
+        if not (absolute and " " not in value) and not _TEMPLATE_FILE.fullmatch(value):
             raise ValueError(
-                f"{value!r} is neither a template file name (NAME.jinja) nor an absolute path "
-                "without '..' inside the runtime image"
+                f"{quoted(value)} is neither a template file name (NAME.jinja) nor an absolute path "
+                "without '..' inside the runtime image: give one of the two"
             )
         return value
 
     @field_validator("extra_args")
     @classmethod
     def _args_the_settings_do_not_own(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for arg in value:
-            if not arg.isprintable():
-                raise ValueError(f"extra vLLM argument {arg!r} has a control character")
-            if "$(" in arg:
-                # The kubelet expands $(VAR) in container args.
-                raise ValueError(f"extra vLLM argument {arg!r} has '$(', which Kubernetes expands")
-            flag = arg.split("=", 1)[0]
-            if flag in OWNED_VLLM_FLAGS:
-                raise ValueError(
-                    f"extra vLLM argument {flag} is set by {OWNED_VLLM_FLAGS[flag]}: "
-                    "change that instead"
-                )
+        for number, arg in enumerate(value, 1):
+            if problem := _vllm_argument_problem(arg):
+                raise ValueError(f"extra vLLM argument {number} {problem}")
         return value
 
     @model_validator(mode="after")
@@ -210,10 +278,12 @@ class ServingSettings(BaseModel):
         if self.storage_uri and not self.storage_uri.startswith(
             ("s3://", "pvc://", "oci://", "hf://", "gs://", "https://")
         ):
-            raise ValueError(f"unsupported storage_uri {self.storage_uri!r}")
+            raise ValueError(f"unsupported storage_uri {quoted(self.storage_uri)}")
+        if self.served_model is not None and (problem := model_name_problem(self.served_model)):
+            raise ValueError(f"the served model name {problem}")
         if self.enable_auto_tool_choice and self.chat_template_path is None:
             raise ValueError(
-                f"chat_template {self.chat_template!r} is a file name, and where "
+                f"chat_template {quoted(self.chat_template)} is a file name, and where "
                 f"{self.runtime_image} keeps vLLM's templates is not known: give its absolute "
                 "path in the image"
             )
@@ -257,6 +327,29 @@ class ServingSettings(BaseModel):
         return args + list(self.extra_args)
 
 
+def _vllm_argument_problem(arg: str) -> str | None:
+    """What is wrong with one extra vLLM argument (said after "extra vLLM argument N"), or
+    None. A flag is never quoted past its name: what follows it may be a secret."""
+    # vLLM reads --max_model_len as --max-model-len, and argparse takes an unambiguous prefix.
+    flag = re.split(r"[=\s]", arg.strip(), maxsplit=1)[0]
+    flag = "--" + flag[2:].replace("_", "-") if flag.startswith("--") else flag
+    for secret, why in SECRET_VLLM_FLAGS.items():
+        if len(flag) > 3 and secret.startswith(flag):
+            return f"{quoted(flag, 40)} would keep a secret in a pipeline parameter: {why}"
+    owned = [o for o in OWNED_VLLM_FLAGS if o == flag or (len(flag) > 3 and o.startswith(flag))]
+    if owned:
+        name = flag if flag in owned else f"{quoted(flag, 40)} (short for {owned[0]})"
+        return f"{name} is set by {OWNED_VLLM_FLAGS[owned[0]]}: change that instead"
+    if not arg.strip():
+        return "is empty: leave it out, or give a vLLM flag such as --enable-prefix-caching"
+    if not arg.isprintable():
+        return f"{quoted(arg, 40)} has a control character: give one flag or value per item"
+    if "$(" in arg:
+        # The kubelet expands $(VAR) in container args.
+        return f"{quoted(arg, 40)} has '$(', which Kubernetes expands: leave it out"
+    return None
+
+
 def settings_from(**values: Any) -> ServingSettings:
     """Build settings from parameters; bad values raise one ConfigurationError naming them all."""
     try:
@@ -265,14 +358,37 @@ def settings_from(**values: Any) -> ServingSettings:
         raise invalid_settings("serving settings", exc) from exc
 
 
+def _pairs_once(name: str) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(items)
+        if len(value) < len(items):
+            seen: set[str] = set()
+            twice = next(key for key, _ in items if key in seen or seen.add(key))
+            raise ConfigurationError(
+                f"{name}: the key {quoted(twice, 40)} is given twice in one object (JSON "
+                "would keep the last silently)",
+                hint="give each key once",
+            )
+        return value
+
+    return pairs
+
+
 def json_setting(name: str, text: str, kind: type) -> Any:
     """Parse a JSON-valued parameter (tolerations, node selector), naming it when it is bad."""
     try:
-        value = json.loads(text or ("[]" if kind is list else "{}"))
+        value = json.loads(
+            text or ("[]" if kind is list else "{}"), object_pairs_hook=_pairs_once(name)
+        )
     except ValueError as exc:
-        raise ConfigurationError(f"{name} is not valid JSON: {exc}") from exc
+        raise ConfigurationError(f"{name} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"{name} is nested too deeply to be {'tolerations' if kind is list else 'labels'}",
+            hint="give a JSON " + ("array of objects" if kind is list else "object of strings"),
+        ) from None
     if not isinstance(value, kind):
         raise ConfigurationError(
-            f"{name} must be a JSON {'array' if kind is list else 'object'}, got {text!r}"
+            f"{name} must be a JSON {'array' if kind is list else 'object'}, got {quoted(text)}"
         )
     return value

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llama_rollout.errors import invalid_settings, quoted
-from llama_rollout.k8s_types import DnsLabel, Quantity, is_pinned
+from llama_rollout.k8s_types import DnsLabel, Quantity, image_reference_problem
 
 LLSD_API = "llamastack.io/v1alpha1"
 PORT = 8321
@@ -35,22 +36,33 @@ LIGHTSPEED_NAMESPACE = "openshift-lightspeed"
 # pkg/deploy/plugins/networkpolicy_transformer.go: a podSelector with an empty
 # namespaceSelector), and the fallback's policy does the same.
 CALLER_LABELS = {"app.kubernetes.io/part-of": "llama-stack"}
+MAX_TOKENS = 10_485_760
+MAX_REPLICAS = 100
+# The upstream images are tagged with the Llama Stack release they run: one outside
+# SUPPORTED_VERSIONS would be refused by the step at run time, after the model is served.
+_UPSTREAM_RELEASE = re.compile(
+    r"^(?:docker\.io/)?llamastack/distribution-[a-z0-9-]+:v?(\d{1,4})\.(\d{1,4})\.(\d{1,4})$",
+    re.ASCII,
+)
+# The operator's distribution names (starter, remote-vllm, rh-dev, ...).
+_DISTRIBUTION_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class StackSettings(BaseModel):
     """Everything that decides the Llama Stack config and its Kubernetes objects."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The messages quote values, cut and redacted; the chained exception shows none.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     name: DnsLabel = "llama-stack"
     namespace: DnsLabel
     vllm_url: str = Field(description="vLLM's OpenAI-compatible base URL, ending in /v1")
     vllm_tls_verify: bool = True
-    vllm_max_tokens: int = Field(default=4096, ge=1)
+    vllm_max_tokens: int = Field(default=4096, ge=1, le=MAX_TOKENS)
     vllm_token_secret: str = Field(default="", description="Secret with key `token`, for vLLM auth")
     distribution_image: str = DEFAULT_IMAGE
     distribution_name: str = ""
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = 1
     cpu_request: Quantity = "500m"
     memory_request: Quantity = "1Gi"
     cpu_limit: Quantity = "2"
@@ -66,8 +78,45 @@ class StackSettings(BaseModel):
     @classmethod
     def _openai_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")) or not value.rstrip("/").endswith("/v1"):
-            raise ValueError(f"vllm_url must be http(s)://HOST[:PORT]/v1, got {value!r}")
+            raise ValueError(f"vllm_url must be http(s)://HOST[:PORT]/v1, got {quoted(value)}")
         return value.rstrip("/")
+
+    @field_validator("replicas")
+    @classmethod
+    def _serves(cls, value: int) -> int:
+        if not 1 <= value <= MAX_REPLICAS:
+            raise ValueError(
+                f"{value} replicas: give 1 to {MAX_REPLICAS} (with none, the stack never becomes "
+                "ready and the step waits out its timeout)"
+            )
+        return value
+
+    @field_validator("distribution_image")
+    @classmethod
+    def _pullable_and_supported(cls, value: str) -> str:
+        if problem := image_reference_problem(value):
+            raise ValueError(problem)
+        if release := _UPSTREAM_RELEASE.fullmatch(value):
+            version = tuple(int(part) for part in release.groups())
+            low, high = SUPPORTED_VERSIONS
+            if not low <= version < high:
+                supported = f">= {'.'.join(map(str, low))}, < {'.'.join(map(str, high))}"
+                raise ValueError(
+                    f"{quoted(value)} runs Llama Stack {'.'.join(map(str, version))}, and this "
+                    f"project writes the config format of {supported}: give an image of a "
+                    f"supported release, e.g. {DEFAULT_IMAGE}"
+                )
+        return value
+
+    @field_validator("distribution_name")
+    @classmethod
+    def _operator_distribution(cls, value: str) -> str:
+        if value and not _DISTRIBUTION_NAME.fullmatch(value):
+            raise ValueError(
+                f"{quoted(value)} is not a distribution name (lower case letters, digits and "
+                "'-', at most 63): give one the Llama Stack operator knows, e.g. starter or rh-dev"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_distribution(self) -> StackSettings:
@@ -75,11 +124,6 @@ class StackSettings(BaseModel):
             raise ValueError(
                 "give distribution_name or distribution_image (llama_stack_distribution or "
                 "llama_stack_image), not both"
-            )
-        if not self.distribution_name and not is_pinned(self.distribution_image):
-            raise ValueError(
-                f"distribution_image (llama_stack_image): pin the image to a tag or digest, "
-                f"not {quoted(self.distribution_image, 200)}"
             )
         return self
 

@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from llama_rollout import serving
+from llama_rollout.errors import ConfigurationError
+from llama_rollout.k8s_types import versioned_name
 from tests.crd_schema import validate
 
 BASE = {
@@ -166,7 +168,7 @@ def test_several_gpus_run_vllm_tensor_parallel_with_shared_memory():
         ({"extra_args": ("-tp", "2")}, "-tp is set by gpu_count"),
         ({"extra_args": ("--chat-template", "/x.jinja")}, "set by chat_template"),
         ({"extra_args": ("--served-model-name=x",)}, "set by the runtime"),
-        ({"extra_args": ("--api-key=$(TOKEN)",)}, "which Kubernetes expands"),
+        ({"extra_args": ("--lora-modules=$(MODULES)",)}, "which Kubernetes expands"),
         ({"extra_args": ("--max-num-seqs=8\n--port=1",)}, "control character"),
         ({"chat_template": "../../etc/passwd"}, "neither a template file name"),
         ({"chat_template": "/opt/app-root/../../etc/passwd"}, "without '..'"),
@@ -177,3 +179,105 @@ def test_several_gpus_run_vllm_tensor_parallel_with_shared_memory():
 def test_bad_settings_are_refused(overrides, message):
     with pytest.raises(ValidationError, match=message):
         serving.ServingSettings(**{**BASE, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"gpu_count": 17}, r"gpu_count\n.*less than or equal to 16"),
+        ({"max_model_len": 10_485_761}, r"max_model_len\n.*less than or equal to 10485760"),
+        ({"min_replicas": 101, "max_replicas": 100}, r"min_replicas\n.*less than or equal to 100"),
+        ({"max_replicas": 101}, r"max_replicas\n.*less than or equal to 100"),
+        ({"runtime_image": "quay.io/x:1 --privileged"}, "has a space or a control character"),
+        ({"runtime_image": "quay.io/x@sha256:abc"}, "the digest 'sha256:abc' of image"),
+        ({"runtime_image": "Quay.io/X/Y:1"}, "has upper-case letters"),
+        ({"tolerations": ({"key": "bad key!"},)}, r"key 'bad key!' is not a label key"),
+        ({"tolerations": ({"operator": "Equal", "value": "a"},)}, "operator must be Exists"),
+        ({"tolerations": ({"key": "k", "operator": "Equal", "value": "a b"},)}, "not a label value"),
+        ({"tolerations": ({"key": "k", "effect": "NoExecuteNow"},)}, "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'"),
+        ({"tolerations": ({"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5},)}, "only for effect NoExecute"),
+        ({"tolerations": ({"key": "k", "effect": "NoExecute", "tolerationSeconds": -1},)}, "greater than or equal to 0"),
+        ({"tolerations": ({"key": "k", "effect": "NoExecute", "tolerationSeconds": 1.5},)}, "valid integer"),
+        ({"tolerations": ({"key": "k", "tolerationseconds": 5},)}, "'tolerationseconds' is not a toleration field: a toleration has key, operator"),
+        ({"node_selector": {"": "x"}}, "the empty key is not a label key"),
+        ({"node_selector": {"a b": "c"}}, "'a b' is not a label key"),
+        ({"node_selector": {"k": "v\n"}}, r"the value of 'k': 'v\\n' is not a label value"),
+        ({"node_selector": {"k": "v" * 64}}, "is not a label value"),
+        ({"node_selector": {"k": 1}}, "is not text"),
+        ({"extra_args": ("",)}, "extra vLLM argument 1 is empty"),
+        ({"extra_args": ("--enable-prefix-caching", "  ")}, "extra vLLM argument 2 is empty"),
+        ({"extra_args": ("--api-key", "sk-0123456789")}, "'--api-key' would keep a secret in a pipeline parameter: set enable_auth=true"),
+        ({"extra_args": ("--api-key=sk-0123456789",)}, "'--api-key' would keep a secret"),
+        ({"extra_args": ("--api_key=sk-0123456789",)}, "'--api-key' would keep a secret"),
+        ({"extra_args": ("--hf-token=hf_0123456789",)}, "'--hf-token' would keep a secret"),
+        ({"extra_args": ("--max_model_len=99",)}, "--max-model-len is set by max_model_len"),
+        ({"extra_args": ("--max-model=99",)}, r"'--max-model' \(short for --max-model-len\) is set by max_model_len"),
+        ({"storage_path": "../../etc"}, "'../../etc' is not a prefix in the bucket"),
+        ({"storage_path": "models//m"}, "not a prefix in the bucket"),
+        ({"storage_path": "/models/m"}, "not a prefix in the bucket"),
+        ({"chat_template": "x" * 300}, r"\(300 characters\) is neither a template file name"),
+        ({"served_model": "Bad Model"}, "the served model name 'Bad Model' is not a DNS-1035 label"),
+    ],
+)  # fmt: skip
+def test_values_a_cluster_would_refuse_are_refused_here(overrides, message):
+    with pytest.raises(ValidationError, match=message) as caught:
+        serving.ServingSettings(**{**BASE, **overrides})
+    shown = str(caught.value)
+    assert "sk-0123456789" not in shown and "hf_0123456789" not in shown
+
+
+def test_a_secret_in_the_runtime_image_is_neither_accepted_nor_shown():
+    image = "https://u:PLANTED-0123456789abcdef@quay.io/x:1"
+    with pytest.raises(ConfigurationError) as caught:
+        serving.settings_from(**{**BASE, "runtime_image": image})
+    for shown in (str(caught.value), str(caught.value.__cause__)):
+        assert "PLANTED" not in shown and "0123456789abcdef" not in shown
+    assert "runtime_image: an image reference carries no credentials" in str(caught.value)
+    assert "pull secret" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["quay.io/x:tag\n", "quay.io/x@sha256:abc", "https://quay.io/x:1", "quay.io/x:" + "t" * 200],
+)
+def test_a_bad_runtime_image_is_reported_once_as_itself_not_as_a_chat_template_problem(image):
+    with pytest.raises(ValidationError) as caught:
+        serving.ServingSettings(**{**BASE, "runtime_image": image})
+    errors = caught.value.errors()
+    assert [e["loc"] for e in errors] == [("runtime_image",)]
+    assert "chat_template" not in str(caught.value)
+
+
+def test_a_model_name_is_reported_once_by_its_own_name_and_limit():
+    # The serving step names the InferenceService <model>-<revision[:7]> and serves the model
+    # under its own name: a bad model name is one problem, said without the suffix.
+    for model, says in (("BAD VALUE", "'BAD VALUE' is not a DNS-1035 label"),
+                        ("a" * 46, "longer than 45 characters, the most a model name can have")):  # fmt: skip
+        with pytest.raises(ValidationError) as caught:
+            serving.ServingSettings(
+                **{**BASE, "name": versioned_name(model, "0" * 40), "served_model": model}
+            )
+        errors = caught.value.errors()
+        assert [e["loc"] for e in errors] == [("name",)], errors
+        assert says in errors[0]["msg"] and "0000000" not in errors[0]["msg"]
+        assert "served_model" not in str(caught.value).split("\n", 1)[1]
+
+
+def test_toleration_seconds_is_a_toleration_field_kubernetes_takes():
+    toleration = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}  # fmt: skip
+    settings = serving.ServingSettings(**{**BASE, "tolerations": (toleration,)})
+    isvc = serving.inference_service(settings)
+    assert isvc["spec"]["predictor"]["tolerations"] == [toleration]
+    validate(isvc)
+
+
+@pytest.mark.parametrize("name", ["tolerations", "node_selector"])
+def test_a_json_parameter_with_a_key_given_twice_is_refused(name):
+    text = '[{"key": "a", "key": "b"}]' if name == "tolerations" else '{"k": "v", "k": "w"}'
+    kind = list if name == "tolerations" else dict
+    with pytest.raises(ConfigurationError, match=rf"{name}: the key '(key|k)' is given twice"):
+        serving.json_setting(name, text, kind)
+    with pytest.raises(ConfigurationError, match=f"{name} is nested too deeply"):
+        serving.json_setting(name, "[" * 5000 + "]" * 5000, kind)
+    with pytest.raises(ConfigurationError, match=r"must be a JSON .*\(2000 characters\)"):
+        serving.json_setting(name, '"' + "x" * 1998 + '"', kind)

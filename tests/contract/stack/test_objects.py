@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from llama_rollout import stack
-from llama_rollout.errors import RolloutError
+from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.stack.step import StackRequest
 from tests.crd_schema import validate
 from tests.network_policy import Pod, Port, admits
@@ -226,4 +226,57 @@ def test_the_stack_admits_lightspeed_only_when_lightspeed_calls_it(endpoint, adm
     llsd = stack.stack_objects(settings, operator=True)[1]
     assert llsd["spec"].get("network", {}).get("allowedFrom", {}).get("namespaces", []) == list(
         admitted
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"replicas": 0}, r"replicas\n.*0 replicas: give 1 to 100 \(with none, the stack never becomes ready"),
+        ({"replicas": 101}, "give 1 to 100"),
+        ({"vllm_max_tokens": 10_485_761}, r"vllm_max_tokens\n.*less than or equal to 10485760"),
+        ({"distribution_image": "docker.io/llamastack/distribution-starter:0.7.3 x"}, r"distribution_image\n.*has a space"),
+        ({"distribution_image": "quay.io/x:!!bad"}, "its tag '!!bad' is not"),
+        ({"distribution_image": "docker.io/llamastack/distribution-starter:0.2.0"}, r"runs Llama Stack 0\.2\.0, and this project writes the config format of >= 0\.7\.0, < 0\.8\.0"),
+        ({"distribution_image": "llamastack/distribution-starter:v0.8.1"}, r"runs Llama Stack 0\.8\.1"),
+        ({"distribution_name": "../x"}, r"distribution_name\n.*'../x' is not a distribution name"),
+        ({"distribution_name": "Starter"}, "not a distribution name"),
+    ],
+)  # fmt: skip
+def test_values_the_cluster_or_the_step_would_refuse_are_refused_here(overrides, message):
+    with pytest.raises(ValidationError, match=message):
+        stack.StackSettings(**{**BASE, **overrides})
+
+
+@pytest.mark.parametrize(
+    "image",
+    [stack.DEFAULT_IMAGE, "docker.io/llamastack/distribution-starter:0.7.0", "quay.io/acme/stack:0.2.0",
+     "llamastack/distribution-starter@sha256:" + "a" * 64],
+)  # fmt: skip
+def test_images_of_supported_or_unknown_releases_are_accepted(image):
+    assert stack.StackSettings(**BASE, distribution_image=image).distribution_image == image
+
+
+def test_a_secret_in_the_stack_image_is_neither_accepted_nor_shown():
+    image = "https://u:PLANTED-0123456789abcdef@docker.io/llamastack/distribution-starter:0.7.3"
+    with pytest.raises(ConfigurationError) as caught:
+        stack.settings_from(**BASE, distribution_image=image)
+    for shown in (str(caught.value), str(caught.value.__cause__)):
+        assert "PLANTED" not in shown and "0123456789abcdef" not in shown
+    assert "distribution_image: an image reference carries no credentials" in str(caught.value)
+
+
+def test_a_stack_name_too_long_for_its_versions_is_said_with_its_own_limit():
+    request = StackRequest(
+        serving_url=BASE["vllm_url"], serving_model="llama", revision="0" * 40,
+        mcp_url="http://mcp:3000/mcp", name="l" * 56,
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError) as caught:
+        request.settings("ai")
+    [error] = caught.value.__cause__.errors()
+    assert error["loc"] == ("name",)
+    assert "-0000000" not in error["msg"]
+    assert f"'{'l' * 56}' (56 characters) is longer than 55 characters" in error["msg"]
+    assert (
+        request.model_copy(update={"name": "l" * 55}).settings("ai").name == "l" * 55 + "-0000000"
     )
