@@ -50,7 +50,7 @@ DAY = 86_400
 INTEGER_RANGES = {
     "gpu_count": (0, 16), "max_model_len": (128, 10_485_760), "min_replicas": (0, 100),
     "max_replicas": (1, 100), "serving_timeout_seconds": (1, DAY),
-    "llama_stack_max_tokens": (1, 10_485_760), "llama_stack_replicas": (0, 100),
+    "llama_stack_max_tokens": (1, 10_485_760), "llama_stack_replicas": (1, 100),
     "llama_stack_timeout_seconds": (1, DAY), "eval_trials": (1, 20),
     "eval_max_infer_iters": (1, 20), "eval_max_tool_calls": (1, 50),
     "eval_max_output_tokens": (16, 1_048_576), "eval_concurrency": (1, 64),
@@ -62,7 +62,10 @@ MAX_TEXT_LENGTH = 16_384  # a text parameter (JSON of tolerations is the longest
 MAX_LIST_LENGTH = 256
 MAX_ITEM_LENGTH = 1_024
 # A stage's field, by the pipeline parameter that sets it (where the names differ).
-SERVING_NAMES = {"timeout_seconds": "serving_timeout_seconds", "name": "model_name"}
+SERVING_NAMES = {
+    "timeout_seconds": "serving_timeout_seconds", "name": "model_name",
+    "extra_args": "extra_vllm_args", "auth": "enable_auth",
+}  # fmt: skip
 STACK_NAMES = {
     "name": "llama_stack_name", "distribution_image": "llama_stack_image",
     "distribution_name": "llama_stack_distribution", "vllm_max_tokens": "llama_stack_max_tokens",
@@ -134,6 +137,12 @@ def check_parameters(values: Mapping[str, Any]) -> None:
     model = v["model_name"] or model_name_from(v["source_uri"].rstrip("/").rsplit("/", 1)[-1])
     if model_name_problem(model):
         model = "model"
+    if v["llama_stack_max_tokens"] >= v["max_model_len"]:
+        problems.append(
+            f"llama_stack_max_tokens ({v['llama_stack_max_tokens']}) must be below max_model_len "
+            f"({v['max_model_len']}), the context window that also holds the prompt: lower "
+            "llama_stack_max_tokens, or raise max_model_len"
+        )
     check(lambda: _serving_request(v, model).settings(namespace), SERVING_NAMES)
     check(lambda: _stack_request(v, model).settings(namespace), STACK_NAMES)
     check(lambda: _evaluation_dataset(v))

@@ -10,14 +10,12 @@ from typing import NoReturn
 
 from llama_rollout.cli import commands
 from llama_rollout.errors import error_line, quoted
-from llama_rollout.k8s_types import dns_label_problem
+from llama_rollout.k8s_types import dns_label_problem, image_reference_problem
 
 
 def _pinned_image(value: str) -> str:
-    from llama_rollout.k8s_types import is_pinned
-
-    if not is_pinned(value):
-        raise argparse.ArgumentTypeError(f"pin the image to a tag or digest, not {value!r}")
+    if problem := image_reference_problem(value):
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
