@@ -1,9 +1,11 @@
 """The weights stage: a model source pinned to a revision, mirrored into S3, verified.
 
-``source`` resolves ``hf://`` and ``file://`` sources, ``reader`` reads their files (following
-the hub's redirects to its CDN), ``connection`` is the S3 data connection, and the mirror
-moves the bytes: ``plan`` (layout, settings), ``manifest``, ``buffers``, ``stream`` (the read
-with resume), ``bucket`` and ``uploads`` (the S3 requests), ``mirror`` (the job).
+``source`` resolves ``hf://`` and ``file://`` sources (``folder``: model folders), ``reader``
+reads their files (following the hub's redirects to its CDN), ``connection`` is the S3 data
+connection, whose keys ``inputs`` checks where they are read, and the mirror moves the bytes:
+``plan`` (layout, settings), ``manifest``, ``buffers``, ``stream`` (the read with resume),
+``bucket`` and ``uploads`` (the S3 requests), ``mirror`` (the job). ``verify`` reads a mirror
+back; ``inventory`` lists the mirrors under a base prefix and prunes the unfinished ones.
 """
 
 from llama_rollout.weights.connection import DataConnection, check_connection_secret

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from llama_rollout.bounds import S3_TRANSFER
 from llama_rollout.errors import StorageError
-from llama_rollout.weights.connection import DataConnection, storage_error
+from llama_rollout.weights.connection import DataConnection, s3_failure, storage_error
 from llama_rollout.weights.manifest import MANIFEST_NAME, Manifest
 from llama_rollout.weights.plan import MirrorSettings
 from llama_rollout.weights.source import SourceFile
@@ -28,7 +29,13 @@ NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
 class ModelBucket:
-    """Where one revision of a model goes: the bucket, its prefix, and the client."""
+    """Where one revision of a model goes: the bucket, its prefix, and the clients.
+
+    ``client`` carries a transfer's bytes (a file's or a part's upload, their completion and
+    server-side copy), each request bounded per read alone; ``short`` makes every other
+    request (heads, listings, a multipart upload's start and abort, the manifest, a download
+    up to its headers), each bounded in all (``DataConnection.client``).
+    """
 
     def __init__(
         self,
@@ -37,9 +44,12 @@ class ModelBucket:
         prefix: str,
         revision: str,
         settings: MirrorSettings,
+        *,
+        short: S3Client | None = None,
     ) -> None:
         self.connection = connection
         self.client = client
+        self.short = short or client
         self.bucket = connection.bucket
         self.prefix = prefix
         self.revision = revision
@@ -71,17 +81,28 @@ class ModelBucket:
             meta["git-blob-id"] = file.git_blob_id
         return meta
 
-    def existing_sha256(self, file: SourceFile) -> str | None:
-        """The sha256 of the object already in S3, if it is this file's exact content."""
+    def head(self, key: str) -> dict[str, Any] | None:
+        """The object's metadata (HEAD), or None when there is no such object."""
         from botocore.exceptions import ClientError
 
-        key = self.key_of(file.path)
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
+            return dict(
+                self.call(
+                    f"read the metadata of {key}",
+                    lambda: self.short.head_object(Bucket=self.bucket, Key=key),
+                )
+            )
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and error_code(cause) in NOT_FOUND:
                 return None
-            raise storage_error(exc, self.connection, key) from exc
+            raise
+
+    def existing_sha256(self, file: SourceFile) -> str | None:
+        """The sha256 of the object already in S3, if it is this file's exact content."""
+        head = self.head(self.key_of(file.path))
+        if head is None:
+            return None
         meta = head.get("Metadata", {})
         if head.get("ContentLength") != file.size or "sha256" not in meta:
             return None
@@ -94,19 +115,23 @@ class ModelBucket:
     def stored_sha256(self, path: str, *, chunk: int = 8 * 1024 * 1024) -> tuple[str, int] | None:
         """The sha256 and size of the bytes S3 holds for ``path``, read back in full; None when
         there is no such object. Metadata says what was written; this says what is there."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         key = self.key_of(path)
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            # Bounded in all up to its headers; its body, per read (a file's size over the
+            # link's speed fits no total).
+            body = self.short.get_object(Bucket=self.bucket, Key=key)["Body"]
+            digest, size = hashlib.sha256(), 0
+            for block in body.iter_chunks(chunk):
+                digest.update(block)
+                size += len(block)
         except ClientError as exc:
             if error_code(exc) in NOT_FOUND:
                 return None
             raise storage_error(exc, self.connection, key) from exc
-        digest, size = hashlib.sha256(), 0
-        for block in body.iter_chunks(chunk):
-            digest.update(block)
-            size += len(block)
+        except BotoCoreError as exc:
+            raise s3_failure(exc, self.connection, f"read {key}", S3_TRANSFER) from exc
         return digest.hexdigest(), size
 
     def put_file(self, file: SourceFile, body: bytes, sha256: str) -> None:
@@ -123,21 +148,15 @@ class ModelBucket:
 
     def write_manifest(self, manifest: Manifest) -> str:
         """Write the manifest (unless the same one is there) and return its sha256."""
-        from botocore.exceptions import ClientError
-
         body = manifest.to_bytes()
         digest = hashlib.sha256(body).hexdigest()
         key = self.prefix + MANIFEST_NAME
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-            if head.get("Metadata", {}).get("sha256") == digest:
-                return digest
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise storage_error(exc, self.connection, key) from exc
+        head = self.head(key)
+        if head is not None and head.get("Metadata", {}).get("sha256") == digest:
+            return digest
         self.call(
             "write the manifest",
-            lambda: self.client.put_object(
+            lambda: self.short.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,

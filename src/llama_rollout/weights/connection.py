@@ -13,13 +13,24 @@ import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from llama_rollout import redaction
-from llama_rollout.bounds import CONNECT, S3_PROBE, S3_TRANSFER, EndpointSilent
-from llama_rollout.errors import ConfigurationError, StorageError, first_line, invalid_settings
+from llama_rollout.bounds import CONNECT, S3_PROBE, S3_TRANSFER, Bound, EndpointSilent
+from llama_rollout.errors import (
+    ConfigurationError,
+    StorageError,
+    first_line,
+    invalid_settings,
+    quoted,
+)
+from llama_rollout.weights.inputs import (
+    check_ca_bundle,
+    check_connection_name,
+    check_region,
+    endpoint_problem,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,6 +51,8 @@ NOT_S3_HINT = (
     "set AWS_S3_ENDPOINT to the S3 API's URL (on OpenShift Data Foundation, its s3 route or "
     "service), not a console or another web server"
 )
+
+BUCKET_NAME = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
 
 ENV_KEYS = {
     "endpoint": "AWS_S3_ENDPOINT",
@@ -71,20 +84,29 @@ class DataConnection(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint_is_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"AWS_S3_ENDPOINT must be an http(s) URL, got {value[:100]!r}")
+        if problem := endpoint_problem("AWS_S3_ENDPOINT", value):
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @field_validator("bucket")
     @classmethod
     def _bucket_name(cls, value: str) -> str:
         # botocore's own rule, which it would otherwise report with its regex on a second line
-        if not re.fullmatch(r"[a-zA-Z0-9.\-_]{1,255}", value):
+        if not BUCKET_NAME.fullmatch(value):
             raise ValueError(
-                f"AWS_S3_BUCKET {value[:100]!r} is not a bucket name (letters, digits, '.', '-', '_')"
+                f"AWS_S3_BUCKET {quoted(value)} is not a bucket name (letters, digits, '.', '-', '_')"
             )
         return value
+
+    @field_validator("region")
+    @classmethod
+    def _region_name(cls, value: str) -> str:
+        return check_region(value)
+
+    @field_validator("name")
+    @classmethod
+    def _secret_name(cls, value: str) -> str:
+        return check_connection_name(value)
 
     @classmethod
     def from_env(
@@ -111,11 +133,14 @@ class DataConnection(BaseModel):
         redaction.remember(env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY"))
         values: dict[str, Any] = {f: env[k] for f, k in ENV_KEYS.items() if env.get(k)}
         values["name"] = name or env.get("DATA_CONNECTION_NAME") or "llama-rollout-models"
-        values["ca_bundle"] = env.get("AWS_CA_BUNDLE") or None
         try:
-            return cls(**values)
+            connection = cls(**values)
         except ValidationError as exc:
             raise invalid_settings("S3 data connection", exc) from exc
+        if ca_bundle := env.get("AWS_CA_BUNDLE"):
+            # Read here, as every user file is: botocore would open a named pipe and wait.
+            connection = connection.model_copy(update={"ca_bundle": check_ca_bundle(ca_bundle)})
+        return connection
 
     def client(
         self,
@@ -123,15 +148,18 @@ class DataConnection(BaseModel):
         max_pool_connections: int = 16,
         attempts: int = S3_TRANSFER.attempts,
         read_timeout: float = S3_TRANSFER.read,
-        in_all: bool = False,
+        in_all: bool = True,
     ) -> S3Client:
         """An S3 client for this endpoint, retrying throttling, 5xx and dropped connections
         (botocore's standard mode), each attempt bounded by the connect and read timeouts.
 
-        With ``in_all``, each attempt (the request, and the answer's body unless streamed) is
-        bounded by their sum, however slowly the bytes come: for short requests (the probe).
-        A transfer's part takes its size over the link's speed, which no total fits: its
-        requests keep the per-read bound alone.
+        Each attempt (the request, and the answer's body unless streamed; a streamed one up to
+        its headers) is bounded by their sum in all, however slowly the bytes come: every
+        request but a transfer's is short. ``in_all=False`` is for the requests that carry a
+        transfer's bytes (a part's upload, a file's, their completion and server-side copy):
+        they take their size over the link's speed, which no total fits, and keep the
+        per-read bound alone. A streamed download's body, read after the request, is bounded
+        per read too, unless read in a ``deadline`` (see ``read_object``).
         """
         import boto3
         from botocore.config import Config
@@ -197,6 +225,65 @@ class DataConnection(BaseModel):
             raise StorageError(
                 f"{self.endpoint} did not answer as S3 does ({first_line(exc)})", hint=NOT_S3_HINT
             ) from exc
+
+
+def read_object(
+    connection: DataConnection, client: S3Client, key: str, *, limit: int, bound: Bound = S3_PROBE
+) -> bytes | None:
+    """The bytes of a small object (a manifest), its body included within ``bound`` in all;
+    None when there is no such object.
+
+    Raises:
+        EndpointSilent: no whole answer within the bound.
+        StorageError: S3 refused, or the object is larger than ``limit``.
+        botocore's ClientError: any refusal but a missing object.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+
+    from llama_rollout.deadline import deadline
+
+    def timed_out(found: Any) -> Exception:
+        return ReadTimeoutError(endpoint_url=connection.endpoint, error="no whole answer")
+
+    where = f"s3://{connection.bucket}/{key}"
+    try:
+        with deadline(bound.total, timed_out):
+            body = client.get_object(Bucket=connection.bucket, Key=key)["Body"]
+            try:
+                content = body.read(limit + 1)
+            finally:
+                body.close()
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in ("NoSuchKey", "404"):
+            return None
+        raise
+    except BotoCoreError as exc:
+        raise s3_failure(exc, connection, f"read {where}", bound) from exc
+    if len(content) > limit:
+        raise StorageError(
+            f"{where} is larger than the {limit} bytes it may be: this project did not write it",
+            hint="remove it, or mirror the model again into a prefix of its own",
+        )
+    return bytes(content)
+
+
+def s3_failure(exc: Exception, connection: DataConnection, what: str, bound: Bound) -> Exception:
+    """A botocore error that is no refusal (a timeout, no connection, an answer that is not
+    S3's) as the error that says so: EndpointSilent for silence, else a StorageError."""
+    from botocore.exceptions import (
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+        return EndpointSilent("S3", connection.endpoint, bound.total)
+    if isinstance(exc, EndpointConnectionError):
+        return StorageError(
+            f"cannot reach S3 at {connection.endpoint} to {what}: {first_line(exc)}",
+            hint="check AWS_S3_ENDPOINT and that the endpoint is up",
+        )
+    return StorageError(f"S3 at {connection.endpoint} failed to {what}: {first_line(exc)}")
 
 
 def storage_error(

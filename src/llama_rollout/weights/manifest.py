@@ -7,18 +7,27 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
+from llama_rollout.bounds import S3_PROBE
 from llama_rollout.errors import (
     ConfigurationError,
     IncompleteModelError,
     StorageError,
-    first_line,
     invalid_settings,
     quoted,
 )
-from llama_rollout.weights.connection import DataConnection, storage_error
+from llama_rollout.weights.connection import (
+    BUCKET_NAME,
+    DataConnection,
+    read_object,
+    storage_error,
+)
 
 MANIFEST_NAME = "llama-rollout-manifest.json"
 MANIFEST_VERSION = 1
+# A manifest lists each file's path, size and sha256: some 200 bytes a file.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+# S3 keys have 1024 bytes at most, and the manifest's key is the longest of a model's.
+MAX_MODEL_PREFIX = 1024 - len(MANIFEST_NAME) - 1
 
 
 class ManifestFile(BaseModel):
@@ -64,7 +73,7 @@ def read_manifest(connection: DataConnection, model_uri: str) -> tuple[Manifest,
         IncompleteModelError: there is no manifest (the mirror did not finish).
         StorageError: the manifest is not one this project wrote.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
     from pydantic import ValidationError
 
     bucket, prefix = split_s3_uri(model_uri)
@@ -76,18 +85,17 @@ def read_manifest(connection: DataConnection, model_uri: str) -> tuple[Manifest,
             hint="give a model mirrored through this data connection, or its own data connection",
         )
     key = prefix.rstrip("/") + "/" + MANIFEST_NAME
-    client = connection.client()
+    # Often the first request to S3: bounded as the first contact is, its body included.
+    client = connection.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read)
     try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = read_object(connection, client, key, limit=MAX_MANIFEST_BYTES)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            raise IncompleteModelError(
-                f"{model_uri} has no {MANIFEST_NAME}: the mirror did not finish",
-                hint="run the mirror step again; it resumes where it stopped",
-            ) from exc
         raise storage_error(exc, connection, f"s3://{bucket}/{key}", bucket=bucket) from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"cannot read s3://{bucket}/{key}: {first_line(exc)}") from exc
+    if body is None:
+        raise IncompleteModelError(
+            f"{model_uri} has no {MANIFEST_NAME}: the mirror did not finish",
+            hint="run the mirror step again; it resumes where it stopped",
+        )
     try:
         manifest = Manifest.model_validate_json(body)
     except ValidationError as exc:
@@ -99,20 +107,33 @@ def read_manifest(connection: DataConnection, model_uri: str) -> tuple[Manifest,
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b/`` -> ``("bucket", "a/b/")``."""
-    if (
-        not uri.startswith("s3://")
-        or "/" not in uri[5:]
-        or not uri[5:].partition("/")[2].strip("/")
-    ):
-        raise ConfigurationError(
-            f"not an S3 model URI: {quoted(uri)}", hint="expected s3://BUCKET/PREFIX/"
-        )
+    """``s3://bucket/a/b/`` -> ``("bucket", "a/b/")``.
+
+    Raises:
+        ConfigurationError: ``uri`` is no S3 model URI: another scheme, no bucket or an invalid
+            one, no prefix, an empty, '.' or '..' segment (``a//b``), a control character, or
+            a prefix longer than S3 keys allow.
+    """
+    hint = "give the model_uri the mirror printed: s3://BUCKET/PREFIX/MODEL/REVISION/"
+    if not uri.startswith("s3://"):
+        raise ConfigurationError(f"not an S3 model URI: {quoted(uri)}", hint=hint)
     bucket, _, prefix = uri[5:].partition("/")
-    segments = prefix.rstrip("/").split("/")
-    if bad := next((s for s in segments if s in ("", ".", "..") or not s.isprintable()), None):
+    if not BUCKET_NAME.fullmatch(bucket):
+        what = "no bucket" if not bucket else f"bucket {quoted(bucket)} is not a bucket name"
+        raise ConfigurationError(f"invalid S3 model URI {quoted(uri)}: {what}", hint=hint)
+    if not prefix.strip("/"):
         raise ConfigurationError(
-            f"invalid S3 model URI {quoted(uri)}: segment {quoted(bad)}",
-            hint="give the model_uri the mirror printed: s3://BUCKET/PREFIX/MODEL/REVISION/",
+            f"invalid S3 model URI {quoted(uri)}: no prefix after the bucket", hint=hint
         )
+    if len(prefix.encode()) > MAX_MODEL_PREFIX:
+        raise ConfigurationError(
+            f"invalid S3 model URI {quoted(uri)}: its prefix is longer than the "
+            f"{MAX_MODEL_PREFIX} bytes S3 keys leave it",
+            hint=hint,
+        )
+    segments = prefix.removesuffix("/").split("/")
+    bad = next((s for s in segments if s in ("", ".", "..") or not s.isprintable()), None)
+    if bad is not None:
+        what = "an empty segment ('//')" if bad == "" else f"segment {quoted(bad)}"
+        raise ConfigurationError(f"invalid S3 model URI {quoted(uri)}: {what}", hint=hint)
     return bucket, prefix

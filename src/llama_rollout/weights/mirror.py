@@ -76,13 +76,16 @@ def mirror(
         SourceError: the source kept failing.
     """
     settings = settings or MirrorSettings()
-    client = connection.client(
-        max_pool_connections=settings.part_concurrency + settings.file_concurrency + 2,
-        attempts=settings.s3_attempts,
+    pool = settings.part_concurrency + settings.file_concurrency + 2
+    # The bytes go per read (a part takes its size over the link's speed); every other
+    # request, bounded in all.
+    transfer = connection.client(
+        max_pool_connections=pool, attempts=settings.s3_attempts, in_all=False
     )
+    short = connection.client(max_pool_connections=pool, attempts=settings.s3_attempts)
     connection.check_bucket()
     prefix = model_prefix(base_prefix, model_name, source.revision)
-    bucket = ModelBucket(connection, client, prefix, source.revision, settings)
+    bucket = ModelBucket(connection, transfer, prefix, source.revision, settings, short=short)
     reader = reader or SourceReader(source, stall_timeout=settings.stall_timeout)
     return MirrorJob(source, bucket, settings, reader).run(model_name)
 

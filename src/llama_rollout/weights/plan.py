@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llama_rollout.errors import ConfigurationError
+from llama_rollout.errors import ConfigurationError, quoted
 from llama_rollout.weights.manifest import Manifest
 
 MiB = 1024 * 1024
@@ -79,13 +79,24 @@ MAX_BASE_PREFIX = 256
 def check_base_prefix(prefix: str) -> str:
     """``prefix`` when it can be the folder of every model in the bucket, else a
     ConfigurationError: S3 keys with ``..``, empty segments or odd characters end up as
-    paths on disk and in KServe's storage.path."""
-    segments = prefix.strip("/").split("/") if prefix.strip("/") else []
+    paths on disk and in KServe's storage.path; and the bucket's root (``""`` or ``/``) is
+    no folder of models: it holds whatever else the bucket does, which ``prune`` would read
+    as models' folders."""
+    if not prefix.strip("/"):
+        raise ConfigurationError(
+            f"the S3 prefix {quoted(prefix)} is the bucket's root, which holds more than models",
+            hint="give the models a folder of their own, e.g. models (the default)",
+        )
+    segments = prefix.strip("/").split("/")
     bad = next((s for s in segments if not _PREFIX_SEGMENT.match(s)), None)
     if len(prefix) > MAX_BASE_PREFIX or bad is not None:
         raise ConfigurationError(
-            f"invalid S3 prefix {prefix[:80]!r}"
-            + (f": segment {bad!r}" if bad is not None else f": over {MAX_BASE_PREFIX} characters"),
+            f"invalid S3 prefix {quoted(prefix)}"
+            + (
+                f": segment {quoted(bad)}"
+                if bad is not None
+                else f": over {MAX_BASE_PREFIX} characters"
+            ),
             hint="use folders of letters, digits, '.', '_' and '-' separated by '/', e.g. models",
         )
     return prefix

@@ -37,7 +37,7 @@ class SourceReader:
 
     def __init__(self, source: ResolvedSource, *, stall_timeout: float = 60.0) -> None:
         self.source = source
-        self._endpoint = hf_endpoint()
+        self._endpoint = hf_endpoint() if source.spec.kind == "hf" else ""
         self._timeout = urllib3.Timeout(connect=min(stall_timeout, 30.0), read=stall_timeout)
         # Redirects are followed by _hub_response, which decides where the token may go.
         self._pool = urllib3.PoolManager(maxsize=16, retries=False)

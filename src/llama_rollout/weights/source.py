@@ -24,6 +24,7 @@ from llama_rollout import redaction
 from llama_rollout.bounds import HUB_API, EndpointSilent
 from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError, first_line
 from llama_rollout.k8s_types import model_name_from, model_name_problem
+from llama_rollout.weights.inputs import endpoint_problem
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +147,11 @@ def check_model_name(name: str) -> str:
         ConfigurationError: it cannot, with the rule and a name that would do.
     """
     if problem := model_name_problem(name):
+        # A name derived from a secret (password=..., a token) would show it, lower-cased.
+        suggestion = model_name_from(name) if redaction.redact(name) == name else "my-model"
         raise ConfigurationError(
             f"invalid model name: {problem}",
-            hint=f"use a name such as {model_name_from(name)!r} (it names the InferenceService, "
+            hint=f"use a name such as {suggestion!r} (it names the InferenceService, "
             "the S3 folder and the RegisteredModel)",
         )
     return name
@@ -178,14 +181,13 @@ def hf_endpoint() -> str:
     """The hub base URL: ``HF_ENDPOINT`` or huggingface.co.
 
     Raises:
-        ConfigurationError: ``HF_ENDPOINT`` is not an http(s) URL.
+        ConfigurationError: ``HF_ENDPOINT`` is not an http(s) URL, its port is none, or it
+            carries credentials (see ``inputs``).
     """
     endpoint = os.environ.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    if problem := endpoint_problem("HF_ENDPOINT", endpoint):
         raise ConfigurationError(
-            f"HF_ENDPOINT {endpoint[:100]!r} is not an http(s) URL",
-            hint="unset it for huggingface.co, or give a hub's base URL, e.g. https://huggingface.co",
+            problem, hint="a hub's base URL, e.g. https://huggingface.co; or unset HF_ENDPOINT"
         )
     return endpoint.rstrip("/")
 

@@ -60,13 +60,18 @@ def mirror_step(
     settings: MirrorSettings | None = None,
     connection: DataConnection | None = None,
 ) -> MirroredModel:
-    """Mirror the pinned source into the data connection's bucket (from the environment)."""
+    """Mirror the pinned source into the data connection's bucket (from the environment).
+
+    Every input is checked (the name, the prefix, the data connection's keys) before the
+    source is read.
+    """
     check_model_name(model_name)
     check_base_prefix(s3_prefix)
+    connection = connection or DataConnection.from_env()
     resolved = resolve(parse_source_uri(pinned_uri))
     return mirror(
         resolved,
-        connection or DataConnection.from_env(),
+        connection,
         model_name=model_name,
         base_prefix=s3_prefix,
         settings=settings,

@@ -46,7 +46,7 @@ def resumable_upload(bucket: ModelBucket, file: SourceFile, part_size: int) -> U
     key = bucket.key_of(file.path)
     listing = bucket.call(
         f"list uploads of {key}",
-        lambda: bucket.client.list_multipart_uploads(Bucket=bucket.bucket, Prefix=key),
+        lambda: bucket.short.list_multipart_uploads(Bucket=bucket.bucket, Prefix=key),
     )
     now = server_time(listing)
     pending = sorted(
@@ -71,7 +71,7 @@ def resumable_upload(bucket: ModelBucket, file: SourceFile, part_size: int) -> U
             return Upload(key, upload["UploadId"], uploaded)
     created = bucket.call(
         f"start upload of {key}",
-        lambda: bucket.client.create_multipart_upload(
+        lambda: bucket.short.create_multipart_upload(
             Bucket=bucket.bucket, Key=key, Metadata=bucket.metadata(file)
         ),
     )
@@ -84,7 +84,7 @@ def listed_parts(bucket: ModelBucket, key: str, upload_id: str) -> dict[int, tup
     while True:
         page = bucket.call(
             f"list parts of {key}",
-            lambda m=marker: bucket.client.list_parts(
+            lambda m=marker: bucket.short.list_parts(
                 Bucket=bucket.bucket, Key=key, UploadId=upload_id, PartNumberMarker=m
             ),
         )
@@ -145,7 +145,7 @@ def abort(bucket: ModelBucket, key: str, upload_id: str) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        bucket.client.abort_multipart_upload(Bucket=bucket.bucket, Key=key, UploadId=upload_id)
+        bucket.short.abort_multipart_upload(Bucket=bucket.bucket, Key=key, UploadId=upload_id)
     except (BotoCoreError, ClientError) as exc:
         logger.warning("could not abort upload %s of %s: %s", upload_id, key, exc)
 

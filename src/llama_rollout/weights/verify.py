@@ -55,6 +55,7 @@ def verify_model(
     """Read every file of the model at ``model_uri`` back and compare it with its manifest."""
     manifest, _ = read_manifest(connection, model_uri)
     _, prefix = split_s3_uri(model_uri)
+    # Downloads only: each bounded in all up to its headers, its body per read.
     bucket = ModelBucket(
         connection,
         connection.client(max_pool_connections=concurrency + 2),

@@ -33,8 +33,37 @@ def test_model_prefix():
 
 def test_split_s3_uri():
     assert weights.split_s3_uri("s3://bucket/a/b/") == ("bucket", "a/b/")
-    with pytest.raises(ConfigurationError, match="expected s3://BUCKET/PREFIX/"):
+    with pytest.raises(ConfigurationError, match=r"not an S3 model URI.*s3://BUCKET/PREFIX/"):
         weights.split_s3_uri("https://bucket/a")
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("s3://models/models//m/", r"an empty segment \('//'\)"),
+        ("s3://models//m/r/", r"an empty segment \('//'\)"),
+        ("s3:///x/", "no bucket"),
+        ("s3://my bucket/m/r/", "bucket 'my bucket' is not a bucket name"),
+        ("s3://models/./", "segment '.'"),
+        ("s3://models/m/../r/", r"segment '\.\.'"),
+        ("s3://models//", "no prefix after the bucket"),
+        ("s3://models/m/\x1b[2J/", r"segment '\\x1b\[2J'"),
+        ("s3://models/" + "v" * 100_000, r"'s3://models/v+'\.\.\. \(100012 characters\): its "
+         "prefix is longer than the 996 bytes"),
+    ],
+)  # fmt: skip
+def test_a_malformed_model_uri_is_called_invalid_not_an_unfinished_mirror(uri, problem):
+    with pytest.raises(ConfigurationError, match=rf"invalid S3 model URI .*{problem}") as caught:
+        weights.split_s3_uri(uri)
+    assert "s3://BUCKET/PREFIX/MODEL/REVISION/" in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "//"])
+def test_the_bucket_s_root_is_no_base_prefix(prefix):
+    with pytest.raises(ConfigurationError, match=r"is the bucket's root.*e\.g\. models"):
+        plan.check_base_prefix(prefix)
+    assert plan.check_base_prefix("models/team-a") == "models/team-a"
 
 
 def test_settings_reject_parts_below_the_s3_minimum():

@@ -189,8 +189,88 @@ def test_an_unreadable_folder_is_named(tmp_path, monkeypatch):
 def test_a_fifo_in_the_folder_is_named(tmp_path):
     folder = _model_folder(tmp_path / "m")
     os.mkfifo(folder / "pipe")
-    with pytest.raises(SourceError, match=r"m/pipe is not a regular file or folder"):
+    with pytest.raises(SourceError, match=r"m/pipe is a named pipe, not a regular file or folder"):
         _resolve_folder(folder)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [(os.mkfifo, "a named pipe"), (os.mkdir, "a folder")],
+)
+def test_a_config_json_that_is_no_file_is_called_what_it_is(tmp_path, make, kind):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    make(folder / "config.json")
+    (folder / "model.safetensors").write_bytes(b"w" * 64)
+    with pytest.raises(SourceError, match=rf"m/config.json is {kind}, not a file") as caught:
+        _resolve_folder(folder)
+    assert "has no config.json" not in str(caught.value)
+
+
+def test_a_model_folder_that_is_a_device_or_a_pipe_is_called_what_it_is(tmp_path):
+    with pytest.raises(SourceError, match=r"model folder /dev/zero is a character device, not a"):
+        _resolve_folder("/dev/zero")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(SourceError, match=r"model folder .*/pipe is a named pipe, not a folder"):
+        _resolve_folder(tmp_path / "pipe")
+    (tmp_path / "file").write_text("{}")
+    with pytest.raises(SourceError, match=r"model folder .*/file is a regular file, not a folder"):
+        _resolve_folder(tmp_path / "file")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(SourceError, match=r"model folder .*/gone is a broken link"):
+        _resolve_folder(tmp_path / "gone")
+
+
+def test_a_link_to_a_folder_above_the_model_is_named_not_what_lies_beside_it(tmp_path):
+    # A sibling model folder with a broken link, which a walk through the parent would reach.
+    sibling = _model_folder(tmp_path / "other")
+    (sibling / "model.safetensors").unlink()
+    (sibling / "model.safetensors").symlink_to("/nonexistent")
+    folder = _model_folder(tmp_path / "m")
+    (folder / "sub").symlink_to("..")
+    with pytest.raises(SourceError) as caught:
+        _resolve_folder(folder)
+    message = str(caught.value)
+    assert f"{folder}/sub links to {tmp_path}, a folder that holds the model folder" in message
+    assert "other" not in message and "symlink loop" in message
+    (folder / "sub").unlink()
+    (folder / "root").symlink_to("/")
+    with pytest.raises(SourceError, match=r"m/root links to /, a folder that holds the model"):
+        _resolve_folder(folder)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://[::1", r"is not a URL \(an IPv6 address without its closing '\]'\)"),
+        ("http://h:99999", "has port '99999', which is no port: give a number from 1 to 65535"),
+        ("http://h:abc", "has port 'abc', which is no port"),
+        ("http://h:0", "has port '0', which is no port"),
+        ("http://\uff48\uff55\uff42.invalid", "has a host that is not ASCII"),
+        ("http://h/\x1b[2J", "is not a URL .*control characters"),
+        ("ftp://h", r"must be an http\(s\) URL, got 'ftp://h'"),
+        ("http://u:s3cret-pass@h", r"'http://h' carries credentials \(user:password@\)"),
+        ("ftp://u:s3c@ret-pass@h", r"'ftp://h' carries credentials"),
+        ("u:s3cret-pass@host", r"'host' carries credentials"),
+    ],
+)
+def test_a_malformed_hf_endpoint_is_bad_input_named_without_its_credentials(
+    monkeypatch, value, problem
+):
+    monkeypatch.setenv("HF_ENDPOINT", value)
+    with pytest.raises(ConfigurationError, match=rf"^HF_ENDPOINT .*{problem}") as caught:
+        source.hf_endpoint()
+    assert "s3cret" not in str(caught.value) and "ret-pass" not in str(caught.value)
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+
+
+def test_a_folder_mirror_does_not_read_hf_endpoint(monkeypatch, tmp_path):
+    from llama_rollout.weights.reader import SourceReader
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://[::1")
+    resolved = _resolve_folder(_model_folder(tmp_path / "m"))
+    chunks = SourceReader(resolved).chunks(resolved.files[0])
+    assert b"".join(chunks) == b"{}"
 
 
 def test_hidden_entries_are_left_out(tmp_path):
@@ -203,3 +283,15 @@ def test_hidden_entries_are_left_out(tmp_path):
 def test_a_dot_dot_segment_is_refused():
     with pytest.raises(ConfigurationError, match=r"has a '\.\.' segment"):
         source.parse_source_uri("file:///models/../../etc")
+
+
+@pytest.mark.parametrize(
+    "name", ["password=s3cret-value-1234", "hf_ABCDEFGHIJKLMNOPQRSTUV", "token: abcdef12345678"]
+)
+def test_the_name_suggested_for_a_bad_model_name_never_spells_a_secret(name):
+    with pytest.raises(ConfigurationError, match=r"use a name such as 'my-model'") as caught:
+        source.check_model_name(name)
+    text = str(caught.value).lower()
+    assert "s3cret" not in text and "abcdefghijklmnop" not in text and "abcdef12345678" not in text
+    with pytest.raises(ConfigurationError, match=r"use a name such as 'llama-3'"):
+        source.check_model_name("Llama 3")
