@@ -13,9 +13,9 @@ their own timeouts, as parameters, and show progress while they last.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.http_urls import without_userinfo
 
 CONNECT = 10.0  # seconds to open a connection, for every endpoint
 
@@ -70,16 +70,8 @@ class EndpointSilent(RolloutError):
     its bound."""
 
     def __init__(self, what: str, url: str, waited: float, *, hint: str | None = None) -> None:
-        url = _without_userinfo(url)
+        url = without_userinfo(url)
         super().__init__(
             f"{what} at {url} did not answer within {waited:.0f}s",
             hint=hint or f"check that {url} is the right address and that the server is up",
         )
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@``: an error line never carries a credential."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

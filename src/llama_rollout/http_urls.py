@@ -1,16 +1,19 @@
-"""The URLs a user gives (an API's address): http(s), a host in ASCII, a port that can be one,
-and no credentials, which would be written to logs, objects and the compiled pipeline.
+"""The URLs a user gives (an API's or an endpoint's address): http(s), a host in ASCII, a port
+that can be one, and no credentials, which would be written to logs, objects and the compiled
+pipeline.
 
-Credentials have their own places (a Secret, a token file, the service account's token): a
-URL that carries them in its userinfo, in a query parameter named like one, or in a fragment is
-refused, and the error shows it without them.
+Credentials have their own places (a Secret, a token file, the service account's token, the
+data connection's keys): a URL that carries them in its userinfo, in a query parameter named
+like one, or in a fragment is refused, and the error shows it without them, whatever else is
+wrong with it.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlsplit
 
+from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, quoted
 
 MAX_URL_LENGTH = 2048
@@ -19,45 +22,80 @@ CREDENTIALS_HINT = (
     "the steps authenticate with their service account's token, and a token of your own goes "
     "in a Secret the pipeline names"
 )
+_GIVE = "give http(s)://HOST[:PORT]/PATH"
+
+
+def _split_authority(url: str) -> tuple[str, str, str]:
+    """``url`` as (``scheme://``, authority, the rest), with or without a scheme."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    return scheme + sep, rest[:end], rest[end:]
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without anything up to the last '@' of its authority (its ``user:password@``, a
+    password may hold an '@'), with or without a scheme."""
+    head, authority, tail = _split_authority(url)
+    if "@" not in authority:
+        return url
+    return f"{head}{authority.rpartition('@')[2]}{tail}"
+
+
+def url_problem(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> str | None:
+    """Why ``url`` (the value of ``name``) cannot be an API's address, in words that say what to
+    give instead; None when it can."""
+    shown = quoted(without_userinfo(url))
+    authority = _split_authority(url)[1]
+    if "@" in authority:
+        # Remembered, so that no other line shows the password either.
+        redaction.remember(authority.rpartition("@")[0].partition(":")[2])
+        return (
+            f"{name} {shown} carries credentials (user:password@): they would be written to "
+            f"logs and objects: give the URL without them; {credentials}"
+        )
+    if len(url) > MAX_URL_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
+        return (
+            f"{name} {shown} is not an http(s) URL (spaces, control characters, or over "
+            f"{MAX_URL_LENGTH} characters): {_GIVE}"
+        )
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket
+        reason = "an IPv6 address without its closing ']'" if "[" in url else "it cannot be parsed"
+        return f"{name} {shown} is not an http(s) URL ({reason}): {_GIVE}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{name} {shown} is not an http(s) URL: {_GIVE}"
+    if parts.fragment or any(_SECRET_QUERY.search(key) for key in parse_qs(parts.query)):
+        bare = parts._replace(query="", fragment="").geturl()
+        return (
+            f"{name} {quoted(bare)} carries a fragment or a query parameter that names a "
+            f"credential: it would be written to logs and objects: give the URL without it; "
+            f"{credentials}"
+        )
+    if not host.isascii():
+        return (
+            f"{name} {shown} has a host that is not ASCII: give it in ASCII (punycode, "
+            "xn--..., for another script)"
+        )
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        given = parts.netloc.rpartition("]")[2].rpartition(":")[2]
+        return (
+            f"{name} {shown} has port {quoted(given, 20)}, which is no port: give a number from "
+            "1 to 65535, or none for the scheme's own"
+        )
+    return None
 
 
 def check_http_url(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> str:
-    """``url`` when it is an http(s) URL with a host and no credentials, else a
-    ConfigurationError naming ``name`` (and never quoting the URL's userinfo)."""
-    try:
-        parsed = urlparse(url)
-        host, port = parsed.hostname, parsed.port
-    except ValueError:  # an unclosed IPv6 bracket, a port that is no number or out of range
-        parsed, host, port = None, None, None
-    if parsed is not None and host and (parsed.username is not None or parsed.password):
-        shown = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
-        raise ConfigurationError(
-            f"{name} {quoted(shown)} carries credentials (user:password@): they would be "
-            "written to logs and objects",
-            hint=f"give the URL without them; {credentials}",
-        )
-    if parsed is not None and (
-        parsed.fragment or any(_SECRET_QUERY.search(key) for key in parse_qs(parsed.query))
-    ):
-        raise ConfigurationError(
-            f"{name} {quoted(parsed._replace(query='', fragment='').geturl())} carries a "
-            "fragment or a query parameter that names a credential: it would be written to "
-            "logs and objects",
-            hint=f"give the URL without it; {credentials}",
-        )
-    if (
-        parsed is None
-        or len(url) > MAX_URL_LENGTH
-        or parsed.scheme not in ("http", "https")
-        or not host
-        or not url.isascii()
-        or not url.isprintable()
-        or " " in url
-        or port == 0
-    ):
-        raise ConfigurationError(
-            f"{name} {quoted(url)} is not an http(s) URL",
-            hint="give http(s)://HOST[:PORT]/PATH, the host in ASCII (punycode for another "
-            "script) and the port from 1 to 65535",
-        )
+    """``url`` when it can be an API's address, else a ConfigurationError naming ``name`` (and
+    never quoting the URL's userinfo)."""
+    if problem := url_problem(name, url, credentials=credentials):
+        raise ConfigurationError(problem)
     return url

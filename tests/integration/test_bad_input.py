@@ -262,7 +262,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         Case(
             "mirror-endpoint-no-scheme",
             mirror,
-            r"AWS_S3_ENDPOINT must be an http\(s\) URL",
+            r"AWS_S3_ENDPOINT 'localhost:9000' is not an http\(s\) URL",
             {**hub_env, "AWS_S3_ENDPOINT": "localhost:9000"},
         ),
         Case(

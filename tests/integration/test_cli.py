@@ -78,7 +78,10 @@ def test_unknown_repo_and_revision(hub, make_model, cli_env):
             {"AWS_S3_BUCKET": "no-such-bucket"},
             "bucket 'no-such-bucket' does not exist .* create it",
         ),
-        ({"AWS_S3_ENDPOINT": "localhost:9000"}, r"AWS_S3_ENDPOINT must be an http\(s\) URL"),
+        (
+            {"AWS_S3_ENDPOINT": "localhost:9000"},
+            r"AWS_S3_ENDPOINT 'localhost:9000' is not an http\(s\) URL",
+        ),
         ({"AWS_S3_BUCKET": "my bucket"}, "AWS_S3_BUCKET .my bucket. is not a bucket name"),
     ],
 )

@@ -11,82 +11,16 @@ its userinfo, whatever else is wrong with it.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
-from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, quoted
+from llama_rollout.http_urls import url_problem
 from llama_rollout.k8s_types import object_name_problem
 from llama_rollout.user_files import read_user_file
 
-MAX_URL_LENGTH = 2048
 CA_BUNDLE_LIMIT = 8 * 1024 * 1024  # a cluster's whole trust bundle is a few hundred kB
 # botocore's own rule (a host label, not all digits), which it reports as "unexpected
 # InvalidRegionError"; whole, where botocore's '$' lets a final newline through.
 _REGION = re.compile(r"(?![0-9]+\Z)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
-
-
-def _split_authority(url: str) -> tuple[str, str, str]:
-    """``url`` as (``scheme://``, authority, the rest), with or without a scheme."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    return scheme + sep, rest[:end], rest[end:]
-
-
-def without_userinfo(url: str) -> str:
-    """``url`` without anything up to the last '@' of its authority (its ``user:password@``),
-    with or without a scheme: a careless value is shown, never its credentials."""
-    head, authority, tail = _split_authority(url)
-    if "@" not in authority:
-        return url
-    return f"{head}{authority.rpartition('@')[2]}{tail}"
-
-
-def endpoint_problem(name: str, url: str) -> str | None:
-    """Why ``url`` (the value of the variable ``name``) cannot be an endpoint's base URL, in
-    words that say what to give instead; None when it can."""
-    shown = quoted(without_userinfo(url))
-    authority = _split_authority(url)[1]
-    if "@" in authority:
-        # Remembered, so that no other line shows them either.
-        redaction.remember(authority.rpartition("@")[0].partition(":")[2])
-        return (
-            f"{name} {shown} carries credentials (user:password@): give the URL without them; "
-            "the keys go in their own variables"
-        )
-    if len(url) > MAX_URL_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
-        return (
-            f"{name} {shown} is not a URL (spaces, control characters, or over "
-            f"{MAX_URL_LENGTH} characters): give http(s)://HOST[:PORT]"
-        )
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # an unclosed IPv6 bracket
-        return f"{name} {shown} is not a URL ({_bracket_problem(url)}): give http(s)://HOST[:PORT]"
-    if parts.scheme not in ("http", "https") or not host:
-        return f"{name} must be an http(s) URL, got {shown}: give http(s)://HOST[:PORT]"
-    if not host.isascii():
-        return (
-            f"{name} {shown} has a host that is not ASCII: give it in ASCII (punycode, "
-            "xn--..., for another script)"
-        )
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or above 65535
-        port = 0
-    if port == 0:
-        given = parts.netloc.rpartition("]")[2].rpartition(":")[2]
-        return (
-            f"{name} {shown} has port {quoted(given, 20)}, which is no port: give a number from "
-            "1 to 65535, or none for the scheme's own"
-        )
-    return None
-
-
-def _bracket_problem(url: str) -> str:
-    return "an IPv6 address without its closing ']'" if "[" in url else "it cannot be parsed"
 
 
 def check_endpoint(name: str, url: str) -> str:
@@ -98,6 +32,11 @@ def check_endpoint(name: str, url: str) -> str:
     if problem := endpoint_problem(name, url):
         raise ConfigurationError(problem)
     return url.rstrip("/")
+
+
+def endpoint_problem(name: str, url: str) -> str | None:
+    """Why ``url`` (the value of the variable ``name``) cannot be an endpoint's base URL."""
+    return url_problem(name, url, credentials="the keys go in their own variables")
 
 
 def check_region(region: str) -> str:
