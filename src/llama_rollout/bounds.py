@@ -40,11 +40,13 @@ class Bound:
 
 # The hub's API (model info): one request.
 HUB_API = Bound(read=30)
-# S3, first contact (is the bucket there, is this S3): two attempts of a short read.
+# S3, first contact (is the bucket there, is this S3), a manifest's read and the listings of
+# verify, prune and local status: two attempts of a short read.
 S3_PROBE = Bound(read=20, attempts=2)
 # S3, every request of a transfer (botocore's standard retries): a part upload waits for its
 # answer after sending up to 16 MiB or more. Per read only: a part takes its size over the
-# link's speed, which no total fits; its total is the only one not enforced.
+# link's speed, which no total fits; its total is the only one not enforced. Every other S3
+# request (a head, a listing, starting or ending an upload) is bounded in all, per attempt.
 S3_TRANSFER = Bound(read=60, attempts=5)
 # The Model Registry: each call of the official client, and each REST request.
 REGISTRY = Bound(read=30)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llama_rollout.errors import ConfigurationError, StorageError, first_line
-from llama_rollout.weights.connection import DataConnection, storage_error
+from llama_rollout.weights.connection import DataConnection, read_object, storage_error
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ STEPS = (
 )
 # Beside the models' folders; no model can have this name (model names are DNS labels).
 RUNS_FOLDER = "_runs"
+NOTE_LIMIT = 2**20  # bytes: a step's note is a few kB of JSON
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -95,7 +96,9 @@ def read(*, s3_prefix: str, run_id: str, connection: DataConnection | None = Non
     with _storage_errors(connection, prefix, "read"):
         listed = client.list_objects_v2(Bucket=connection.bucket, Prefix=prefix)
         for entry in listed.get("Contents", []):
-            body = client.get_object(Bucket=connection.bucket, Key=entry["Key"])["Body"].read()
+            body = read_object(connection, client, entry["Key"], limit=NOTE_LIMIT)
+            if body is None:  # removed since the listing
+                continue
             record = json.loads(body)
             notes[record.pop("step")] = record
     return Journal(run_id, notes)

@@ -211,14 +211,20 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_mirror(args: argparse.Namespace) -> int:
     from llama_rollout.weights import MirrorSettings
+    from llama_rollout.weights.connection import DataConnection
+    from llama_rollout.weights.plan import check_base_prefix
     from llama_rollout.weights.step import mirror_step, resolve_step
 
+    # Every input before the source is read (a folder hashed, the hub asked).
+    check_base_prefix(args.prefix)
+    connection = DataConnection.from_env()
     resolved = resolve_step(args.source, args.model_name)
     mirrored = mirror_step(
         resolved.pinned_uri,
         resolved.model_name,
         args.prefix,
         settings=MirrorSettings(stall_timeout=args.stall_timeout, verify_existing=args.verify),
+        connection=connection,
     )
     _print_json(
         {
