@@ -116,7 +116,7 @@ class Toleration(BaseModel):
     )
 
     key: str | None = None
-    operator: Literal["Equal", "Exists"] = "Exists"
+    operator: Literal["Equal", "Exists"] = "Equal"  # Kubernetes' default
     value: str | None = None
     effect: TolerationEffect | None = None
     toleration_seconds: StrictInt | None = Field(
@@ -134,6 +134,8 @@ class Toleration(BaseModel):
                         f"{quoted(field, 40)} is not a toleration field: a toleration has "
                         f"{', '.join(TOLERATION_FIELDS)}"
                     )
+            # Empty is Kubernetes' default: operator Equal, and every effect.
+            data = {k: v for k, v in data.items() if not (k in ("operator", "effect") and v == "")}
         return data
 
     @model_validator(mode="after")

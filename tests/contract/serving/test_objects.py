@@ -281,3 +281,35 @@ def test_a_json_parameter_with_a_key_given_twice_is_refused(name):
         serving.json_setting(name, "[" * 5000 + "]" * 5000, kind)
     with pytest.raises(ConfigurationError, match=r"must be a JSON .*\(2000 characters\)"):
         serving.json_setting(name, '"' + "x" * 1998 + '"', kind)
+
+
+@pytest.mark.parametrize(
+    "given, written",
+    [
+        # No operator is Kubernetes' Equal (types.go: "Defaults to Equal"), not Exists.
+        ({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+         {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}),
+        ({"key": "dedicated"}, {"key": "dedicated", "operator": "Equal"}),
+        ({"key": "a", "operator": ""}, {"key": "a", "operator": "Equal"}),
+        # An empty effect is every effect.
+        ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": ""},
+         {"key": "nvidia.com/gpu", "operator": "Exists"}),
+    ],
+)  # fmt: skip
+def test_a_toleration_means_what_kubernetes_makes_of_it(given, written):
+    from llama_rollout.serving.settings import Toleration
+
+    toleration = Toleration.model_validate(given)
+    assert toleration.model_dump(mode="json", by_alias=True, exclude_none=True) == written
+
+
+@pytest.mark.parametrize("given", [{}, {"effect": "NoSchedule"}, {"value": "x"}])
+def test_a_toleration_without_a_key_must_say_exists(given):
+    """Kubernetes refuses these (validation.go: an empty key needs Exists); they are not a
+    toleration of every taint."""
+    from pydantic import ValidationError
+
+    from llama_rollout.serving.settings import Toleration
+
+    with pytest.raises(ValidationError, match="its operator must be Exists"):
+        Toleration.model_validate(given)
