@@ -10,6 +10,7 @@ wrong with it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,8 @@ CREDENTIALS_HINT = (
     "in a Secret the pipeline names"
 )
 _GIVE = "give http(s)://HOST[:PORT]/PATH"
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}\.?$){_LABEL}(\.{_LABEL})*\.?")  # urlsplit lower-cases it
 
 
 def _split_authority(url: str) -> tuple[str, str, str]:
@@ -68,18 +71,22 @@ def url_problem(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> 
         return f"{name} {shown} is not an http(s) URL ({reason}): {_GIVE}"
     if parts.scheme not in ("http", "https") or not host:
         return f"{name} {shown} is not an http(s) URL: {_GIVE}"
-    if parts.fragment or any(_SECRET_QUERY.search(key) for key in parse_qs(parts.query)):
-        bare = parts._replace(query="", fragment="").geturl()
+    bare = quoted(parts._replace(query="", fragment="").geturl())
+    if any(_SECRET_QUERY.search(key) for key in parse_qs(parts.query)):
         return (
-            f"{name} {quoted(bare)} carries a fragment or a query parameter that names a "
-            f"credential: it would be written to logs and objects: give the URL without it; "
-            f"{credentials}"
+            f"{name} {bare} carries a query parameter that names a credential: it would be "
+            f"written to logs and objects: give the URL without it; {credentials}"
         )
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        # The clients append their paths to an API's address: a query would swallow them.
+        return f"{name} {bare} has a query string or a fragment, which an API's address has not"
     if not host.isascii():
         return (
             f"{name} {shown} has a host that is not ASCII: give it in ASCII (punycode, "
             "xn--..., for another script)"
         )
+    if problem := _host_problem(host, parts.netloc.rpartition("@")[2], "\\" in url):
+        return f"{name} {shown} {problem}: {_GIVE}"
     try:
         port = parts.port
     except ValueError:  # not a number, or above 65535
@@ -89,6 +96,28 @@ def url_problem(name: str, url: str, *, credentials: str = CREDENTIALS_HINT) -> 
         return (
             f"{name} {shown} has port {quoted(given, 20)}, which is no port: give a number from "
             "1 to 65535, or none for the scheme's own"
+        )
+    return None
+
+
+def _host_problem(host: str, netloc: str, backslash: bool) -> str | None:
+    """What urllib3 or botocore would make of ``host`` differently from what it says: a
+    backslash (urllib3 cuts the host there and goes elsewhere), a percent sign (it decodes
+    one), an empty label or one over 63, an underscore, or brackets round no IPv6 address."""
+    if backslash:
+        return "has a backslash, which a client reads as the end of the host"
+    if "[" in netloc or "]" in netloc:  # an IPv6 address between brackets, then a port
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return "has brackets round no IPv6 address"
+        if not re.fullmatch(r"\[[^\[\]]+\](:[0-9]+)?", netloc):
+            return "has more than a port after its IPv6 address"
+        return None
+    if not _HOST.fullmatch(host):
+        return (
+            "has a host that is no DNS name or address (labels of letters, digits and '-', "
+            "1 to 63 long, no '%' or '_')"
         )
     return None
 

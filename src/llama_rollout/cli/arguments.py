@@ -61,10 +61,24 @@ def _namespace(value: str) -> str:
 
 
 def _display_name(value: str) -> str:
-    """A run's, a schedule's or an experiment's name, as the pipelines API stores it."""
-    if not value.strip() or len(value) > 128 or not value.isprintable():
+    """A run's, a schedule's or an experiment's name, as the pipelines API stores it (an
+    experiment's name is at most 128 bytes: validation/length.go)."""
+    if not value.strip() or len(value.encode()) > 128 or not value.isprintable():
         raise argparse.ArgumentTypeError(
-            f"{quoted(value)} is not a name: give 1 to 128 printable characters"
+            f"{quoted(value)} is not a name: give 1 to 128 bytes of printable characters"
+        )
+    return value
+
+
+def _schedule_name(value: str) -> str:
+    """A recurring run's name, which also names its ScheduledWorkflow: KFP keeps the lower-case
+    letters, digits and '-' of it, cut to 25 (template.go), and that must start a DNS name."""
+    _display_name(value)
+    derived = re.sub(r"[^a-z0-9-]", "", value.lower())[:25]
+    if not derived[:1].isalnum():
+        raise argparse.ArgumentTypeError(
+            f"{quoted(value)} names the ScheduledWorkflow {derived!r} (KFP keeps the name's "
+            "letters, digits and '-', lower-cased, cut to 25): start it with a letter or digit"
         )
     return value
 
@@ -105,7 +119,7 @@ def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--name",
             required=name == "schedule",
-            type=_display_name,
+            type=_schedule_name if name == "schedule" else _display_name,
             help="the run's name"
             + (" (default: llama-rollout-<time>)" if name == "submit" else ""),
         )
