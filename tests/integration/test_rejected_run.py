@@ -46,7 +46,7 @@ def test_a_rejected_run_leaves_s3_the_registry_and_the_cluster_as_they_were(
 
     out = capfd.readouterr()
     log = re.sub(r"\x1b\[[0-9;]*m", "", out.out + out.err)  # kfp.local colours its log
-    assert "invalid pipeline parameters: invalid serving settings: chat_template" in log
+    assert "invalid pipeline parameters: chat_template: '../../etc/passwd' is neither" in log
     assert "Inner task failed: 'check-parameters'" in log
     assert "'resolve-source'" not in log, "a task after the check ran"
     assert s3_after == s3_before
