@@ -30,7 +30,7 @@ from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
 from llama_rollout.cron import check_cron
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 from llama_rollout.http_urls import check_http_url
-from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
+from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_ca_bundle, read_user_file
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class PipelinesServer:
             where = f": the token file {token_file} is empty" if token_file else ""
             raise ConfigurationError(f"no token for the pipelines server{where}", hint=hint)
         if ca_cert:
-            read_user_file(ca_cert, what="CA file", limit=TOKEN_FILE_LIMIT * 16,
+            read_ca_bundle(ca_cert, what="CA file", limit=TOKEN_FILE_LIMIT * 16,
                            hint="give the PEM bundle of the route's CA")  # fmt: skip
         return cls(host.rstrip("/"), namespace, token, ca_cert)
 

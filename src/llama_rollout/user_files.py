@@ -14,9 +14,10 @@ import os
 import stat
 from pathlib import Path
 
-from llama_rollout.errors import ConfigurationError
+from llama_rollout.errors import ConfigurationError, quoted
 
 TOKEN_FILE_LIMIT = 64 * 1024  # a token file's cap: a service-account JWT is a few kB
+CA_BUNDLE_LIMIT = 8 * 1024 * 1024  # a cluster's whole trust bundle is a few hundred kB
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a named pipe (reading it would wait for a writer)"),
@@ -71,6 +72,23 @@ def read_user_file(path: str | Path, *, what: str, limit: int, hint: str) -> byt
     if len(content) > limit:
         raise ConfigurationError(
             f"{what} {shown} is larger than the {size_text(limit)} a {what} may be",
+            hint=hint,
+        )
+    return content
+
+
+def read_ca_bundle(path: str, *, what: str, hint: str, limit: int = CA_BUNDLE_LIMIT) -> bytes:
+    """The bytes of the CA bundle at ``path``, read as :func:`read_user_file` reads (a named
+    pipe or a device is refused, not handed to a TLS library where it would block or never
+    end), and holding a PEM certificate.
+
+    Raises:
+        ConfigurationError: it is missing, no regular file, too large, or no PEM bundle.
+    """
+    content = read_user_file(path, what=what, limit=limit, hint=hint)
+    if b"-----BEGIN CERTIFICATE-----" not in content:
+        raise ConfigurationError(
+            f"{what} {quoted(path, 200)} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')",
             hint=hint,
         )
     return content

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 
-from llama_rollout.errors import ConfigurationError, quoted
-from llama_rollout.http_urls import url_problem
+from llama_rollout.errors import quoted
+from llama_rollout.http_urls import check_http_url, url_problem
 from llama_rollout.k8s_types import object_name_problem
-from llama_rollout.user_files import read_user_file
+from llama_rollout.user_files import read_ca_bundle
 
-CA_BUNDLE_LIMIT = 8 * 1024 * 1024  # a cluster's whole trust bundle is a few hundred kB
 # botocore's own rule (a host label, not all digits), which it reports as "unexpected
 # InvalidRegionError"; whole, where botocore's '$' lets a final newline through.
+_KEYS = "the keys go in their own variables"  # where an endpoint's credentials go instead
 _REGION = re.compile(r"(?![0-9]+\Z)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 
 
@@ -29,14 +29,12 @@ def check_endpoint(name: str, url: str) -> str:
     Raises:
         ConfigurationError: it cannot; the message names ``name`` and what to give.
     """
-    if problem := endpoint_problem(name, url):
-        raise ConfigurationError(problem)
-    return url.rstrip("/")
+    return check_http_url(name, url, credentials=_KEYS).rstrip("/")
 
 
 def endpoint_problem(name: str, url: str) -> str | None:
     """Why ``url`` (the value of the variable ``name``) cannot be an endpoint's base URL."""
-    return url_problem(name, url, credentials="the keys go in their own variables")
+    return url_problem(name, url, credentials=_KEYS)
 
 
 def check_region(region: str) -> str:
@@ -68,11 +66,5 @@ def check_ca_bundle(path: str) -> str:
             PEM bundle.
     """
     hint = "set AWS_CA_BUNDLE to the PEM file of the CA that signed the S3 endpoint's certificate"
-    content = read_user_file(path, what="AWS_CA_BUNDLE", limit=CA_BUNDLE_LIMIT, hint=hint)
-    if b"-----BEGIN CERTIFICATE-----" not in content:
-        raise ConfigurationError(
-            f"AWS_CA_BUNDLE {quoted(path, 200)} holds no PEM certificate "
-            "('-----BEGIN CERTIFICATE-----')",
-            hint=hint,
-        )
+    read_ca_bundle(path, what="AWS_CA_BUNDLE", hint=hint)
     return path
