@@ -10,6 +10,7 @@ import yaml
 from kfp import compiler
 
 from pipelines.rollout import DATA_CONNECTION_KEYS, rollout_pipeline
+from tests.unit.pipeline_structure import structure
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "pipelines" / "llama-rollout.yaml"
@@ -189,3 +190,15 @@ def test_the_llama_stack_step_is_admitted_by_the_operator_s_network_policy():
         "exec-deploy-llama-stack"
     ]
     assert executor["podMetadata"]["labels"] == {"app.kubernetes.io/part-of": "llama-stack"}
+
+
+STRUCTURE = Path(__file__).with_name("pipeline_structure.json")
+
+
+def test_the_compiled_structure_is_the_one_on_record():
+    """Refactoring moves code, not the run: inputs and defaults, tasks and edges, conditions,
+    Secrets and labels, caching, retries and images stay what they were when this record was
+    made (from the compiled file at 23f9ad9). A deliberate change of structure rewrites the
+    record in the same commit: ``python -m tests.unit.pipeline_structure``."""
+    documents = list(yaml.safe_load_all(COMPILED.read_text()))
+    assert structure(documents) == json.loads(STRUCTURE.read_text())
