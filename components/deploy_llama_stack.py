@@ -72,9 +72,8 @@ def deploy_llama_stack(
     )  # fmt: skip
     report = serve(Target.parse(target), request)
     name = request.deployment_name(Target.parse(target))
-    journal.note("deploy Llama Stack", {"url": report.url, "version": report.version,
-                                        "model_id": report.model_id, "mcp_tools": report.mcp_tools,
-                                        "name": name},
-                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(journal.Step.DEPLOY_LLAMA_STACK, journal.DeployLlamaStackNote(
+        url=report.url, version=report.version, model_id=report.model_id,
+        mcp_tools=report.mcp_tools, name=name), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools", "name"])
     return outputs(report.url, report.version, report.model_id, report.mcp_tools, name)

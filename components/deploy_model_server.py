@@ -94,9 +94,9 @@ def deploy_model_server(
         require_tool_calling=require_tool_calling, timeout_seconds=timeout_seconds,
     )  # fmt: skip
     served = serve(Target.parse(target), request)
-    journal.note("deploy model server", {"serving_url": served.url, "serving_model": served.model,
-                                         "serving_name": served.name},
-                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(journal.Step.DEPLOY_MODEL_SERVER, journal.DeployModelServerNote(
+        serving_url=served.url, serving_model=served.model, serving_name=served.name),
+        s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     return namedtuple("ModelServer", ["url", "model", "name"])(
         served.url, served.model, served.name
     )

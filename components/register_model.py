@@ -52,11 +52,11 @@ def register_model(
             registry_namespace=registry_namespace, pipeline_run_id=pipeline_run_id,
         )
     )  # fmt: skip
-    journal.note("register model", {"model_name": model_name,
-                                    "model_version_name": registered.model_version_name,
-                                    "model_version_id": registered.model_version_id,
-                                    "registered_model_id": registered.registered_model_id},
-                 s3_prefix=s3_prefix, run_id=pipeline_run_id)  # fmt: skip
+    journal.note(journal.Step.REGISTER_MODEL, journal.RegisterModelNote(
+        model_name=model_name, model_version_name=registered.model_version_name,
+        model_version_id=registered.model_version_id,
+        registered_model_id=registered.registered_model_id),
+        s3_prefix=s3_prefix, run_id=pipeline_run_id)  # fmt: skip
     outputs = namedtuple(
         "RegisteredVersion",
         ["registered_model_id", "model_version_id", "model_version_name", "model_artifact_id"],

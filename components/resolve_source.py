@@ -53,10 +53,10 @@ def resolve_source(
         provider=provider, force=force, registry_url=registry_url, registry_name=registry_name,
         registry_namespace=registry_namespace, namespace=namespace,
     )  # fmt: skip
-    journal.note("resolve source", {"pinned_uri": resolved.pinned_uri, "revision": resolved.revision,
-                                    "model_name": resolved.model_name, "changed": check.changed,
-                                    "reason": check.reason, "live_version": check.live_version},
-                 s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(journal.Step.RESOLVE_SOURCE, journal.ResolveSourceNote(
+        pinned_uri=resolved.pinned_uri, revision=resolved.revision,
+        model_name=resolved.model_name, changed=check.changed, reason=check.reason,
+        live_version=check.live_version), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     outputs = namedtuple("ResolvedSource", ["pinned_uri", "revision", "model_name", "total_bytes",
                                             "file_count", "changed", "reason"])  # fmt: skip
     return outputs(resolved.pinned_uri, resolved.revision, resolved.model_name,

@@ -43,4 +43,4 @@ def summarize_run(
     Path(summary.path).write_text(result.markdown)
     print(result.markdown)
     outputs = namedtuple("RunSummary", ["outcome", "headline", "record"])
-    return outputs(result.outcome, result.headline, {**result.as_dict(), "notes": notes.notes})
+    return outputs(result.outcome, result.headline, {**result.as_dict(), "notes": notes.as_dict()})

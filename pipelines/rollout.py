@@ -23,6 +23,7 @@ from components.publish import publish
 from components.register_model import register_model
 from components.resolve_source import resolve_source
 from components.summarize_run import summarize_run
+from llama_rollout.journal import Step
 from llama_rollout.serving import DEFAULT_RUNTIME_IMAGE, LLAMA3_CHAT_TEMPLATE, LLAMA3_TOOL_PARSER
 
 PIPELINE_NAME = "llama-rollout"
@@ -50,7 +51,7 @@ def _rollout(**p: Any) -> None:
     """The steps inside the exit handler (a plain function: the pipeline's DAG, not a pipeline)."""
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     checked = check_parameters(**p)
-    checked.set_display_name("check parameters")
+    checked.set_display_name(Step.CHECK_PARAMETERS.display_name)
 
     # Every later step follows the resolve step, which follows the check: nothing is written
     # anywhere before every parameter is known to be good.
@@ -60,7 +61,7 @@ def _rollout(**p: Any) -> None:
         registry_url=p["registry_url"], registry_name=p["registry_name"],
         registry_namespace=p["registry_namespace"], s3_prefix=p["s3_prefix"], run_id=run_id,
     ).after(checked)  # fmt: skip
-    resolved.set_display_name("resolve source")
+    resolved.set_display_name(Step.RESOLVE_SOURCE.display_name)
     resolved.set_caching_options(False)  # a branch may have moved since the last run
     resolved.set_retry(num_retries=2, backoff_duration="30s")
     network_steps = [resolved]
@@ -92,7 +93,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         pinned_uri=resolved.outputs["pinned_uri"], model_name=model_name,
         s3_prefix=p["s3_prefix"], run_id=run_id,
     )  # fmt: skip
-    mirrored.set_display_name("mirror weights")
+    mirrored.set_display_name(Step.MIRROR_WEIGHTS.display_name)
     # Never cached: the data connection reaches the step as a Secret mount, outside the cache
     # key, so a cache hit could return a model_uri in a bucket that was emptied or changed.
     # Not retried by KFP either: transient S3 and hub errors are retried inside the step, a
@@ -104,7 +105,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         data_connection=p["data_connection"], pipeline_run_id=run_id, s3_prefix=p["s3_prefix"],
         **registry,
     )  # fmt: skip
-    registered.set_display_name("register model")
+    registered.set_display_name(Step.REGISTER_MODEL.display_name)
     registered.set_caching_options(False)  # it writes to the registry
     registered.set_retry(num_retries=2, backoff_duration="30s")
 
@@ -124,7 +125,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         timeout_seconds=p["serving_timeout_seconds"], s3_prefix=p["s3_prefix"], run_id=run_id,
         **registry,
     )  # fmt: skip
-    served.set_display_name("deploy model server")
+    served.set_display_name(Step.DEPLOY_MODEL_SERVER.display_name)
     served.set_caching_options(False)  # the server's health is checked on every run
 
     stack = deploy_llama_stack(
@@ -138,7 +139,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         timeout_seconds=p["llama_stack_timeout_seconds"],
         lightspeed_endpoint=p["lightspeed_endpoint"], s3_prefix=p["s3_prefix"], run_id=run_id,
     )  # fmt: skip
-    stack.set_display_name("deploy Llama Stack")
+    stack.set_display_name(Step.DEPLOY_LLAMA_STACK.display_name)
     stack.set_caching_options(False)  # the chain is checked on every run
 
     evaluated = evaluate(
@@ -156,7 +157,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
         data_connection=p["data_connection"], run_id=run_id, s3_prefix=p["s3_prefix"],
         **registry,
     )  # fmt: skip
-    evaluated.set_display_name("evaluate")
+    evaluated.set_display_name(Step.EVALUATE.display_name)
     evaluated.set_caching_options(False)  # it measures the live stack
 
     with dsl.If(evaluated.outputs["passed"] == True, name="gate-passed"):  # noqa: E712
@@ -177,7 +178,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
             s3_prefix=p["s3_prefix"], run_id=run_id, model_uri=mirrored.outputs["model_uri"],
             data_connection=p["data_connection"], **registry,
         )  # fmt: skip
-        published.set_display_name("publish to Lightspeed")
+        published.set_display_name(Step.PUBLISH.display_name)
         published.set_caching_options(False)  # it changes OLSConfig
         published.set_retry(num_retries=1, backoff_duration="60s")
     return [mirrored, registered, served, stack, evaluated, published]
@@ -353,7 +354,7 @@ def rollout_pipeline(
     """
     parameters = dict(locals())  # first: exactly the pipeline's parameters
     summary = summarize_run(s3_prefix=s3_prefix, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
-    summary.set_display_name("run summary")
+    summary.set_display_name(Step.RUN_SUMMARY.display_name)
     summary.set_caching_options(False)
     kubernetes.use_secret_as_env(
         summary, secret_name=data_connection, secret_key_to_env=DATA_CONNECTION_KEYS

@@ -16,16 +16,17 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from llama_rollout import registry
+from llama_rollout import journal, registry
 from llama_rollout.assignments import split_assignments, typed_value
 from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
 from llama_rollout.errors import ConfigurationError, RolloutError, quoted
 from llama_rollout.evals.gate import Thresholds
+from llama_rollout.journal import N, Note, Step
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
@@ -82,45 +83,49 @@ class LocalRun:
     mcp_url: str = ""
     log_file: str = ""
     # The live version's details, by step, when the run found it live and skipped those steps.
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: dict[Step, Note] = field(default_factory=dict)
 
-    def note(self, step: str) -> dict[str, Any]:
-        return dict((self.record.get("notes") or {}).get(step) or self.live.get(step) or {})
+    def note(self, kind: type[N]) -> N:
+        """The step's note, else the live version's details, else an empty note."""
+        noted = (self.record.get("notes") or {}).get(kind.step)
+        found = kind.model_validate(noted) if noted else self.live.get(kind.step)
+        return found if isinstance(found, kind) else kind()
 
     def as_dict(self) -> dict[str, Any]:
-        resolved, mirrored = self.note("resolve source"), self.note("mirror weights")
-        registered, served = self.note("register model"), self.note("deploy model server")
-        stack, evaluated = self.note("deploy Llama Stack"), self.note("evaluate")
-        published = self.note("publish")
+        resolved = self.note(journal.ResolveSourceNote)
+        mirrored = self.note(journal.MirrorWeightsNote)
+        registered = self.note(journal.RegisterModelNote)
+        served = self.note(journal.DeployModelServerNote)
+        stack = self.note(journal.DeployLlamaStackNote)
+        evaluated = self.note(journal.EvaluateNote)
+        published = self.note(journal.PublishNote)
         return {
             "outcome": self.record.get("outcome", ""),
             "headline": self.record.get("headline", ""),
             "steps": self.record.get("steps", []),
-            "source": resolved.get("pinned_uri", ""),
-            "revision": resolved.get("revision", ""),
-            "model_name": resolved.get("model_name", ""),
-            "changed": resolved.get("changed"),
-            "reason": resolved.get("reason", ""),
-            "model_uri": mirrored.get("model_uri", ""),
-            "bytes_transferred": mirrored.get("bytes_transferred", 0),
-            "files": mirrored.get("files", 0),
-            "registered_model_id": registered.get("registered_model_id", ""),
-            "model_version_id": registered.get("model_version_id", ""),
-            "model_version_name": registered.get("model_version_name", ""),
-            "serving": {"url": served.get("serving_url", ""), "model": served.get("serving_model", "")},
-            "llama_stack": {"url": stack.get("url", ""), "version": stack.get("version", ""),
-                            "model_id": stack.get("model_id", "")},
-            "mcp": {"url": self.mcp_url, "tools": list(stack.get("mcp_tools", []))},
+            "source": resolved.pinned_uri,
+            "revision": resolved.revision,
+            "model_name": resolved.model_name,
+            "changed": resolved.changed,
+            "reason": resolved.reason,
+            "model_uri": mirrored.model_uri,
+            "bytes_transferred": mirrored.bytes_transferred,
+            "files": mirrored.files,
+            "registered_model_id": registered.registered_model_id,
+            "model_version_id": registered.model_version_id,
+            "model_version_name": registered.model_version_name,
+            "serving": {"url": served.serving_url, "model": served.serving_model},
+            "llama_stack": {"url": stack.url, "version": stack.version, "model_id": stack.model_id},
+            "mcp": {"url": self.mcp_url, "tools": list(stack.mcp_tools)},
             "evals": {
-                "passed": evaluated.get("passed"),
-                "metrics": dict(evaluated.get("metrics") or {}),
-                "missed": list(evaluated.get("missed") or []),
-                "report": evaluated.get("report_path", ""),
-                "report_uri": evaluated.get("report_uri", ""),
+                "passed": evaluated.passed,
+                "metrics": dict(evaluated.metrics),
+                "missed": list(evaluated.missed),
+                "report": evaluated.report_path,
+                "report_uri": evaluated.report_uri,
             },
-            "lightspeed": {"summary": published.get("summary", ""),
-                           "changed": published.get("changed"),
-                           "olsconfig": published.get("olsconfig_path", "")},
+            "lightspeed": {"summary": published.summary, "changed": published.changed,
+                           "olsconfig": published.olsconfig_path},
             "pipeline_root": self.pipeline_root,
             "log_file": self.log_file,
         }  # fmt: skip
@@ -297,20 +302,20 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
             hint=f"the failing step's log is in {log_file}; logs of the servers are listed by "
             "`llama-rollout local status`",
         )
-    live = {}
+    run = LocalRun(record, str(pipeline_root), env["MCP_SERVER_URL"], str(log_file))
     if record.get("outcome") == "unchanged":
         from llama_rollout.registry.publications import live_details
 
-        model = (record.get("notes") or {}).get("resolve source", {}).get("model_name", "")
+        model = run.note(journal.ResolveSourceNote).model_name
         live = live_details(
             registry.connect(registry.endpoint_for(env["MODEL_REGISTRY_URL"])), model
         )
-    run = LocalRun(record, str(pipeline_root), env["MCP_SERVER_URL"], str(log_file), live)
-    if report := run.note("evaluate").get("report_path"):
+        run = replace(run, live=live)
+    if report := run.note(journal.EvaluateNote).report_path:
         # A KFP artifact's file has no extension; a browser wants one to show it as a page.
         page = Path(report).with_name("report.html")
         shutil.copyfile(report, page)
-        record["notes"]["evaluate"]["report_path"] = str(page)
+        record["notes"][Step.EVALUATE]["report_path"] = str(page)
     if record.get("outcome") == "failed":
         raise RolloutError(record.get("headline", "the run failed"),
                            hint=f"the failing step's log is in {log_file}")  # fmt: skip

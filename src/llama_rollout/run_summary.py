@@ -30,7 +30,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llama_rollout.journal import STEPS, Journal
+from llama_rollout.journal import (
+    STEPS,
+    DeployLlamaStackNote,
+    DeployModelServerNote,
+    EvaluateNote,
+    Journal,
+    MirrorWeightsNote,
+    Note,
+    PublishNote,
+    RegisterModelNote,
+    ResolveSourceNote,
+    Step,
+)
 
 # The states in which the guarded steps all ended: kfp.local's, then ML Metadata's. CACHED is a
 # step whose result was reused, CANCELED a branch not triggered; the backend counts both as
@@ -53,27 +65,26 @@ class RunSummary:
                 "steps": [{"step": s, "status": st, "detail": d} for s, st, d in self.rows]}  # fmt: skip
 
 
-def _step_detail(step: str, note: dict[str, Any]) -> str:
-    if step == "resolve source":
-        return f"{note.get('pinned_uri', '')}: {note.get('reason', '')}"
-    if step == "mirror weights":
-        return (f"{note.get('model_uri', '')} ({note.get('files', 0)} files, "
-                f"{int(note.get('bytes_transferred', 0)):,} bytes transferred)")  # fmt: skip
-    if step == "register model":
-        return f"{note.get('model_name', '')} version {note.get('model_version_name', '')}"
-    if step == "deploy model server":
-        return f"{note.get('serving_model', '')} at {note.get('serving_url', '')}"
-    if step == "deploy Llama Stack":
-        return (f"Llama Stack {note.get('version', '')} at {note.get('url', '')}, MCP tools: "
-                f"{', '.join(note.get('mcp_tools', [])) or 'none'}")  # fmt: skip
-    if step == "evaluate":
-        verdict = "gate passed" if note.get("passed") else "gate did not pass"
-        return f"{verdict}; report {note.get('report_uri', '') or 'not uploaded'}"
-    if step == "publish":
-        retired = note.get("retired") or []
-        return note.get("summary", "") + (
-            f"; removed versions {', '.join(retired)}" if retired else ""
-        )
+def _step_detail(note: Note) -> str:
+    match note:
+        case ResolveSourceNote():
+            return f"{note.pinned_uri}: {note.reason}"
+        case MirrorWeightsNote():
+            return (f"{note.model_uri} ({note.files} files, "
+                    f"{note.bytes_transferred:,} bytes transferred)")  # fmt: skip
+        case RegisterModelNote():
+            return f"{note.model_name} version {note.model_version_name}"
+        case DeployModelServerNote():
+            return f"{note.serving_model} at {note.serving_url}"
+        case DeployLlamaStackNote():
+            return (f"Llama Stack {note.version} at {note.url}, MCP tools: "
+                    f"{', '.join(note.mcp_tools) or 'none'}")  # fmt: skip
+        case EvaluateNote():
+            verdict = "gate passed" if note.passed else "gate did not pass"
+            return f"{verdict}; report {note.report_uri or 'not uploaded'}"
+        case PublishNote():
+            retired = f"; removed versions {', '.join(note.retired)}" if note.retired else ""
+            return note.summary + retired
     return ""
 
 
@@ -100,37 +111,38 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
     Returns:
         The headline, the outcome, a row per step and the Markdown page.
     """
-    resolved = journal.get("resolve source")
-    evaluated = journal.get("evaluate")
-    unchanged = bool(resolved) and resolved.get("changed") is False
-    gate_failed = bool(evaluated) and not evaluated.get("passed")
+    resolved = journal.get(ResolveSourceNote)
+    evaluated = journal.get(EvaluateNote)
+    published = journal.get(PublishNote)
+    unchanged = resolved is not None and resolved.changed is False
+    gate_failed = evaluated is not None and not evaluated.passed
     rows = []
     stopped = ""
     for step in STEPS:
         note = journal.notes.get(step)
         if note is not None:
-            rows.append((step, "done", _step_detail(step, note)))
+            rows.append((step.value, "done", _step_detail(note)))
         elif unchanged:
-            rows.append((step, "skipped", "nothing changed"))
-        elif step == "publish" and gate_failed:
-            rows.append((step, "skipped", "the gate did not pass"))
+            rows.append((step.value, "skipped", "nothing changed"))
+        elif step is Step.PUBLISH and gate_failed:
+            rows.append((step.value, "skipped", "the gate did not pass"))
         elif not stopped and state not in FINISHED:
             status, stopped = _stopped(state, step)
             why = "no result: the step's log says why" + (f" ({error})" if error else "")
-            rows.append((step, status, why))
+            rows.append((step.value, status, why))
         else:
-            rows.append((step, "not run", ""))
+            rows.append((step.value, "not run", ""))
     if stopped:
         outcome, headline = "failed", f"{stopped}: nothing more was changed"
-    elif unchanged:
-        outcome, headline = "unchanged", resolved.get("reason", "nothing changed")
-    elif gate_failed:
-        missed = "; ".join(evaluated.get("missed") or []) or "a threshold was missed"
+    elif resolved is not None and unchanged:
+        outcome, headline = "unchanged", resolved.reason or "nothing changed"
+    elif evaluated is not None and gate_failed:
+        missed = "; ".join(evaluated.missed) or "a threshold was missed"
         outcome = "gate-failed"
         headline = (f"the gate did not pass ({missed}): OLSConfig was not changed, and the "
                     "live version, if any, keeps serving")  # fmt: skip
-    elif published := journal.notes.get("publish"):
-        outcome, headline = "published", f"published to Lightspeed: {published.get('summary', '')}"
+    elif published is not None:
+        outcome, headline = "published", f"published to Lightspeed: {published.summary}"
     else:
         outcome, headline = "not-published", f"the run finished without publishing ({state})"
     markdown = _markdown(journal, headline, state, rows, evaluated)
@@ -139,7 +151,7 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
 
 def _markdown(
     journal: Journal, headline: str, state: str, rows: list[tuple[str, str, str]],
-    evaluated: dict[str, Any],
+    evaluated: EvaluateNote | None,
 ) -> str:  # fmt: skip
     lines = [f"# llama-rollout run {journal.run_id}", "", f"**{headline}**", "",
              f"The pipeline's final state: `{state or 'none'}`.", "",
@@ -147,10 +159,9 @@ def _markdown(
     lines += [
         f"| {step} | {status} | {detail.replace('|', '/')} |" for step, status, detail in rows
     ]
-    metrics = evaluated.get("metrics") or {}
-    if metrics:
+    if evaluated is not None and evaluated.metrics:
         lines += ["", "## Evaluation", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {name} | {value:.3f} |" for name, value in sorted(metrics.items())]
-        for reason in evaluated.get("missed") or []:
+        lines += [f"| {name} | {value:.3f} |" for name, value in sorted(evaluated.metrics.items())]
+        for reason in evaluated.missed:
             lines.append(f"\n- missed: {reason}")
     return "\n".join(lines) + "\n"

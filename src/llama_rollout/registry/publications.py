@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from llama_rollout.journal import (
+    DeployLlamaStackNote,
+    DeployModelServerNote,
+    MirrorWeightsNote,
+    Note,
+    RegisterModelNote,
+    Step,
+)
 from llama_rollout.registry.scores import replace_properties
 from llama_rollout.registry.versions import REVISION_PROPERTY, client_errors
 
@@ -108,10 +116,10 @@ def live_version(client: ModelRegistry, model_name: str) -> LiveVersion | None:
     )
 
 
-def live_details(client: ModelRegistry, model_name: str) -> dict[str, dict[str, Any]]:
+def live_details(client: ModelRegistry, model_name: str) -> dict[Step, Note]:
     """Where the live version is, for a run that skipped its steps: what the mirror, register,
     serving and Llama Stack steps would have noted, read back from the registry (empty when
-    no version is live)."""
+    no version is live). The notes are partial: the registry records no more of them."""
     live = live_version(client, model_name)
     if live is None:
         return {}
@@ -120,18 +128,17 @@ def live_details(client: ModelRegistry, model_name: str) -> dict[str, dict[str, 
         version = client.get_model_version(model_name, live.name)
         artifact = client.get_model_artifact(model_name, live.name)
     record = live.record
-    return {
-        "mirror weights": {"model_uri": getattr(artifact, "uri", "") or ""},
-        "register model": {
-            "registered_model_id": getattr(model, "id", "") or "",
-            "model_version_id": getattr(version, "id", "") or "",
-            "model_version_name": live.name,
-        },
-        "deploy model server": {"serving_url": record.serving_url,
-                                "serving_model": record.serving_model},
-        "deploy Llama Stack": {"url": record.llama_stack_url,
-                               "model_id": record.llama_stack_model_id},
-    }  # fmt: skip
+    notes: list[Note] = [
+        MirrorWeightsNote(model_uri=getattr(artifact, "uri", "") or ""),
+        RegisterModelNote(
+            registered_model_id=getattr(model, "id", "") or "",
+            model_version_id=getattr(version, "id", "") or "",
+            model_version_name=live.name,
+        ),
+        DeployModelServerNote(serving_url=record.serving_url, serving_model=record.serving_model),
+        DeployLlamaStackNote(url=record.llama_stack_url, model_id=record.llama_stack_model_id),
+    ]
+    return {note.step: note for note in notes}
 
 
 def mark(client: ModelRegistry, model_name: str, version: LiveVersion, state: str) -> None:

@@ -12,27 +12,45 @@ import io
 
 import pytest
 
-from llama_rollout.journal import STEPS, Journal
+from llama_rollout.journal import (
+    STEPS,
+    DeployLlamaStackNote,
+    DeployModelServerNote,
+    EvaluateNote,
+    Journal,
+    MirrorWeightsNote,
+    Note,
+    PublishNote,
+    RegisterModelNote,
+    ResolveSourceNote,
+    Step,
+)
 from llama_rollout.run_summary import summarize
 from llama_rollout.step_log import StepLog
 
-RESOLVED = {"pinned_uri": "hf://m@abc", "revision": "abc", "model_name": "m", "changed": True,
-            "reason": "no version of this model is published yet"}  # fmt: skip
-DEPLOYED = {
-    "resolve source": RESOLVED,
-    "mirror weights": {"model_uri": "s3://b/m/abc/", "files": 6, "bytes_transferred": 10},
-    "register model": {"model_name": "m", "model_version_name": "abc"},
-    "deploy model server": {"serving_url": "http://v/v1", "serving_model": "m"},
-    "deploy Llama Stack": {"url": "http://ls", "version": "0.7.3", "model_id": "vllm/m",
-                           "mcp_tools": ["node_status"]},
-}  # fmt: skip
-PUBLISHED = {**DEPLOYED, "evaluate": {"passed": True, "metrics": {"task_success": 0.9}},
-             "publish": {"summary": "provider llamastack: model vllm/m at http://ls/v1"}}  # fmt: skip
-GATE_FAILED = {**DEPLOYED, "evaluate": {"passed": False, "missed": ["task_success 0.25 < 0.45"],
-                                        "metrics": {"task_success": 0.25}}}  # fmt: skip
-UNCHANGED = {"resolve source": {**RESOLVED, "changed": False,
-                                "reason": "nothing changed: revision abc is live"}}  # fmt: skip
-HALF_DONE = {"resolve source": RESOLVED, "mirror weights": DEPLOYED["mirror weights"]}
+
+def by_step(*notes: Note) -> dict[Step, Note]:
+    return {note.step: note for note in notes}
+
+
+RESOLVED = ResolveSourceNote(pinned_uri="hf://m@abc", revision="abc", model_name="m",
+                             changed=True, reason="no version of this model is published yet")  # fmt: skip
+DEPLOYED = by_step(
+    RESOLVED,
+    MirrorWeightsNote(model_uri="s3://b/m/abc/", files=6, bytes_transferred=10),
+    RegisterModelNote(model_name="m", model_version_name="abc"),
+    DeployModelServerNote(serving_url="http://v/v1", serving_model="m"),
+    DeployLlamaStackNote(url="http://ls", version="0.7.3", model_id="vllm/m",
+                         mcp_tools=["node_status"]),
+)  # fmt: skip
+PUBLISHED = {**DEPLOYED, **by_step(
+    EvaluateNote(passed=True, metrics={"task_success": 0.9}),
+    PublishNote(summary="provider llamastack: model vllm/m at http://ls/v1"))}  # fmt: skip
+GATE_FAILED = {**DEPLOYED, **by_step(EvaluateNote(
+    passed=False, missed=["task_success 0.25 < 0.45"], metrics={"task_success": 0.25}))}  # fmt: skip
+UNCHANGED = by_step(RESOLVED.model_copy(
+    update={"changed": False, "reason": "nothing changed: revision abc is live"}))  # fmt: skip
+HALF_DONE = by_step(RESOLVED, DEPLOYED[Step.MIRROR_WEIGHTS])
 
 # The states in which every guarded step ended: kfp.local's, then a server's.
 FINISHED = ["SUCCEEDED", "COMPLETE", "CACHED"]
@@ -111,7 +129,7 @@ def test_a_canceled_run_says_so():
 
 def test_ml_metadata_s_canceled_is_a_branch_not_taken_and_the_journal_decides():
     # KFP writes CANCELED for a dsl.If branch that was not triggered: an unchanged run.
-    unchanged = {"resolve source": {"changed": False, "reason": "nothing changed: live"}}
+    unchanged = by_step(ResolveSourceNote(changed=False, reason="nothing changed: live"))
     summary = summarize(Journal("r7b", unchanged), state="CANCELED")
     assert (summary.outcome, summary.headline) == ("unchanged", "nothing changed: live")
 
@@ -145,6 +163,20 @@ def test_a_finished_run_with_steps_that_did_not_run_publishes_nothing(state):
     assert summary.headline == f"the run finished without publishing ({state})"
     assert statuses(summary) == ["done", "done"] + ["not run"] * 5
     assert summary.as_dict()["state"] == state
+
+
+def test_each_step_s_row_says_what_it_noted():
+    retired = PublishNote(summary="provider llamastack", retired=["m-0", "m-1"])
+    summary = summarize(Journal("r11", {**PUBLISHED, **by_step(retired)}), state="COMPLETE")
+    assert [detail for _, _, detail in summary.rows] == [
+        "hf://m@abc: no version of this model is published yet",
+        "s3://b/m/abc/ (6 files, 10 bytes transferred)",
+        "m version abc",
+        "m at http://v/v1",
+        "Llama Stack 0.7.3 at http://ls, MCP tools: node_status",
+        "gate passed; report not uploaded",
+        "provider llamastack; removed versions m-0, m-1",
+    ]
 
 
 def test_the_step_log_shows_one_line_per_step_and_a_failure_s_error():
