@@ -1,11 +1,17 @@
 """KFP components, one module per pipeline step.
 
-Each component is thin: it parses its inputs, calls ``llama_rollout`` (installed in the runtime
-image) and returns its outputs. Only the standard library and kfp are imported at module level;
-everything else is imported inside the component function, which is what runs in the pod.
+Each component is thin: it builds its stage's request from its arguments, calls
+``llama_rollout`` (installed in the runtime image) and returns its outputs. Only the standard
+library and kfp are imported at module level; everything else is imported inside the component
+function, which is what runs in the pod.
 """
 
 import functools
+import importlib
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
 
 from kfp import dsl
 
@@ -19,3 +25,32 @@ RUNTIME_IMAGE = "llama-rollout-runtime:0.1.0"
 runtime_component = functools.partial(
     dsl.component, base_image=RUNTIME_IMAGE, install_kfp_package=False
 )
+
+
+def step_component(request: str) -> Callable[[Callable[..., Any]], Any]:
+    """A runtime component whose parameters are its stage's request (``module:Class``).
+
+    The descriptions are the request's (and the run's): the component's own docstring holds
+    its summary, its Returns and the Args of what is not in the request (its artifacts).
+    Imported at compile time only: the pod runs the function's own source.
+    """
+
+    def component(func: Callable[..., Any]) -> Any:
+        import docstring_parser
+
+        from llama_rollout.step_parameters import docstring
+
+        module, _, name = request.partition(":")
+        model = getattr(importlib.import_module(module), name)
+        own = inspect.cleandoc(func.__doc__ or "")
+        summary, _, returns = own.partition("\nReturns:\n")
+        summary = re.split(r"\nArgs:\n", summary)[0]
+        args = {p.arg_name: p.description or "" for p in docstring_parser.parse(own).params}
+        signature = list(inspect.signature(func).parameters)
+        func.__doc__ = f"{summary.rstrip()}\n\nArgs:\n{docstring(signature, model, args)}\n"
+        if returns:
+            func.__doc__ += f"\nReturns:\n{returns}\n"
+        func.__request__ = model  # for the tests that hold the signature to the request
+        return runtime_component(func)
+
+    return component

@@ -10,6 +10,7 @@ checked for staleness by the tests). Secrets never pass through parameters: the 
 the *names* of the Secrets and mounts their keys as environment variables.
 """
 
+import inspect
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -25,6 +26,8 @@ from components.resolve_source import resolve_source
 from components.summarize_run import summarize_run
 from llama_rollout.journal import Step
 from llama_rollout.serving import DEFAULT_RUNTIME_IMAGE, LLAMA3_CHAT_TEMPLATE, LLAMA3_TOOL_PARSER
+from llama_rollout.serving.request import GPU_TOLERATIONS
+from llama_rollout.step_parameters import pipeline_sources
 
 PIPELINE_NAME = "llama-rollout"
 
@@ -40,11 +43,6 @@ DATA_CONNECTION_KEYS = {
     )
 }
 HF_TOKEN_KEYS = {"HF_TOKEN": "HF_TOKEN"}
-
-
-# JSON text, not list/dict parameters: the compiler writes dict defaults in a different key
-# order on every run, and text is what the dashboard's run form edits anyway.
-GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]'
 
 
 def _rollout(**p: Any) -> None:
@@ -83,6 +81,14 @@ def _rollout(**p: Any) -> None:
         kubernetes.add_pod_label(task, "app.kubernetes.io/part-of", "llama-stack")
 
 
+def _wired(component: Any, p: dict, **given: Any) -> Any:
+    """The component's task: ``given`` (earlier steps' outputs) and, for every other parameter,
+    the pipeline parameter its request declares."""
+    sources = pipeline_sources(component.python_func.__request__)
+    names = inspect.signature(component.python_func).parameters
+    return component(**given, **{name: p[sources[name]] for name in names if name not in given})
+
+
 def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
     model_name = resolved.outputs["model_name"]
     revision = resolved.outputs["revision"]
@@ -109,35 +115,18 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> list:
     registered.set_caching_options(False)  # it writes to the registry
     registered.set_retry(num_retries=2, backoff_duration="30s")
 
-    served = deploy_model_server(
-        target=p["target"], model_name=model_name, model_uri=mirrored.outputs["model_uri"],
+    served = _wired(
+        deploy_model_server, p, model_name=model_name, model_uri=mirrored.outputs["model_uri"],
         storage_path=mirrored.outputs["storage_path"], revision=revision,
-        data_connection=p["data_connection"],
         registered_model_id=registered.outputs["registered_model_id"],
-        model_version_id=registered.outputs["model_version_id"], namespace=p["namespace"],
-        runtime_image=p["runtime_image"], gpu_count=p["gpu_count"],
-        tolerations=p["tolerations"], node_selector=p["node_selector"],
-        max_model_len=p["max_model_len"], tool_call_parser=p["tool_call_parser"],
-        chat_template=p["chat_template"], shm_size=p["shm_size"],
-        extra_vllm_args=p["extra_vllm_args"], min_replicas=p["min_replicas"],
-        max_replicas=p["max_replicas"], enable_auth=p["enable_auth"],
-        require_tool_calling=p["require_tool_calling"],
-        timeout_seconds=p["serving_timeout_seconds"], s3_prefix=p["s3_prefix"], run_id=run_id,
-        **registry,
+        model_version_id=registered.outputs["model_version_id"], run_id=run_id,
     )  # fmt: skip
     served.set_display_name(Step.DEPLOY_MODEL_SERVER.display_name)
     served.set_caching_options(False)  # the server's health is checked on every run
 
-    stack = deploy_llama_stack(
-        target=p["target"], serving_url=served.outputs["url"],
-        serving_model=served.outputs["model"], revision=revision, mcp_url=p["mcp_url"],
-        namespace=p["namespace"], name=p["llama_stack_name"],
-        distribution_image=p["llama_stack_image"],
-        distribution_name=p["llama_stack_distribution"],
-        vllm_token_secret=p["vllm_token_secret"], vllm_max_tokens=p["llama_stack_max_tokens"],
-        replicas=p["llama_stack_replicas"], storage_size=p["llama_stack_storage_size"],
-        timeout_seconds=p["llama_stack_timeout_seconds"],
-        lightspeed_endpoint=p["lightspeed_endpoint"], s3_prefix=p["s3_prefix"], run_id=run_id,
+    stack = _wired(
+        deploy_llama_stack, p, serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"], revision=revision, run_id=run_id,
     )  # fmt: skip
     stack.set_display_name(Step.DEPLOY_LLAMA_STACK.display_name)
     stack.set_caching_options(False)  # the chain is checked on every run

@@ -26,8 +26,16 @@ from llama_rollout.k8s_types import (
     object_name_problem,
 )
 from llama_rollout.publish.step import PublishRequest
-from llama_rollout.serving.step import ServingRequest
-from llama_rollout.stack.step import StackRequest
+from llama_rollout.serving.request import SETTING_FIELDS, ServingRequest
+from llama_rollout.stack.request import StackRequest
+from llama_rollout.step_parameters import (
+    DAY,
+    Request,
+    parameters,
+    pipeline_names,
+    pipeline_sources,
+    request_from,
+)
 from llama_rollout.targets import Target
 from llama_rollout.weights.plan import check_base_prefix
 from llama_rollout.weights.source import check_model_name, parse_source_uri
@@ -46,12 +54,8 @@ TIMEOUT_PARAMETERS = (
 )
 # Every whole-number parameter's sane range: beyond it is a typo (a 30-digit timeout, a
 # 400-digit GPU count), refused by name before anything runs.
-DAY = 86_400
-INTEGER_RANGES = {
-    "gpu_count": (0, 16), "max_model_len": (128, 10_485_760), "min_replicas": (0, 100),
-    "max_replicas": (1, 100), "serving_timeout_seconds": (1, DAY),
-    "llama_stack_max_tokens": (1, 10_485_760), "llama_stack_replicas": (1, 100),
-    "llama_stack_timeout_seconds": (1, DAY), "eval_trials": (1, 20),
+UNDECLARED_RANGES = {
+    "eval_trials": (1, 20),
     "eval_max_infer_iters": (1, 20), "eval_max_tool_calls": (1, 50),
     "eval_max_output_tokens": (16, 1_048_576), "eval_concurrency": (1, 64),
     "lm_eval_limit": (0, 1_000_000), "lm_eval_concurrency": (1, 64),
@@ -61,17 +65,19 @@ INTEGER_RANGES = {
 MAX_TEXT_LENGTH = 16_384  # a text parameter (JSON of tolerations is the longest)
 MAX_LIST_LENGTH = 256
 MAX_ITEM_LENGTH = 1_024
+# The stages whose requests declare their parameters; the others' are below, by name.
+REQUESTS = (ServingRequest, StackRequest)
+INTEGER_RANGES = UNDECLARED_RANGES | {
+    p.pipeline: (p.low, p.high)
+    for request in REQUESTS
+    for p in parameters(request).values()
+    if p.low is not None and p.high is not None
+}
 # A stage's field, by the pipeline parameter that sets it (where the names differ).
-SERVING_NAMES = {
-    "timeout_seconds": "serving_timeout_seconds", "name": "model_name",
-    "extra_args": "extra_vllm_args", "auth": "enable_auth",
-}  # fmt: skip
-STACK_NAMES = {
-    "name": "llama_stack_name", "distribution_image": "llama_stack_image",
-    "distribution_name": "llama_stack_distribution", "vllm_max_tokens": "llama_stack_max_tokens",
-    "replicas": "llama_stack_replicas", "storage_size": "llama_stack_storage_size",
-    "timeout_seconds": "llama_stack_timeout_seconds",
-}  # fmt: skip
+SERVING_NAMES = pipeline_names(ServingRequest) | {
+    setting: pipeline_names(ServingRequest)[field] for setting, field in SETTING_FIELDS.items()
+}
+STACK_NAMES = pipeline_names(StackRequest)
 EVALUATION_NAMES = {
     "dataset": "eval_dataset", "cases": "eval_cases", "quality.tasks": "lm_eval_tasks",
     "quality.limit": "lm_eval_limit", "quality.num_concurrent": "lm_eval_concurrency",
@@ -208,20 +214,18 @@ def _validation_problems(exc: ValidationError, names: Mapping[str, str]) -> list
 
 def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
     # The mirror's place and the registry ids are not known yet: stand-ins that are valid.
-    return ServingRequest(
-        model_name=model, model_uri="s3://bucket/model/", storage_path="model", revision=STAND_IN_REVISION,
-        data_connection=v["data_connection"] or "data-connection",
-        registry_url=v["registry_url"], registry_name=v["registry_name"],
-        registry_namespace=v["registry_namespace"], namespace=v["namespace"],
-        runtime_image=v["runtime_image"], gpu_count=v["gpu_count"],
-        tolerations=v["tolerations"], node_selector=v["node_selector"],
-        max_model_len=v["max_model_len"], tool_call_parser=v["tool_call_parser"],
-        chat_template=v["chat_template"], shm_size=v["shm_size"],
-        extra_vllm_args=list(v["extra_vllm_args"]), min_replicas=v["min_replicas"],
-        max_replicas=v["max_replicas"], enable_auth=v["enable_auth"],
-        require_tool_calling=v["require_tool_calling"],
-        timeout_seconds=v["serving_timeout_seconds"],
-    )  # fmt: skip
+    return _request(ServingRequest, v, {
+        "model_name": model, "model_uri": "s3://bucket/model/", "storage_path": "model",
+        "revision": STAND_IN_REVISION, "registered_model_id": "", "model_version_id": "",
+        "data_connection": v["data_connection"] or "data-connection",
+    })  # fmt: skip
+
+
+def _request(request: type[Request], v: Mapping[str, Any], given: Mapping[str, Any]) -> Request:
+    """``request`` with ``given`` for what earlier steps give, the run's values for the rest."""
+    sources = pipeline_sources(request)
+    arguments = {name: given.get(name, v.get(sources[name])) for name in parameters(request)}
+    return request_from(request, arguments)
 
 
 def _evaluation_dataset(v: dict[str, Any]) -> None:
@@ -259,15 +263,10 @@ def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
 
 def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
     # lightspeed_endpoint is left out: it is checked once, with the publish settings.
-    return StackRequest(
-        serving_url="http://model-server/v1", serving_model=model, revision=STAND_IN_REVISION,
-        mcp_url=v["mcp_url"], namespace=v["namespace"], name=v["llama_stack_name"],
-        distribution_image=v["llama_stack_image"],
-        distribution_name=v["llama_stack_distribution"],
-        vllm_token_secret=v["vllm_token_secret"], vllm_max_tokens=v["llama_stack_max_tokens"],
-        replicas=v["llama_stack_replicas"], storage_size=v["llama_stack_storage_size"],
-        timeout_seconds=v["llama_stack_timeout_seconds"],
-    )  # fmt: skip
+    return _request(StackRequest, v, {
+        "serving_url": "http://model-server/v1", "serving_model": model,
+        "revision": STAND_IN_REVISION, "lightspeed_endpoint": "llama-stack",
+    })  # fmt: skip
 
 
 def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:

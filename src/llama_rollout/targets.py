@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from llama_rollout.errors import ConfigurationError
+from llama_rollout.step_parameters import parameter
+
+# The data science project a stage deploys in (its objects, and where it finds the others').
+DeployNamespace = Annotated[
+    str,
+    parameter(
+        "self-healing-platform",
+        description="where to serve; empty for the pipeline's own namespace.",
+    ),
+]
 
 
 class Target(StrEnum):

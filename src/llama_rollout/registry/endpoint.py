@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, RegistryError
 from llama_rollout.http_urls import check_http_url
+from llama_rollout.step_parameters import parameter
 from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
 
 logger = logging.getLogger(__name__)
@@ -120,6 +123,35 @@ def endpoint_for(url: str, *, token: str | None = None) -> RegistryEndpoint:
         token if token is not None else service_account_token(),
         cluster_ca_bundle(),
     )
+
+
+class RegistryReference(BaseModel):
+    """Which Model Registry a step talks to: one on the cluster by the name the dashboard
+    shows, or any by its REST URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = parameter(
+        "", component="registry_name", description="the Model Registry, by the name the "
+        "dashboard shows (its ModelRegistry CR); the steps find its address there.",
+    )  # fmt: skip
+    namespace: str = parameter(
+        DEFAULT_REGISTRIES_NAMESPACE, component="registry_namespace",
+        description="where the ModelRegistry CRs live.",
+    )  # fmt: skip
+    url: str = parameter(
+        "", component="registry_url",
+        description="a registry's REST URL instead (overrides registry_name's).",
+    )  # fmt: skip
+
+    def endpoint(self, kube: Any = None) -> RegistryEndpoint:
+        """The registry's endpoint: the URL's, else the named registry's on the cluster."""
+        return resolve_endpoint(
+            registry_url=self.url,
+            registry_name=self.name,
+            registry_namespace=self.namespace,
+            kube=kube,
+        )
 
 
 def resolve_endpoint(

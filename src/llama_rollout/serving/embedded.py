@@ -20,15 +20,12 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from llama_rollout import weights
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
-
-if TYPE_CHECKING:
-    from llama_rollout.serving.step import ServedModel, ServingRequest
 from llama_rollout.errors import IntegrityError, RolloutError
+from llama_rollout.serving.request import ServedModel, ServingRequest
 from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
@@ -204,8 +201,12 @@ def ensure_server(
                           extra_args=extra_args)  # fmt: skip
     labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir),
               "max_model_len": str(max_model_len), "flags": " ".join(flags)}  # fmt: skip
-    same = record is not None and processes.is_running(record) and (record.labels or {}) == labels
-    if same and _serves(record.url, served_name):
+    if (
+        record is not None
+        and processes.is_running(record)
+        and (record.labels or {}) == labels
+        and _serves(record.url, served_name)
+    ):
         logger.info(
             "reusing the vLLM server at %s (pid %d) for revision %s",
             record.url,
@@ -267,7 +268,6 @@ def serve(request: ServingRequest) -> ServedModel:
     """The serving step on the embedded stack: stage, start or reuse vLLM, preflight, record."""
     from llama_rollout import registry
     from llama_rollout.serving import tool_calling
-    from llama_rollout.serving.step import ServedModel
 
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)
@@ -277,9 +277,9 @@ def serve(request: ServingRequest) -> ServedModel:
     )  # fmt: skip
     # The bundled model is too small to choose tools on its own: a failure only warns here.
     tool_calling.preflight(server.url, server.model, strict=False)
-    if request.registry_url and request.registered_model_id:
+    if request.registry.url and request.registered_model_id:
         registry.record_deployment(
-            registry.endpoint_for(request.registry_url),
+            registry.endpoint_for(request.registry.url),
             serving_environment="local",
             name=request.model_name,
             registered_model_id=request.registered_model_id,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from llama_rollout.kube import Kube, NotReady, Patience, Readiness, watch_until
 from llama_rollout.serving.objects import serving_objects
 from llama_rollout.serving.readiness import check_inference_service, isvc_url
+from llama_rollout.serving.request import ServedModel, ServingRequest
 from llama_rollout.serving.settings import (
     CONTROLLER_GRACE,
     CONTROLLER_RECORD_LABEL,
@@ -20,7 +21,6 @@ from llama_rollout.serving.settings import (
 
 if TYPE_CHECKING:
     from llama_rollout.registry.endpoint import RegistryEndpoint
-    from llama_rollout.serving.step import ServedModel, ServingRequest
 
 logger = logging.getLogger(__name__)
 
@@ -176,17 +176,10 @@ def record_in_registry(
 def serve(request: ServingRequest, *, kube: Kube | None = None) -> ServedModel:
     """The serving step on OpenShift AI (see :func:`llama_rollout.serving.step.serve`)."""
     from llama_rollout.kube import api_client, current_namespace
-    from llama_rollout.registry.endpoint import resolve_endpoint
-    from llama_rollout.serving.step import ServedModel
 
     settings = request.settings(request.namespace or current_namespace())
     kube = kube or Kube(api_client())
-    registry = resolve_endpoint(
-        registry_url=request.registry_url,
-        registry_name=request.registry_name,
-        registry_namespace=request.registry_namespace,
-        kube=kube,
-    )
+    registry = request.registry.endpoint(kube)
     url, model = serve_on_openshift(
         settings,
         model_uri=request.model_uri,

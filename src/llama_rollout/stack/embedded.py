@@ -24,7 +24,7 @@ from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.settings import PORT
 
 if TYPE_CHECKING:
-    from llama_rollout.stack.step import StackRequest
+    from llama_rollout.stack.request import StackRequest
 
 logger = logging.getLogger(__name__)
 

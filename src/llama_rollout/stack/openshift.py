@@ -36,7 +36,7 @@ from llama_rollout.stack.settings import (
 )
 
 if TYPE_CHECKING:
-    from llama_rollout.stack.step import StackRequest
+    from llama_rollout.stack.request import StackRequest
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
@@ -25,6 +25,7 @@ from llama_rollout.errors import (
     invalid_settings,
     quoted,
 )
+from llama_rollout.step_parameters import parameter
 from llama_rollout.weights.inputs import (
     check_ca_bundle,
     check_connection_name,
@@ -61,6 +62,15 @@ ENV_KEYS = {
     "secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "region": "AWS_DEFAULT_REGION",
 }
+
+
+# The pipeline's data connection: the Secret the steps read S3 with, and KServe the model.
+DataConnectionName = Annotated[
+    str,
+    parameter(
+        "llama-rollout-models", description="name of the OpenShift AI S3 data connection Secret."
+    ),
+]
 
 
 class DataConnection(BaseModel):
