@@ -108,9 +108,9 @@ def match_calls(
             return Match(False, (f"no tool should be called, but {called} was",), False)
         return Match(True)
     if len(made) != len(wanted):
-        expected = ", ".join(n for n, _ in wanted)
+        names = ", ".join(n for n, _ in wanted)
         got = f"{len(made)}: {', '.join(n for n, _ in made)}" if made else "none"
-        return Match(False, (f"expected {len(wanted)} call(s) of {expected}, got {got}",), False)
+        return Match(False, (f"expected {len(wanted)} call(s) of {names}, got {got}",), False)
     schemas = {str(t.get("name")): tool_schema(t) for t in tools}
     if not any_order:
         reasons = [
@@ -164,8 +164,8 @@ def check_call(
 
 def tool_schema(tool: Mapping[str, Any]) -> Mapping[str, Any]:
     for key in ("input_schema", "inputSchema", "parameters"):
-        if isinstance(tool.get(key), Mapping):
-            return tool[key]
+        if isinstance(schema := tool.get(key), Mapping):
+            return schema
     function = tool.get("function")
     return tool_schema(function) if isinstance(function, Mapping) else {}
 

@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from llama_rollout.bounds import CONNECT, KUBERNETES
 from llama_rollout.deadline import bounded_pools, deadline, urllib3_timeout
@@ -180,7 +180,7 @@ class Kube:
                 field_manager=self.field_manager,
                 force_conflicts=True,
             )
-        return result.to_dict()
+        return cast("dict[str, Any]", result.to_dict())  # the untyped client's ResourceInstance
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Write ``obj`` whole (PUT). With ``metadata.resourceVersion`` set, the server refuses
@@ -190,7 +190,7 @@ class Kube:
         resource = self.resource(obj["apiVersion"], obj["kind"])
         with translated_errors(f"replace {obj['kind']} {meta['name']}", self.where):
             result = self.dynamic.replace(resource, body=obj, namespace=meta.get("namespace"))
-        return result.to_dict()
+        return cast("dict[str, Any]", result.to_dict())  # the untyped client's ResourceInstance
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj``; a Conflict when it exists already (the way to take a Lease)."""
@@ -198,7 +198,7 @@ class Kube:
         resource = self.resource(obj["apiVersion"], obj["kind"])
         with translated_errors(f"create {obj['kind']} {meta['name']}", self.where):
             result = self.dynamic.create(resource, body=obj, namespace=meta.get("namespace"))
-        return result.to_dict()
+        return cast("dict[str, Any]", result.to_dict())  # the untyped client's ResourceInstance
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -223,9 +223,8 @@ class Kube:
         headers = {"header_params": {"Accept": accept}} if accept else {}
         try:
             with translated_errors(f"get {kind} {name}", self.where):
-                return self.dynamic.get(
-                    resource, name=name, namespace=namespace, **headers
-                ).to_dict()
+                found = self.dynamic.get(resource, name=name, namespace=namespace, **headers)
+                return cast("dict[str, Any]", found.to_dict())
         except KubeError as exc:
             if isinstance(exc.__cause__, NotFoundError):
                 return None
@@ -242,9 +241,8 @@ class Kube:
         resource = self.resource(api_version, kind)
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
         with translated_errors(f"list {kind}", self.where):
-            return self.dynamic.get(
-                resource, namespace=namespace, label_selector=selector
-            ).to_dict()["items"]
+            found = self.dynamic.get(resource, namespace=namespace, label_selector=selector)
+            return cast("list[dict[str, Any]]", found.to_dict()["items"])
 
     def watch(
         self,
@@ -322,16 +320,16 @@ class Kube:
         for schema in ((document.get("components") or {}).get("schemas") or {}).values():
             kinds = schema.get("x-kubernetes-group-version-kind") or []
             if {"group": group, "version": version, "kind": kind} in kinds:
-                return schema
+                return cast("dict[str, Any]", schema)
         return None
 
     def _get_json(self, url: str) -> dict[str, Any]:
         path, _, query = url.partition("?")
-        return self.api.call_api(
+        return cast("dict[str, Any]", self.api.call_api(
             path, "GET", query_params=[tuple(p.split("=", 1)) for p in query.split("&") if p],
             header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
             response_type="object", _return_http_data_only=True, _request_timeout=(10, 60),
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def require_namespace(self, namespace: str) -> None:
         """Fail, before anything is applied, when the namespace does not exist."""
@@ -363,9 +361,10 @@ class Kube:
 
 def schema_has(schema: dict[str, Any] | None, path: str) -> bool:
     """True when an OpenAPI schema declares the dotted field ``path`` (``spec.network``)."""
-    node = schema or {}
+    node: dict[str, Any] = schema or {}
     for field in path.split("."):
-        node = (node.get("properties") or {}).get(field)
-        if node is None:
+        child = (node.get("properties") or {}).get(field)
+        if child is None:
             return False
+        node = child
     return True

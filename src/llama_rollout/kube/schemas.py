@@ -11,11 +11,14 @@ the CEL rules (``x-kubernetes-validations``), which need a CEL interpreter, and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
 from llama_rollout.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 
 def _structural(node: Any) -> Any:
@@ -37,10 +40,11 @@ def _structural(node: Any) -> Any:
 
 
 def load_crd(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+    document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+    return cast("dict[str, Any]", document)  # a CRD file holds one mapping
 
 
-def structural_validator(crd: dict[str, Any], version: str) -> Any:
+def structural_validator(crd: dict[str, Any], version: str) -> Validator:
     """A jsonschema validator for ``version`` of ``crd``, as strict as the API server."""
     import jsonschema
 

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llama_rollout.bounds import S3_TRANSFER
 from llama_rollout.errors import StorageError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
@@ -58,7 +59,7 @@ class ModelBucket:
     def key_of(self, path: str) -> str:
         return self.prefix + path
 
-    def call(self, what: str, request: Callable[[], Any]) -> Any:
+    def call(self, what: str, request: Callable[[], T]) -> T:
         """One S3 request, retried by botocore alone; its failure as a StorageError."""
         from botocore.exceptions import BotoCoreError, ClientError
 

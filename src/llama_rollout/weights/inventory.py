@@ -37,7 +37,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llama_rollout.bounds import S3_PROBE, S3_TRANSFER
 from llama_rollout.errors import ConfigurationError, StorageError, quoted
@@ -48,6 +48,7 @@ from llama_rollout.weights.uploads import server_time
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef, ObjectTypeDef
 
 logger = logging.getLogger(__name__)
 DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request
@@ -142,10 +143,10 @@ def holdings(connection: DataConnection, base_prefix: str = "models") -> Holding
                     stored.bytes += obj["Size"]
                     stored.saw(obj["LastModified"])
                     stored.complete |= _is_manifest(obj["Key"])
-        for page in client.get_paginator("list_multipart_uploads").paginate(
+        for uploads_page in client.get_paginator("list_multipart_uploads").paginate(
             Bucket=connection.bucket, Prefix=base
         ):
-            for upload in page.get("Uploads", []):
+            for upload in uploads_page.get("Uploads", []):
                 if (stored := prefix_of(upload["Key"])) is not None:
                     stored.uploads.append((upload["Key"], upload["UploadId"]))
                     stored.saw(upload["Initiated"])
@@ -223,7 +224,9 @@ def _prune(
     if dry_run:
         return True
     for start in range(0, len(keys), DELETE_BATCH):
-        batch = [{"Key": k} for k in keys[start : start + DELETE_BATCH]]
+        batch: list[ObjectIdentifierTypeDef] = [
+            {"Key": k} for k in keys[start : start + DELETE_BATCH]
+        ]
         answer = client.delete_objects(Bucket=connection.bucket, Delete={"Objects": batch})
         if errors := answer.get("Errors"):
             first = errors[0]
@@ -245,7 +248,7 @@ def _unfinished_mirror(
     unfinished mirror of this project; else no keys, and why it is left."""
     from botocore.exceptions import ClientError
 
-    listed: list[dict[str, Any]] = [
+    listed: list[ObjectTypeDef] = [
         obj
         for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=connection.bucket, Prefix=stored.prefix

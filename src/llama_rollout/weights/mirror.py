@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llama_rollout.errors import IntegrityError
 from llama_rollout.progress import TransferProgress
@@ -44,6 +45,9 @@ from llama_rollout.weights.stream import (
     read_parts,
     source_chunks,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +210,7 @@ class MirrorJob:
 
     def _parts(
         self, file: SourceFile, part_size: int, hashes: FileHashes, received: ByteCount
-    ) -> Any:
+    ) -> Iterator[tuple[bytearray, int]]:
         chunks = source_chunks(
             self.reader, file, lambda: received.value, self.settings, self.failed
         )
@@ -231,7 +235,7 @@ class MirrorJob:
         upload = uploads.resumable_upload(self.bucket, file, part_size)
         hashes = FileHashes.for_file(file)
         received = ByteCount()
-        futures: list[Future[dict[str, Any]]] = []
+        futures: list[Future[CompletedPartTypeDef]] = []
         try:
             numbered = enumerate(self._parts(file, part_size, hashes, received), start=1)
             for number, (buffer, length) in numbered:
@@ -252,7 +256,7 @@ class MirrorJob:
         number: int,
         buffer: bytearray,
         length: int,
-    ) -> Future[dict[str, Any]]:
+    ) -> Future[CompletedPartTypeDef]:
         try:
             return parts.submit(self._upload_part, upload, number, buffer, length)
         except BaseException:
@@ -261,7 +265,7 @@ class MirrorJob:
 
     def _upload_part(
         self, upload: uploads.Upload, number: int, buffer: bytearray, length: int
-    ) -> dict[str, Any]:
+    ) -> CompletedPartTypeDef:
         # botocore takes bytes or bytearray: a full part goes as is, a file's last part is copied.
         body = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
         try:

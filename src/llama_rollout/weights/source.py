@@ -168,7 +168,8 @@ def select_serving_files(paths: list[str]) -> tuple[list[str], list[str]]:
     """
     has_safetensors = any(p.endswith(".safetensors") for p in paths)
     patterns = ALWAYS_SKIPPED + (ALTERNATE_WEIGHT_FORMATS if has_safetensors else ())
-    kept, skipped = [], []
+    kept: list[str] = []
+    skipped: list[str] = []
     for path in paths:
         (skipped if any(fnmatch.fnmatch(path, pat) for pat in patterns) else kept).append(path)
     return kept, skipped

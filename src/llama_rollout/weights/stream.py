@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import urllib3.exceptions
 
@@ -24,6 +24,9 @@ from llama_rollout.weights.buffers import PartBuffers
 from llama_rollout.weights.plan import MirrorSettings
 from llama_rollout.weights.reader import HubStatusError, SourceReader
 from llama_rollout.weights.source import SourceFile
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,8 @@ class ByteCount:
 class FileHashes:
     """The digests a file is checked against as its bytes stream past."""
 
-    sha256: Any
-    git_blob: Any | None
+    sha256: _Hash
+    git_blob: _Hash | None
 
     @classmethod
     def for_file(cls, file: SourceFile) -> FileHashes:

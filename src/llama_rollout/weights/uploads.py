@@ -8,16 +8,21 @@ key at one revision are the same whoever completes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_rollout.errors import StorageError
 from llama_rollout.weights.bucket import ModelBucket, error_code
 from llama_rollout.weights.source import SourceFile
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +89,12 @@ def listed_parts(bucket: ModelBucket, key: str, upload_id: str) -> dict[int, tup
     while True:
         page = bucket.call(
             f"list parts of {key}",
-            lambda m=marker: bucket.short.list_parts(
-                Bucket=bucket.bucket, Key=key, UploadId=upload_id, PartNumberMarker=m
+            functools.partial(
+                bucket.short.list_parts,
+                Bucket=bucket.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumberMarker=marker,
             ),
         )
         for part in page.get("Parts", []):
@@ -101,14 +110,18 @@ def send_part(bucket: ModelBucket, upload: Upload, number: int, body: bytes | by
         f"upload part {number} of {upload.key}",
         lambda: bucket.client.upload_part(
             Bucket=bucket.bucket, Key=upload.key, UploadId=upload.upload_id, PartNumber=number,
-            Body=body,
+            Body=body,  # type: ignore[arg-type]  # botocore sends a bytearray as bytes; its stubs say bytes only
         ),
     )  # fmt: skip
     return str(response["ETag"])
 
 
 def complete(
-    bucket: ModelBucket, file: SourceFile, upload: Upload, parts: list[dict[str, Any]], digest: str
+    bucket: ModelBucket,
+    file: SourceFile,
+    upload: Upload,
+    parts: list[CompletedPartTypeDef],
+    digest: str,
 ) -> None:
     """Complete the upload, and record the sha256 where only now it is known."""
     from botocore.exceptions import ClientError
@@ -150,7 +163,7 @@ def abort(bucket: ModelBucket, key: str, upload_id: str) -> None:
         logger.warning("could not abort upload %s of %s: %s", upload_id, key, exc)
 
 
-def server_time(response: dict[str, Any]) -> datetime:
+def server_time(response: Mapping[str, Any]) -> datetime:
     """When S3 answered, by its own clock (its Date header), to age uploads by the same clock."""
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     return parsedate_to_datetime(date) if date else datetime.now(UTC)
