@@ -130,7 +130,7 @@ class _QuietWhenCut(logging.Filter):
 
 # urllib3 ---------------------------------------------------------------------------------------
 
-_BOUNDED_POOLS: dict[type, type] = {}
+_BOUNDED_POOLS: dict[type[Any], type[Any]] = {}
 
 
 def urllib3_timeout(url: str, pool: Any = None) -> Callable[[Deadline], Exception]:
@@ -146,7 +146,7 @@ def urllib3_timeout(url: str, pool: Any = None) -> Callable[[Deadline], Exceptio
     return timed_out
 
 
-def _bounded_pool(pool: type) -> type:
+def _bounded_pool(pool: type[Any]) -> type[Any]:
     """``pool`` (an urllib3 connection pool class) with each attempt bounded in all."""
     if getattr(pool, "_bounded_in_all", False):
         return pool
@@ -235,7 +235,7 @@ def watch_httpx(client: Any) -> Any:
     """``client`` (an ``httpx2.Client``) with the sockets of its connections registered with the
     deadline of the request using them; outside a deadline nothing changes."""
     for transport in (client._transport, *client._mounts.values()):
-        pool = getattr(transport, "_pool", None)
+        pool: Any = getattr(transport, "_pool", None)  # set whenever a backend is found
         backend = getattr(pool, "_network_backend", None)
         if backend is not None and not isinstance(backend, _WatchedBackend):
             pool._network_backend = _WatchedBackend(backend)

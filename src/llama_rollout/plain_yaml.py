@@ -28,12 +28,12 @@ def load_plain_yaml(text: str | bytes, *, what: str) -> Any:
             if isinstance(event, yaml.AliasEvent):
                 raise yaml.MarkedYAMLError(
                     problem="an alias (*name) is not allowed here: write the value out",
-                    problem_mark=event.start_mark,
+                    problem_mark=event.start_mark,  # type: ignore[arg-type]  # the C parser's Mark: the stubs want yaml.error.Mark
                 )
             if isinstance(event, yaml.NodeEvent) and _explicit_tag(event):
                 raise yaml.MarkedYAMLError(
                     problem="a tag (!name or !!type) is not allowed here: write plain values",
-                    problem_mark=event.start_mark,
+                    problem_mark=event.start_mark,  # type: ignore[arg-type]  # the C parser's Mark: the stubs want yaml.error.Mark
                 )
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:

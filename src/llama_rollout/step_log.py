@@ -80,10 +80,14 @@ def one_line_per_step(log_path: Path, terminal: TextIO | None = None) -> Iterato
     with log_path.open("w") as log, warnings.catch_warnings():
         writer = StepLog(log, terminal)
         saved, handlers = sys.stdout, root.handlers[:]
+
         # kfp.local's own warnings and the orchestrator's log lines go to the file as well.
-        warnings.showwarning = lambda message, category, *_a, **_k: log.write(
-            f"{category.__name__}: {message}\n"
-        )
+        def show_warning(
+            message: Warning | str, category: type[Warning], *_a: object, **_k: object
+        ) -> None:
+            log.write(f"{category.__name__}: {message}\n")
+
+        warnings.showwarning = show_warning
         file_handler = logging.StreamHandler(log)
         file_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -192,7 +192,8 @@ class RegistryStore:
         if page_size < 1:
             raise StoreError(400, f"invalid pageSize {page_size}")
         offset = _decode_token(page_token)
-        where, args = "kind=?", [kind]
+        where = "kind=?"
+        args: list[str | int] = [kind]
         if owner_id is not None:
             where += " AND owner_id=?"
             args.append(_int_id(owner_id))
@@ -297,8 +298,8 @@ class RegistryStore:
             raise StoreError(400, "customProperties must be an object")
         for key, value in props.items():
             kind = value.get("metadataType") if isinstance(value, dict) else None
-            field = METADATA_VALUE_FIELDS.get(kind or "")
-            if field is None or field not in value:
+            value_field = METADATA_VALUE_FIELDS.get(kind or "")
+            if value_field is None or value_field not in value:
                 raise StoreError(
                     400,
                     f"customProperties[{key!r}] needs metadataType (one of "

@@ -18,7 +18,7 @@ import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 BOOTSTRAP_REQUESTS = 3  # create_user, put_user_policy, create_access_key
 USER = "llama-rollout"
@@ -68,8 +68,9 @@ def report_real_upload_start_times() -> None:
         self.data["Action"] = "ListMultipartUploads"
         return self.serialized(ActionResult(result))
 
-    models.FakeMultipart.__init__ = init
-    responses.S3Response.list_multipart_uploads = list_multipart_uploads
+    # moto's own classes, patched in place on purpose (which mypy otherwise refuses).
+    models.FakeMultipart.__init__ = init  # type: ignore[method-assign]
+    responses.S3Response.list_multipart_uploads = list_multipart_uploads  # type: ignore[method-assign]
 
 
 def serve(host: str, port: int, bucket: str, credentials: Path) -> None:
@@ -84,7 +85,7 @@ def serve(host: str, port: int, bucket: str, credentials: Path) -> None:
     server.start()
     endpoint = f"http://{host}:{port}"
 
-    def client(service: str, key: str = "bootstrap", secret: str = "bootstrap"):
+    def client(service: Literal["iam", "s3"], key: str = "bootstrap", secret: str = "bootstrap"):
         return boto3.client(
             service,
             endpoint_url=endpoint,

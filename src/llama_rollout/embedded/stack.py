@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -219,7 +220,7 @@ class EmbeddedStack:
                 records[service.name] = record
                 self._save(records)
                 processes.wait_until(
-                    lambda s=service, u=url: s.healthy(u),
+                    functools.partial(service.healthy, url),
                     what=f"embedded {service.name} server",
                     timeout=START_TIMEOUT,
                     record=record,
@@ -260,10 +261,11 @@ class EmbeddedStack:
         result = {}
         for name, record in records.items():
             running = processes.is_running(record)
-            check = checks.get(name) or (lambda _url, r=record: processes.http_ok(r.health_url))
-            result[name] = ServiceStatus(
-                name, record.url, record.pid, running, running and check(record.url), record.log
+            check = checks.get(name)
+            healthy = running and (
+                check(record.url) if check else processes.http_ok(record.health_url)
             )
+            result[name] = ServiceStatus(name, record.url, record.pid, running, healthy, record.log)
         return result
 
     # -- extra processes (the model server) ---------------------------------------------------

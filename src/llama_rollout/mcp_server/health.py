@@ -275,7 +275,7 @@ def resource_usage(
                 "memory_percent": _percent(memory, mem_bytes(alloc.get("memory", "0"))),
             }
         )
-    pods = []
+    pods: list[dict[str, Any]] = []
     for metric in source.list("podmetrics", namespace):
         containers = metric.get("containers") or []
         pods.append(

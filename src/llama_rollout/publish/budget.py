@@ -202,7 +202,10 @@ def measure(
         )  # fmt: skip
     has_mcp = introspection or bool(mcp_server) or (MCP_FEATURE_GATE in gates and bool(others))
     built_in = OPENSHIFT_MCP_TOOL_TOKENS if introspection else 0
-    mcp_tokens = count_tokens(tokenizer, tool_definitions_text(definitions)) if definitions else 0
+    mcp_tokens = 0
+    if definitions:
+        assert tokenizer is not None, "tool definitions are counted with the model's tokenizer"
+        mcp_tokens = count_tokens(tokenizer, tool_definitions_text(definitions))
     reserve = int(provider.context_window_size * TOOL_BUDGET_RATIO)
     return Budget(
         model=provider.model,

@@ -72,7 +72,7 @@ def held(kube: Kube, holder: str, *, seconds: int) -> Iterator[None]:
         "acquireTime": _micro_time(now),
         "renewTime": _micro_time(now),
     }
-    lease = {
+    lease: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": NAME, "namespace": NAMESPACE,

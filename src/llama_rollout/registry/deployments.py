@@ -134,7 +134,7 @@ class _RegistryRest:
 
     def find(self, singular: str, **query: str) -> dict[str, Any] | None:
         try:
-            return self.send("GET", f"/{singular}", **query)
+            return self.send("GET", f"/{singular}", None, **query)
         except _RestStatus as exc:
             if exc.status == 404:
                 return None
