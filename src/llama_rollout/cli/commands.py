@@ -152,7 +152,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         return 0
     else:
         status = stack.status()
-    payload = {
+    payload: dict[str, Any] = {
         "state_dir": str(stack.root),
         "services": {name: s.as_dict() for name, s in status.items()},
     }

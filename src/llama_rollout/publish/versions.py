@@ -130,7 +130,7 @@ def publish_on_openshift(
         written, answer = ClusterPublish(
             kube, publication, credential, timeout=request.timeout_seconds,
             lightspeed_url=request.lightspeed_url or LIGHTSPEED_URL,
-            token=service_account_token() if token is None else token,
+            token=(service_account_token() or "") if token is None else token,
             ca_certs=SERVICE_CA if os.path.exists(SERVICE_CA) else None,
             create_missing=request.create_missing,
         ).run()  # fmt: skip
