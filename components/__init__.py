@@ -9,7 +9,6 @@ function, which is what runs in the pod.
 import functools
 import importlib
 import inspect
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -36,20 +35,13 @@ def step_component(request: str) -> Callable[[Callable[..., Any]], Any]:
     """
 
     def component(func: Callable[..., Any]) -> Any:
-        import docstring_parser
-
-        from llama_rollout.step_parameters import docstring
+        from llama_rollout.step_parameters import RunParameters, docstring, parameters
 
         module, _, name = request.partition(":")
         model = getattr(importlib.import_module(module), name)
-        own = inspect.cleandoc(func.__doc__ or "")
-        summary, _, returns = own.partition("\nReturns:\n")
-        summary = re.split(r"\nArgs:\n", summary)[0]
-        args = {p.arg_name: p.description or "" for p in docstring_parser.parse(own).params}
-        signature = list(inspect.signature(func).parameters)
-        func.__doc__ = f"{summary.rstrip()}\n\nArgs:\n{docstring(signature, model, args)}\n"
-        if returns:
-            func.__doc__ += f"\nReturns:\n{returns}\n"
+        declared = parameters(RunParameters) | parameters(model)
+        described = {name: p.description for name, p in declared.items()}
+        func.__doc__ = docstring(func.__doc__ or "", inspect.signature(func).parameters, described)
         func.__request__ = model  # for the tests that hold the signature to the request
         return runtime_component(func)
 

@@ -4,17 +4,17 @@ from typing import NamedTuple
 
 from kfp import dsl
 
-from components import runtime_component
+from components import step_component
 
 
-@runtime_component
+@step_component("llama_rollout.weights.request:MirrorRequest")
 def mirror_weights(
     pinned_uri: str,
     model_name: str,
-    s3_prefix: str,
     run_id: str,
     mirror_summary: dsl.Output[dsl.Markdown],
     mirror_metrics: dsl.Output[dsl.Metrics],
+    s3_prefix: str = "models",
 ) -> NamedTuple(
     "MirroredModel",
     model_uri=str,
@@ -26,10 +26,6 @@ def mirror_weights(
     """Stream every file of the pinned source into the data connection's bucket.
 
     Args:
-        pinned_uri: the source at its resolved revision (from ``resolve_source``).
-        model_name: the folder under ``s3_prefix``.
-        s3_prefix: the folder in the bucket that holds all models.
-        run_id: the pipeline run, for the journal.
         mirror_summary: a Markdown table of the mirrored files, for the dashboard.
         mirror_metrics: bytes moved, files, throughput.
 
@@ -40,17 +36,21 @@ def mirror_weights(
         bytes_transferred: bytes sent this run (0 when everything was already there).
         files: number of files in the model.
     """
+    arguments = dict(locals())  # first: exactly the arguments
     import time
     from collections import namedtuple
 
     from llama_rollout import journal
     from llama_rollout.redaction import configure_step_logging
+    from llama_rollout.step_parameters import request_from
     from llama_rollout.weights.report import mirror_markdown
+    from llama_rollout.weights.request import MirrorRequest
     from llama_rollout.weights.step import mirror_step
 
     configure_step_logging()
     started = time.monotonic()
-    mirrored = mirror_step(pinned_uri, model_name, s3_prefix)
+    request = request_from(MirrorRequest, arguments)
+    mirrored = mirror_step(request.pinned_uri, request.model_name, s3_prefix)
     with open(mirror_summary.path, "w") as fh:
         fh.write(mirror_markdown(mirrored))
     mirror_metrics.log_metric("bytes_transferred", mirrored.bytes_transferred)

@@ -2,32 +2,35 @@
 
 from typing import NamedTuple
 
-from components import runtime_component
+from components import step_component
 
 
-@runtime_component
+@step_component("llama_rollout.weights.request:ResolveRequest")
 def resolve_source(
-    source_uri: str, model_name: str, target: str, force: bool, provider: str, namespace: str,
-    registry_url: str, registry_name: str, registry_namespace: str, s3_prefix: str, run_id: str,
-) -> NamedTuple("ResolvedSource", pinned_uri=str, revision=str, model_name=str,
-                total_bytes=int, file_count=int, changed=bool, reason=str):  # fmt: skip
-    """Resolve a source URI to the revision every later step uses, and decide whether the
-    run has anything to do: the revision is live, served and published already, or not.
-
-    Args:
-        source_uri: ``hf://ORG/REPO[@REVISION]`` or ``file:///PATH``; ``HF_TOKEN`` and
-            ``HF_ENDPOINT`` come from the environment.
-        model_name: the model's name everywhere (S3 folder, RegisteredModel, served model):
-            a DNS-1035 label of at most 45 characters; empty to derive it from the repository.
-        target: ``openshift`` or ``local``.
-        force: run every step even when the revision is live and healthy.
-        provider: the Lightspeed provider the live version must be published as.
-        namespace: where the live version is served; empty for the pipeline's own.
-        registry_url: the Model Registry's REST URL; empty to find ``registry_name``'s.
-        registry_name: the registry's name as the dashboard shows it.
-        registry_namespace: where the ModelRegistry lives.
-        s3_prefix: the models' folder in the bucket (the run's journal is under it).
-        run_id: the pipeline run, for the journal.
+    run_id: str,
+    target: str = "openshift",
+    s3_prefix: str = "models",
+    source_uri: str = "hf://meta-llama/Llama-3.2-3B-Instruct",
+    model_name: str = "",
+    force: bool = False,
+    provider: str = "llamastack",
+    namespace: str = "self-healing-platform",
+    registry_name: str = "",
+    registry_namespace: str = "rhoai-model-registries",
+    registry_url: str = "",
+) -> NamedTuple(
+    "ResolvedSource",
+    pinned_uri=str,
+    revision=str,
+    model_name=str,
+    total_bytes=int,
+    file_count=int,
+    changed=bool,
+    reason=str,
+):
+    """Resolve a source URI to the revision every later step uses (``HF_TOKEN`` and
+    ``HF_ENDPOINT`` come from the environment), and decide whether the run has anything to
+    do: the revision is live, served and published already, or not.
 
     Returns:
         pinned_uri: the source URI with its resolved revision.
@@ -38,20 +41,24 @@ def resolve_source(
         changed: whether the heavy steps run.
         reason: why (or why not).
     """
+    arguments = dict(locals())  # first: exactly the arguments
     from collections import namedtuple
 
     from llama_rollout import journal
     from llama_rollout.publish.live import compare
     from llama_rollout.redaction import configure_step_logging
+    from llama_rollout.step_parameters import request_from
     from llama_rollout.targets import Target
+    from llama_rollout.weights.request import ResolveRequest
     from llama_rollout.weights.step import resolve_step
 
     configure_step_logging()
-    resolved = resolve_step(source_uri, model_name)
+    request = request_from(ResolveRequest, arguments)
+    resolved = resolve_step(request.source_uri, request.model_name)
     check = compare(
         target=Target.parse(target), model_name=resolved.model_name, revision=resolved.revision,
-        provider=provider, force=force, registry_url=registry_url, registry_name=registry_name,
-        registry_namespace=registry_namespace, namespace=namespace,
+        provider=request.provider, force=request.force, registry=request.registry,
+        namespace=request.namespace,
     )  # fmt: skip
     journal.note(journal.Step.RESOLVE_SOURCE, journal.ResolveSourceNote(
         pinned_uri=resolved.pinned_uri, revision=resolved.revision,

@@ -15,9 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from llama_rollout.errors import ConfigurationError
-from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.quality import check_tasks
-from llama_rollout.evals.step import EvaluationRequest
+from llama_rollout.evals.request import EvaluationRequest
 from llama_rollout.http_urls import check_http_url
 from llama_rollout.k8s_types import (
     dns_label_problem,
@@ -25,12 +24,14 @@ from llama_rollout.k8s_types import (
     model_name_problem,
     object_name_problem,
 )
-from llama_rollout.publish.step import PublishRequest
+from llama_rollout.publish.request import PublishRequest
+from llama_rollout.registry.request import RegistrationRequest
 from llama_rollout.serving.request import SETTING_FIELDS, ServingRequest
 from llama_rollout.stack.request import StackRequest
 from llama_rollout.step_parameters import (
-    DAY,
+    Parameter,
     Request,
+    RunParameters,
     parameters,
     pipeline_names,
     pipeline_sources,
@@ -38,6 +39,7 @@ from llama_rollout.step_parameters import (
 )
 from llama_rollout.targets import Target
 from llama_rollout.weights.plan import check_base_prefix
+from llama_rollout.weights.request import HubAccess, MirrorRequest, ResolveRequest
 from llama_rollout.weights.source import check_model_name, parse_source_uri
 
 SECRET_PARAMETERS = (
@@ -52,45 +54,41 @@ TIMEOUT_PARAMETERS = (
     "llama_stack_timeout_seconds",
     "lightspeed_timeout_seconds",
 )
-# Every whole-number parameter's sane range: beyond it is a typo (a 30-digit timeout, a
-# 400-digit GPU count), refused by name before anything runs.
-UNDECLARED_RANGES = {
-    "eval_trials": (1, 20),
-    "eval_max_infer_iters": (1, 20), "eval_max_tool_calls": (1, 50),
-    "eval_max_output_tokens": (16, 1_048_576), "eval_concurrency": (1, 64),
-    "lm_eval_limit": (0, 1_000_000), "lm_eval_concurrency": (1, 64),
-    "lightspeed_max_tokens": (1, 10_485_760), "lightspeed_timeout_seconds": (30, DAY),
-    "keep_versions": (0, 10_000),
-}  # fmt: skip
 MAX_TEXT_LENGTH = 16_384  # a text parameter (JSON of tolerations is the longest)
 MAX_LIST_LENGTH = 256
 MAX_ITEM_LENGTH = 1_024
-# The stages whose requests declare their parameters; the others' are below, by name.
-REQUESTS = (ServingRequest, StackRequest)
-INTEGER_RANGES = UNDECLARED_RANGES | {
-    p.pipeline: (p.low, p.high)
-    for request in REQUESTS
-    for p in parameters(request).values()
-    if p.low is not None and p.high is not None
+# The requests of the pipeline's steps, in pipeline order: a pipeline parameter is the first
+# declaration of its name (a later one of the same name is wired from an earlier step).
+DECLARATIONS = (
+    RunParameters, HubAccess, ResolveRequest, MirrorRequest, RegistrationRequest,
+    ServingRequest, StackRequest, EvaluationRequest, PublishRequest,
+)  # fmt: skip
+
+
+def pipeline_parameters() -> dict[str, Parameter]:
+    """Each pipeline parameter's declaration, by the pipeline's name."""
+    found: dict[str, Parameter] = {}
+    for request in DECLARATIONS:
+        for declared in parameters(request).values():
+            if not declared.required:
+                found.setdefault(declared.pipeline, declared)
+    return found
+
+
+# Every whole-number parameter's sane range, as its request bounds it: beyond it is a typo (a
+# 30-digit timeout, a 400-digit GPU count), refused by name before anything runs.
+INTEGER_RANGES = {
+    name: (p.low, p.high)
+    for name, p in pipeline_parameters().items()
+    if p.annotation is int and p.low is not None and p.high is not None
 }
 # A stage's field, by the pipeline parameter that sets it (where the names differ).
 SERVING_NAMES = pipeline_names(ServingRequest) | {
     setting: pipeline_names(ServingRequest)[field] for setting, field in SETTING_FIELDS.items()
 }
 STACK_NAMES = pipeline_names(StackRequest)
-EVALUATION_NAMES = {
-    "dataset": "eval_dataset", "cases": "eval_cases", "quality.tasks": "lm_eval_tasks",
-    "quality.limit": "lm_eval_limit", "quality.num_concurrent": "lm_eval_concurrency",
-    **{f"harness.{f}": f"eval_{f}" for f in ("tool_choice", "max_infer_iters", "max_tool_calls",
-                                             "max_output_tokens", "concurrency", "trials")},
-    **{f"thresholds.{f}": f for f in Thresholds.model_fields},
-}  # fmt: skip
-PUBLISH_NAMES = {
-    "endpoint": "lightspeed_endpoint", "token_secret": "lightspeed_token_secret",
-    "provider": "lightspeed_provider", "make_default": "lightspeed_default",
-    "register_mcp": "lightspeed_mcp_server", "max_tokens": "lightspeed_max_tokens",
-    "create_missing": "lightspeed_create", "timeout_seconds": "lightspeed_timeout_seconds",
-}  # fmt: skip
+EVALUATION_NAMES = pipeline_names(EvaluationRequest)
+PUBLISH_NAMES = pipeline_names(PublishRequest)
 STAND_IN_REVISION = "0" * 40  # names get the revision's first characters: as long as a real one
 
 
@@ -223,8 +221,11 @@ def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
 
 def _request(request: type[Request], v: Mapping[str, Any], given: Mapping[str, Any]) -> Request:
     """``request`` with ``given`` for what earlier steps give, the run's values for the rest."""
-    sources = pipeline_sources(request)
-    arguments = {name: given.get(name, v.get(sources[name])) for name in parameters(request)}
+    arguments = {
+        name: given[name] if name in given else v[source]
+        for name, source in pipeline_sources(request).items()
+        if name in given or source in v
+    }
     return request_from(request, arguments)
 
 
@@ -246,17 +247,8 @@ def _evaluation_dataset(v: dict[str, Any]) -> None:
 def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
     """The evaluation's settings and its gate, validated in one go so that every bad one is
     named."""
-    return EvaluationRequest.model_validate({
+    return _request(EvaluationRequest, v, {
         "llama_stack_url": "http://llama-stack:8321", "model_id": "vllm/model",
-        "mcp_url": v["mcp_url"], "dataset": v["eval_dataset"], "cases": v["eval_cases"],
-        "harness": {
-            "tool_choice": v["eval_tool_choice"], "max_infer_iters": v["eval_max_infer_iters"],
-            "max_tool_calls": v["eval_max_tool_calls"],
-            "max_output_tokens": v["eval_max_output_tokens"],
-            "concurrency": v["eval_concurrency"], "trials": v["eval_trials"]},
-        "thresholds": {k: v[k] for k in Thresholds.model_fields},
-        "quality": {"tasks": v["lm_eval_tasks"], "limit": v["lm_eval_limit"],
-                    "num_concurrent": v["lm_eval_concurrency"]},
         "serving_url": "http://model-server/v1", "serving_model": "model",
     })  # fmt: skip
 
@@ -270,14 +262,7 @@ def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
 
 
 def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:
-    return PublishRequest(
-        model_name=model, serving_url="http://model-server/v1", serving_model=model,
-        llama_stack_url="http://llama-stack:8321", llama_stack_model_id=f"vllm/{model}",
-        endpoint=v["lightspeed_endpoint"], serving_auth=v["enable_auth"],
-        token_secret=v["lightspeed_token_secret"], provider=v["lightspeed_provider"],
-        make_default=v["lightspeed_default"], mcp_url=v["mcp_url"],
-        register_mcp=v["lightspeed_mcp_server"], max_model_len=v["max_model_len"],
-        max_tokens=v["lightspeed_max_tokens"], create_missing=v["lightspeed_create"],
-        timeout_seconds=v["lightspeed_timeout_seconds"], lightspeed_url=v["lightspeed_url"],
-        keep_versions=v["keep_versions"], namespace=v["namespace"],
-    )  # fmt: skip
+    return _request(PublishRequest, v, {
+        "model_name": model, "serving_url": "http://model-server/v1", "serving_model": model,
+        "llama_stack_url": "http://llama-stack:8321", "llama_stack_model_id": f"vllm/{model}",
+    })  # fmt: skip

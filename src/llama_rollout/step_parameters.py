@@ -16,16 +16,19 @@ proves they equal the requests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import annotated_types
+import docstring_parser
 from pydantic import BaseModel, Field
 from pydantic_core import PydanticUndefined
 
 DAY = 86_400  # seconds: the longest any step waits
 Request = TypeVar("Request", bound=BaseModel)
+_MARK = "step_parameter"
 _COMPONENT = "component_parameter"
 _PIPELINE = "pipeline_parameter"
 
@@ -42,8 +45,8 @@ def parameter(
     parameter where it differs from the field, ``pipeline`` the pipeline's where it differs
     from the component's. ``constraints`` are pydantic's (``ge``, ``le``, ...)."""
     names = {_COMPONENT: component, _PIPELINE: pipeline}
-    extra = {key: name for key, name in names.items() if name}
-    return Field(default, description=description, json_schema_extra=extra or None, **constraints)
+    extra: dict[str, Any] = {_MARK: True} | {key: name for key, name in names.items() if name}
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class Parameter:
     annotation: Any
     default: Any  # PydanticUndefined when the pipeline must pass it
     description: str
-    low: int | float | None = None
-    high: int | float | None = None
+    low: Any = None  # the ``ge`` bound, if any
+    high: Any = None  # the ``le`` bound
 
     @property
     def required(self) -> bool:
@@ -65,7 +68,8 @@ class Parameter:
 
 
 def parameters(model: type[BaseModel]) -> dict[str, Parameter]:
-    """The component parameters ``model`` declares, by component name, in field order."""
+    """The component parameters ``model`` declares, by component name, in field order: its
+    fields made with :func:`parameter`, and those of its fields that are models."""
     found: dict[str, Parameter] = {}
     for name, field in model.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
@@ -77,6 +81,8 @@ def parameters(model: type[BaseModel]) -> dict[str, Parameter]:
                     inner.default, inner.description, inner.low, inner.high,
                 )  # fmt: skip
             continue
+        if not extra.get(_MARK):
+            continue  # a setting of the stage's own, not a step parameter
         component = str(extra.get(_COMPONENT) or name)
         low = high = None
         for constraint in field.metadata:
@@ -128,13 +134,20 @@ def pipeline_names(model: type[BaseModel]) -> dict[str, str]:
     return {".".join(p.path): p.pipeline for p in parameters(model).values()}
 
 
-def docstring(signature: list[str], model: type[BaseModel], own: Mapping[str, str]) -> str:
-    """The Args of a component with parameters ``signature`` (KFP shows them as the inputs'
-    descriptions): each one's description from ``model``, the run's, or ``own``."""
-    described = {p.component: p.description for p in parameters(model).values()}
-    described |= {p.component: p.description for p in parameters(RunParameters).values()}
-    described |= own
+def docstring(written: str, signature: Iterable[str], described: Mapping[str, str]) -> str:
+    """The docstring ``written`` (a summary, Args for what is not declared, Returns) with an
+    Args entry for each of ``signature`` from ``described`` first: KFP shows them as the
+    inputs' descriptions."""
+    text = inspect.cleandoc(written)
+    summary, _, returns = text.partition("\nReturns:\n")
+    summary, _, own = summary.partition("\nArgs:\n")
+    # docstring_parser reads a section only after a summary line.
+    described = dict(described) | {
+        p.arg_name: p.description or "" for p in docstring_parser.parse(f"-\n\nArgs:\n{own}").params
+    }
     missing = [name for name in signature if name not in described]
     if missing:
         raise ValueError(f"parameters without a description: {', '.join(missing)}")
-    return "\n".join(f"    {name}: {' '.join(described[name].split())}" for name in signature)
+    args = [f"    {name}: {' '.join(described[name].split())}" for name in signature]
+    parts = [summary.rstrip(), "Args:\n" + "\n".join(args)]
+    return "\n\n".join(parts + ([f"Returns:\n{returns}"] if returns else [])) + "\n"

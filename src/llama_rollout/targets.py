@@ -13,6 +13,7 @@ DeployNamespace = Annotated[
     str,
     parameter(
         "self-healing-platform",
+        pipeline="namespace",
         description="where to serve; empty for the pipeline's own namespace.",
     ),
 ]

@@ -7,16 +7,26 @@ import json
 import re
 from pathlib import Path
 
+from llama_rollout.parameters import pipeline_parameters
 from pipelines.rollout import rollout_pipeline
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def table() -> dict[str, str]:
+def rows() -> list[tuple[str, str, str]]:
     section = README.read_text().split("## Parameters", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([a-z_0-9]+)` \| (.+?) \| (.+) \|$", section, re.M)
-    assert all(len(description) > 10 for _, _, description in rows)
-    return {name: default for name, default, _ in rows}
+    return re.findall(r"^\| `([a-z_0-9]+)` \| (.+?) \| (.+) \|$", section, re.M)
+
+
+def table() -> dict[str, str]:
+    return {name: default for name, default, _ in rows()}
+
+
+def test_each_parameter_is_described_in_the_readme_as_its_request_declares_it():
+    declared = pipeline_parameters()
+    for name, _, description in rows():
+        expected = " ".join(declared[name].description.replace("``", "`").split())
+        assert description == expected, name
 
 
 def test_every_parameter_is_in_the_readme_with_its_default():

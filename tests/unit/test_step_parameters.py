@@ -13,6 +13,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from components.check_parameters import check_parameters
+from llama_rollout.parameters import pipeline_parameters
 from llama_rollout.step_parameters import RunParameters, parameters
 from pipelines.rollout import rollout_pipeline
 
@@ -23,7 +25,7 @@ COMPONENTS = [
     for path in sorted((ROOT / "components").glob("[!_]*.py"))
 ]
 DECLARED = [c for c in COMPONENTS if hasattr(c.python_func, "__request__")]
-KFP_TYPES = {str: str, int: int, float: float, bool: bool, list: list, dict: dict}
+KFP_TYPES = {str: str, int: int, float: float, bool: bool, list: list, tuple: list, dict: dict}
 
 
 def kfp_type(annotation: object) -> object:
@@ -32,6 +34,12 @@ def kfp_type(annotation: object) -> object:
     if origin is typing.Literal:  # choices of one type: that type
         return type(typing.get_args(annotation)[0])
     return KFP_TYPES.get(origin or annotation, annotation)
+
+
+def kfp_value(declaration) -> object:
+    """A declared default as KFP holds it: a tuple is a list."""
+    default = declaration.default
+    return list(default) if isinstance(default, tuple) else default
 
 
 def request_of(component) -> type[BaseModel]:
@@ -47,13 +55,13 @@ def test_a_component_s_signature_is_its_request(component):
     signature = inspect.signature(component.python_func).parameters
     run = set(parameters(RunParameters))
     own = {name for name, p in signature.items() if "Output" in str(p.annotation)}
-    assert set(signature) - own - run == set(parameters(request_of(component)))
+    assert set(signature) - own == set(parameters(request_of(component))) | (run & set(signature))
     for name, declaration in declared(component).items():
         if name not in signature:
             continue
         written = signature[name]
         assert written.annotation is kfp_type(declaration.annotation), name
-        expected = inspect.Parameter.empty if declaration.required else declaration.default
+        expected = inspect.Parameter.empty if declaration.required else kfp_value(declaration)
         assert written.default == expected, name
 
 
@@ -85,7 +93,7 @@ def test_the_pipeline_wires_each_parameter_to_the_one_its_request_declares():
             declaration = declared(component)[name]
             assert pipeline_name == declaration.pipeline, name
             assert declaration.default is not PydanticUndefined, name
-            assert pipeline[pipeline_name].default == declaration.default, pipeline_name
+            assert pipeline[pipeline_name].default == kfp_value(declaration), pipeline_name
             assert pipeline[pipeline_name].annotation is kfp_type(declaration.annotation)
             written = inputs[pipeline_name]["description"]
             assert " ".join(written.split()) == " ".join(declaration.description.split())
@@ -93,11 +101,24 @@ def test_the_pipeline_wires_each_parameter_to_the_one_its_request_declares():
     assert checked >= 20
 
 
-def test_a_pipeline_parameter_declared_by_two_requests_is_declared_alike():
-    seen: dict[str, tuple] = {}
-    for component in DECLARED:
-        for declaration in declared(component).values():
-            if declaration.required:
-                continue
-            facts = (declaration.default, kfp_type(declaration.annotation), declaration.description)
-            assert seen.setdefault(declaration.pipeline, facts) == facts, declaration.pipeline
+def test_the_pipeline_s_parameters_are_the_declared_ones():
+    """Each pipeline parameter is the first declaration of its name in the steps' requests:
+    the same type, default and description (its wiring is checked above)."""
+    declared = pipeline_parameters()
+    spec = next(yaml.safe_load_all(COMPILED.read_text()))
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    for name, written in inspect.signature(rollout_pipeline.pipeline_func).parameters.items():
+        declaration = declared[name]
+        assert written.annotation is kfp_type(declaration.annotation), name
+        assert written.default == kfp_value(declaration), name
+        expected = " ".join(declaration.description.split())
+        assert " ".join(inputs[name]["description"].split()) == expected, name
+
+
+def test_the_check_takes_every_pipeline_parameter_by_name_and_type():
+    check = inspect.signature(check_parameters.python_func).parameters
+    pipeline = inspect.signature(rollout_pipeline.pipeline_func).parameters
+    assert list(check) == list(pipeline)
+    assert {n: p.annotation for n, p in check.items()} == {
+        n: p.annotation for n, p in pipeline.items()
+    }

@@ -276,14 +276,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from llama_rollout.registry.step import RegistrationRequest, register_step
+    from llama_rollout.registry.endpoint import RegistryReference
+    from llama_rollout.registry.request import RegistrationRequest
+    from llama_rollout.registry.step import register_step
     from llama_rollout.weights.source import check_model_name
 
     if args.model_name:
         check_model_name(args.model_name)
     registered = register_step(
         RegistrationRequest(
-            model_name=args.model_name, model_uri=args.model_uri, registry_url=args.registry_url
+            model_name=args.model_name,
+            model_uri=args.model_uri,
+            data_connection="",
+            registry=RegistryReference(url=args.registry_url),
         )
     )
     _print_json(

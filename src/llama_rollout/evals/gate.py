@@ -39,7 +39,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from llama_rollout.step_parameters import parameter
 
 
 class Thresholds(BaseModel):
@@ -47,15 +49,38 @@ class Thresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_tool_selection_accuracy: float = Field(default=0.75, ge=0, le=1)
-    min_argument_accuracy: float = Field(default=0.60, ge=0, le=1)
-    min_irrelevance_accuracy: float = Field(default=0.60, ge=0, le=1)
-    min_greeting_accuracy: float = Field(default=0.75, ge=0, le=1)
-    min_answer_correctness: float = Field(default=0.50, ge=0, le=1)
-    min_task_success: float = Field(default=0.45, ge=0, le=1)
-    max_error_rate: float = Field(default=0.05, ge=0, le=1)
-    max_calls_in_text_rate: float = Field(default=0, ge=0, le=1)
-    min_case_coverage: float = Field(default=1.0, ge=0, le=1)
+    min_tool_selection_accuracy: float = parameter(
+        0.75, ge=0, le=1, description="the gate: the right tools called."
+    )
+    min_argument_accuracy: float = parameter(
+        0.60, ge=0, le=1, description="the gate: the right calls by BFCL's rules."
+    )
+    min_irrelevance_accuracy: float = parameter(
+        0.60, ge=0, le=1,
+        description="the gate: no call where none belongs (greetings apart).",
+    )  # fmt: skip
+    min_greeting_accuracy: float = parameter(
+        0.75, ge=0, le=1, description="the gate: no call on a greeting."
+    )
+    min_answer_correctness: float = parameter(
+        0.50, ge=0, le=1, description="the gate: answers that say what they must."
+    )
+    min_task_success: float = parameter(
+        0.45, ge=0, le=1, description="the gate: the right calls and a correct answer."
+    )
+    max_error_rate: float = parameter(
+        0.05, ge=0, le=1, description="the gate: cases that did not run (transport, timeout)."
+    )
+    max_calls_in_text_rate: float = parameter(
+        0.0, ge=0, le=1,
+        description="the gate: the share of trials with a call written in the text instead of "
+        "made.",
+    )  # fmt: skip
+    min_case_coverage: float = parameter(
+        1.0, ge=0, le=1,
+        description="the gate: the share of the dataset's cases evaluated; below 1 allows a run "
+        "with ``eval_cases`` to publish.",
+    )  # fmt: skip
 
 
 # What a missed threshold says about the model, for the person reading the summary.

@@ -33,6 +33,7 @@ from llama_rollout.bounds import VLLM_PROBE
 from llama_rollout.errors import ConfigurationError, RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.redaction import excerpt
+from llama_rollout.step_parameters import parameter
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,20 @@ class QualitySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tasks: tuple[str, ...] = Field(
-        default=BUILT_IN_TASKS, description="lm-eval task names; empty turns lm-eval off"
-    )
-    num_concurrent: int = Field(default=4, ge=1, le=64)
-    limit: int = Field(default=0, ge=0, description="samples per task; 0 for all")
+    tasks: tuple[str, ...] = parameter(
+        BUILT_IN_TASKS, component="lm_eval_tasks",
+        description="lm-eval tasks run against vLLM for general quality (not gated): "
+        "``openshift_troubleshooting`` is built in and offline; lm-eval's own generative tasks "
+        "need the hub. Empty turns lm-eval off.",
+    )  # fmt: skip
+    num_concurrent: int = parameter(
+        4, ge=1, le=64, component="lm_eval_concurrency",
+        description="lm-eval requests at once (``num_concurrent``).",
+    )  # fmt: skip
+    limit: int = parameter(
+        0, ge=0, le=1_000_000, component="lm_eval_limit",
+        description="samples per lm-eval task; 0 for all.",
+    )  # fmt: skip
     timeout_s: int = Field(default=120, ge=1, le=3600, description="per request")
     max_retries: int = Field(default=3, ge=1, le=10)
 

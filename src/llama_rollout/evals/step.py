@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from llama_rollout.evals.dataset import load_dataset
-from llama_rollout.evals.gate import GateResult, Thresholds, apply_gate
+from llama_rollout.evals.gate import GateResult, apply_gate
 from llama_rollout.evals.harness import (
     CaseResult,
     HarnessError,
-    HarnessSettings,
     check_tools,
     openai_client,
     run_dataset,
@@ -30,14 +27,14 @@ from llama_rollout.evals.harness import (
 from llama_rollout.evals.metrics import CaseScore, coverage, score_case, summarise
 from llama_rollout.evals.quality import (
     QualityResult,
-    QualitySettings,
     check_endpoint,
     check_tasks,
     run_quality,
 )
 from llama_rollout.evals.report import html_report, markdown_summary
+from llama_rollout.evals.request import Evaluation, EvaluationRequest
 from llama_rollout.evals.storage import upload_results
-from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE, resolve_endpoint
+from llama_rollout.registry.endpoint import service_account_token
 from llama_rollout.registry.scores import record_scores, score_properties
 from llama_rollout.registry.versions import connect
 from llama_rollout.stack.health import check_server, mcp_tool_definitions
@@ -45,60 +42,6 @@ from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
 TITLE = "Tool use through Llama Stack"
-
-
-class EvaluationRequest(BaseModel):
-    """What the evaluate step is given."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    llama_stack_url: str = Field(description="Llama Stack's base URL, without /v1")
-    model_id: str = Field(description="the Llama Stack model id, e.g. vllm/llama-3-2-3b")
-    mcp_url: str
-    dataset: str = "cluster-health"
-    cases: tuple[str, ...] = ()  # a subset by id; empty for every case
-    harness: HarnessSettings = HarnessSettings()
-    thresholds: Thresholds = Thresholds()
-    # lm-eval's general quality, straight against vLLM; off unless tasks are named.
-    quality: QualitySettings = QualitySettings(tasks=())
-    serving_url: str = Field(default="", description="vLLM's OpenAI-compatible /v1")
-    serving_model: str = ""
-    serving_token: str = Field(default="", repr=False, exclude=True)
-
-    @model_validator(mode="after")
-    def _quality_has_a_server(self) -> EvaluationRequest:
-        if self.quality.tasks and not (self.serving_url and self.serving_model):
-            raise ValueError("lm-eval tasks are named but no serving_url and serving_model")
-        return self
-
-
-class Recording(BaseModel):
-    """Where the evaluation is recorded besides the step's own files: beside the model in S3,
-    and on its ModelVersion in the registry. Empty fields record nothing there."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model_uri: str = ""  # s3://BUCKET/PREFIX/ of the evaluated model
-    run_id: str = ""
-    data_connection: str = ""
-    model_name: str = ""
-    model_version_name: str = ""
-    registry_url: str = ""
-    registry_name: str = ""
-    registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What an evaluation found, and where its files are."""
-
-    passed: bool
-    metrics: dict[str, float]
-    missed: tuple[str, ...]
-    dataset: str
-    dataset_sha256: str
-    files: dict[str, Path] = field(default_factory=dict)  # results, report, summary
-    uris: dict[str, str] = field(default_factory=dict)  # the same files in S3, when recorded
 
 
 def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
@@ -116,10 +59,10 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     tools = mcp_tool_definitions(request.mcp_url)
     check_tools(dataset, tools, request.mcp_url)
     check_server(request.llama_stack_url, request.model_id)
+    # vLLM with token auth takes the step's service-account token.
+    serving_token = (service_account_token() or None) if request.serving_auth else None
     if request.quality.tasks:
-        check_endpoint(
-            request.serving_url, request.serving_model, api_key=request.serving_token or None
-        )
+        check_endpoint(request.serving_url, request.serving_model, api_key=serving_token)
     settings = request.harness
     logger.info(
         "evaluating %s on %d cases of %s x %d trials (tool_choice %s, concurrency %d)",
@@ -141,7 +84,7 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     if request.quality.tasks:
         quality = run_quality(
             request.serving_url, request.serving_model, request.quality,
-            api_key=request.serving_token or None,
+            api_key=serving_token,
         )  # fmt: skip
         metrics |= quality.metrics
     gate = apply_gate(metrics, request.thresholds)
@@ -151,9 +94,10 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
 
 
-def evaluate_step(request: EvaluationRequest, recording: Recording, output_dir: Path) -> Evaluation:
+def evaluate_step(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     """Evaluate, then record the files beside the model and the scores on its version."""
     evaluation = evaluate(request, output_dir)
+    recording = request.recording
     if recording.model_uri:
         connection = DataConnection.from_env(name=recording.data_connection)
         run_id = recording.run_id or "latest"
@@ -161,11 +105,7 @@ def evaluate_step(request: EvaluationRequest, recording: Recording, output_dir: 
         evaluation = replace(evaluation, uris=uris)
         logger.info("evaluation files are in %s", uris["report"].rsplit("/", 1)[0] + "/")
     if recording.model_version_name:
-        endpoint = resolve_endpoint(
-            registry_url=recording.registry_url,
-            registry_name=recording.registry_name,
-            registry_namespace=recording.registry_namespace,
-        )
+        endpoint = recording.registry.endpoint()
         properties = score_properties(
             evaluation.metrics, dataset=evaluation.dataset,
             dataset_sha256=evaluation.dataset_sha256, passed=evaluation.passed,

@@ -25,6 +25,7 @@ from llama_rollout.targets import Target
 
 if TYPE_CHECKING:
     from llama_rollout.kube.client import Kube
+    from llama_rollout.registry.endpoint import RegistryReference
 
 logger = logging.getLogger(__name__)
 
@@ -132,17 +133,16 @@ def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) 
 
 def compare(
     *, target: Target, model_name: str, revision: str, provider: str, force: bool,
-    registry_url: str, registry_name: str, registry_namespace: str, namespace: str = "",
+    registry: RegistryReference, namespace: str = "",
 ) -> LiveCheck:  # fmt: skip
     """Compare the source's revision with the live version, and check its health."""
     if force:
         return verdict(None, revision, provider, force=True, problems=[])
     from llama_rollout.registry import connect
-    from llama_rollout.registry.endpoint import resolve_endpoint, service_account_token
+    from llama_rollout.registry.endpoint import service_account_token
     from llama_rollout.registry.publications import live_version
 
-    client = connect(resolve_endpoint(registry_url=registry_url, registry_name=registry_name,
-                                      registry_namespace=registry_namespace))  # fmt: skip
+    client = connect(registry.endpoint())
     live = live_version(client, model_name)
     problems: list[str] = []
     if live is not None and live.revision == revision:

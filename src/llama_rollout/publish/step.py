@@ -14,85 +14,18 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llama_rollout.errors import invalid_settings
 from llama_rollout.publish import budget, olsconfig
-from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
-from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE
+from llama_rollout.publish.olsconfig import Publication
+from llama_rollout.publish.request import PublishRequest
 from llama_rollout.targets import Target
 
 logger = logging.getLogger(__name__)
 
 NO_AUTH_CREDENTIAL = "no-auth-required"
-MCP_SERVER_NAME = "cluster-health"
-
-
-class PublishRequest(BaseModel):
-    """The publish step's parameters, as the pipeline passes them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model_name: str
-    model_version_name: str = ""
-    serving_url: str
-    serving_model: str
-    serving_name: str = ""  # the InferenceService serving this version
-    stack_name: str = ""  # the Llama Stack in front of it
-    llama_stack_url: str
-    llama_stack_model_id: str
-    endpoint: Literal["llama-stack", "vllm"] = "llama-stack"
-    serving_auth: bool = False
-    token_secret: str = "lightspeed-model-client-token"  # noqa: S105 - a Secret's name
-    # A DNS label: it names the provider's Secret (``<provider>-credentials``) too.
-    provider: str = Field(
-        default="llamastack", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-    )
-    make_default: bool = True
-    mcp_url: str = ""
-    register_mcp: bool = True
-    max_model_len: int = 32768
-    max_tokens: int = 2048
-    create_missing: bool = False
-    timeout_seconds: int = Field(default=600, ge=30)
-    lightspeed_url: str = ""
-    keep_versions: int = Field(default=0, ge=0)
-    namespace: str = ""
-    run_id: str = ""
-    registry_url: str = ""
-    registry_name: str = ""
-    registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
-    model_uri: str = ""  # s3://BUCKET/PREFIX/ of the mirror: its tokenizer counts the prompt budget
-    data_connection: str = ""
-
-    @property
-    def requires_token(self) -> bool:
-        """Only vLLM can require a token: the Llama Stack this pipeline deploys has no auth."""
-        return self.endpoint == "vllm" and self.serving_auth
-
-    def publication(self) -> Publication:
-        """What to merge into OLSConfig; bad values raise one ConfigurationError."""
-        url, model = (
-            (self.serving_url, self.serving_model)
-            if self.endpoint == "vllm"
-            else (f"{self.llama_stack_url.rstrip('/')}/v1", self.llama_stack_model_id)
-        )
-        try:
-            provider = Provider(
-                name=self.provider, url=url, model=model,
-                secret_name=f"{self.provider}-credentials",
-                context_window_size=self.max_model_len,
-                max_tokens_for_response=self.max_tokens,
-            )  # fmt: skip
-        except ValidationError as exc:
-            raise invalid_settings("publish settings", exc) from exc
-        server = (
-            McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
-        )
-        return Publication(provider, make_default=self.make_default, mcp_server=server)
 
 
 @dataclass(frozen=True)
@@ -156,7 +89,6 @@ def record_on_version(
     """The publication on the ModelVersion; the version it replaced marked retired. The
     registry client, for what follows (None when no version is named)."""
     from llama_rollout.registry import connect
-    from llama_rollout.registry.endpoint import resolve_endpoint
     from llama_rollout.registry.publications import (
         RETIRED,
         PublicationRecord,
@@ -167,10 +99,7 @@ def record_on_version(
 
     if not request.model_version_name:
         return None
-    client = connect(resolve_endpoint(
-        registry_url=request.registry_url, registry_name=request.registry_name,
-        registry_namespace=request.registry_namespace,
-    ))  # fmt: skip
+    client = connect(request.registry.endpoint())
     previous = live_version(client, request.model_name)
     record_publication(client, request.model_name, request.model_version_name, PublicationRecord(
         provider=publication.provider.name, url=publication.provider.url,

@@ -5,26 +5,10 @@ The same code on both targets: the registry is found by name on a cluster, or gi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from llama_rollout.registry.endpoint import DEFAULT_REGISTRIES_NAMESPACE, resolve_endpoint
+from llama_rollout.registry.request import RegistrationRequest
 from llama_rollout.registry.versions import Provenance, RegisteredVersion, connect, register_version
 from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.manifest import read_manifest, split_s3_uri
-
-
-class RegistrationRequest(BaseModel):
-    """What the register step is given: the mirror, the registry, the provenance."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model_name: str = Field(default="", description="empty: the name the mirror recorded")
-    model_uri: str
-    data_connection: str = Field(default="", description="empty: DATA_CONNECTION_NAME's")
-    registry_url: str = ""
-    registry_name: str = ""
-    registry_namespace: str = DEFAULT_REGISTRIES_NAMESPACE
-    pipeline_run_id: str = ""
 
 
 def register_step(request: RegistrationRequest) -> RegisteredVersion:
@@ -34,11 +18,7 @@ def register_step(request: RegistrationRequest) -> RegisteredVersion:
         IncompleteModelError: the prefix has no manifest.
         RegistryError: the registry refused or is unreachable.
     """
-    endpoint = resolve_endpoint(
-        registry_url=request.registry_url,
-        registry_name=request.registry_name,
-        registry_namespace=request.registry_namespace,
-    )
+    endpoint = request.registry.endpoint()
     connection = DataConnection.from_env(name=request.data_connection)
     manifest, manifest_sha256 = read_manifest(connection, request.model_uri)
     return register_version(

@@ -35,13 +35,17 @@ GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "N
 MaxModelLen = Annotated[
     int,
     parameter(
-        32768, ge=128, le=MAX_MODEL_LEN,
-        description="vLLM ``--max-model-len``, and Lightspeed's contextWindowSize.",
+        32768, ge=128, le=MAX_MODEL_LEN, pipeline="max_model_len",
+        description="vLLM ``--max-model-len``, and the window Lightspeed's provider is "
+        "published with: Lightspeed's own tools need a window this size (see the README's "
+        "prompt budget). ``run --local`` serves 8192 on a CPU unless it is set.",
     ),
 ]  # fmt: skip
+EnableAuth = Annotated[
+    bool, parameter(False, pipeline="enable_auth", description="token auth on the endpoint.")
+]
 # The settings' fields that the request's fields of other names become (for error messages).
 SETTING_FIELDS = {"name": "model_name", "extra_args": "extra_vllm_args", "auth": "enable_auth"}
-EnableAuth = Annotated[bool, parameter(False, description="token auth on the endpoint.")]
 
 
 class ServingRequest(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -364,8 +365,8 @@ def _pairs_once(name: str) -> Any:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         value = dict(items)
         if len(value) < len(items):
-            seen: set[str] = set()
-            twice = next(key for key, _ in items if key in seen or seen.add(key))
+            counts = Counter(key for key, _ in items)
+            twice = next(key for key, _ in items if counts[key] > 1)
             raise ConfigurationError(
                 f"{name}: the key {quoted(twice, 40)} is given twice in one object (JSON "
                 "would keep the last silently)",

@@ -27,6 +27,7 @@ McpUrl = Annotated[
     str,
     parameter(
         "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+        pipeline="mcp_url",
         description="the cluster-health MCP server (streamable HTTP endpoint).",
     ),
 ]

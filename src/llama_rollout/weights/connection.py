@@ -68,7 +68,9 @@ ENV_KEYS = {
 DataConnectionName = Annotated[
     str,
     parameter(
-        "llama-rollout-models", description="name of the OpenShift AI S3 data connection Secret."
+        "llama-rollout-models",
+        pipeline="data_connection",
+        description="name of the OpenShift AI S3 data connection Secret.",
     ),
 ]
 

@@ -25,7 +25,8 @@ from kubernetes import client
 from llama_rollout import registry
 from llama_rollout.kube import Kube
 from llama_rollout.publish import embedded
-from llama_rollout.publish.step import PublishRequest
+from llama_rollout.publish.request import PublishRequest
+from llama_rollout.registry.endpoint import RegistryReference
 from tests.fake_kube import FakeKube, running
 from tests.lightspeed_operator import LightspeedOperator
 from tests.lightspeed_server import running_lightspeed
@@ -166,7 +167,7 @@ def request_for(revision: str, registry_url: str, lightspeed_url: str, **changes
         stack_name=f"llama-stack-{short}",
         llama_stack_url=f"http://llama-stack-{short}-service.{NS}.svc:8321",
         llama_stack_model_id="vllm/llama-3-2-3b-instruct", mcp_url=f"http://mcp.{NS}.svc:3000/mcp",
-        namespace=NS, run_id=f"run-{short}", registry_url=registry_url,
+        namespace=NS, run_id=f"run-{short}", registry=RegistryReference(url=registry_url),
         lightspeed_url=lightspeed_url, timeout_seconds=30,
     )  # fmt: skip
     return PublishRequest(**{**values, **changes})

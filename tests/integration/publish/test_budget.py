@@ -18,7 +18,7 @@ from llama_rollout.errors import ConfigurationError, StorageError
 from llama_rollout.mcp_server import SnapshotCluster, bundled_snapshot
 from llama_rollout.mcp_server.server import create_app
 from llama_rollout.publish import budget, embedded, step
-from llama_rollout.publish.step import PublishRequest
+from llama_rollout.publish.request import PublishRequest
 from llama_rollout.stack.health import mcp_tool_definitions
 from llama_rollout.targets import Target
 from tests.fake_kube import FakeKube, running, write_kubeconfig

@@ -15,7 +15,7 @@ from llama_rollout.errors import StorageError
 from llama_rollout.mcp_server import SnapshotCluster, bundled_snapshot
 from llama_rollout.mcp_server.server import create_app
 from llama_rollout.publish import budget
-from llama_rollout.publish.step import PublishRequest
+from llama_rollout.publish.request import PublishRequest
 from llama_rollout.targets import Target
 from tests.fake_kube import FakeKube
 from tests.integration.publish.conftest import NS, STEP

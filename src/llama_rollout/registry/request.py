@@ -1,0 +1,27 @@
+"""The registry stage's request: the register step's parameters, declared once."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llama_rollout.registry.endpoint import RegistryReference
+from llama_rollout.step_parameters import parameter
+from llama_rollout.weights.connection import DataConnectionName
+
+
+class RegistrationRequest(BaseModel):
+    """What the register step is given: the mirror, the registry, the provenance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # From the earlier steps.
+    model_name: str = parameter(
+        "", description="the RegisteredModel name; empty for the name the mirror recorded."
+    )
+    model_uri: str = parameter(description="``s3://BUCKET/PREFIX/`` from ``mirror_weights``.")
+    pipeline_run_id: str = parameter(
+        "", description="recorded as provenance, and the run of the journal."
+    )
+    # The pipeline's (empty: the environment's DATA_CONNECTION_NAME, for the CLI).
+    data_connection: DataConnectionName
+    registry: RegistryReference = Field(default_factory=RegistryReference)
