@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from llama_rollout.kube.errors import NotReady
 
 if TYPE_CHECKING:
     from llama_rollout.kube.client import Kube
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,6 @@ def watch_until(
     *,
     timeout: float,
     resync: float = 10.0,
-    on_state: Callable[[str], None] | None = None,
 ) -> Readiness:
     """Follow one object with the watch API until ``check`` says it is ready.
 
@@ -50,16 +52,16 @@ def watch_until(
         check: one look at the object (None when it does not exist).
         timeout: seconds before giving up.
         resync: seconds between fresh reads.
-        on_state: called with each state seen (progress logging).
 
     Raises:
         NotReady: at the first failure, or at the deadline.
     """
     what = f"{kind} {namespace + '/' if namespace else ''}{name}"
+    logged: list[str] = []  # the states seen, each logged once as the progress of the wait
     deadline = time.monotonic() + timeout
     while True:
         obj = kube.get(api_version, kind, name, namespace)
-        last = _judged(check(obj), what, on_state)
+        last = _judged(check(obj), what, logged)
         if last.ready:
             return last
         remaining = deadline - time.monotonic()
@@ -73,16 +75,17 @@ def watch_until(
         for _, changed in kube.watch(
             api_version, kind, name, namespace, resource_version=version, seconds=window
         ):
-            last = _judged(check(changed), what, on_state)
+            last = _judged(check(changed), what, logged)
             if last.ready:
                 return last
             if time.monotonic() >= deadline:
                 break
 
 
-def _judged(readiness: Readiness, what: str, on_state: Callable[[str], None] | None) -> Readiness:
+def _judged(readiness: Readiness, what: str, logged: list[str]) -> Readiness:
     if readiness.failure:
         raise NotReady(f"{what} failed: {readiness.failure}")
-    if not readiness.ready and on_state:
-        on_state(readiness.state)
+    if not readiness.ready and readiness.state not in logged[-1:]:
+        logged.append(readiness.state)
+        logger.info("%s: %s", what, readiness.state)
     return readiness

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,7 +136,6 @@ def write_merged(
     *,
     spec_schema: dict[str, Any] | None = None,
     create_missing: bool = False,
-    between_read_and_write: Callable[[], None] | None = None,
 ) -> Written:
     """Merge the publication into OLSConfig ``cluster`` and write it, retrying on a Conflict.
 
@@ -149,7 +147,6 @@ def write_merged(
             in: a merge that differs from what is stored only by them is no change.
         create_missing: create OLSConfig ``cluster`` (with the provider as its default) when
             there is none, instead of failing.
-        between_read_and_write: called after each read (tests use it to write in between).
 
     Raises:
         LightspeedMissing: no OLSConfig ``cluster``, and ``create_missing`` is off.
@@ -159,8 +156,6 @@ def write_merged(
         current = read(kube)
         if current is None:
             return _create(kube, publication, mcp_shape, create_missing)
-        if between_read_and_write:
-            between_read_and_write()
         before = current.get("spec") or {}
         after = olsconfig.merged_spec(before, publication, mcp_shape=mcp_shape)
         if olsconfig.with_defaults(after, spec_schema) == olsconfig.with_defaults(
@@ -286,7 +281,6 @@ class ClusterPublish:
     token: str = ""
     ca_certs: str | None = None
     create_missing: bool = False
-    between_read_and_write: Callable[[], None] | None = None
 
     def run(self) -> tuple[Written, str]:
         """Publish; the write and Lightspeed's answer. On failure after the write, the
@@ -309,7 +303,6 @@ class ClusterPublish:
         written = write_merged(
             self.kube, self.publication, shape, spec_schema=spec_schema,
             create_missing=self.create_missing,
-            between_read_and_write=self.between_read_and_write,
         )  # fmt: skip
         logger.info("OLSConfig cluster: %s (%s)", olsconfig.summary_line(self.publication),
                     "written" if written.changed else "already so")  # fmt: skip

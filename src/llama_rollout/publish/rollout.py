@@ -285,15 +285,8 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
     """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``: the
     operator reconciled it, then the app server's pods all run the new configuration."""
     deadline = time.monotonic() + timeout
-    last = {"state": ""}
-
-    def log_state(state: str) -> None:
-        if state != last["state"]:
-            logger.info("Lightspeed: %s", state)
-            last["state"] = state
-
     watch_until(kube, API_VERSION, KIND, NAME, None, reconciled(generation),
-                timeout=timeout, on_state=log_state)  # fmt: skip
+                timeout=timeout)  # fmt: skip
     others = other_components((kube.get(API_VERSION, KIND, NAME) or {}).get("status") or {})
     if others:
         logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
@@ -316,4 +309,4 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
         return judged
 
     watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
-                timeout=max(deadline - time.monotonic(), 1.0), on_state=log_state)  # fmt: skip
+                timeout=max(deadline - time.monotonic(), 1.0))  # fmt: skip

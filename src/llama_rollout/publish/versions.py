@@ -20,10 +20,10 @@ from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
+from llama_rollout.publish.request import PublishRequest
 from llama_rollout.publish.step import (
     NO_AUTH_CREDENTIAL,
     Outcome,
-    PublishRequest,
     record_on_version,
     write_files,
 )
@@ -34,6 +34,8 @@ from llama_rollout.registry.publications import (
     mark,
     published_versions,
 )
+from llama_rollout.serving.objects import owned_objects as serving_objects
+from llama_rollout.stack.objects import owned_objects as stack_objects
 
 logger = logging.getLogger(__name__)
 
@@ -56,26 +58,6 @@ def token_from_secret(kube: Kube, namespace: str, name: str) -> str:
             "token Secret), or publish through Llama Stack (lightspeed_endpoint=llama-stack)",
         )
     return base64.b64decode(token).decode()
-
-
-def stack_objects(name: str) -> list[tuple[str, str, str]]:
-    """(apiVersion, kind, name) of everything the Llama Stack step creates for ``name``."""
-    return [
-        ("llamastack.io/v1alpha1", "LlamaStackDistribution", name),
-        ("apps/v1", "Deployment", name),
-        ("v1", "Service", f"{name}-service"),
-        ("v1", "ConfigMap", f"{name}-config"),
-        ("v1", "PersistentVolumeClaim", f"{name}-pvc"),
-        ("networking.k8s.io/v1", "NetworkPolicy", f"{name}-network-policy"),
-    ]
-
-
-def serving_objects(name: str) -> list[tuple[str, str, str]]:
-    """(apiVersion, kind, name) of everything the serving step creates for ``name``."""
-    return [
-        ("serving.kserve.io/v1beta1", "InferenceService", name),
-        ("serving.kserve.io/v1alpha1", "ServingRuntime", name),
-    ]
 
 
 def remove_version(kube: Kube, namespace: str, version: LiveVersion) -> list[str]:

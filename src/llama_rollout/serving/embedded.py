@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from llama_rollout import weights
+from llama_rollout import registry, weights
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
 from llama_rollout.errors import IntegrityError, RolloutError
+from llama_rollout.serving import tool_calling
 from llama_rollout.serving.request import ServedModel, ServingRequest
 from llama_rollout.weights.connection import DataConnection
 
@@ -266,8 +267,6 @@ def _has_gpu() -> bool:
 
 def serve(request: ServingRequest) -> ServedModel:
     """The serving step on the embedded stack: stage, start or reuse vLLM, preflight, record."""
-    from llama_rollout import registry
-    from llama_rollout.serving import tool_calling
 
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)

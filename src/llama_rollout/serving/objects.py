@@ -137,3 +137,9 @@ def inference_service(settings: ServingSettings) -> dict[str, Any]:
 def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:
     """Every object the serving stage applies, in apply order."""
     return [serving_runtime(settings), inference_service(settings)]
+
+
+def owned_objects(name: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of everything the serving step makes for the deployment
+    ``name``: its InferenceService, and the ServingRuntime named after it."""
+    return [(ISVC_API, "InferenceService", name), (RUNTIME_API, "ServingRuntime", name)]

@@ -4,9 +4,25 @@ the record in the Model Registry."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from llama_rollout.kube import Kube, NotReady, Patience, Readiness, watch_until
+from llama_rollout import weights
+from llama_rollout.kube import (
+    Kube,
+    NotReady,
+    Patience,
+    Readiness,
+    api_client,
+    current_namespace,
+    watch_until,
+)
+from llama_rollout.registry import record_deployment
+from llama_rollout.registry.endpoint import (
+    MODEL_REGISTRY_API,
+    RegistryEndpoint,
+    service_account_token,
+)
+from llama_rollout.serving import tool_calling
 from llama_rollout.serving.objects import serving_objects
 from llama_rollout.serving.readiness import check_inference_service, isvc_url
 from llama_rollout.serving.request import ServedModel, ServingRequest
@@ -18,9 +34,7 @@ from llama_rollout.serving.settings import (
     UNSCHEDULABLE_GRACE,
     ServingSettings,
 )
-
-if TYPE_CHECKING:
-    from llama_rollout.registry.endpoint import RegistryEndpoint
+from llama_rollout.weights.connection import DataConnection, check_connection_secret
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +55,6 @@ def deploy(
     predictor pod that cannot be scheduled fails the wait after ``unschedulable_grace`` seconds,
     which leaves a cluster autoscaler time to add a GPU node.
     """
-    from llama_rollout.weights.connection import check_connection_secret
 
     kube.require_namespace(settings.namespace)
     kube.resource(RUNTIME_API, "ServingRuntime")
@@ -51,18 +64,11 @@ def deploy(
     for obj in serving_objects(settings):
         kube.apply(obj)
         logger.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
-    seen: list[str] = []
-
-    def log_state(state: str) -> None:
-        if not seen or seen[-1] != state:
-            seen.append(state)
-            logger.info("InferenceService %s/%s: %s", settings.namespace, settings.name, state)
-
     patience = Patience(unschedulable_grace)
     watch_until(
         kube, ISVC_API, "InferenceService", settings.name, settings.namespace,
         lambda obj: check_inference_service(kube, settings, obj, patience),
-        timeout=timeout, resync=interval, on_state=log_state,
+        timeout=timeout, resync=interval,
     )  # fmt: skip
     obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
     return isvc_url(obj)
@@ -91,11 +97,6 @@ def serve_on_openshift(
         controller_grace: seconds to wait for odh-model-controller to record the deployment.
         kube: the cluster (default: in-cluster or kubeconfig).
     """
-    from llama_rollout import weights
-    from llama_rollout.kube import api_client
-    from llama_rollout.registry.endpoint import service_account_token
-    from llama_rollout.serving import tool_calling
-    from llama_rollout.weights.connection import DataConnection
 
     if settings.storage_key:
         weights.read_manifest(DataConnection.from_env(name=settings.storage_key), model_uri)
@@ -129,8 +130,6 @@ def record_in_registry(
     registry), the step waits for its label, and records the deployment itself only when
     none comes, under the name the controller would give it, so that the controller adopts it.
     """
-    from llama_rollout.registry import record_deployment
-    from llama_rollout.registry.endpoint import MODEL_REGISTRY_API
 
     if settings.registry_name and kube.serves(MODEL_REGISTRY_API, "ModelRegistry"):
 
@@ -175,7 +174,6 @@ def record_in_registry(
 
 def serve(request: ServingRequest, *, kube: Kube | None = None) -> ServedModel:
     """The serving step on OpenShift AI (see :func:`llama_rollout.serving.step.serve`)."""
-    from llama_rollout.kube import api_client, current_namespace
 
     settings = request.settings(request.namespace or current_namespace())
     kube = kube or Kube(api_client())

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
@@ -21,10 +20,8 @@ from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.config import model_id, stack_config
+from llama_rollout.stack.request import StackRequest
 from llama_rollout.stack.settings import PORT
-
-if TYPE_CHECKING:
-    from llama_rollout.stack.request import StackRequest
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,10 @@ from llama_rollout.stack.settings import (
     PORT,
     STORAGE_MOUNT,
     StackSettings,
+    config_map_name,
+    network_policy_name,
+    service_name,
+    volume_claim_name,
 )
 
 
@@ -107,7 +111,7 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": f"{settings.name}-pvc", **meta},
+        "metadata": {"name": volume_claim_name(settings.name), **meta},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": settings.storage_size}},
@@ -153,7 +157,9 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
                         {"name": "config", "configMap": {"name": settings.config_map_name}},
                         {
                             "name": "storage",
-                            "persistentVolumeClaim": {"claimName": f"{settings.name}-pvc"},
+                            "persistentVolumeClaim": {
+                                "claimName": volume_claim_name(settings.name)
+                            },
                         },
                     ],
                 },
@@ -163,7 +169,7 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": f"{settings.name}-service", **meta},
+        "metadata": {"name": service_name(settings.name), **meta},
         "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]},
     }
     return [pvc, deployment, service, network_policy(settings)]
@@ -183,7 +189,7 @@ def network_policy(settings: StackSettings) -> dict[str, Any]:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": f"{settings.name}-network-policy",
+            "name": network_policy_name(settings.name),
             "namespace": settings.namespace,
             "labels": _labels(settings),
         },
@@ -207,4 +213,17 @@ def stack_objects(settings: StackSettings, *, operator: bool) -> list[dict[str, 
 
 def service_url(settings: StackSettings) -> str:
     """The in-cluster URL of the stack (the operator's Service is ``<name>-service``, as ours)."""
-    return f"http://{settings.name}-service.{settings.namespace}.svc.cluster.local:{PORT}"
+    return f"http://{service_name(settings.name)}.{settings.namespace}.svc.cluster.local:{PORT}"
+
+
+def owned_objects(name: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of everything the Llama Stack step makes for the stack ``name``,
+    on either path."""
+    return [
+        (LLSD_API, "LlamaStackDistribution", name),
+        ("apps/v1", "Deployment", name),
+        ("v1", "Service", service_name(name)),
+        ("v1", "ConfigMap", config_map_name(name)),
+        ("v1", "PersistentVolumeClaim", volume_claim_name(name)),
+        ("networking.k8s.io/v1", "NetworkPolicy", network_policy_name(name)),
+    ]

@@ -13,20 +13,23 @@ last line says so).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llama_rollout.kube import (
     Kube,
     Patience,
     Readiness,
+    api_client,
     current_namespace,
     explain_pods,
     schema_has,
     watch_until,
 )
+from llama_rollout.stack.config import model_id
 from llama_rollout.stack.health import StackReport, verify_chain
 from llama_rollout.stack.objects import service_url, stack_objects
 from llama_rollout.stack.readiness import deployment_readiness, llsd_readiness
+from llama_rollout.stack.request import StackRequest
 from llama_rollout.stack.settings import (
     ALLOWED_FROM_FIELD,
     CONFIG_YAML_OPERATOR_FIELDS,
@@ -34,9 +37,6 @@ from llama_rollout.stack.settings import (
     PORT,
     StackSettings,
 )
-
-if TYPE_CHECKING:
-    from llama_rollout.stack.request import StackRequest
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def deploy_stack(
 
     watch_until(
         kube, watched[1], watched[0], settings.name, settings.namespace, check,
-        timeout=timeout, resync=interval, on_state=lambda state: logger.info("Llama Stack: %s", state),
+        timeout=timeout, resync=interval,
     )  # fmt: skip
     if operator:
         obj = kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace) or {}
@@ -143,8 +143,6 @@ def deploy_stack(
 def serve(request: StackRequest, *, kube: Kube | None = None) -> StackReport:
     """The Llama Stack step on OpenShift AI (see :func:`llama_rollout.stack.step.serve`):
     deploy, then prove the chain to vLLM and MCP."""
-    from llama_rollout.kube import api_client
-    from llama_rollout.stack.config import model_id
 
     settings = request.settings(request.namespace or current_namespace())
     kube = kube or Kube(api_client())

@@ -48,6 +48,23 @@ _UPSTREAM_RELEASE = re.compile(
 _DISTRIBUTION_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+# The names of a stack's objects, after the stack's: the operator's and the fallback's alike.
+def config_map_name(name: str) -> str:
+    return f"{name}-config"
+
+
+def service_name(name: str) -> str:
+    return f"{name}-service"
+
+
+def volume_claim_name(name: str) -> str:
+    return f"{name}-pvc"
+
+
+def network_policy_name(name: str) -> str:
+    return f"{name}-network-policy"
+
+
 class StackSettings(BaseModel):
     """Everything that decides the Llama Stack config and its Kubernetes objects."""
 
@@ -129,7 +146,7 @@ class StackSettings(BaseModel):
 
     @property
     def config_map_name(self) -> str:
-        return f"{self.name}-config"
+        return config_map_name(self.name)
 
     def container_env(self, config_digest: str) -> list[dict[str, Any]]:
         """The server's environment. The config's digest is in it so that a changed config

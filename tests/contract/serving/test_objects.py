@@ -47,6 +47,17 @@ def test_objects_validate_against_the_crds(overrides):
         validate(obj)
 
 
+def test_publishing_removes_every_object_the_serving_step_makes():
+    from llama_rollout.serving.objects import owned_objects as removed_by_publishing
+
+    settings = serving.ServingSettings(**BASE)
+    made = {
+        (o["apiVersion"], o["kind"], o["metadata"]["name"])
+        for o in serving.serving_objects(settings)
+    }
+    assert made == set(removed_by_publishing(settings.name))
+
+
 def test_validator_catches_unknown_fields_and_bad_enums():
     settings = serving.ServingSettings(**BASE)
     isvc = serving.inference_service(settings)

@@ -42,7 +42,7 @@ def test_operator_objects_validate(overrides):
 
 
 def test_publishing_removes_every_object_the_stack_step_makes_on_either_path():
-    from llama_rollout.publish.versions import stack_objects as removed_by_publishing
+    from llama_rollout.stack.objects import owned_objects as removed_by_publishing
 
     settings = stack.StackSettings(**BASE)
     made = {

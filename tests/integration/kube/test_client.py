@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -137,7 +138,7 @@ def reads_of(fake, name: str) -> int:
     )
 
 
-def test_a_wait_follows_the_watch_not_a_polling_loop(cluster, fake):
+def test_a_wait_follows_the_watch_not_a_polling_loop(cluster, fake, caplog):
     fake.put(
         "configmaps",
         {"metadata": {"name": "llama", "namespace": "ai"}, "status": {"phase": "Pending"}},
@@ -149,11 +150,12 @@ def test_a_wait_follows_the_watch_not_a_polling_loop(cluster, fake):
             fake.get("configmaps", "llama", "ai")["status"] = {"phase": "Ready"}
 
     threading.Thread(target=controller).start()
-    seen: list[str] = []
     started = time.monotonic()
-    ready = kube.watch_until(cluster, "v1", "ConfigMap", "llama", "ai", phase_of,
-                             timeout=60, resync=30, on_state=seen.append)  # fmt: skip
-    assert ready.ready and seen == ["phase Pending"]
+    with caplog.at_level(logging.INFO, logger="llama_rollout.kube.waits"):
+        ready = kube.watch_until(cluster, "v1", "ConfigMap", "llama", "ai", phase_of,
+                                 timeout=60, resync=30)  # fmt: skip
+    seen = [r.getMessage() for r in caplog.records if r.name == "llama_rollout.kube.waits"]
+    assert ready.ready and seen == ["ConfigMap ai/llama: phase Pending"]
     assert reads_of(fake, "llama") == 1, "one read, then the watch: no polling"
     assert time.monotonic() - started < 15, "the change came with the watch, not at the resync"
 

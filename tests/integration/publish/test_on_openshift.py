@@ -38,6 +38,22 @@ from tests.integration.publish.conftest import (
 pytestmark = pytest.mark.integration
 
 
+class WritesAfterEachRead:
+    """The cluster as the step sees it, with another writer at work between each read of
+    an object and the step's write of it."""
+
+    def __init__(self, kube, other_writer) -> None:
+        self._kube, self._other_writer = kube, other_writer
+
+    def __getattr__(self, name):
+        return getattr(self._kube, name)
+
+    def get(self, *args, **kwargs):
+        found = self._kube.get(*args, **kwargs)
+        self._other_writer()
+        return found
+
+
 def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions, tmp_path):
     fake, kube, lightspeed, url, _ = cluster
     registry_url, connected = versions
@@ -111,8 +127,10 @@ def test_a_write_in_between_is_merged_again_not_lost(cluster, versions, tmp_path
         )
         fake.put("olsconfigs", changed)
 
-    written = write_merged(kube, request.publication(), McpShape.URL,
-                           between_read_and_write=someone_else_adds_a_provider)  # fmt: skip
+    written = write_merged(
+        WritesAfterEachRead(kube, someone_else_adds_a_provider), request.publication(),
+        McpShape.URL,
+    )  # fmt: skip
     assert written.attempts == 2, "the first write met a Conflict"
     assert [p["name"] for p in providers(fake)] == ["openai", "gemini", "watsonx", "llamastack"]
 
