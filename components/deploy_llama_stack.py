@@ -48,8 +48,17 @@ def deploy_llama_stack(
     request = request_from(StackRequest, arguments)
     report = serve(Target.parse(target), request)
     name = request.deployment_name(Target.parse(target))
-    journal.note(journal.Step.DEPLOY_LLAMA_STACK, journal.DeployLlamaStackNote(
-        url=report.url, version=report.version, model_id=report.model_id,
-        mcp_tools=report.mcp_tools, name=name), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(
+        journal.Step.DEPLOY_LLAMA_STACK,
+        journal.DeployLlamaStackNote(
+            url=report.url,
+            version=report.version,
+            model_id=report.model_id,
+            mcp_tools=report.mcp_tools,
+            name=name,
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
     outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools", "name"])
     return outputs(report.url, report.version, report.model_id, report.mcp_tools, name)

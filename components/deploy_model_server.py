@@ -56,9 +56,14 @@ def deploy_model_server(
 
     configure_step_logging()
     served = serve(Target.parse(target), request_from(ServingRequest, arguments))
-    journal.note(journal.Step.DEPLOY_MODEL_SERVER, journal.DeployModelServerNote(
-        serving_url=served.url, serving_model=served.model, serving_name=served.name),
-        s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(
+        journal.Step.DEPLOY_MODEL_SERVER,
+        journal.DeployModelServerNote(
+            serving_url=served.url, serving_model=served.model, serving_name=served.name
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
     return namedtuple("ModelServer", ["url", "model", "name"])(
         served.url, served.model, served.name
     )

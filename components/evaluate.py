@@ -90,10 +90,23 @@ def evaluate(
     for name, artifact in (("summary", summary), ("report", report)):
         shutil.copyfile(evaluation.files[name], artifact.path)
     measured = {k: v for k, v in evaluation.metrics.items() if not math.isnan(v)}
-    journal.note(journal.Step.EVALUATE, journal.EvaluateNote(
-        passed=evaluation.passed, missed=list(evaluation.missed), metrics=measured,
-        report_uri=evaluation.uris.get("report", ""), report_path=report.path),
-        s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(
+        journal.Step.EVALUATE,
+        journal.EvaluateNote(
+            passed=evaluation.passed,
+            missed=list(evaluation.missed),
+            metrics=measured,
+            report_uri=evaluation.uris.get("report", ""),
+            report_path=report.path,
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
     outputs = namedtuple("Evaluation", ["passed", "missed", "metrics", "report_uri", "report_path"])
-    return outputs(evaluation.passed, list(evaluation.missed), measured,
-                   evaluation.uris.get("report", ""), report.path)  # fmt: skip
+    return outputs(
+        evaluation.passed,
+        list(evaluation.missed),
+        measured,
+        evaluation.uris.get("report", ""),
+        report.path,
+    )

@@ -57,9 +57,16 @@ def mirror_weights(
     mirror_metrics.log_metric("model_bytes", mirrored.manifest.total_bytes)
     mirror_metrics.log_metric("files", len(mirrored.manifest.files))
     mirror_metrics.log_metric("seconds", round(time.monotonic() - started, 2))
-    journal.note(journal.Step.MIRROR_WEIGHTS, journal.MirrorWeightsNote(
-        model_uri=mirrored.uri, files=len(mirrored.manifest.files),
-        bytes_transferred=mirrored.bytes_transferred), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(
+        journal.Step.MIRROR_WEIGHTS,
+        journal.MirrorWeightsNote(
+            model_uri=mirrored.uri,
+            files=len(mirrored.manifest.files),
+            bytes_transferred=mirrored.bytes_transferred,
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
     outputs = namedtuple(
         "MirroredModel",
         ["model_uri", "storage_path", "manifest_sha256", "bytes_transferred", "files"],

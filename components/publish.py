@@ -79,8 +79,16 @@ def publish(
     Path(olsconfig.path).write_text(
         f"# OLSConfig cluster after publishing\n\n```yaml\n{result}```\n"
     )
-    journal.note(journal.Step.PUBLISH, journal.PublishNote(
-        summary=outcome.summary, changed=outcome.changed, retired=list(outcome.retired),
-        olsconfig_path=str(outcome.files["olsconfig"])), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
+    journal.note(
+        journal.Step.PUBLISH,
+        journal.PublishNote(
+            summary=outcome.summary,
+            changed=outcome.changed,
+            retired=list(outcome.retired),
+            olsconfig_path=str(outcome.files["olsconfig"]),
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
     outputs = namedtuple("Published", ["summary", "changed", "retired"])
     return outputs(outcome.summary, outcome.changed, list(outcome.retired))

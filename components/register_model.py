@@ -38,11 +38,17 @@ def register_model(
 
     configure_step_logging()
     registered = register_step(request_from(RegistrationRequest, arguments))
-    journal.note(journal.Step.REGISTER_MODEL, journal.RegisterModelNote(
-        model_name=model_name, model_version_name=registered.model_version_name,
-        model_version_id=registered.model_version_id,
-        registered_model_id=registered.registered_model_id),
-        s3_prefix=s3_prefix, run_id=pipeline_run_id)  # fmt: skip
+    journal.note(
+        journal.Step.REGISTER_MODEL,
+        journal.RegisterModelNote(
+            model_name=model_name,
+            model_version_name=registered.model_version_name,
+            model_version_id=registered.model_version_id,
+            registered_model_id=registered.registered_model_id,
+        ),
+        s3_prefix=s3_prefix,
+        run_id=pipeline_run_id,
+    )
     outputs = namedtuple(
         "RegisteredVersion",
         ["registered_model_id", "model_version_id", "model_version_name", "model_artifact_id"],

@@ -56,15 +56,37 @@ def resolve_source(
     request = request_from(ResolveRequest, arguments)
     resolved = resolve_step(request.source_uri, request.model_name)
     check = compare(
-        target=Target.parse(target), model_name=resolved.model_name, revision=resolved.revision,
-        provider=request.provider, force=request.force, registry=request.registry,
+        target=Target.parse(target),
+        model_name=resolved.model_name,
+        revision=resolved.revision,
+        provider=request.provider,
+        force=request.force,
+        registry=request.registry,
         namespace=request.namespace,
-    )  # fmt: skip
-    journal.note(journal.Step.RESOLVE_SOURCE, journal.ResolveSourceNote(
-        pinned_uri=resolved.pinned_uri, revision=resolved.revision,
-        model_name=resolved.model_name, changed=check.changed, reason=check.reason,
-        live_version=check.live_version), s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
-    outputs = namedtuple("ResolvedSource", ["pinned_uri", "revision", "model_name", "total_bytes",
-                                            "file_count", "changed", "reason"])  # fmt: skip
-    return outputs(resolved.pinned_uri, resolved.revision, resolved.model_name,
-                   resolved.total_bytes, resolved.file_count, check.changed, check.reason)  # fmt: skip
+    )
+    journal.note(
+        journal.Step.RESOLVE_SOURCE,
+        journal.ResolveSourceNote(
+            pinned_uri=resolved.pinned_uri,
+            revision=resolved.revision,
+            model_name=resolved.model_name,
+            changed=check.changed,
+            reason=check.reason,
+            live_version=check.live_version,
+        ),
+        s3_prefix=s3_prefix,
+        run_id=run_id,
+    )
+    outputs = namedtuple(
+        "ResolvedSource",
+        ["pinned_uri", "revision", "model_name", "total_bytes", "file_count", "changed", "reason"],
+    )
+    return outputs(
+        resolved.pinned_uri,
+        resolved.revision,
+        resolved.model_name,
+        resolved.total_bytes,
+        resolved.file_count,
+        check.changed,
+        check.reason,
+    )

@@ -10,7 +10,7 @@ from components import runtime_component
 @runtime_component
 def summarize_run(
     status: PipelineTaskFinalStatus, s3_prefix: str, run_id: str, summary: Output[Markdown]
-) -> NamedTuple("RunSummary", outcome=str, headline=str, record=dict):  # fmt: skip
+) -> NamedTuple("RunSummary", outcome=str, headline=str, record=dict):
     """Read the run's journal and write its summary (Markdown), for every outcome.
 
     Args:

@@ -91,9 +91,12 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> dict[Step, Any]
     model_name = resolved.outputs["model_name"]
     revision = resolved.outputs["revision"]
     mirrored = _wired(
-        mirror_weights, p, pinned_uri=resolved.outputs["pinned_uri"], model_name=model_name,
+        mirror_weights,
+        p,
+        pinned_uri=resolved.outputs["pinned_uri"],
+        model_name=model_name,
         run_id=run_id,
-    )  # fmt: skip
+    )
     mirrored.set_display_name(Step.MIRROR_WEIGHTS.display_name)
     # Never cached: the data connection reaches the step as a Secret mount, outside the cache
     # key, so a cache hit could return a model_uri in a bucket that was emptied or changed.
@@ -102,55 +105,82 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> dict[Step, Any]
     mirrored.set_caching_options(False)
 
     registered = _wired(
-        register_model, p, model_name=model_name, model_uri=mirrored.outputs["model_uri"],
+        register_model,
+        p,
+        model_name=model_name,
+        model_uri=mirrored.outputs["model_uri"],
         pipeline_run_id=run_id,
-    )  # fmt: skip
+    )
     registered.set_display_name(Step.REGISTER_MODEL.display_name)
     registered.set_caching_options(False)  # it writes to the registry
     registered.set_retry(num_retries=2, backoff_duration="30s")
 
     served = _wired(
-        deploy_model_server, p, model_name=model_name, model_uri=mirrored.outputs["model_uri"],
-        storage_path=mirrored.outputs["storage_path"], revision=revision,
+        deploy_model_server,
+        p,
+        model_name=model_name,
+        model_uri=mirrored.outputs["model_uri"],
+        storage_path=mirrored.outputs["storage_path"],
+        revision=revision,
         registered_model_id=registered.outputs["registered_model_id"],
-        model_version_id=registered.outputs["model_version_id"], run_id=run_id,
-    )  # fmt: skip
+        model_version_id=registered.outputs["model_version_id"],
+        run_id=run_id,
+    )
     served.set_display_name(Step.DEPLOY_MODEL_SERVER.display_name)
     served.set_caching_options(False)  # the server's health is checked on every run
 
     stack = _wired(
-        deploy_llama_stack, p, serving_url=served.outputs["url"],
-        serving_model=served.outputs["model"], revision=revision, run_id=run_id,
-    )  # fmt: skip
+        deploy_llama_stack,
+        p,
+        serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"],
+        revision=revision,
+        run_id=run_id,
+    )
     stack.set_display_name(Step.DEPLOY_LLAMA_STACK.display_name)
     stack.set_caching_options(False)  # the chain is checked on every run
 
     evaluated = _wired(
-        evaluate, p, llama_stack_url=stack.outputs["url"], model_id=stack.outputs["model_id"],
-        serving_url=served.outputs["url"], serving_model=served.outputs["model"],
-        model_uri=mirrored.outputs["model_uri"], model_name=model_name,
-        model_version_name=registered.outputs["model_version_name"], run_id=run_id,
-    )  # fmt: skip
+        evaluate,
+        p,
+        llama_stack_url=stack.outputs["url"],
+        model_id=stack.outputs["model_id"],
+        serving_url=served.outputs["url"],
+        serving_model=served.outputs["model"],
+        model_uri=mirrored.outputs["model_uri"],
+        model_name=model_name,
+        model_version_name=registered.outputs["model_version_name"],
+        run_id=run_id,
+    )
     evaluated.set_display_name(Step.EVALUATE.display_name)
     evaluated.set_caching_options(False)  # it measures the live stack
 
     with dsl.If(evaluated.outputs["passed"] == True, name="gate-passed"):  # noqa: E712
         published = _wired(
-            publish, p, model_name=model_name,
+            publish,
+            p,
+            model_name=model_name,
             model_version_name=registered.outputs["model_version_name"],
-            serving_url=served.outputs["url"], serving_model=served.outputs["model"],
-            serving_name=served.outputs["name"], stack_name=stack.outputs["name"],
-            llama_stack_url=stack.outputs["url"], llama_stack_model_id=stack.outputs["model_id"],
-            model_uri=mirrored.outputs["model_uri"], run_id=run_id,
-        )  # fmt: skip
+            serving_url=served.outputs["url"],
+            serving_model=served.outputs["model"],
+            serving_name=served.outputs["name"],
+            stack_name=stack.outputs["name"],
+            llama_stack_url=stack.outputs["url"],
+            llama_stack_model_id=stack.outputs["model_id"],
+            model_uri=mirrored.outputs["model_uri"],
+            run_id=run_id,
+        )
         published.set_display_name(Step.PUBLISH.display_name)
         published.set_caching_options(False)  # it changes OLSConfig
         published.set_retry(num_retries=1, backoff_duration="60s")
     return {
-        Step.MIRROR_WEIGHTS: mirrored, Step.REGISTER_MODEL: registered,
-        Step.DEPLOY_MODEL_SERVER: served, Step.DEPLOY_LLAMA_STACK: stack,
-        Step.EVALUATE: evaluated, Step.PUBLISH: published,
-    }  # fmt: skip
+        Step.MIRROR_WEIGHTS: mirrored,
+        Step.REGISTER_MODEL: registered,
+        Step.DEPLOY_MODEL_SERVER: served,
+        Step.DEPLOY_LLAMA_STACK: stack,
+        Step.EVALUATE: evaluated,
+        Step.PUBLISH: published,
+    }
 
 
 THRESHOLDS = (

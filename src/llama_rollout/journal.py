@@ -174,9 +174,13 @@ def _storage_errors(connection: DataConnection, key: str, verb: str) -> Iterator
 
 
 def note(
-    step: Step, fields: Note, *, s3_prefix: str, run_id: str,
+    step: Step,
+    fields: Note,
+    *,
+    s3_prefix: str,
+    run_id: str,
     connection: DataConnection | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Write one step's outcome to the run's journal."""
     if type(fields) is not NOTES.get(step):  # a writer's mistake, not the run's
         raise TypeError(f"{type(fields).__name__} is not the note of step {str(step)!r}")

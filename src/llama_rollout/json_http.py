@@ -55,11 +55,14 @@ def request_json(
         # server that streams gigabytes is refused, not held in memory.
         with deadline(CONNECT + bound.read, urllib3_timeout(url)):
             response = pool.request(
-                method, url, body=None if body is None else json.dumps(body).encode(),
+                method,
+                url,
+                body=None if body is None else json.dumps(body).encode(),
                 headers={"Content-Type": "application/json", **(headers or {})},
-                timeout=urllib3.Timeout(connect=CONNECT, read=bound.read), retries=False,
+                timeout=urllib3.Timeout(connect=CONNECT, read=bound.read),
+                retries=False,
                 preload_content=False,
-            )  # fmt: skip
+            )
             data = response.read(MAX_ANSWER + 1)
             response.release_conn()
     except urllib3.exceptions.NewConnectionError as exc:  # a kind of ConnectTimeoutError

@@ -170,8 +170,11 @@ def _model_name(value: str) -> str:
 _SUFFIX_SCALE = {
     **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
     **{s: Decimal(1000) ** (i + 1) for i, s in enumerate(("k", "M", "G", "T", "P", "E"))},
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-}  # fmt: skip
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+}
 # The largest size a volume or a memory limit here may ask for: more is a typo, not a plan.
 MAX_SIZE = 1024**5  # 1Pi
 _SIZE_DIGITS = 30  # a quantity's number, at most: Kubernetes reads 64-bit values

@@ -60,9 +60,16 @@ MAX_ITEM_LENGTH = 1_024
 # The requests of the pipeline's steps, in pipeline order: a pipeline parameter is the first
 # declaration of its name (a later one of the same name is wired from an earlier step).
 DECLARATIONS = (
-    RunParameters, HubAccess, ResolveRequest, MirrorRequest, RegistrationRequest,
-    ServingRequest, StackRequest, EvaluationRequest, PublishRequest,
-)  # fmt: skip
+    RunParameters,
+    HubAccess,
+    ResolveRequest,
+    MirrorRequest,
+    RegistrationRequest,
+    ServingRequest,
+    StackRequest,
+    EvaluationRequest,
+    PublishRequest,
+)
 
 
 def pipeline_parameters() -> dict[str, Parameter]:
@@ -212,11 +219,19 @@ def _validation_problems(exc: ValidationError, names: Mapping[str, str]) -> list
 
 def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
     # The mirror's place and the registry ids are not known yet: stand-ins that are valid.
-    return _request(ServingRequest, v, {
-        "model_name": model, "model_uri": "s3://bucket/model/", "storage_path": "model",
-        "revision": STAND_IN_REVISION, "registered_model_id": "", "model_version_id": "",
-        "data_connection": v["data_connection"] or "data-connection",
-    })  # fmt: skip
+    return _request(
+        ServingRequest,
+        v,
+        {
+            "model_name": model,
+            "model_uri": "s3://bucket/model/",
+            "storage_path": "model",
+            "revision": STAND_IN_REVISION,
+            "registered_model_id": "",
+            "model_version_id": "",
+            "data_connection": v["data_connection"] or "data-connection",
+        },
+    )
 
 
 def _request(request: type[Request], v: Mapping[str, Any], given: Mapping[str, Any]) -> Request:
@@ -247,22 +262,41 @@ def _evaluation_dataset(v: dict[str, Any]) -> None:
 def _evaluation_request(v: dict[str, Any]) -> EvaluationRequest:
     """The evaluation's settings and its gate, validated in one go so that every bad one is
     named."""
-    return _request(EvaluationRequest, v, {
-        "llama_stack_url": "http://llama-stack:8321", "model_id": "vllm/model",
-        "serving_url": "http://model-server/v1", "serving_model": "model",
-    })  # fmt: skip
+    return _request(
+        EvaluationRequest,
+        v,
+        {
+            "llama_stack_url": "http://llama-stack:8321",
+            "model_id": "vllm/model",
+            "serving_url": "http://model-server/v1",
+            "serving_model": "model",
+        },
+    )
 
 
 def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
     # lightspeed_endpoint is left out: it is checked once, with the publish settings.
-    return _request(StackRequest, v, {
-        "serving_url": "http://model-server/v1", "serving_model": model,
-        "revision": STAND_IN_REVISION, "lightspeed_endpoint": "llama-stack",
-    })  # fmt: skip
+    return _request(
+        StackRequest,
+        v,
+        {
+            "serving_url": "http://model-server/v1",
+            "serving_model": model,
+            "revision": STAND_IN_REVISION,
+            "lightspeed_endpoint": "llama-stack",
+        },
+    )
 
 
 def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:
-    return _request(PublishRequest, v, {
-        "model_name": model, "serving_url": "http://model-server/v1", "serving_model": model,
-        "llama_stack_url": "http://llama-stack:8321", "llama_stack_model_id": f"vllm/{model}",
-    })  # fmt: skip
+    return _request(
+        PublishRequest,
+        v,
+        {
+            "model_name": model,
+            "serving_url": "http://model-server/v1",
+            "serving_model": model,
+            "llama_stack_url": "http://llama-stack:8321",
+            "llama_stack_model_id": f"vllm/{model}",
+        },
+    )

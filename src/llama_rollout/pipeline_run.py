@@ -124,11 +124,14 @@ class LocalRun:
                 "report": evaluated.report_path,
                 "report_uri": evaluated.report_uri,
             },
-            "lightspeed": {"summary": published.summary, "changed": published.changed,
-                           "olsconfig": published.olsconfig_path},
+            "lightspeed": {
+                "summary": published.summary,
+                "changed": published.changed,
+                "olsconfig": published.olsconfig_path,
+            },
             "pipeline_root": self.pipeline_root,
             "log_file": self.log_file,
-        }  # fmt: skip
+        }
 
 
 # What a local run sets itself: the embedded stack's own values, and the two flags.
@@ -214,8 +217,9 @@ def bundled_model_gate(source_uri: str, parameters: dict[str, Any]) -> dict[str,
     logger.info(
         "the bundled 135M model cannot choose tools: its gate only asks that the whole dataset "
         "ran (error rate <= %.0f%%); set any threshold to gate it as the pipeline gates Llama "
-        "3.2 3B", BUNDLED_MODEL_GATE["max_error_rate"] * 100,
-    )  # fmt: skip
+        "3.2 3B",
+        BUNDLED_MODEL_GATE["max_error_rate"] * 100,
+    )
     return parameters | BUNDLED_MODEL_GATE
 
 
@@ -317,8 +321,10 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
         shutil.copyfile(report, page)
         record["notes"][Step.EVALUATE]["report_path"] = str(page)
     if record.get("outcome") == "failed":
-        raise RolloutError(record.get("headline", "the run failed"),
-                           hint=f"the failing step's log is in {log_file}")  # fmt: skip
+        raise RolloutError(
+            record.get("headline", "the run failed"),
+            hint=f"the failing step's log is in {log_file}",
+        )
     return run
 
 
@@ -345,8 +351,10 @@ def one_run_at_a_time(root: Path, *, report_every: float = 30.0) -> Iterator[Non
                     holder = lock.read().strip() or "unknown"
                     logger.info(
                         "another local run (pid %s) is using the embedded stack: waiting for it "
-                        "(%.0f s so far)", holder, now - started,
-                    )  # fmt: skip
+                        "(%.0f s so far)",
+                        holder,
+                        now - started,
+                    )
                     reported = now
                 time.sleep(0.5)
         try:

@@ -27,10 +27,17 @@ MASK = "[REDACTED]"
 SHORTEST_SECRET = 6
 # The environment variables whose values are secrets wherever the project runs.
 SECRET_VARIABLES = (
-    "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "KFP_TOKEN", "KF_PIPELINES_TOKEN", "OPENAI_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HUB_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SESSION_TOKEN",
+    "KFP_TOKEN",
+    "KF_PIPELINES_TOKEN",
+    "OPENAI_API_KEY",
     "GEMINI_API_KEY",
-)  # fmt: skip
+)
 
 _LOOKS_SECRET = [
     # A URL's userinfo: keep the user's scheme and host, drop who and what.
@@ -49,10 +56,14 @@ _LOOKS_SECRET = [
     # (the key ends with the word: max_tokens=, token_path= and tokenizer= are not secrets;
     # a shell reference, TOKEN=$(oc whoami -t), is an instruction, not a value; a short
     # word without a digit, "secret: Extra inputs...", is a message about a field, not a value).
-    (re.compile(r"(?P<keep>(?i:\b[\w-]*(?:token|secret|password|passwd|api[_-]?key|access[_-]?key))"
-                r"[\"']?\s*[:=]\s*[\"']?)(?!\$)(?=[^\s\"',;&}]*\d|[^\s\"',;&}]{8})[^\s\"',;&}]{4,}"),
-     r"\g<keep>" + MASK),
-]  # fmt: skip
+    (
+        re.compile(
+            r"(?P<keep>(?i:\b[\w-]*(?:token|secret|password|passwd|api[_-]?key|access[_-]?key))"
+            r"[\"']?\s*[:=]\s*[\"']?)(?!\$)(?=[^\s\"',;&}]*\d|[^\s\"',;&}]{8})[^\s\"',;&}]{4,}"
+        ),
+        r"\g<keep>" + MASK,
+    ),
+]
 
 _known: set[str] = set()
 _lock = threading.Lock()

@@ -61,8 +61,12 @@ class RunSummary:
     state: str  # the pipeline's final state, as it was given
 
     def as_dict(self) -> dict[str, Any]:
-        return {"headline": self.headline, "outcome": self.outcome, "state": self.state,
-                "steps": [{"step": s, "status": st, "detail": d} for s, st, d in self.rows]}  # fmt: skip
+        return {
+            "headline": self.headline,
+            "outcome": self.outcome,
+            "state": self.state,
+            "steps": [{"step": s, "status": st, "detail": d} for s, st, d in self.rows],
+        }
 
 
 def _step_detail(note: Note) -> str:
@@ -70,15 +74,19 @@ def _step_detail(note: Note) -> str:
         case ResolveSourceNote():
             return f"{note.pinned_uri}: {note.reason}"
         case MirrorWeightsNote():
-            return (f"{note.model_uri} ({note.files} files, "
-                    f"{note.bytes_transferred:,} bytes transferred)")  # fmt: skip
+            return (
+                f"{note.model_uri} ({note.files} files, "
+                f"{note.bytes_transferred:,} bytes transferred)"
+            )
         case RegisterModelNote():
             return f"{note.model_name} version {note.model_version_name}"
         case DeployModelServerNote():
             return f"{note.serving_model} at {note.serving_url}"
         case DeployLlamaStackNote():
-            return (f"Llama Stack {note.version} at {note.url}, MCP tools: "
-                    f"{', '.join(note.mcp_tools) or 'none'}")  # fmt: skip
+            return (
+                f"Llama Stack {note.version} at {note.url}, MCP tools: "
+                f"{', '.join(note.mcp_tools) or 'none'}"
+            )
         case EvaluateNote():
             verdict = "gate passed" if note.passed else "gate did not pass"
             return f"{verdict}; report {note.report_uri or 'not uploaded'}"
@@ -139,8 +147,10 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
     elif evaluated is not None and gate_failed:
         missed = "; ".join(evaluated.missed) or "a threshold was missed"
         outcome = "gate-failed"
-        headline = (f"the gate did not pass ({missed}): OLSConfig was not changed, and the "
-                    "live version, if any, keeps serving")  # fmt: skip
+        headline = (
+            f"the gate did not pass ({missed}): OLSConfig was not changed, and the "
+            "live version, if any, keeps serving"
+        )
     elif published is not None:
         outcome, headline = "published", f"published to Lightspeed: {published.summary}"
     else:
@@ -150,12 +160,22 @@ def summarize(journal: Journal, *, state: str, error: str = "") -> RunSummary:
 
 
 def _markdown(
-    journal: Journal, headline: str, state: str, rows: list[tuple[str, str, str]],
+    journal: Journal,
+    headline: str,
+    state: str,
+    rows: list[tuple[str, str, str]],
     evaluated: EvaluateNote | None,
-) -> str:  # fmt: skip
-    lines = [f"# llama-rollout run {journal.run_id}", "", f"**{headline}**", "",
-             f"The pipeline's final state: `{state or 'none'}`.", "",
-             "| step | status | what |", "|---|---|---|"]  # fmt: skip
+) -> str:
+    lines = [
+        f"# llama-rollout run {journal.run_id}",
+        "",
+        f"**{headline}**",
+        "",
+        f"The pipeline's final state: `{state or 'none'}`.",
+        "",
+        "| step | status | what |",
+        "|---|---|---|",
+    ]
     lines += [
         f"| {step} | {status} | {detail.replace('|', '/')} |" for step, status, detail in rows
     ]

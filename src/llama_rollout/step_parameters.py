@@ -77,9 +77,15 @@ def parameters(model: type[BaseModel]) -> dict[str, Parameter]:
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             for inner in parameters(kind).values():
                 found[inner.component] = Parameter(
-                    (name, *inner.path), inner.component, inner.pipeline, inner.annotation,
-                    inner.default, inner.description, inner.low, inner.high,
-                )  # fmt: skip
+                    (name, *inner.path),
+                    inner.component,
+                    inner.pipeline,
+                    inner.annotation,
+                    inner.default,
+                    inner.description,
+                    inner.low,
+                    inner.high,
+                )
             continue
         if not extra.get(_MARK):
             continue  # a setting of the stage's own, not a step parameter
@@ -92,9 +98,15 @@ def parameters(model: type[BaseModel]) -> dict[str, Parameter]:
                 high = constraint.le
         default = field.get_default(call_default_factory=True)
         found[component] = Parameter(
-            (name,), component, str(extra.get(_PIPELINE) or component), kind, default,
-            field.description or "", low, high,
-        )  # fmt: skip
+            (name,),
+            component,
+            str(extra.get(_PIPELINE) or component),
+            kind,
+            default,
+            field.description or "",
+            low,
+            high,
+        )
     return found
 
 

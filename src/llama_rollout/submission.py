@@ -85,8 +85,12 @@ class PipelinesServer:
             where = f": the token file {token_file} is empty" if token_file else ""
             raise ConfigurationError(f"no token for the pipelines server{where}", hint=hint)
         if ca_cert:
-            read_ca_bundle(ca_cert, what="CA file", limit=TOKEN_FILE_LIMIT * 16,
-                           hint="give the PEM bundle of the route's CA")  # fmt: skip
+            read_ca_bundle(
+                ca_cert,
+                what="CA file",
+                limit=TOKEN_FILE_LIMIT * 16,
+                hint="give the PEM bundle of the route's CA",
+            )
         return cls(host.rstrip("/"), namespace, token, ca_cert)
 
     def client(self) -> Any:
@@ -98,14 +102,19 @@ class PipelinesServer:
 
         with _translated("connect to", self), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2+"
-            client = kfp.Client(host=self.host, existing_token=self.token,
-                                namespace=self.namespace, ssl_ca_cert=self.ca_cert)  # fmt: skip
+            client = kfp.Client(
+                host=self.host,
+                existing_token=self.token,
+                namespace=self.namespace,
+                ssl_ca_cert=self.ca_cert,
+            )
         rest = client._run_api.api_client.rest_client  # shared by every API of the client
         unbounded = rest.request
 
         def bounded(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
-            return unbounded(*args, _request_timeout=_request_timeout or (CONNECT, PIPELINES_API.read),
-                             **kwargs)  # fmt: skip
+            return unbounded(
+                *args, _request_timeout=_request_timeout or (CONNECT, PIPELINES_API.read), **kwargs
+            )
 
         rest.request = bounded
         # Each request, the upload's body and the whole answer included, within the sum of its
@@ -124,10 +133,14 @@ class PipelinesServer:
         from llama_rollout.json_http import request_json
 
         status, answer = request_json(
-            "GET", f"{self.host}/apis/v2beta1/healthz", bound=PIPELINES_API,
-            what="the pipelines server", headers={"Authorization": f"Bearer {self.token}"},
-            ca_certs=self.ca_cert, unreachable=PipelinesError,
-        )  # fmt: skip
+            "GET",
+            f"{self.host}/apis/v2beta1/healthz",
+            bound=PIPELINES_API,
+            what="the pipelines server",
+            headers={"Authorization": f"Bearer {self.token}"},
+            ca_certs=self.ca_cert,
+            unreachable=PipelinesError,
+        )
         if status in (401, 403):
             raise PipelinesError(
                 f"the pipelines server at {self.host} refused the token (HTTP {status})",
@@ -150,8 +163,11 @@ class PipelinesServer:
             logger.warning(
                 "the pipelines server at %s does not say its version (tag_name %r): this "
                 "pipeline needs KFP %s or newer; if a run fails with 'task final status not "
-                "supported yet' or 'unknown field \"optional\"', upgrade the pipeline server", self.host, tag_name[:40], minimum,
-            )  # fmt: skip
+                "supported yet' or 'unknown field \"optional\"', upgrade the pipeline server",
+                self.host,
+                tag_name[:40],
+                minimum,
+            )
             return
         version = tuple(int(part) for part in release.groups())
         said = release.group(0)  # what follows the version is the server's, and may be anything
@@ -190,8 +206,9 @@ class _translated:
                 404: "check --host: give the pipeline server's route (oc get route -n "
                 f"{self.server.namespace} ds-pipeline-dspa)",
             }.get(status, "see the message; fix the request and try again")
-            raise PipelinesError(f"cannot {self.what} {where}: HTTP {status}: "
-                                 f"{_message(exc)}", hint=hint) from exc  # fmt: skip
+            raise PipelinesError(
+                f"cannot {self.what} {where}: HTTP {status}: {_message(exc)}", hint=hint
+            ) from exc
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError) or (
             isinstance(exc, urllib3.exceptions.MaxRetryError)
             and isinstance(exc.reason, urllib3.exceptions.ReadTimeoutError)
@@ -200,8 +217,10 @@ class _translated:
                 "the pipelines server", self.server.host, PIPELINES_API.total
             ) from exc
         if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-            raise PipelinesError(f"cannot {self.what} {where}: {first_line(exc)}",
-                                 hint="check --host and that you can reach the cluster") from exc  # fmt: skip
+            raise PipelinesError(
+                f"cannot {self.what} {where}: {first_line(exc)}",
+                hint="check --host and that you can reach the cluster",
+            ) from exc
         return False
 
 
@@ -248,17 +267,25 @@ class Submitted:
 
 
 def submit(
-    server: PipelinesServer, parameters: dict[str, Any], *, run_name: str,
-    experiment: str = DEFAULT_EXPERIMENT, image: str | None = None,
-) -> Submitted:  # fmt: skip
+    server: PipelinesServer,
+    parameters: dict[str, Any],
+    *,
+    run_name: str,
+    experiment: str = DEFAULT_EXPERIMENT,
+    image: str | None = None,
+) -> Submitted:
     """Start one run of the pipeline on ``server``."""
     values = _checked(parameters)
     client = server.client()
     with _package(image) as package, _translated("start a run on", server):
         result = client.create_run_from_pipeline_package(
-            str(package), arguments=values, run_name=run_name, experiment_name=experiment,
-            namespace=server.namespace, enable_caching=False,
-        )  # fmt: skip
+            str(package),
+            arguments=values,
+            run_name=run_name,
+            experiment_name=experiment,
+            namespace=server.namespace,
+            enable_caching=False,
+        )
     run_id = result.run_id
     if not run_id:
         raise PipelinesError(f"the pipelines server at {server.host} answered without a run id")
@@ -267,9 +294,15 @@ def submit(
 
 
 def schedule(
-    server: PipelinesServer, parameters: dict[str, Any], *, name: str, cron: str,
-    experiment: str = DEFAULT_EXPERIMENT, image: str | None = None, max_concurrency: int = 1,
-) -> Submitted:  # fmt: skip
+    server: PipelinesServer,
+    parameters: dict[str, Any],
+    *,
+    name: str,
+    cron: str,
+    experiment: str = DEFAULT_EXPERIMENT,
+    image: str | None = None,
+    max_concurrency: int = 1,
+) -> Submitted:
     """Create a recurring run of the pipeline on ``server`` (one run at a time, no catch-up)."""
     check_cron(cron)
     if not 1 <= max_concurrency <= 10:
@@ -281,10 +314,16 @@ def schedule(
     with _package(image) as package, _translated("create a recurring run on", server):
         found = client.create_experiment(name=experiment, namespace=server.namespace)
         result = client.create_recurring_run(
-            experiment_id=found.experiment_id, job_name=name, cron_expression=cron,
-            pipeline_package_path=str(package), params=values, max_concurrency=max_concurrency,
-            no_catchup=True, enabled=True, enable_caching=False,
-        )  # fmt: skip
+            experiment_id=found.experiment_id,
+            job_name=name,
+            cron_expression=cron,
+            pipeline_package_path=str(package),
+            params=values,
+            max_concurrency=max_concurrency,
+            no_catchup=True,
+            enabled=True,
+            enable_caching=False,
+        )
     recurring_id = result.recurring_run_id
     if not recurring_id:
         raise PipelinesError(f"the pipelines server at {server.host} answered without an id")

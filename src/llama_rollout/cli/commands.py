@@ -49,8 +49,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # file at once each write their own, and the last one wins.
     partial: Path | None = None
     try:
-        descriptor, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial.yaml",
-                                            dir=output.parent)  # fmt: skip
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{output.name}.", suffix=".partial.yaml", dir=output.parent
+        )
         os.close(descriptor)
         partial = Path(name)
         umask = os.umask(0o022)
@@ -104,8 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outputs["evals"]["metrics"]:
         print(f"\n  evaluation  {_verdict(outputs['evals'])}")
     if outputs["lightspeed"]["olsconfig"]:
-        print(f"  Lightspeed  {outputs['lightspeed']['summary']}\n"
-              f"              OLSConfig: {outputs['lightspeed']['olsconfig']}")  # fmt: skip
+        print(
+            f"  Lightspeed  {outputs['lightspeed']['summary']}\n"
+            f"              OLSConfig: {outputs['lightspeed']['olsconfig']}"
+        )
     serving = outputs["serving"]
     if serving["url"]:
         question = "What is the capital of France?"
@@ -331,8 +334,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     server, parameters = _server_and_parameters(args)
     recurring = schedule(
-        server, parameters, name=args.name, cron=args.cron, experiment=args.experiment,
-        image=args.image, max_concurrency=args.max_concurrency,
-    )  # fmt: skip
+        server,
+        parameters,
+        name=args.name,
+        cron=args.cron,
+        experiment=args.experiment,
+        image=args.image,
+        max_concurrency=args.max_concurrency,
+    )
     print(f"created recurring run {recurring.name} ({recurring.id}), {args.cron}: {recurring.url}")
     return 0

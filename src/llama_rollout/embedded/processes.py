@@ -27,9 +27,19 @@ logger = logging.getLogger(__name__)
 # nothing else. This process holds the data connection's secret and the hub token; vLLM and
 # Llama Stack must not.
 INHERITED = (
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
-    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
-)  # fmt: skip
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+)
 
 
 def server_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -146,8 +156,11 @@ def wait_until(
             reported = time.monotonic()
             logger.info(
                 "still waiting for %s (%.0f s of %.0f s): %s",
-                what, reported - started, timeout, last_log_line(Path(record.log)),
-            )  # fmt: skip
+                what,
+                reported - started,
+                timeout,
+                last_log_line(Path(record.log)),
+            )
         time.sleep(0.2)
     raise RolloutError(f"{what} did not become ready in {timeout:.0f}s", hint="see its log file")
 

@@ -29,8 +29,14 @@ METADATA_VALUE_FIELDS = {
 }
 ARTIFACT_TYPES = ("model-artifact", "doc-artifact", "dataset-artifact", "metric", "parameter")
 ARTIFACT_STATES = (
-    "UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED", "ABANDONED", "REFERENCE",
-)  # fmt: skip
+    "UNKNOWN",
+    "PENDING",
+    "LIVE",
+    "MARKED_FOR_DELETION",
+    "DELETED",
+    "ABANDONED",
+    "REFERENCE",
+)
 
 
 @dataclass(frozen=True)

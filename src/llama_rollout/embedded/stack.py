@@ -134,8 +134,15 @@ class EmbeddedStack:
             _Service(
                 "s3",
                 lambda port: [
-                    python, "-m", "llama_rollout.embedded.s3_server", "--port", str(port),
-                    "--bucket", BUCKET, "--credentials", str(self.credentials_file),
+                    python,
+                    "-m",
+                    "llama_rollout.embedded.s3_server",
+                    "--port",
+                    str(port),
+                    "--bucket",
+                    BUCKET,
+                    "--credentials",
+                    str(self.credentials_file),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
                 lambda url: self._s3_healthy(),
@@ -143,8 +150,13 @@ class EmbeddedStack:
             _Service(
                 "registry",
                 lambda port: [
-                    python, "-m", "llama_rollout.embedded.registry_server", "--port", str(port),
-                    "--db", str(self.root / "registry.sqlite"),
+                    python,
+                    "-m",
+                    "llama_rollout.embedded.registry_server",
+                    "--port",
+                    str(port),
+                    "--db",
+                    str(self.root / "registry.sqlite"),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
                 lambda url: processes.http_ok(f"{url}/readyz/health"),
@@ -152,8 +164,13 @@ class EmbeddedStack:
             _Service(
                 "hub",
                 lambda port: [
-                    python, "-m", "llama_rollout.embedded.hub_server", "--port", str(port),
-                    "--cdn-port", str(processes.free_port()),
+                    python,
+                    "-m",
+                    "llama_rollout.embedded.hub_server",
+                    "--port",
+                    str(port),
+                    "--cdn-port",
+                    str(processes.free_port()),
                     *(f"--repo={repo}={folder}" for repo, folder in self.hub_repos().items()),
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
@@ -162,14 +179,19 @@ class EmbeddedStack:
             _Service(
                 "mcp",
                 lambda port: [
-                    python, "-m", "llama_rollout.mcp_server", "--port", str(port),
-                    "--snapshot", self.mcp_snapshot,
+                    python,
+                    "-m",
+                    "llama_rollout.mcp_server",
+                    "--port",
+                    str(port),
+                    "--snapshot",
+                    self.mcp_snapshot,
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
                 # Any HTTP answer from /mcp (a GET is refused with 4xx) means it is serving.
                 lambda url: processes.http_ok(f"{url}/mcp"),
             ),
-        ]  # fmt: skip
+        ]
 
     def _s3_healthy(self) -> bool:
         """A signed HEAD of the bucket with the stack's key: up, provisioned and serving."""
@@ -299,9 +321,14 @@ class EmbeddedStack:
             if name in records:
                 processes.stop(records.pop(name))
             record = processes.start(
-                name, argv, log=self.root / "logs" / f"{name}.log", url=url, env=env,
-                health_url=health_url, labels=labels,
-            )  # fmt: skip
+                name,
+                argv,
+                log=self.root / "logs" / f"{name}.log",
+                url=url,
+                env=env,
+                health_url=health_url,
+                labels=labels,
+            )
             records[name] = record
             self._save(records)
         processes.wait_until(ready, what=f"embedded {name} server", timeout=timeout, record=record)

@@ -12,9 +12,12 @@ from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import ConfigurationError
 
 DATA_CONNECTION_KEYS = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT", "AWS_S3_BUCKET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_S3_ENDPOINT",
+    "AWS_S3_BUCKET",
     "AWS_DEFAULT_REGION",
-)  # fmt: skip
+)
 ENDPOINT_KEYS = ("LLAMA_STACK_URL", "MODEL_REGISTRY_URL", "MCP_SERVER_URL", "MODEL_NAME")
 
 

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 
 NO_TOOL = "(no tool)"  # irrelevance cases, which expect none
 PROVENANCE = {
-    "source_uri": "source_uri", "source_revision": "revision",
-    "model_size_bytes": "size_bytes", "file_count": "files",
+    "source_uri": "source_uri",
+    "source_revision": "revision",
+    "model_size_bytes": "size_bytes",
+    "file_count": "files",
     "pipeline_run_id": "pipeline_run_id",
-}  # fmt: skip
+}
 OUTPUT_CHARACTERS = 600  # of a tool's output, in a trajectory
 
 
@@ -48,12 +50,14 @@ def versions(registry: ModelRegistry, model_name: str) -> pd.DataFrame:
         artifact = registry.get_model_artifact(model_name, version.name)
         report = str(props.get(f"{PREFIX}report_uri", ""))
         row: dict[str, Any] = {
-            "version": version.name, "id": version.id, "state": getattr(version.state, "value", version.state),
+            "version": version.name,
+            "id": version.id,
+            "state": getattr(version.state, "value", version.state),
             "created": pd.to_datetime(int(version.create_time_since_epoch or 0), unit="ms"),
             **{column: props.get(key) for key, column in PROVENANCE.items()},
             "model_uri": artifact.uri if artifact else None,
             "results_uri": report.replace("report.html", "results.jsonl") if report else None,
-        }  # fmt: skip
+        }
         row |= {k.removeprefix(PREFIX): v for k, v in props.items() if k.startswith(PREFIX)}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -78,12 +82,14 @@ def load_results(s3: Any, uri: str) -> pd.DataFrame:
     for line in body.splitlines():
         record = json.loads(line)
         score = record["score"]
-        rows.append({
-            **{k: v for k, v in score.items() if k != "tools"},
-            "tools": tuple(score["tools"]) or (NO_TOOL,),
-            "called": [c["name"] for t in record["turns"] for c in t["calls"]],
-            "turns": record["turns"],
-        })  # fmt: skip
+        rows.append(
+            {
+                **{k: v for k, v in score.items() if k != "tools"},
+                "tools": tuple(score["tools"]) or (NO_TOOL,),
+                "called": [c["name"] for t in record["turns"] for c in t["calls"]],
+                "turns": record["turns"],
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -56,9 +56,11 @@ class Thresholds(BaseModel):
         0.60, ge=0, le=1, description="the gate: the right calls by BFCL's rules."
     )
     min_irrelevance_accuracy: float = parameter(
-        0.60, ge=0, le=1,
+        0.60,
+        ge=0,
+        le=1,
         description="the gate: no call where none belongs (greetings apart).",
-    )  # fmt: skip
+    )
     min_greeting_accuracy: float = parameter(
         0.75, ge=0, le=1, description="the gate: no call on a greeting."
     )
@@ -72,15 +74,19 @@ class Thresholds(BaseModel):
         0.05, ge=0, le=1, description="the gate: cases that did not run (transport, timeout)."
     )
     max_calls_in_text_rate: float = parameter(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="the gate: the share of trials with a call written in the text instead of "
         "made.",
-    )  # fmt: skip
+    )
     min_case_coverage: float = parameter(
-        1.0, ge=0, le=1,
+        1.0,
+        ge=0,
+        le=1,
         description="the gate: the share of the dataset's cases evaluated; below 1 allows a run "
         "with ``eval_cases`` to publish.",
-    )  # fmt: skip
+    )
 
 
 # What a missed threshold says about the model, for the person reading the summary.

@@ -38,31 +38,41 @@ class HarnessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tool_choice: Literal["auto", "required", "none"] = parameter(
-        "auto", pipeline="eval_tool_choice",
+        "auto",
+        pipeline="eval_tool_choice",
         description="the Responses API's ``tool_choice``: auto, required or none.",
-    )  # fmt: skip
+    )
     max_infer_iters: int = parameter(
-        4, ge=1, le=20, pipeline="eval_max_infer_iters",
+        4,
+        ge=1,
+        le=20,
+        pipeline="eval_max_infer_iters",
         description="Llama Stack's inference rounds per turn.",
-    )  # fmt: skip
+    )
     max_tool_calls: int = parameter(
         4, ge=1, le=50, pipeline="eval_max_tool_calls", description="tool calls per turn."
     )
     # A rambling answer would run to the server's own limit (Llama Stack passes no cap of its
     # own to vLLM): cap it per turn.
     max_output_tokens: int = parameter(
-        256, ge=16, le=1_048_576, pipeline="eval_max_output_tokens",
+        256,
+        ge=16,
+        le=1_048_576,
+        pipeline="eval_max_output_tokens",
         description="the answer's token limit per turn.",
-    )  # fmt: skip
+    )
     temperature: float = Field(default=0.0, ge=0, le=2)
     concurrency: int = parameter(
         4, ge=1, le=64, pipeline="eval_concurrency", description="cases at once."
     )
     case_timeout: float = Field(default=300.0, gt=0)
     trials: int = parameter(
-        1, ge=1, le=20, pipeline="eval_trials",
+        1,
+        ge=1,
+        le=20,
+        pipeline="eval_trials",
         description="how many times each case runs (pass^k is over them).",
-    )  # fmt: skip
+    )
     attempts: int = Field(default=3, ge=1, le=10)  # per request, transport errors only
     backoff: float = Field(default=1.0, ge=0)
 

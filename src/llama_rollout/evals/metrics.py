@@ -63,10 +63,15 @@ def score_case(dataset: Dataset, result: CaseResult, tools: Sequence[dict[str, A
     """Judge one trial against its case."""
     case = next(c for c in dataset.cases if c.id == result.case_id)
     score = CaseScore(
-        case.id, result.trial, tuple(sorted({t for turn in case.turns for t in turn.tools})),
-        case.irrelevance, case.greeting, error=result.error, latency_s=result.latency_s,
+        case.id,
+        result.trial,
+        tuple(sorted({t for turn in case.turns for t in turn.tools})),
+        case.irrelevance,
+        case.greeting,
+        error=result.error,
+        latency_s=result.latency_s,
         tokens=result.tokens,
-    )  # fmt: skip
+    )
     if result.error is not None:
         score.selection_ok = score.arguments_ok = False
         score.reasons.append(result.error)

@@ -54,19 +54,26 @@ class QualitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tasks: tuple[str, ...] = parameter(
-        BUILT_IN_TASKS, component="lm_eval_tasks",
+        BUILT_IN_TASKS,
+        component="lm_eval_tasks",
         description="lm-eval tasks run against vLLM for general quality (not gated): "
         "``openshift_troubleshooting`` is built in and offline; lm-eval's own generative tasks "
         "need the hub. Empty turns lm-eval off.",
-    )  # fmt: skip
+    )
     num_concurrent: int = parameter(
-        4, ge=1, le=64, component="lm_eval_concurrency",
+        4,
+        ge=1,
+        le=64,
+        component="lm_eval_concurrency",
         description="lm-eval requests at once (``num_concurrent``).",
-    )  # fmt: skip
+    )
     limit: int = parameter(
-        0, ge=0, le=1_000_000, component="lm_eval_limit",
+        0,
+        ge=0,
+        le=1_000_000,
+        component="lm_eval_limit",
         description="samples per lm-eval task; 0 for all.",
-    )  # fmt: skip
+    )
     timeout_s: int = Field(default=120, ge=1, le=3600, description="per request")
     max_retries: int = Field(default=3, ge=1, le=10)
 
@@ -153,9 +160,13 @@ def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> 
     that a wrong URL fails in a second, not after the tool-use evaluation."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     status, listing = request_json(
-        "GET", f"{base_url.rstrip('/')}/models", bound=VLLM_PROBE, what="the model server (lm-eval)",
-        headers=headers, unreachable=QualityError,
-    )  # fmt: skip
+        "GET",
+        f"{base_url.rstrip('/')}/models",
+        bound=VLLM_PROBE,
+        what="the model server (lm-eval)",
+        headers=headers,
+        unreachable=QualityError,
+    )
     if status in (401, 403):
         raise QualityError(
             f"the model server at {base_url} refused lm-eval ({status})",
@@ -183,23 +194,36 @@ def run_quality(
 
     header = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     lm = LocalChatCompletion(
-        model=model, base_url=f"{base_url.rstrip('/')}/chat/completions",
-        num_concurrent=settings.num_concurrent, max_retries=settings.max_retries,
-        timeout=settings.timeout_s, header=header or None, tokenizer_backend=None,
+        model=model,
+        base_url=f"{base_url.rstrip('/')}/chat/completions",
+        num_concurrent=settings.num_concurrent,
+        max_retries=settings.max_retries,
+        timeout=settings.timeout_s,
+        header=header or None,
+        tokenizer_backend=None,
         tokenized_requests=False,
-    )  # fmt: skip
+    )
     logger.info(
         "lm-eval: %s against %s (%d at once)",
-        ", ".join(settings.tasks), base_url, settings.num_concurrent,
-    )  # fmt: skip
+        ", ".join(settings.tasks),
+        base_url,
+        settings.num_concurrent,
+    )
     try:
         with _environment(_OFFLINE if settings.offline else {}):
             results = simple_evaluate(
-                model=lm, tasks=list(settings.tasks), task_manager=task_manager(settings),
-                apply_chat_template=True, limit=settings.limit or None, log_samples=True,
-                random_seed=0, numpy_random_seed=0, torch_random_seed=None,
-                fewshot_random_seed=0, bootstrap_iters=0,
-            )  # fmt: skip
+                model=lm,
+                tasks=list(settings.tasks),
+                task_manager=task_manager(settings),
+                apply_chat_template=True,
+                limit=settings.limit or None,
+                log_samples=True,
+                random_seed=0,
+                numpy_random_seed=0,
+                torch_random_seed=None,
+                fewshot_random_seed=0,
+                bootstrap_iters=0,
+            )
     except (ConfigurationError, QualityError):
         raise
     except Exception as exc:  # lm-eval raises whatever its backends raise
@@ -232,12 +256,16 @@ def _samples(samples: dict[str, Sequence[dict[str, Any]]]) -> list[dict[str, Any
     for task, logged in sorted(samples.items()):
         for sample in logged:
             response = (sample.get("filtered_resps") or [""])[0]
-            rows.append({
-                "task": task, "doc_id": sample.get("doc_id"), "prompt": _prompt(sample),
-                "target": str(sample.get("target")),
-                "response": response[0] if isinstance(response, list) else str(response),
-                "scores": {name: sample.get(name) for name in sample.get("metrics", ())},
-            })  # fmt: skip
+            rows.append(
+                {
+                    "task": task,
+                    "doc_id": sample.get("doc_id"),
+                    "prompt": _prompt(sample),
+                    "target": str(sample.get("target")),
+                    "response": response[0] if isinstance(response, list) else str(response),
+                    "scores": {name: sample.get(name) for name in sample.get("metrics", ())},
+                }
+            )
     return rows
 
 

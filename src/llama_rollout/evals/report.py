@@ -18,10 +18,20 @@ from llama_rollout.evals.metrics import CaseScore
 from llama_rollout.evals.quality import PREFIX as QUALITY_PREFIX
 
 HEADLINE = (
-    "tool_selection_accuracy", "argument_accuracy", "irrelevance_accuracy", "greeting_accuracy",
-    "answer_correctness", "task_success", "error_rate", "calls_in_text_rate", "case_coverage", "tool_loop_cases",
-    "latency_p50_s", "latency_p95_s", "tokens_per_case",
-)  # fmt: skip
+    "tool_selection_accuracy",
+    "argument_accuracy",
+    "irrelevance_accuracy",
+    "greeting_accuracy",
+    "answer_correctness",
+    "task_success",
+    "error_rate",
+    "calls_in_text_rate",
+    "case_coverage",
+    "tool_loop_cases",
+    "latency_p50_s",
+    "latency_p95_s",
+    "tokens_per_case",
+)
 
 
 def _figure(value: float) -> str:
@@ -54,8 +64,14 @@ def markdown_summary(
     lines += ["| score | value |", "| --- | --- |"]
     lines += [f"| {name} | {_figure(metrics[name])} |" for name in HEADLINE if name in metrics]
     if quality := _quality_scores(metrics):
-        lines += ["", "General quality (lm-eval, not gated):", "", "| task | score | value |",
-                  "| --- | --- | --- |", *[f"| {t} | {m} | {_figure(v)} |" for t, m, v in quality]]  # fmt: skip
+        lines += [
+            "",
+            "General quality (lm-eval, not gated):",
+            "",
+            "| task | score | value |",
+            "| --- | --- | --- |",
+            *[f"| {t} | {m} | {_figure(v)} |" for t, m, v in quality],
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -51,11 +51,12 @@ class EvaluationRequest(BaseModel):
     # The pipeline's.
     mcp_url: McpUrl
     dataset: str = parameter(
-        "cluster-health", pipeline="eval_dataset",
+        "cluster-health",
+        pipeline="eval_dataset",
         description="the evaluation dataset: ``cluster-health`` (the bundled snapshot's facts), "
         "``cluster-health-live`` (grounded answers, for live clusters), or a YAML file in the "
         "image.",
-    )  # fmt: skip
+    )
     cases: tuple[str, ...] = parameter(
         (), pipeline="eval_cases", description="a subset of the dataset's case ids; empty for all."
     )

@@ -66,9 +66,13 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     settings = request.harness
     logger.info(
         "evaluating %s on %d cases of %s x %d trials (tool_choice %s, concurrency %d)",
-        request.model_id, len(dataset.cases), dataset.name, settings.trials,
-        settings.tool_choice, settings.concurrency,
-    )  # fmt: skip
+        request.model_id,
+        len(dataset.cases),
+        dataset.name,
+        settings.trials,
+        settings.tool_choice,
+        settings.concurrency,
+    )
     client = openai_client(f"{request.llama_stack_url.rstrip('/')}/v1")
     results = asyncio.run(run_dataset(client, request.model_id, request.mcp_url, dataset, settings))
     if all(r.error for r in results):
@@ -83,9 +87,11 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     quality = QualityResult({})
     if request.quality.tasks:
         quality = run_quality(
-            request.serving_url, request.serving_model, request.quality,
+            request.serving_url,
+            request.serving_model,
+            request.quality,
             api_key=serving_token,
-        )  # fmt: skip
+        )
         metrics |= quality.metrics
     gate = apply_gate(metrics, request.thresholds)
     run = RunRecord(results, scores, quality, dataset.name, request.model_id)
@@ -107,10 +113,12 @@ def evaluate_step(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     if recording.model_version_name:
         endpoint = recording.registry.endpoint()
         properties = score_properties(
-            evaluation.metrics, dataset=evaluation.dataset,
-            dataset_sha256=evaluation.dataset_sha256, passed=evaluation.passed,
+            evaluation.metrics,
+            dataset=evaluation.dataset,
+            dataset_sha256=evaluation.dataset_sha256,
+            passed=evaluation.passed,
             report_uri=evaluation.uris.get("report", ""),
-        )  # fmt: skip
+        )
         record_scores(
             connect(endpoint), recording.model_name, recording.model_version_name, properties
         )
@@ -150,9 +158,17 @@ def _write(
             "".join(json.dumps(s, sort_keys=True) + "\n" for s in run.quality.samples)
         )
     files["report"].write_text(
-        html_report(TITLE, metrics, gate, run.scores, run.results, dataset=run.dataset,
-                    model=run.model, quality=run.quality.samples)
-    )  # fmt: skip
+        html_report(
+            TITLE,
+            metrics,
+            gate,
+            run.scores,
+            run.results,
+            dataset=run.dataset,
+            model=run.model,
+            quality=run.quality.samples,
+        )
+    )
     files["summary"].write_text(
         markdown_summary(TITLE, metrics, gate, dataset=run.dataset, model=run.model)
     )

@@ -36,9 +36,11 @@ def upload_results(
         key = folder + path.name
         try:
             client.put_object(
-                Bucket=bucket, Key=key, Body=path.read_bytes(),
+                Bucket=bucket,
+                Key=key,
+                Body=path.read_bytes(),
                 ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
-            )  # fmt: skip
+            )
         except ClientError as exc:
             raise storage_error(exc, connection, f"s3://{bucket}/{key}", bucket=bucket) from exc
         except BotoCoreError as exc:

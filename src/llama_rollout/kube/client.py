@@ -153,9 +153,12 @@ class Kube:
         resource = self.resource(api_version, kind)
         group = api_version.rpartition("/")[0]
         attributes = k8s.V1ResourceAttributes(
-            verb=verb, group=group, resource=resource.name, name=name or None,
+            verb=verb,
+            group=group,
+            resource=resource.name,
+            name=name or None,
             namespace=namespace or None,
-        )  # fmt: skip
+        )
         review = k8s.V1SelfSubjectAccessReview(
             spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
         )
@@ -272,11 +275,15 @@ class Kube:
             query.append(("resourceVersion", resource_version))
         with translated_errors(f"watch {kind} {name}", self.where):
             response = self.api.call_api(
-                resource.path(namespace=namespace), "GET", query_params=query,
-                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-                _preload_content=False, _return_http_data_only=True,
+                resource.path(namespace=namespace),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
                 _request_timeout=(10, seconds + 10),
-            )  # fmt: skip
+            )
         try:
             pending = b""
             for chunk in response.stream(64 * 1024):
@@ -325,11 +332,19 @@ class Kube:
 
     def _get_json(self, url: str) -> dict[str, Any]:
         path, _, query = url.partition("?")
-        return cast("dict[str, Any]", self.api.call_api(
-            path, "GET", query_params=[tuple(p.split("=", 1)) for p in query.split("&") if p],
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-            response_type="object", _return_http_data_only=True, _request_timeout=(10, 60),
-        ))  # fmt: skip
+        return cast(
+            "dict[str, Any]",
+            self.api.call_api(
+                path,
+                "GET",
+                query_params=[tuple(p.split("=", 1)) for p in query.split("&") if p],
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+                _request_timeout=(10, 60),
+            ),
+        )
 
     def require_namespace(self, namespace: str) -> None:
         """Fail, before anything is applied, when the namespace does not exist."""

@@ -12,9 +12,14 @@ from llama_rollout.mcp_server.cluster import ClusterSource, ClusterUnavailable, 
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 BAD_WAITING = {
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-    "CreateContainerError", "InvalidImageName", "RunContainerError",
-}  # fmt: skip
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+    "RunContainerError",
+}
 RESTART_ALERT = 5
 
 
@@ -241,9 +246,14 @@ def cluster_operator_status(source: ClusterSource) -> dict[str, Any]:
                 if t in conditions and (conditions[t].get("status") == "True") != (t == "Available")
             }
             operators.append(
-                {"name": operator["metadata"]["name"], "available": flag("Available"),
-                 "degraded": flag("Degraded"), "progressing": flag("Progressing"), "conditions": reasons}
-            )  # fmt: skip
+                {
+                    "name": operator["metadata"]["name"],
+                    "available": flag("Available"),
+                    "degraded": flag("Degraded"),
+                    "progressing": flag("Progressing"),
+                    "conditions": reasons,
+                }
+            )
     return {"count": len(source.list("clusteroperators")), "not_healthy": operators}
 
 
@@ -309,8 +319,16 @@ def cpu_cores(quantity: str) -> float:
 def mem_bytes(quantity: str) -> float:
     """A memory quantity in bytes: ``512Mi``, ``2Gi``, ``1G``, ``1000Ki``, ``123``."""
     q = str(quantity)
-    for suffix, scale in (("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40),
-                          ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)):  # fmt: skip
+    for suffix, scale in (
+        ("Ki", 2**10),
+        ("Mi", 2**20),
+        ("Gi", 2**30),
+        ("Ti", 2**40),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ):
         if q.endswith(suffix):
             return float(q[: -len(suffix)]) * scale
     return float(q)

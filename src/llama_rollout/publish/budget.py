@@ -113,8 +113,12 @@ class Budget:
 
     def summary(self) -> str:
         """One line: the budget and what fills it."""
-        mcp = f", {self.mcp_tools} for the {self.mcp_tool_count} tools of MCP server " \
-              f"{self.mcp_server}" if self.mcp_server else ""  # fmt: skip
+        mcp = (
+            f", {self.mcp_tools} for the {self.mcp_tool_count} tools of MCP server "
+            f"{self.mcp_server}"
+            if self.mcp_server
+            else ""
+        )
         return (
             f"Lightspeed's prompt budget for model {self.model} is {self.prompt_budget} tokens "
             f"(contextWindowSize {self.context_window} - maxTokensForResponse "
@@ -137,8 +141,12 @@ class Budget:
     def raise_if_over(self) -> None:
         """A ConfigurationError naming the fixes, when a question would not fit."""
         if not self.fits:
-            outcome = "every question with 413" if self.prompt_budget > 0 else "nothing: it " \
-                "refuses to start with a window no larger than the response and the reserve"  # fmt: skip
+            outcome = (
+                "every question with 413"
+                if self.prompt_budget > 0
+                else "nothing: it "
+                "refuses to start with a window no larger than the response and the reserve"
+            )
             raise ConfigurationError(
                 f"{self.summary()}, so Lightspeed would answer {outcome}",
                 hint=", or ".join(self.fixes()),
@@ -198,8 +206,9 @@ def measure(
     if others:
         logger.warning(
             "the tools of MCP servers %s also count against Lightspeed's prompt budget; "
-            "this check does not list them", ", ".join(str(s.get("name")) for s in others),
-        )  # fmt: skip
+            "this check does not list them",
+            ", ".join(str(s.get("name")) for s in others),
+        )
     has_mcp = introspection or bool(mcp_server) or (MCP_FEATURE_GATE in gates and bool(others))
     built_in = OPENSHIFT_MCP_TOOL_TOKENS if introspection else 0
     mcp_tokens = 0
@@ -244,8 +253,9 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
     except ImportError as exc:
         raise ConfigurationError(
             "the prompt budget is counted with the model's tokenizer, and the tokenizers "
-            "library is not installed", hint="pip install tokenizers",
-        ) from exc  # fmt: skip
+            "library is not installed",
+            hint="pip install tokenizers",
+        ) from exc
     bucket, prefix = split_s3_uri(model_uri)
     key = prefix.rstrip("/") + "/" + TOKENIZER_FILE
     client = connection.client(attempts=S3_PROBE.attempts, read_timeout=S3_PROBE.read, in_all=True)
@@ -255,8 +265,9 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             raise StorageError(
                 f"{model_uri} has no {TOKENIZER_FILE}, which Lightspeed's prompt budget is "
-                "counted with", hint="mirror a model that ships its tokenizer.json",
-            ) from exc  # fmt: skip
+                "counted with",
+                hint="mirror a model that ships its tokenizer.json",
+            ) from exc
         raise storage_error(exc, connection, f"s3://{bucket}/{key}", bucket=bucket) from exc
     except BotoCoreError as exc:
         raise StorageError(f"cannot read s3://{bucket}/{key}: {first_line(exc)}") from exc
@@ -265,8 +276,9 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
     except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
         raise StorageError(
             f"s3://{bucket}/{key} is not a tokenizer the tokenizers library reads "
-            f"({first_line(exc)})", hint="mirror the model again",
-        ) from exc  # fmt: skip
+            f"({first_line(exc)})",
+            hint="mirror the model again",
+        ) from exc
 
 
 def current_spec(target: Target) -> dict[str, Any]:
@@ -318,9 +330,12 @@ def check_before_publishing(
         else None
     )
     budget = measure(
-        publication.provider, current_spec(target), definitions, tokenizer,
+        publication.provider,
+        current_spec(target),
+        definitions,
+        tokenizer,
         mcp_server=server.name if server else "",
-    )  # fmt: skip
+    )
     budget.raise_if_over()
     logger.info("%s: it fits", budget.summary())
     return budget

@@ -95,12 +95,18 @@ def check_provider(provider: olsconfig.Provider, credential: str) -> str:
         RolloutError: the provider refused or failed the question.
     """
     status, answer = request_json(
-        "POST", f"{provider.url.rstrip('/')}/chat/completions",
-        {"model": provider.model, "messages": [{"role": "user", "content": READINESS_QUESTION}],
-         "max_tokens": 32, "temperature": 0.01},
-        bound=VLLM, what=f"provider {provider.name}",
+        "POST",
+        f"{provider.url.rstrip('/')}/chat/completions",
+        {
+            "model": provider.model,
+            "messages": [{"role": "user", "content": READINESS_QUESTION}],
+            "max_tokens": 32,
+            "temperature": 0.01,
+        },
+        bound=VLLM,
+        what=f"provider {provider.name}",
         headers={"Authorization": f"Bearer {credential}"},
-    )  # fmt: skip
+    )
     try:
         return str(answer["choices"][0]["message"]["content"]).strip()
     except (TypeError, KeyError, IndexError):

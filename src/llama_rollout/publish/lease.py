@@ -75,10 +75,13 @@ def held(kube: Kube, holder: str, *, seconds: int) -> Iterator[None]:
     lease: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": NAME, "namespace": NAMESPACE,
-                     "labels": {"app.kubernetes.io/managed-by": "llama-rollout"}},
+        "metadata": {
+            "name": NAME,
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "llama-rollout"},
+        },
         "spec": spec,
-    }  # fmt: skip
+    }
     current = kube.get(API_VERSION, KIND, NAME, NAMESPACE)
     try:
         if current is None:

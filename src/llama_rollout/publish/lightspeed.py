@@ -11,7 +11,7 @@ The sequence, each part a function here:
 3. ``rollout.wait_rolled``: the operator has reconciled the new generation and its app server is up
    (``rollout.reconciled``), then the app server's Deployment has rolled out, so that no old
    pod answers with the old configuration (``rollout.app_server_rolled``).
-4. ``ask``: one question to Lightspeed's ``/v1/query`` through the new provider and model, since
+4. ``question.ask``: one question to Lightspeed's ``/v1/query`` through the new provider and model, since
    its readiness probe only asks the default one.
 5. On any failure after the write, ``restore`` writes the previous spec back, exactly.
 """
@@ -24,9 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from llama_rollout.bounds import LIGHTSPEED_QUERY
 from llama_rollout.errors import RolloutError
-from llama_rollout.json_http import request_json
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError, NotReady
 from llama_rollout.publish import olsconfig, rollout
@@ -38,12 +36,17 @@ from llama_rollout.publish.olsconfig import (
     NAMESPACE,
     Publication,
 )
-from llama_rollout.redaction import excerpt
+from llama_rollout.publish.question import (
+    AppServerUnreachable,
+    LightspeedMissing,
+    OldConfiguration,
+    PublishError,
+    ask,
+)
 
 logger = logging.getLogger(__name__)
 
 LIGHTSPEED_URL = f"https://lightspeed-app-server.{NAMESPACE}.svc:8443"
-SMOKE_QUESTION = "In one sentence: what does a Kubernetes readiness probe check?"
 WRITE_ATTEMPTS = 5
 OLD_CONFIGURATION_RETRY = 5.0  # seconds between questions while the old configuration answers
 # A connection reset or refused just after a rollout (the old pod terminating behind the
@@ -52,22 +55,6 @@ UNREACHABLE_ATTEMPTS = 3
 
 
 Right = tuple[str, str, str, str, str]  # verb, apiVersion, kind, name, namespace
-
-
-class PublishError(RolloutError):
-    """Publishing to Lightspeed failed; the message says whether OLSConfig was restored."""
-
-
-class OldConfiguration(PublishError):
-    """Lightspeed answered from a configuration without the new provider or model (422)."""
-
-
-class AppServerUnreachable(PublishError):
-    """The connection to the app server failed (refused or reset, not silent)."""
-
-
-class LightspeedMissing(PublishError):
-    """There is no OLSConfig ``cluster``: Lightspeed is not installed (or not configured)."""
 
 
 @dataclass(frozen=True)
@@ -192,8 +179,9 @@ def _create(
         publication.provider, make_default=True, mcp_server=publication.mcp_server
     )
     spec = olsconfig.merged_spec({}, default, mcp_shape=mcp_shape)
-    created = kube.create({"apiVersion": API_VERSION, "kind": KIND,
-                           "metadata": {"name": NAME}, "spec": spec})  # fmt: skip
+    created = kube.create(
+        {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": NAME}, "spec": spec}
+    )
     return Written({}, spec, created["metadata"].get("generation", 1), created=True)
 
 
@@ -222,51 +210,6 @@ def restore(kube: Kube, previous: dict[str, Any]) -> None:
         "could not restore OLSConfig cluster: it kept changing while being restored",
         hint="compare it with the olsconfig-before artifact of this run and restore it by hand",
     )
-
-
-def ask(
-    base_url: str, provider: str, model: str, *, token: str, ca_certs: str | None
-) -> str:  # fmt: skip
-    """One question to Lightspeed through ``provider``/``model``; its answer.
-
-    Raises:
-        PublishError: Lightspeed refused or failed the question.
-    """
-    status, answer = request_json(
-        "POST", f"{base_url.rstrip('/')}/v1/query",
-        {"query": SMOKE_QUESTION, "provider": provider, "model": model},
-        bound=LIGHTSPEED_QUERY, what="Lightspeed", ca_certs=ca_certs,
-        headers={"Authorization": f"Bearer {token}"} if token else {},
-        unreachable=AppServerUnreachable,
-    )  # fmt: skip
-    text = answer.get("response") if isinstance(answer, dict) else None
-    if status != 200 or not text:
-        detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
-        if status == 422 and "is not a valid" in str(detail):
-            raise OldConfiguration(
-                f"Lightspeed does not know provider {provider}, model {model} yet (422: "
-                f"{excerpt(detail, 200)})",
-                hint="the app server did not restart with the new OLSConfig: see its Deployment "
-                "openshift-lightspeed/lightspeed-app-server and the operator's log",
-            )
-        if status == 413:
-            raise PublishError(
-                f"Lightspeed's prompt budget is exceeded through provider {provider}, model "
-                f"{model} (413: {excerpt(detail, 200)})",
-                hint="raise max_model_len (contextWindowSize), lower lightspeed_max_tokens, or "
-                "serve fewer MCP tools",
-            )
-        hint = {
-            502: "Lightspeed could not reach the provider's URL from openshift-lightspeed: check "
-            "that the URL is right and that a NetworkPolicy admits Lightspeed's pods (the "
-            "stack's allowedFrom, lightspeed_endpoint)",
-            401: "the step had no service-account token to send",
-            403: "the token was refused, or the pipeline's service account may not get "
-            "/ols-access: apply manifests/lightspeed-publisher",
-        }.get(status, "the provider's URL, model or credential is wrong for Lightspeed")
-        raise PublishError(f"Lightspeed answered {status} to a question through provider "
-                           f"{provider}, model {model}: {excerpt(detail, 300)}", hint=hint)  # fmt: skip
-    return str(text)
 
 
 @dataclass
@@ -301,11 +244,17 @@ class ClusterPublish:
         ensure_credentials(self.kube, provider, self.credential)
         spec_schema = ((schema or {}).get("properties") or {}).get("spec")
         written = write_merged(
-            self.kube, self.publication, shape, spec_schema=spec_schema,
+            self.kube,
+            self.publication,
+            shape,
+            spec_schema=spec_schema,
             create_missing=self.create_missing,
-        )  # fmt: skip
-        logger.info("OLSConfig cluster: %s (%s)", olsconfig.summary_line(self.publication),
-                    "written" if written.changed else "already so")  # fmt: skip
+        )
+        logger.info(
+            "OLSConfig cluster: %s (%s)",
+            olsconfig.summary_line(self.publication),
+            "written" if written.changed else "already so",
+        )
         try:
             answer = self._ask_once_rolled(written.generation)
         except (NotReady, KubeError, RolloutError) as exc:
@@ -332,9 +281,13 @@ class ClusterPublish:
                 self.kube, generation, timeout=max(deadline - time.monotonic(), 1.0)
             )
             try:
-                return ask(self.lightspeed_url, self.publication.provider.name,
-                           self.publication.provider.model, token=self.token,
-                           ca_certs=self.ca_certs)  # fmt: skip
+                return ask(
+                    self.lightspeed_url,
+                    self.publication.provider.name,
+                    self.publication.provider.model,
+                    token=self.token,
+                    ca_certs=self.ca_certs,
+                )
             except (OldConfiguration, AppServerUnreachable) as exc:
                 unreachable += isinstance(exc, AppServerUnreachable)
                 if (
@@ -350,8 +303,9 @@ class ClusterPublish:
         rights the publisher's manifests do not grant: asked before anything is written."""
         if not self.kube.serves(API_VERSION, KIND):
             return  # _create says the operator is missing
-        if lacking := self._refused([("create", API_VERSION, KIND, "", ""),
-                                     ("delete", API_VERSION, KIND, NAME, "")]):  # fmt: skip
+        if lacking := self._refused(
+            [("create", API_VERSION, KIND, "", ""), ("delete", API_VERSION, KIND, NAME, "")]
+        ):
             raise PublishError(
                 f"lightspeed_create is set, but the pipeline's service account may not "
                 f"{' or '.join(r[0] for r in lacking)} OLSConfig cluster; nothing was written",
@@ -362,11 +316,13 @@ class ClusterPublish:
     def _check_rollout_rights(self) -> None:
         """The wait for Lightspeed's rollout reads what an older manifests/lightspeed-publisher
         did not grant: asked before anything is written, not found out after the write."""
-        if lacking := self._refused([
-            ("watch", "apps/v1", "Deployment", olsconfig.APP_SERVER, NAMESPACE),
-            ("get", "v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE),
-            ("list", "v1", "Pod", "", NAMESPACE),
-        ]):  # fmt: skip
+        if lacking := self._refused(
+            [
+                ("watch", "apps/v1", "Deployment", olsconfig.APP_SERVER, NAMESPACE),
+                ("get", "v1", "ConfigMap", rollout.CONFIG_MAP, NAMESPACE),
+                ("list", "v1", "Pod", "", NAMESPACE),
+            ]
+        ):
             raise PublishError(
                 f"the pipeline's service account may not "
                 f"{', '.join(f'{verb} {kind} {name}'.rstrip() for verb, _, kind, name, _ in lacking)} "

@@ -40,23 +40,37 @@ class LiveCheck:
 
 
 def verdict(
-    live: LiveVersion | None, revision: str, provider: str, *, force: bool,
+    live: LiveVersion | None,
+    revision: str,
+    provider: str,
+    *,
+    force: bool,
     problems: list[str],
-) -> LiveCheck:  # fmt: skip
+) -> LiveCheck:
     """The decision from what was found (pure, for the tests and the step)."""
     if force:
         return LiveCheck(True, "force is set: every step runs")
     if live is None:
         return LiveCheck(True, "no version of this model is published yet")
     if live.revision != revision:
-        return LiveCheck(True, f"the source moved from {live.revision[:12]} (live version "
-                         f"{live.name}) to {revision[:12]}", live.name)  # fmt: skip
+        return LiveCheck(
+            True,
+            f"the source moved from {live.revision[:12]} (live version "
+            f"{live.name}) to {revision[:12]}",
+            live.name,
+        )
     if live.record.provider != provider:
-        return LiveCheck(True, f"version {live.name} is published as provider "
-                         f"{live.record.provider}, not {provider}", live.name)  # fmt: skip
+        return LiveCheck(
+            True,
+            f"version {live.name} is published as provider {live.record.provider}, not {provider}",
+            live.name,
+        )
     if problems:
-        return LiveCheck(True, f"revision {revision[:12]} is live but {'; '.join(problems)}: "
-                         "deploying it again", live.name)  # fmt: skip
+        return LiveCheck(
+            True,
+            f"revision {revision[:12]} is live but {'; '.join(problems)}: deploying it again",
+            live.name,
+        )
     return LiveCheck(
         False,
         f"nothing changed: revision {revision[:12]} (version {live.name}) is live, served at "
@@ -69,9 +83,12 @@ def endpoint_problem(url: str, model: str, *, token: str = "") -> str | None:
     """Why the published endpoint does not serve ``model`` (None when it does)."""
     try:
         status, answer = request_json(
-            "GET", f"{url.rstrip('/')}/models", bound=VLLM_PROBE, what="the published endpoint",
+            "GET",
+            f"{url.rstrip('/')}/models",
+            bound=VLLM_PROBE,
+            what="the published endpoint",
             headers={"Authorization": f"Bearer {token}"} if token else {},
-        )  # fmt: skip
+        )
     except RolloutError as exc:
         return f"its endpoint does not answer ({exc.message})"
     ids = [m.get("id") for m in answer.get("data", [])] if isinstance(answer, dict) else []
@@ -109,8 +126,10 @@ def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) 
     problems: list[str | None] = []
     name = live.record.serving_name
     isvc = kube.get("serving.kserve.io/v1beta1", "InferenceService", name, namespace)
-    conditions = {c.get("type"): c.get("status")
-                  for c in ((isvc or {}).get("status") or {}).get("conditions") or []}  # fmt: skip
+    conditions = {
+        c.get("type"): c.get("status")
+        for c in ((isvc or {}).get("status") or {}).get("conditions") or []
+    }
     if isvc is None:
         problems.append(f"InferenceService {namespace}/{name} is gone")
     elif conditions.get("Ready") != "True":
@@ -132,9 +151,15 @@ def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) 
 
 
 def compare(
-    *, target: Target, model_name: str, revision: str, provider: str, force: bool,
-    registry: RegistryReference, namespace: str = "",
-) -> LiveCheck:  # fmt: skip
+    *,
+    target: Target,
+    model_name: str,
+    revision: str,
+    provider: str,
+    force: bool,
+    registry: RegistryReference,
+    namespace: str = "",
+) -> LiveCheck:
     """Compare the source's revision with the live version, and check its health."""
     if force:
         return verdict(None, revision, provider, force=True, problems=[])
@@ -153,8 +178,12 @@ def compare(
         else:
             from llama_rollout.kube import Kube, api_client, current_namespace
 
-            problems = check_cluster(live, namespace or current_namespace(),
-                                     kube=Kube(api_client()), token=service_account_token() or "")  # fmt: skip
+            problems = check_cluster(
+                live,
+                namespace or current_namespace(),
+                kube=Kube(api_client()),
+                token=service_account_token() or "",
+            )
     check = verdict(live, revision, provider, force=False, problems=problems)
     logger.info("%s", check.reason)
     return check

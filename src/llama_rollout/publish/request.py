@@ -28,12 +28,14 @@ MAX_TOKENS = 10_485_760
 LightspeedProvider = Annotated[
     str,
     parameter(
-        "llamastack", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        "llamastack",
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         pipeline="lightspeed_provider",
         description="the provider's name in OLSConfig; the entry with this name is replaced, "
         "every other one kept.",
     ),
-]  # fmt: skip
+]
 
 
 class PublishRequest(BaseModel):
@@ -51,50 +53,62 @@ class PublishRequest(BaseModel):
     llama_stack_url: str = parameter(description="Llama Stack's base URL.")
     llama_stack_model_id: str = parameter(description="the model's Llama Stack id.")
     model_uri: str = parameter(
-        "", description="the mirror (``s3://BUCKET/PREFIX/``): its tokenizer counts the prompt "
-        "budget.",
-    )  # fmt: skip
+        "",
+        description="the mirror (``s3://BUCKET/PREFIX/``): its tokenizer counts the prompt budget.",
+    )
     run_id: str = parameter("", description="the pipeline run, recorded with the publication.")
     # The pipeline's.
     endpoint: LightspeedEndpoint
     serving_auth: EnableAuth
     token_secret: str = parameter(
-        "lightspeed-model-client-token", pipeline="lightspeed_token_secret",
+        "lightspeed-model-client-token",
+        pipeline="lightspeed_token_secret",
         description="a service-account token Secret for Lightspeed to call vLLM with, when "
         "lightspeed_endpoint is vllm and enable_auth is on.",
-    )  # fmt: skip
+    )
     provider: LightspeedProvider
     make_default: bool = parameter(
-        True, pipeline="lightspeed_default",
+        True,
+        pipeline="lightspeed_default",
         description="make the provider and model Lightspeed's default.",
-    )  # fmt: skip
+    )
     mcp_url: McpUrl
     register_mcp: bool = parameter(
-        True, pipeline="lightspeed_mcp_server",
+        True,
+        pipeline="lightspeed_mcp_server",
         description="register the MCP server with Lightspeed (MCPServer gate).",
-    )  # fmt: skip
+    )
     max_model_len: MaxModelLen
     max_tokens: int = parameter(
-        2048, ge=1, le=MAX_TOKENS, pipeline="lightspeed_max_tokens",
+        2048,
+        ge=1,
+        le=MAX_TOKENS,
+        pipeline="lightspeed_max_tokens",
         description="the model's maxTokensForResponse.",
-    )  # fmt: skip
+    )
     create_missing: bool = parameter(
-        False, pipeline="lightspeed_create",
+        False,
+        pipeline="lightspeed_create",
         description="create OLSConfig cluster when there is none, instead of failing; needs "
         "``oc apply -k manifests/lightspeed-creator`` (create, and delete should that "
         "publication fail), checked before anything is written.",
-    )  # fmt: skip
+    )
     timeout_seconds: int = parameter(
-        600, ge=30, le=DAY, pipeline="lightspeed_timeout_seconds",
+        600,
+        ge=30,
+        le=DAY,
+        pipeline="lightspeed_timeout_seconds",
         description="how long to wait for Lightspeed to roll the change.",
-    )  # fmt: skip
+    )
     lightspeed_url: str = parameter(
         "", description="Lightspeed's API for the check question; empty for its Service."
     )
     keep_versions: int = parameter(
-        0, ge=0, le=10_000,
+        0,
+        ge=0,
+        le=10_000,
         description="replaced versions kept serving after a switch (0 removes them).",
-    )  # fmt: skip
+    )
     namespace: DeployNamespace
     data_connection: DataConnectionName
     registry: RegistryReference = Field(default_factory=RegistryReference)
@@ -113,11 +127,13 @@ class PublishRequest(BaseModel):
         )
         try:
             provider = Provider(
-                name=self.provider, url=url, model=model,
+                name=self.provider,
+                url=url,
+                model=model,
                 secret_name=f"{self.provider}-credentials",
                 context_window_size=self.max_model_len,
                 max_tokens_for_response=self.max_tokens,
-            )  # fmt: skip
+            )
         except ValidationError as exc:
             raise invalid_settings("publish settings", exc) from exc
         server = (

@@ -80,8 +80,10 @@ def terminal_diagnostics(status: dict[str, Any]) -> str:
             continue
         if reason in TERMINAL or reason.startswith(PREVIOUS_CRASH):
             where = "/".join(filter(None, [entry.get("podName"), entry.get("containerName")]))
-            parts.append(f"{entry['failedComponent']}: {where or 'a pod'} {reason}: "
-                         f"{entry.get('message', '')}".strip())  # fmt: skip
+            parts.append(
+                f"{entry['failedComponent']}: {where or 'a pod'} {reason}: "
+                f"{entry.get('message', '')}".strip()
+            )
     return "; ".join(parts)
 
 
@@ -114,8 +116,10 @@ def pods_that_cannot_start(pods: list[dict[str, Any]], deployment: dict[str, Any
         ):
             continue
         name, status = pod["metadata"]["name"], pod.get("status") or {}
-        for container in [*(status.get("initContainerStatuses") or []),
-                          *(status.get("containerStatuses") or [])]:  # fmt: skip
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
             waiting = (container.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") not in BACKING_OFF:
                 continue
@@ -123,8 +127,10 @@ def pods_that_cannot_start(pods: list[dict[str, Any]], deployment: dict[str, Any
             ended = (container.get("lastState") or {}).get("terminated") or {}
             if ended:
                 how += f", its last run ended with exit code {ended.get('exitCode')} ({ended.get('reason', '')})"
-            parts.append(f"{name} {how}; its log: oc logs -n {NAMESPACE} {name} -c "
-                         f"{container.get('name', '')} --previous")  # fmt: skip
+            parts.append(
+                f"{name} {how}; its log: oc logs -n {NAMESPACE} {name} -c "
+                f"{container.get('name', '')} --previous"
+            )
     return "; ".join(parts)
 
 
@@ -133,17 +139,23 @@ def other_components(status: dict[str, Any]) -> str:
     return ", ".join(
         f"{kind} ({c.get('reason', '')})"
         for kind, c in conditions_of(status).items()
-        if kind.endswith("Ready") and kind not in GATES and c.get("status") != "True"
+        if kind.endswith("Ready")
+        and kind not in GATES
+        and c.get("status") != "True"
         and c.get("reason") != "Disabled"
-    )  # fmt: skip
+    )
 
 
 def phase_one_failures(status: dict[str, Any], generation: int = 0) -> list[str]:
     """The messages of the ``ResourceReconciliation`` conditions that are False (one per failed
     task), of ``generation`` or a later one."""
-    return [str(c.get("message", "")) for c in status.get("conditions") or []
-            if c.get("type") == "ResourceReconciliation" and c.get("status") == "False"
-            and _observed(c) >= generation]  # fmt: skip
+    return [
+        str(c.get("message", ""))
+        for c in status.get("conditions") or []
+        if c.get("type") == "ResourceReconciliation"
+        and c.get("status") == "False"
+        and _observed(c) >= generation
+    ]
 
 
 def deployment_step_failures(status: dict[str, Any]) -> str:
@@ -153,9 +165,11 @@ def deployment_step_failures(status: dict[str, Any]) -> str:
     return "; ".join(
         f"{kind} ({c.get('message', '')})"
         for kind, c in conditions_of(status).items()
-        if kind in GATES and c.get("status") == "False" and c.get("reason") == "Failed"
+        if kind in GATES
+        and c.get("status") == "False"
+        and c.get("reason") == "Failed"
         and kind not in blamed
-    )  # fmt: skip
+    )
 
 
 def serving_problem(obj: dict[str, Any]) -> str | None:
@@ -205,14 +219,17 @@ def reconciled(
             return Readiness(state=f"{said} (it retries)")
 
         if phase1 := phase_one_failures(status, generation):
-            return failing(f"the operator could not reconcile generation {generation}: "
-                           + "; ".join(phase1))  # fmt: skip
+            return failing(
+                f"the operator could not reconcile generation {generation}: " + "; ".join(phase1)
+            )
         api = found.get("ApiReady")
         if api is None or _observed(api) < generation:
             failing_since = None
             seen = api.get("observedGeneration") if api else "nothing"
-            return Readiness(state=f"the operator has not reconciled generation {generation} "
-                             f"yet (ApiReady reports {seen}; {NO_STATUS})")  # fmt: skip
+            return Readiness(
+                state=f"the operator has not reconciled generation {generation} "
+                f"yet (ApiReady reports {seen}; {NO_STATUS})"
+            )
         if terminal := terminal_diagnostics(status):
             return Readiness(failure=terminal)
         if updates := deployment_step_failures(status):
@@ -249,9 +266,11 @@ def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) ->
     # same reconcile as they write the ConfigMap (a hash of it), so there is no late restart
     # to wait for, and the rollout alone is judged.
     if CONFIG_MAP_VERSION in annotations and recorded != config_version:
-        return Readiness(state=f"the operator has not restarted the app server with the new "
-                         f"configuration yet (ConfigMap {CONFIG_MAP} is at resourceVersion "
-                         f"{config_version}, the app server at {recorded})")  # fmt: skip
+        return Readiness(
+            state=f"the operator has not restarted the app server with the new "
+            f"configuration yet (ConfigMap {CONFIG_MAP} is at resourceVersion "
+            f"{config_version}, the app server at {recorded})"
+        )
     status = deployment.get("status") or {}
     generation = deployment["metadata"].get("generation", 0)
     if int(status.get("observedGeneration") or 0) < generation:
@@ -261,8 +280,10 @@ def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) ->
             condition.get("type") == "Progressing"
             and condition.get("reason") == "ProgressDeadlineExceeded"
         ):
-            return Readiness(failure=f"the app server's rollout exceeded its progress deadline: "
-                             f"{condition.get('message', '')}")  # fmt: skip
+            return Readiness(
+                failure=f"the app server's rollout exceeded its progress deadline: "
+                f"{condition.get('message', '')}"
+            )
     wanted = int((deployment.get("spec") or {}).get("replicas", 1))
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
@@ -273,9 +294,11 @@ def app_server_rolled(deployment: dict[str, Any] | None, config_version: str) ->
         # While old pods are left the new ones may not be available yet: a deadline reached
         # here is most often a new pod that cannot start (oc get pods -n openshift-lightspeed).
         fresh = max(available - (replicas - updated), 0)
-        return Readiness(state=f"app server rollout: {replicas - updated} old pods still serve "
-                         f"the previous configuration; {fresh} of {updated} new pods "
-                         "available")  # fmt: skip
+        return Readiness(
+            state=f"app server rollout: {replicas - updated} old pods still serve "
+            f"the previous configuration; {fresh} of {updated} new pods "
+            "available"
+        )
     if available < updated:
         return Readiness(state=f"app server rollout: {available} of {updated} new pods available")
     return Readiness(ready=True, state="rolled out")
@@ -285,8 +308,7 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
     """Wait until Lightspeed serves generation ``generation`` of OLSConfig ``cluster``: the
     operator reconciled it, then the app server's pods all run the new configuration."""
     deadline = time.monotonic() + timeout
-    watch_until(kube, API_VERSION, KIND, NAME, None, reconciled(generation),
-                timeout=timeout)  # fmt: skip
+    watch_until(kube, API_VERSION, KIND, NAME, None, reconciled(generation), timeout=timeout)
     others = other_components((kube.get(API_VERSION, KIND, NAME) or {}).get("status") or {})
     if others:
         logger.info("Lightspeed components not ready, which do not serve the provider: %s", others)
@@ -308,5 +330,12 @@ def wait_rolled(kube: Kube, generation: int, *, timeout: float) -> None:
             return Readiness(failure=f"the app server's new pod cannot start: {crashing}")
         return judged
 
-    watch_until(kube, "apps/v1", "Deployment", APP_SERVER, NAMESPACE, rolled,
-                timeout=max(deadline - time.monotonic(), 1.0))  # fmt: skip
+    watch_until(
+        kube,
+        "apps/v1",
+        "Deployment",
+        APP_SERVER,
+        NAMESPACE,
+        rolled,
+        timeout=max(deadline - time.monotonic(), 1.0),
+    )

@@ -55,8 +55,12 @@ def write_files(output_dir: Path, before: dict[str, Any], after: dict[str, Any])
 
 def publish(target: Target, request: PublishRequest, output_dir: Path) -> Outcome:
     """Publish the version on ``target``; the outcome and its files."""
-    budget.check_before_publishing(target, request.publication(), model_uri=request.model_uri,
-                                   data_connection=request.data_connection)  # fmt: skip
+    budget.check_before_publishing(
+        target,
+        request.publication(),
+        model_uri=request.model_uri,
+        data_connection=request.data_connection,
+    )
     if target is Target.LOCAL:
         return _publish_embedded(request, output_dir)
     from llama_rollout.publish import versions
@@ -73,10 +77,17 @@ def _publish_embedded(request: PublishRequest, output_dir: Path) -> Outcome:
     done = embedded.publish(path, publication, credential=NO_AUTH_CREDENTIAL)
     files = write_files(output_dir, done.before, done.after)
     summary = olsconfig.summary_line(publication)
-    logger.info("embedded OLSConfig (%s): %s (%s)", path, summary,
-                "written" if done.changed else "already so")  # fmt: skip
-    logger.info("provider %s answered Lightspeed's readiness question: %r",
-                publication.provider.name, done.answer[:80])  # fmt: skip
+    logger.info(
+        "embedded OLSConfig (%s): %s (%s)",
+        path,
+        summary,
+        "written" if done.changed else "already so",
+    )
+    logger.info(
+        "provider %s answered Lightspeed's readiness question: %r",
+        publication.provider.name,
+        done.answer[:80],
+    )
     record_on_version(
         request, publication, serving_name=request.serving_name or request.serving_model
     )
@@ -101,15 +112,26 @@ def record_on_version(
         return None
     client = connect(request.registry.endpoint())
     previous = live_version(client, request.model_name)
-    record_publication(client, request.model_name, request.model_version_name, PublicationRecord(
-        provider=publication.provider.name, url=publication.provider.url,
-        model=publication.provider.model, serving_name=serving_name,
-        stack_name=request.stack_name, run_id=request.run_id, serving_url=request.serving_url,
-        serving_model=request.serving_model, llama_stack_url=request.llama_stack_url,
-        llama_stack_model_id=request.llama_stack_model_id,
-    ))  # fmt: skip
+    record_publication(
+        client,
+        request.model_name,
+        request.model_version_name,
+        PublicationRecord(
+            provider=publication.provider.name,
+            url=publication.provider.url,
+            model=publication.provider.model,
+            serving_name=serving_name,
+            stack_name=request.stack_name,
+            run_id=request.run_id,
+            serving_url=request.serving_url,
+            serving_model=request.serving_model,
+            llama_stack_url=request.llama_stack_url,
+            llama_stack_model_id=request.llama_stack_model_id,
+        ),
+    )
     if previous is not None and previous.name != request.model_version_name:
         mark(client, request.model_name, previous, RETIRED)
-    logger.info("publication recorded on %s version %s", request.model_name,
-                request.model_version_name)  # fmt: skip
+    logger.info(
+        "publication recorded on %s version %s", request.model_name, request.model_version_name
+    )
     return client

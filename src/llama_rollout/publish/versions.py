@@ -110,14 +110,18 @@ def publish_on_openshift(
     holder = f"{namespace}/{request.run_id or f'pid-{os.getpid()}'}"
     with lease.held(kube, holder, seconds=request.timeout_seconds + LEASE_MARGIN):
         written, answer = ClusterPublish(
-            kube, publication, credential, timeout=request.timeout_seconds,
+            kube,
+            publication,
+            credential,
+            timeout=request.timeout_seconds,
             lightspeed_url=request.lightspeed_url or LIGHTSPEED_URL,
             token=(service_account_token() or "") if token is None else token,
             ca_certs=SERVICE_CA if os.path.exists(SERVICE_CA) else None,
             create_missing=request.create_missing,
-        ).run()  # fmt: skip
-        logger.info("Lightspeed answered through provider %s: %r", publication.provider.name,
-                    answer[:80])  # fmt: skip
+        ).run()
+        logger.info(
+            "Lightspeed answered through provider %s: %r", publication.provider.name, answer[:80]
+        )
         shell = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": NAME}}
         files = write_files(
             output_dir, {**shell, "spec": written.before}, {**shell, "spec": written.after}

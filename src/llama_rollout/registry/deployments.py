@@ -80,8 +80,11 @@ def record_deployment(
         service = rest.send("PATCH", f"/inference_services/{service['id']}", wanted)
     logger.info(
         "registry: inference service %s (id %s) in serving environment %s serves version %s",
-        name, service["id"], serving_environment, model_version_id,
-    )  # fmt: skip
+        name,
+        service["id"],
+        serving_environment,
+        model_version_id,
+    )
     return DeploymentRecord(str(env["id"]), str(service["id"]))
 
 

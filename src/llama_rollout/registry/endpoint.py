@@ -85,8 +85,9 @@ def registry_url_of(cr: dict[str, Any]) -> str:
     if spec.get("kubeRBACProxy") is not None or spec.get("oauthProxy") is not None:
         logger.warning(
             "Model Registry %s has no Route: reaching its Service, which its NetworkPolicy may "
-            "refuse from this namespace", name,
-        )  # fmt: skip
+            "refuse from this namespace",
+            name,
+        )
         port = (spec.get("kubeRBACProxy") or spec.get("oauthProxy") or {}).get("port", PROXY_PORT)
         return f"https://{name}.{namespace}.svc.cluster.local:{port}"
     port = (spec.get("rest") or {}).get("port", REST_PORT)
@@ -132,17 +133,21 @@ class RegistryReference(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = parameter(
-        "", component="registry_name", description="the Model Registry, by the name the "
+        "",
+        component="registry_name",
+        description="the Model Registry, by the name the "
         "dashboard shows (its ModelRegistry CR); the steps find its address there.",
-    )  # fmt: skip
+    )
     namespace: str = parameter(
-        DEFAULT_REGISTRIES_NAMESPACE, component="registry_namespace",
+        DEFAULT_REGISTRIES_NAMESPACE,
+        component="registry_namespace",
         description="where the ModelRegistry CRs live.",
-    )  # fmt: skip
+    )
     url: str = parameter(
-        "", component="registry_url",
+        "",
+        component="registry_url",
         description="a registry's REST URL instead (overrides registry_name's).",
-    )  # fmt: skip
+    )
 
     def endpoint(self, kube: Any = None) -> RegistryEndpoint:
         """The registry's endpoint: the URL's, else the named registry's on the cluster."""
@@ -181,9 +186,11 @@ def service_account_token() -> str | None:
     if not os.path.lexists(path):
         return None
     raw = read_user_file(
-        path, what="service-account token file", limit=TOKEN_FILE_LIMIT,
+        path,
+        what="service-account token file",
+        limit=TOKEN_FILE_LIMIT,
         hint="point KF_PIPELINES_SA_TOKEN_PATH at a file with the token alone",
-    )  # fmt: skip
+    )
     token = raw.decode(errors="replace").strip() or None
     redaction.remember(token)
     return token

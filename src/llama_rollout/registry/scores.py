@@ -22,9 +22,13 @@ PREFIX = "eval_"
 
 
 def score_properties(
-    metrics: Mapping[str, float], *, dataset: str, dataset_sha256: str, passed: bool,
+    metrics: Mapping[str, float],
+    *,
+    dataset: str,
+    dataset_sha256: str,
+    passed: bool,
     report_uri: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The customProperties that record one evaluation."""
     properties: dict[str, Any] = {
         f"{PREFIX}{name.replace('.', '_')}": float(value)
@@ -48,9 +52,13 @@ def record_scores(
 
 
 def replace_properties(
-    client: ModelRegistry, model_name: str, version_name: str, prefix: str,
-    properties: Mapping[str, Any], what: str,
-) -> None:  # fmt: skip
+    client: ModelRegistry,
+    model_name: str,
+    version_name: str,
+    prefix: str,
+    properties: Mapping[str, Any],
+    what: str,
+) -> None:
     """Replace the version's ``prefix*`` customProperties with ``properties``; the others stay."""
     with client_errors(f"recording the {what} of {model_name} version {version_name}"):
         version = client.get_model_version(model_name, version_name)

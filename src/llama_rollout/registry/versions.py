@@ -170,8 +170,11 @@ def register_version(
             if existing is not None:
                 logger.info(
                     "model %s revision %s is already registered as version %s (id %s)",
-                    model_name, revision, existing.name, existing.id,
-                )  # fmt: skip
+                    model_name,
+                    revision,
+                    existing.name,
+                    existing.id,
+                )
                 return _complete(client, model_name, existing, model_uri, artifact)
             _refuse_a_foreign_version(client, model_name, version_name, revision)
             try:
@@ -189,8 +192,9 @@ def register_version(
                     raise
                 # Another run created the model or this version between the lookup and the
                 # create: read back what it made.
-                logger.info("%s was registered by another run at the same time: reading it back",
-                            model_name)  # fmt: skip
+                logger.info(
+                    "%s was registered by another run at the same time: reading it back", model_name
+                )
                 time.sleep(CONFLICT_PAUSE * (attempt + 1))
                 continue
             version = client.get_model_version(model_name, version_name)
@@ -198,8 +202,13 @@ def register_version(
                 raise RegistryError(
                     f"the registry lost {model_name} version {version_name} right after creating it"
                 )
-            logger.info("registered %s version %s (id %s) -> %s",
-                        model_name, version_name, version.id, model_uri)  # fmt: skip
+            logger.info(
+                "registered %s version %s (id %s) -> %s",
+                model_name,
+                version_name,
+                version.id,
+                model_uri,
+            )
             return _ids(client, model_name, version, created=True)
     raise RegistryError(
         f"registering {model_name}: the registry answered 409 Conflict {CONFLICT_ATTEMPTS} times "

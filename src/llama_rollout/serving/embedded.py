@@ -151,37 +151,61 @@ def server_env() -> dict[str, str]:
 
 
 def server_argv(
-    model_dir: Path, port: int, *, served_name: str, max_model_len: int,
-    extra_args: tuple[str, ...] = (), eager: bool = False,
-) -> list[str]:  # fmt: skip
+    model_dir: Path,
+    port: int,
+    *,
+    served_name: str,
+    max_model_len: int,
+    extra_args: tuple[str, ...] = (),
+    eager: bool = False,
+) -> list[str]:
     """vLLM's command line for ``model_dir`` on loopback; ``eager`` skips torch.compile."""
     command = vllm_command()
     model_args = [str(model_dir)] if command[-1] == "serve" else ["--model", str(model_dir)]
     return [
-        *command, *model_args, "--host", "127.0.0.1", "--port", str(port),
-        *serving_flags(command, served_name=served_name, max_model_len=max_model_len,
-                       extra_args=extra_args, eager=eager),
-    ]  # fmt: skip
+        *command,
+        *model_args,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *serving_flags(
+            command,
+            served_name=served_name,
+            max_model_len=max_model_len,
+            extra_args=extra_args,
+            eager=eager,
+        ),
+    ]
 
 
 def serving_flags(
-    command: list[str], *, served_name: str, max_model_len: int,
-    extra_args: tuple[str, ...] = (), eager: bool = False,
-) -> list[str]:  # fmt: skip
+    command: list[str],
+    *,
+    served_name: str,
+    max_model_len: int,
+    extra_args: tuple[str, ...] = (),
+    eager: bool = False,
+) -> list[str]:
     """How ``command``'s vLLM serves the model: everything but where it listens; the
     request's extra arguments last, as on the cluster."""
     return [
-        "--served-model-name", served_name,
+        "--served-model-name",
+        served_name,
         # vLLM's CPU bf16 kernels on CPUs without AVX512-BF16 degrade this small model into
         # nonsense, where float32 answers as transformers does; 135M parameters fit either way.
-        "--dtype", "auto" if command[-1] == "serve" else "float32",
-        "--max-model-len", str(max_model_len),
+        "--dtype",
+        "auto" if command[-1] == "serve" else "float32",
+        "--max-model-len",
+        str(max_model_len),
         "--enable-auto-tool-choice",
-        "--tool-call-parser", TOOL_PARSER,
-        "--chat-template", str(tool_chat_template()),
+        "--tool-call-parser",
+        TOOL_PARSER,
+        "--chat-template",
+        str(tool_chat_template()),
         *(["--enforce-eager"] if eager else []),
         *extra_args,
-    ]  # fmt: skip
+    ]
 
 
 def ensure_server(
@@ -198,10 +222,16 @@ def ensure_server(
     context length (Lightspeed's provider is published with that length as its window)."""
     record = stack.record(SERVICE)
     # A server started with other flags (another vLLM, an older checkout) is not reused.
-    flags = serving_flags(vllm_command(), served_name=served_name, max_model_len=max_model_len,
-                          extra_args=extra_args)  # fmt: skip
-    labels = {"revision": revision, "model": served_name, "model_dir": str(model_dir),
-              "max_model_len": str(max_model_len), "flags": " ".join(flags)}  # fmt: skip
+    flags = serving_flags(
+        vllm_command(), served_name=served_name, max_model_len=max_model_len, extra_args=extra_args
+    )
+    labels = {
+        "revision": revision,
+        "model": served_name,
+        "model_dir": str(model_dir),
+        "max_model_len": str(max_model_len),
+        "flags": " ".join(flags),
+    }
     if (
         record is not None
         and processes.is_running(record)
@@ -217,8 +247,9 @@ def ensure_server(
         return LocalModelServer(f"{record.url}/v1", served_name, reused=True)
     port = processes.free_port(processes.port_of(record.url) if record else None)
     url = f"http://127.0.0.1:{port}"
-    argv = server_argv(model_dir, port, served_name=served_name, max_model_len=max_model_len,
-                       extra_args=extra_args)  # fmt: skip
+    argv = server_argv(
+        model_dir, port, served_name=served_name, max_model_len=max_model_len, extra_args=extra_args
+    )
     logger.info(
         "starting vLLM for %s (revision %s); this takes a minute or two on a CPU",
         served_name,
@@ -271,9 +302,13 @@ def serve(request: ServingRequest) -> ServedModel:
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)
     server = ensure_server(
-        stack, model_dir, served_name=request.model_name, revision=request.revision,
-        max_model_len=request.max_model_len, extra_args=tuple(request.extra_vllm_args),
-    )  # fmt: skip
+        stack,
+        model_dir,
+        served_name=request.model_name,
+        revision=request.revision,
+        max_model_len=request.max_model_len,
+        extra_args=tuple(request.extra_vllm_args),
+    )
     # The bundled model is too small to choose tools on its own: a failure only warns here.
     tool_calling.preflight(server.url, server.model, strict=False)
     if request.registry.url and request.registered_model_id:

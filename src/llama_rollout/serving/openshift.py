@@ -66,10 +66,15 @@ def deploy(
         logger.info("applied %s %s/%s", obj["kind"], settings.namespace, obj["metadata"]["name"])
     patience = Patience(unschedulable_grace)
     watch_until(
-        kube, ISVC_API, "InferenceService", settings.name, settings.namespace,
+        kube,
+        ISVC_API,
+        "InferenceService",
+        settings.name,
+        settings.namespace,
         lambda obj: check_inference_service(kube, settings, obj, patience),
-        timeout=timeout, resync=interval,
-    )  # fmt: skip
+        timeout=timeout,
+        resync=interval,
+    )
     obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
     return isvc_url(obj)
 
@@ -139,21 +144,29 @@ def record_in_registry(
 
         try:
             watch_until(
-                kube, ISVC_API, "InferenceService", settings.name, settings.namespace, recorded,
-                timeout=grace, resync=interval,
-            )  # fmt: skip
+                kube,
+                ISVC_API,
+                "InferenceService",
+                settings.name,
+                settings.namespace,
+                recorded,
+                timeout=grace,
+                resync=interval,
+            )
         except NotReady:
             logger.info(
                 "no record from odh-model-controller after %.0fs (is the registry integration "
-                "of KServe off?): recording the deployment from this step", grace,
-            )  # fmt: skip
+                "of KServe off?): recording the deployment from this step",
+                grace,
+            )
         else:
             obj = kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}
             record_id = obj["metadata"]["labels"][CONTROLLER_RECORD_LABEL]
             logger.info(
                 "odh-model-controller recorded the deployment in the registry (inference "
-                "service id %s)", record_id,
-            )  # fmt: skip
+                "service id %s)",
+                record_id,
+            )
             return str(record_id)
     uid = (
         (kube.get(ISVC_API, "InferenceService", settings.name, settings.namespace) or {}).get(

@@ -35,12 +35,15 @@ GPU_TOLERATIONS = '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "N
 MaxModelLen = Annotated[
     int,
     parameter(
-        32768, ge=128, le=MAX_MODEL_LEN, pipeline="max_model_len",
+        32768,
+        ge=128,
+        le=MAX_MODEL_LEN,
+        pipeline="max_model_len",
         description="vLLM ``--max-model-len``, and the window Lightspeed's provider is "
         "published with: Lightspeed's own tools need a window this size (see the README's "
         "prompt budget). ``run --local`` serves 8192 on a CPU unless it is set.",
     ),
-]  # fmt: skip
+]
 EnableAuth = Annotated[
     bool, parameter(False, pipeline="enable_auth", description="token auth on the endpoint.")
 ]
@@ -107,9 +110,12 @@ class ServingRequest(BaseModel):
         True, description="fail when the tool-calling preflight fails."
     )
     timeout_seconds: int = parameter(
-        1800, ge=1, le=DAY, pipeline="serving_timeout_seconds",
+        1800,
+        ge=1,
+        le=DAY,
+        pipeline="serving_timeout_seconds",
         description="how long to wait for the model server.",
-    )  # fmt: skip
+    )
 
     @property
     def deployment_name(self) -> str:
@@ -119,18 +125,28 @@ class ServingRequest(BaseModel):
     def settings(self, namespace: str) -> ServingSettings:
         """The deployment's settings in ``namespace``; bad values in one ConfigurationError."""
         return settings_from(
-            name=self.deployment_name, served_model=self.model_name, namespace=namespace,
-            runtime_image=self.runtime_image, storage_key=self.data_connection,
-            storage_path=self.storage_path, gpu_count=self.gpu_count,
+            name=self.deployment_name,
+            served_model=self.model_name,
+            namespace=namespace,
+            runtime_image=self.runtime_image,
+            storage_key=self.data_connection,
+            storage_path=self.storage_path,
+            gpu_count=self.gpu_count,
             tolerations=json_setting("tolerations", self.tolerations, list),
             node_selector=json_setting("node_selector", self.node_selector, dict),
-            max_model_len=self.max_model_len, tool_call_parser=self.tool_call_parser,
-            chat_template=self.chat_template, shm_size=self.shm_size,
-            extra_args=tuple(self.extra_vllm_args), min_replicas=self.min_replicas,
-            max_replicas=self.max_replicas, auth=self.enable_auth,
-            registered_model_id=self.registered_model_id, model_version_id=self.model_version_id,
-            registry_name=self.registry.name, registry_namespace=self.registry.namespace,
-        )  # fmt: skip
+            max_model_len=self.max_model_len,
+            tool_call_parser=self.tool_call_parser,
+            chat_template=self.chat_template,
+            shm_size=self.shm_size,
+            extra_args=tuple(self.extra_vllm_args),
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            auth=self.enable_auth,
+            registered_model_id=self.registered_model_id,
+            model_version_id=self.model_version_id,
+            registry_name=self.registry.name,
+            registry_namespace=self.registry.namespace,
+        )
 
 
 @dataclass(frozen=True)

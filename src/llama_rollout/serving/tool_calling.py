@@ -88,9 +88,15 @@ def check_tool_calling(
         "max_tokens": 128,
     }
     status, answer = request_json(
-        "POST", f"{base_url.rstrip('/')}/chat/completions", body, bound=VLLM,
-        what="the model server", headers=headers, ca_certs=ca_certs, unreachable=ToolCallingError,
-    )  # fmt: skip
+        "POST",
+        f"{base_url.rstrip('/')}/chat/completions",
+        body,
+        bound=VLLM,
+        what="the model server",
+        headers=headers,
+        ca_certs=ca_certs,
+        unreachable=ToolCallingError,
+    )
     text = answer if isinstance(answer, str) else json.dumps(answer)
     if status == 400 and "auto" in text and "tool" in text:
         return ToolCallCheck(

@@ -31,8 +31,11 @@ from llama_rollout.stack.settings import (
 
 
 def _labels(settings: StackSettings) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "llama-stack", "app.kubernetes.io/instance": settings.name,
-            "app.kubernetes.io/part-of": "llama-rollout"}  # fmt: skip
+    return {
+        "app.kubernetes.io/name": "llama-stack",
+        "app.kubernetes.io/instance": settings.name,
+        "app.kubernetes.io/part-of": "llama-rollout",
+    }
 
 
 def config_map(settings: StackSettings) -> dict[str, Any]:

@@ -79,9 +79,13 @@ def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSetti
         logger.warning(
             "the installed Llama Stack operator has no %s: its NetworkPolicy will refuse %s; "
             "add a NetworkPolicy in %s admitting them to the pods %s=%s on port %d",
-            ALLOWED_FROM_FIELD, ", ".join(settings.allowed_namespaces), settings.namespace,
-            INSTANCE_LABEL, settings.name, PORT,
-        )  # fmt: skip
+            ALLOWED_FROM_FIELD,
+            ", ".join(settings.allowed_namespaces),
+            settings.namespace,
+            INSTANCE_LABEL,
+            settings.name,
+            PORT,
+        )
     return True, settings
 
 
@@ -131,9 +135,15 @@ def deploy_stack(
         return explain_pods(kube, settings.namespace, pods, readiness, patience)
 
     watch_until(
-        kube, watched[1], watched[0], settings.name, settings.namespace, check,
-        timeout=timeout, resync=interval,
-    )  # fmt: skip
+        kube,
+        watched[1],
+        watched[0],
+        settings.name,
+        settings.namespace,
+        check,
+        timeout=timeout,
+        resync=interval,
+    )
     if operator:
         obj = kube.get(LLSD_API, "LlamaStackDistribution", settings.name, settings.namespace) or {}
         return ((obj.get("status") or {}).get("serviceURL") or service_url(settings)).rstrip("/")

@@ -34,11 +34,12 @@ McpUrl = Annotated[
 LightspeedEndpoint = Annotated[
     Literal["llama-stack", "vllm"],
     parameter(
-        "llama-stack", pipeline="lightspeed_endpoint",
+        "llama-stack",
+        pipeline="lightspeed_endpoint",
         description="what Lightspeed talks to: ``llama-stack`` (Llama Stack's OpenAI-compatible "
         "/v1, the Llama Stack model id) or ``vllm`` (vLLM's /v1).",
     ),
-]  # fmt: skip
+]
 
 
 class StackRequest(BaseModel):
@@ -58,35 +59,47 @@ class StackRequest(BaseModel):
     mcp_url: McpUrl
     namespace: DeployNamespace
     name: DnsLabel = parameter(
-        "llama-stack", pipeline="llama_stack_name",
+        "llama-stack",
+        pipeline="llama_stack_name",
         description="the LlamaStackDistribution (or fallback Deployment) name.",
-    )  # fmt: skip
+    )
     distribution_image: str = parameter(
-        DEFAULT_IMAGE, pipeline="llama_stack_image",
+        DEFAULT_IMAGE,
+        pipeline="llama_stack_image",
         description="the Llama Stack image, pinned (0.7.x).",
-    )  # fmt: skip
+    )
     distribution_name: str = parameter(
-        "", pipeline="llama_stack_distribution",
+        "",
+        pipeline="llama_stack_distribution",
         description="an operator distribution name instead of the image.",
-    )  # fmt: skip
+    )
     vllm_token_secret: str = parameter(
         "", description="a Secret with key ``token`` when vLLM has auth on."
     )
     vllm_max_tokens: int = parameter(
-        4096, ge=1, le=MAX_TOKENS, pipeline="llama_stack_max_tokens",
+        4096,
+        ge=1,
+        le=MAX_TOKENS,
+        pipeline="llama_stack_max_tokens",
         description="Llama Stack's default completion limit.",
-    )  # fmt: skip
+    )
     replicas: int = parameter(
-        1, ge=1, le=MAX_REPLICAS, pipeline="llama_stack_replicas",
+        1,
+        ge=1,
+        le=MAX_REPLICAS,
+        pipeline="llama_stack_replicas",
         description="Llama Stack replicas.",
-    )  # fmt: skip
+    )
     storage_size: str = parameter(
         "5Gi", pipeline="llama_stack_storage_size", description="Llama Stack's persistent volume."
     )
     timeout_seconds: int = parameter(
-        900, ge=1, le=DAY, pipeline="llama_stack_timeout_seconds",
+        900,
+        ge=1,
+        le=DAY,
+        pipeline="llama_stack_timeout_seconds",
         description="how long to wait for Llama Stack.",
-    )  # fmt: skip
+    )
     # What Lightspeed will call once published: with "llama-stack" the stack admits Lightspeed.
     lightspeed_endpoint: LightspeedEndpoint
 
@@ -99,9 +112,14 @@ class StackRequest(BaseModel):
         """The stack's settings in ``namespace``; bad values in one ConfigurationError."""
         admitted = (LIGHTSPEED_NAMESPACE,) if self.lightspeed_endpoint == "llama-stack" else ()
         return settings_from(
-            name=self.deployment_name(Target.OPENSHIFT), namespace=namespace,
-            vllm_url=self.serving_url, vllm_token_secret=self.vllm_token_secret,
-            vllm_max_tokens=self.vllm_max_tokens, distribution_image=self.distribution_image,
-            distribution_name=self.distribution_name, replicas=self.replicas,
-            storage_size=self.storage_size, allowed_namespaces=admitted,
-        )  # fmt: skip
+            name=self.deployment_name(Target.OPENSHIFT),
+            namespace=namespace,
+            vllm_url=self.serving_url,
+            vllm_token_secret=self.vllm_token_secret,
+            vllm_max_tokens=self.vllm_max_tokens,
+            distribution_image=self.distribution_image,
+            distribution_name=self.distribution_name,
+            replicas=self.replicas,
+            storage_size=self.storage_size,
+            allowed_namespaces=admitted,
+        )

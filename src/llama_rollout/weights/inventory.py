@@ -218,9 +218,12 @@ def _prune(
         return False
     logger.info(
         "%s %s: %d objects, %d pending uploads, last written %s ago",
-        "would remove" if dry_run else "removing", stored.prefix, len(keys),
-        len(stored.uploads), str(stored.age(now)).split(".")[0],
-    )  # fmt: skip
+        "would remove" if dry_run else "removing",
+        stored.prefix,
+        len(keys),
+        len(stored.uploads),
+        str(stored.age(now)).split(".")[0],
+    )
     if dry_run:
         return True
     for start in range(0, len(keys), DELETE_BATCH):

@@ -124,9 +124,12 @@ class MirrorJob:
     def run(self, model_name: str) -> MirroredModel:
         logger.info(
             "mirroring %s (%d files, %.1f MiB) to s3://%s/%s",
-            self.source.pinned_uri, len(self.source.files), self.source.total_bytes / MiB,
-            self.bucket.bucket, self.bucket.prefix,
-        )  # fmt: skip
+            self.source.pinned_uri,
+            len(self.source.files),
+            self.source.total_bytes / MiB,
+            self.bucket.bucket,
+            self.bucket.prefix,
+        )
         with (
             ThreadPoolExecutor(self.settings.file_concurrency, "mirror-file") as files,
             ThreadPoolExecutor(self.settings.part_concurrency, "mirror-part") as parts,
@@ -155,9 +158,13 @@ class MirrorJob:
         snapshot = self.progress.snapshot()
         logger.info(
             "mirror complete: s3://%s/%s (%d files sent, %d skipped; %.1f MiB sent at %.1f MiB/s)",
-            self.bucket.bucket, self.bucket.prefix, snapshot.files_sent, snapshot.files_skipped,
-            snapshot.bytes_sent / MiB, snapshot.throughput / MiB,
-        )  # fmt: skip
+            self.bucket.bucket,
+            self.bucket.prefix,
+            snapshot.files_sent,
+            snapshot.files_skipped,
+            snapshot.bytes_sent / MiB,
+            snapshot.throughput / MiB,
+        )
         return MirroredModel(
             bucket=self.bucket.bucket,
             prefix=self.bucket.prefix,
@@ -193,8 +200,9 @@ class MirrorJob:
             if stored != (existing, file.size):
                 logger.warning(
                     "%s in S3 is not what its metadata says (%s): mirroring it again",
-                    file.path, "missing" if stored is None else f"sha256 {stored[0]}, {stored[1]} bytes",
-                )  # fmt: skip
+                    file.path,
+                    "missing" if stored is None else f"sha256 {stored[0]}, {stored[1]} bytes",
+                )
                 existing = None
         if existing is not None:
             self.progress.file_skipped(file.size)

@@ -114,9 +114,13 @@ class SourceReader:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             response = self._pool.request(
-                "GET", url, headers=headers, preload_content=False, redirect=False,
+                "GET",
+                url,
+                headers=headers,
+                preload_content=False,
+                redirect=False,
                 timeout=self._timeout,
-            )  # fmt: skip
+            )
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 return response

@@ -120,9 +120,13 @@ def source_chunks(
         delay = backoff(attempt, settings.backoff_base, settings.backoff_cap)
         logger.warning(
             "reading %s stopped at byte %d (%s); resuming in %.1fs (attempt %d/%d)",
-            file.path, position(), type(error).__name__, delay, attempt + 1,
+            file.path,
+            position(),
+            type(error).__name__,
+            delay,
+            attempt + 1,
             settings.source_attempts,
-        )  # fmt: skip
+        )
         time.sleep(delay)
 
 

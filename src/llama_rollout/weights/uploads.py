@@ -109,10 +109,13 @@ def send_part(bucket: ModelBucket, upload: Upload, number: int, body: bytes | by
     response = bucket.call(
         f"upload part {number} of {upload.key}",
         lambda: bucket.client.upload_part(
-            Bucket=bucket.bucket, Key=upload.key, UploadId=upload.upload_id, PartNumber=number,
+            Bucket=bucket.bucket,
+            Key=upload.key,
+            UploadId=upload.upload_id,
+            PartNumber=number,
             Body=body,  # type: ignore[arg-type]  # botocore sends a bytearray as bytes; its stubs say bytes only
         ),
-    )  # fmt: skip
+    )
     return str(response["ETag"])
 
 
@@ -130,10 +133,12 @@ def complete(
         bucket.call(
             f"complete upload of {upload.key}",
             lambda: bucket.client.complete_multipart_upload(
-                Bucket=bucket.bucket, Key=upload.key, UploadId=upload.upload_id,
+                Bucket=bucket.bucket,
+                Key=upload.key,
+                UploadId=upload.upload_id,
                 MultipartUpload={"Parts": parts},
             ),
-        )  # fmt: skip
+        )
     except StorageError as exc:
         # A retried complete whose first attempt succeeded answers NoSuchUpload.
         cause = exc.__cause__
@@ -146,11 +151,13 @@ def complete(
         bucket.call(
             f"record sha256 of {upload.key}",
             lambda: bucket.client.copy_object(
-                Bucket=bucket.bucket, Key=upload.key,
+                Bucket=bucket.bucket,
+                Key=upload.key,
                 CopySource={"Bucket": bucket.bucket, "Key": upload.key},
-                Metadata=bucket.metadata(file, digest), MetadataDirective="REPLACE",
+                Metadata=bucket.metadata(file, digest),
+                MetadataDirective="REPLACE",
             ),
-        )  # fmt: skip
+        )
 
 
 def abort(bucket: ModelBucket, key: str, upload_id: str) -> None:
