@@ -77,13 +77,13 @@ def evaluate(
 
     from llama_rollout import journal
     from llama_rollout.evals.request import EvaluationRequest
-    from llama_rollout.evals.step import evaluate_step
+    from llama_rollout.evals.step import evaluate as evaluate_version
     from llama_rollout.redaction import configure_step_logging
     from llama_rollout.step_parameters import request_from
 
     configure_step_logging(quiet=("httpx2",))  # httpx2: a line per request otherwise
     request = request_from(EvaluationRequest, arguments)
-    evaluation = evaluate_step(request, Path(tempfile.mkdtemp(prefix="evaluation-")))
+    evaluation = evaluate_version(request, Path(tempfile.mkdtemp(prefix="evaluation-")))
     for name, value in evaluation.metrics.items():
         if not math.isnan(value):
             scores.log_metric(name, value)

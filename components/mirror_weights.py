@@ -45,12 +45,12 @@ def mirror_weights(
     from llama_rollout.step_parameters import request_from
     from llama_rollout.weights.report import mirror_markdown
     from llama_rollout.weights.request import MirrorRequest
-    from llama_rollout.weights.step import mirror_step
+    from llama_rollout.weights.step import mirror
 
     configure_step_logging()
     started = time.monotonic()
     request = request_from(MirrorRequest, arguments)
-    mirrored = mirror_step(request.pinned_uri, request.model_name, s3_prefix)
+    mirrored = mirror(request.pinned_uri, request.model_name, s3_prefix)
     with open(mirror_summary.path, "w") as fh:
         fh.write(mirror_markdown(mirrored))
     mirror_metrics.log_metric("bytes_transferred", mirrored.bytes_transferred)

@@ -33,11 +33,11 @@ def register_model(
     from llama_rollout import journal
     from llama_rollout.redaction import configure_step_logging
     from llama_rollout.registry.request import RegistrationRequest
-    from llama_rollout.registry.step import register_step
+    from llama_rollout.registry.step import register
     from llama_rollout.step_parameters import request_from
 
     configure_step_logging()
-    registered = register_step(request_from(RegistrationRequest, arguments))
+    registered = register(request_from(RegistrationRequest, arguments))
     journal.note(
         journal.Step.REGISTER_MODEL,
         journal.RegisterModelNote(

@@ -50,11 +50,11 @@ def resolve_source(
     from llama_rollout.step_parameters import request_from
     from llama_rollout.targets import Target
     from llama_rollout.weights.request import ResolveRequest
-    from llama_rollout.weights.step import resolve_step
+    from llama_rollout.weights.step import resolve
 
     configure_step_logging()
     request = request_from(ResolveRequest, arguments)
-    resolved = resolve_step(request.source_uri, request.model_name)
+    resolved = resolve(request.source_uri, request.model_name)
     check = compare(
         target=Target.parse(target),
         model_name=resolved.model_name,

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llama_rollout.errors import ConfigurationError
+from llama_rollout.evals.dataset import load_dataset
 from llama_rollout.evals.quality import check_tasks
 from llama_rollout.evals.request import EvaluationRequest
 from llama_rollout.http_urls import check_http_url
@@ -246,8 +247,6 @@ def _request(request: type[Request], v: Mapping[str, Any], given: Mapping[str, A
 
 def _evaluation_dataset(v: dict[str, Any]) -> None:
     """The dataset loads (built-in, or a file in the image) and has the cases asked for."""
-    from llama_rollout.evals.dataset import load_dataset
-
     try:
         dataset = load_dataset(v["eval_dataset"]).dataset
     except ConfigurationError as exc:

@@ -25,17 +25,22 @@ from llama_rollout.assignments import split_assignments, typed_value
 from llama_rollout.bounds import VLLM
 from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
 from llama_rollout.errors import ConfigurationError, RolloutError, quoted
+from llama_rollout.evals.dataset import load_dataset
 from llama_rollout.evals.gate import Thresholds
+from llama_rollout.evals.harness import check_tools
 from llama_rollout.journal import N, Note, Step
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
 from llama_rollout.parameters import check_parameters
 from llama_rollout.redaction import excerpt
+from llama_rollout.registry.publications import live_details
 from llama_rollout.serving.embedded import MAX_MODEL_LEN as LOCAL_MAX_MODEL_LEN
 from llama_rollout.serving.embedded import PIN_TOOL_ARGUMENTS, pins_tool_arguments
+from llama_rollout.stack.health import mcp_tool_definitions
 from llama_rollout.step_log import one_line_per_step
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
+from llama_rollout.weights.model_files import ResolvedSource
 
 logger = logging.getLogger(__name__)
 
@@ -187,16 +192,12 @@ def parse_parameter_assignments(
     return values
 
 
-def preflight(parameters: dict[str, Any], env: dict[str, str]) -> source.ResolvedSource:
+def preflight(parameters: dict[str, Any], env: dict[str, str]) -> ResolvedSource:
     """Check every input a step will use; raise the first problem as a RolloutError.
 
     The embedded MCP server is up before the first step: a dataset that expects a tool it
     lacks is refused now, not by the evaluate step after the mirror, the registry and vLLM.
     """
-    from llama_rollout.evals.dataset import load_dataset
-    from llama_rollout.evals.harness import check_tools
-    from llama_rollout.stack.health import mcp_tool_definitions
-
     spec = source.parse_source_uri(parameters["source_uri"])
     resolved = source.resolve(spec)
     connection = DataConnection.from_env(env)
@@ -308,8 +309,6 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
         )
     run = LocalRun(record, str(pipeline_root), env["MCP_SERVER_URL"], str(log_file))
     if record.get("outcome") == "unchanged":
-        from llama_rollout.registry.publications import live_details
-
         model = run.note(journal.ResolveSourceNote).model_name
         live = live_details(
             registry.connect(registry.endpoint_for(env["MODEL_REGISTRY_URL"])), model

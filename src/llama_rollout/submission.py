@@ -28,8 +28,12 @@ from typing import Any, Literal
 from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, PIPELINES_API, EndpointSilent
 from llama_rollout.cron import check_cron
+from llama_rollout.deadline import bounded_pools
 from llama_rollout.errors import ConfigurationError, RolloutError, first_line
 from llama_rollout.http_urls import check_http_url
+from llama_rollout.json_http import request_json
+from llama_rollout.parameters import check_parameters
+from llama_rollout.pipeline_run import pipeline_parameters
 from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_ca_bundle, read_user_file
 
 logger = logging.getLogger(__name__)
@@ -98,8 +102,6 @@ class PipelinesServer:
         import kfp
         import urllib3
 
-        from llama_rollout.deadline import bounded_pools
-
         with _translated("connect to", self), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2+"
             client = kfp.Client(
@@ -130,8 +132,6 @@ class PipelinesServer:
     def check_health(self) -> None:
         """One bounded look at ``/apis/v2beta1/healthz``: it must be the pipelines API's answer
         (a login page or a router's default page answers 200 too)."""
-        from llama_rollout.json_http import request_json
-
         status, answer = request_json(
             "GET",
             f"{self.host}/apis/v2beta1/healthz",
@@ -250,9 +250,6 @@ def _package(image: str | None) -> Iterator[Path]:
 
 def _checked(parameters: dict[str, Any]) -> dict[str, Any]:
     """The values given, checked with every default as the run's first step will check them."""
-    from llama_rollout.parameters import check_parameters
-    from llama_rollout.pipeline_run import pipeline_parameters
-
     check_parameters(pipeline_parameters(**parameters))
     return parameters
 

@@ -11,6 +11,7 @@ from typing import NoReturn
 from llama_rollout.cli import commands
 from llama_rollout.errors import error_line, quoted
 from llama_rollout.k8s_types import dns_label_problem, image_reference_problem
+from llama_rollout.pipeline_run import DEFAULT_SOURCE
 
 
 def _pinned_image(value: str) -> str:
@@ -134,8 +135,6 @@ def _add_pipelines_server_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llama_rollout.pipeline_run import DEFAULT_SOURCE
-
     parser = _Parser(
         prog="llama-rollout",
         description="Take a Llama model from Hugging Face to production on OpenShift AI.",

@@ -1,5 +1,10 @@
 """The CLI's commands: each parses nothing, calls a stage's step or the embedded stack, and
-prints its result (one JSON object for the step commands)."""
+prints its result (one JSON object for the step commands).
+
+Each command imports what it runs inside its function: ``llama-rollout --help`` or ``check``
+should not pay for kfp, the Kubernetes client and the hub's client (no import cycle is
+involved: the package imports cleanly from the top).
+"""
 
 from __future__ import annotations
 
@@ -197,9 +202,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from llama_rollout.weights.step import resolve_step
+    from llama_rollout.weights.step import resolve
 
-    resolved = resolve_step(args.source)
+    resolved = resolve(args.source)
     _print_json(
         {
             "source": resolved.pinned_uri,
@@ -216,13 +221,13 @@ def cmd_mirror(args: argparse.Namespace) -> int:
     from llama_rollout.weights import MirrorSettings
     from llama_rollout.weights.connection import DataConnection
     from llama_rollout.weights.plan import check_base_prefix
-    from llama_rollout.weights.step import mirror_step, resolve_step
+    from llama_rollout.weights.step import mirror, resolve
 
     # Every input before the source is read (a folder hashed, the hub asked).
     check_base_prefix(args.prefix)
     connection = DataConnection.from_env()
-    resolved = resolve_step(args.source, args.model_name)
-    mirrored = mirror_step(
+    resolved = resolve(args.source, args.model_name)
+    mirrored = mirror(
         resolved.pinned_uri,
         resolved.model_name,
         args.prefix,
@@ -281,12 +286,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     from llama_rollout.registry.endpoint import RegistryReference
     from llama_rollout.registry.request import RegistrationRequest
-    from llama_rollout.registry.step import register_step
+    from llama_rollout.registry.step import register
     from llama_rollout.weights.source import check_model_name
 
     if args.model_name:
         check_model_name(args.model_name)
-    registered = register_step(
+    registered = register(
         RegistrationRequest(
             model_name=args.model_name,
             model_uri=args.model_uri,

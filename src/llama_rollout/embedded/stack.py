@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from llama_rollout.embedded import processes
+from llama_rollout.embedded.bundled_model import ensure_bundled_model
 from llama_rollout.embedded.processes import ProcessRecord
-from llama_rollout.errors import ConfigurationError
+from llama_rollout.errors import ConfigurationError, StorageError
+from llama_rollout.mcp_server import bundled_snapshot
+from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +121,6 @@ class EmbeddedStack:
         hub_repos: dict[str, Path] | None = None,
         mcp_snapshot: str | None = None,
     ) -> None:
-        from llama_rollout.mcp_server import bundled_snapshot
-
         self.root = usable_folder(root, "state", "LLAMA_ROLLOUT_STATE_DIR") if root else state_dir()
         self.mcp_snapshot = mcp_snapshot or bundled_snapshot()
         self._hub_repos = hub_repos
@@ -195,9 +196,6 @@ class EmbeddedStack:
 
     def _s3_healthy(self) -> bool:
         """A signed HEAD of the bucket with the stack's key: up, provisioned and serving."""
-        from llama_rollout.errors import StorageError
-        from llama_rollout.weights.connection import DataConnection
-
         if not self.credentials_file.exists():
             return False
         try:
@@ -209,8 +207,6 @@ class EmbeddedStack:
 
     def hub_repos(self) -> dict[str, Path]:
         if self._hub_repos is None:
-            from llama_rollout.embedded.bundled_model import ensure_bundled_model
-
             self._hub_repos = {BUNDLED_REPO: ensure_bundled_model(cache_dir())}
         return self._hub_repos
 

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 TITLE = "Tool use through Llama Stack"
 
 
-def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
+def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     """Evaluate the model behind Llama Stack; write ``results.jsonl``, ``report.html`` and
     ``summary.md`` to ``output_dir``.
 
@@ -100,9 +100,9 @@ def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
 
 
-def evaluate_step(request: EvaluationRequest, output_dir: Path) -> Evaluation:
+def evaluate(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     """Evaluate, then record the files beside the model and the scores on its version."""
-    evaluation = evaluate(request, output_dir)
+    evaluation = run_evaluation(request, output_dir)
     recording = request.recording
     if recording.model_uri:
         connection = DataConnection.from_env(name=recording.data_connection)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.kube import Kube, api_client
 from llama_rollout.mcp_server import health
 from llama_rollout.mcp_server.cluster import ClusterSource, KubeCluster, SnapshotCluster
 
@@ -163,8 +164,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.snapshot:
         source: ClusterSource = SnapshotCluster(args.snapshot)
     else:
-        from llama_rollout.kube import Kube, api_client
-
         source = KubeCluster(Kube(api_client(args.kubeconfig)))
     logger.info("serving %s on http://%s:%d/mcp", json.dumps(source.info()), args.host, args.port)
     uvicorn.run(

@@ -51,9 +51,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llama_rollout.bounds import MCP, S3_PROBE
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import ConfigurationError, StorageError, first_line
-from llama_rollout.publish.olsconfig import MCP_FEATURE_GATE, Provider, Publication
+from llama_rollout.kube import Kube, api_client
+from llama_rollout.publish import embedded
+from llama_rollout.publish.olsconfig import (
+    API_VERSION,
+    KIND,
+    MCP_FEATURE_GATE,
+    NAME,
+    Provider,
+    Publication,
+)
+from llama_rollout.stack.health import mcp_tool_definitions
 from llama_rollout.targets import Target
+from llama_rollout.weights.connection import DataConnection, storage_error
+from llama_rollout.weights.manifest import split_s3_uri
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -245,9 +258,6 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from llama_rollout.weights.connection import storage_error
-    from llama_rollout.weights.manifest import split_s3_uri
-
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:
@@ -283,18 +293,12 @@ def load_tokenizer(connection: Any, model_uri: str) -> Tokenizer:
 
 def current_spec(target: Target) -> dict[str, Any]:
     """OLSConfig ``cluster``'s spec as it is now on ``target`` (empty when there is none)."""
-    from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME
-
     if target is Target.LOCAL:
-        from llama_rollout.embedded.stack import EmbeddedStack
-        from llama_rollout.publish import embedded
-
         spec = embedded.read(embedded.olsconfig_file(EmbeddedStack().root)).get("spec") or {}
         # A laptop has no OpenShift for Lightspeed's MCP server to read, nor its documentation
         # service: unless the file says otherwise, neither is counted.
         ols = {"introspectionEnabled": False, "byokRAGOnly": True, **(spec.get("ols") or {})}
         return {**spec, "ols": ols}
-    from llama_rollout.kube import Kube, api_client
 
     return (Kube(api_client()).get(API_VERSION, KIND, NAME) or {}).get("spec") or {}
 
@@ -319,8 +323,6 @@ def check_before_publishing(
     if not model_uri:
         logger.warning("Lightspeed's prompt budget not checked: the publish step has no model_uri")
         return None
-    from llama_rollout.stack.health import mcp_tool_definitions
-    from llama_rollout.weights.connection import DataConnection
 
     server = publication.mcp_server
     definitions = mcp_tool_definitions(server.url, timeout=MCP.read) if server else []

@@ -12,6 +12,7 @@ previous OLSConfig in place, as a cluster run restores it.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,12 +22,17 @@ from typing import Any
 import yaml
 
 from llama_rollout.bounds import VLLM
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.schemas import check_against, load_crd
 from llama_rollout.publish import olsconfig
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, Publication
+from llama_rollout.publish.record import record_on_version, write_files
+from llama_rollout.publish.request import NO_AUTH_CREDENTIAL, Outcome, PublishRequest
 from llama_rollout.redaction import excerpt
+
+logger = logging.getLogger(__name__)
 
 CRD_FILE = Path(__file__).resolve().parent.parent / "embedded" / "ols.openshift.io_olsconfigs.yaml"
 READINESS_QUESTION = "Hello there!"  # what Lightspeed's /readiness sends its default model
@@ -117,7 +123,7 @@ def check_provider(provider: olsconfig.Provider, credential: str) -> str:
         ) from None
 
 
-def publish(path: Path, publication: Publication, *, credential: str) -> EmbeddedPublication:
+def write_provider(path: Path, publication: Publication, *, credential: str) -> EmbeddedPublication:
     """Merge, validate, check, then write the embedded OLSConfig at ``path``."""
     before = read(path)
     definition = crd()
@@ -138,3 +144,28 @@ def _write_atomically(path: Path, obj: dict[str, Any]) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
         yaml.safe_dump(obj, out, sort_keys=False)
     os.replace(out.name, path)
+
+
+def publish(request: PublishRequest, output_dir: Path) -> Outcome:
+    """The publish step on the embedded stack: the provider merged into the stack's OLSConfig
+    file, checked as Lightspeed would, and recorded on the ModelVersion."""
+    publication = request.publication()
+    path = olsconfig_file(EmbeddedStack().root)
+    done = write_provider(path, publication, credential=NO_AUTH_CREDENTIAL)
+    files = write_files(output_dir, done.before, done.after)
+    summary = olsconfig.summary_line(publication)
+    logger.info(
+        "embedded OLSConfig (%s): %s (%s)",
+        path,
+        summary,
+        "written" if done.changed else "already so",
+    )
+    logger.info(
+        "provider %s answered Lightspeed's readiness question: %r",
+        publication.provider.name,
+        done.answer[:80],
+    )
+    record_on_version(
+        request, publication, serving_name=request.serving_name or request.serving_model
+    )
+    return Outcome(summary, done.changed, files, answer=done.answer)

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llama_rollout.bounds import VLLM_PROBE
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
-from llama_rollout.publish import olsconfig
-from llama_rollout.registry.publications import LiveVersion
+from llama_rollout.kube import Kube, api_client, current_namespace
+from llama_rollout.publish import embedded, lightspeed, olsconfig, rollout
+from llama_rollout.registry import connect
+from llama_rollout.registry.endpoint import service_account_token
+from llama_rollout.registry.publications import LiveVersion, live_version
 from llama_rollout.targets import Target
 
 if TYPE_CHECKING:
@@ -110,8 +114,6 @@ def olsconfig_problem(spec: dict, live: LiveVersion) -> str | None:
 
 def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
     """What is wrong with the live version on the embedded stack."""
-    from llama_rollout.publish import embedded
-
     problems = [endpoint_problem(live.record.url, live.record.model)]
     problems.append(
         olsconfig_problem(embedded.read(embedded.olsconfig_file(state_root))["spec"], live)
@@ -121,8 +123,6 @@ def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
 
 def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) -> list[str]:
     """What is wrong with the live version on the cluster."""
-    from llama_rollout.publish import lightspeed, rollout
-
     problems: list[str | None] = []
     name = live.record.serving_name
     isvc = kube.get("serving.kserve.io/v1beta1", "InferenceService", name, namespace)
@@ -163,21 +163,14 @@ def compare(
     """Compare the source's revision with the live version, and check its health."""
     if force:
         return verdict(None, revision, provider, force=True, problems=[])
-    from llama_rollout.registry import connect
-    from llama_rollout.registry.endpoint import service_account_token
-    from llama_rollout.registry.publications import live_version
 
     client = connect(registry.endpoint())
     live = live_version(client, model_name)
     problems: list[str] = []
     if live is not None and live.revision == revision:
         if target is Target.LOCAL:
-            from llama_rollout.embedded.stack import EmbeddedStack
-
             problems = check_embedded(live, EmbeddedStack().root)
         else:
-            from llama_rollout.kube import Kube, api_client, current_namespace
-
             problems = check_cluster(
                 live,
                 namespace or current_namespace(),

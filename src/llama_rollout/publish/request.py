@@ -6,6 +6,8 @@ of the pipeline, under the pipeline's name where it differs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +22,8 @@ from llama_rollout.targets import DeployNamespace
 from llama_rollout.weights.connection import DataConnectionName
 
 MCP_SERVER_NAME = "cluster-health"
+# The provider Secret's apitoken when the endpoint takes no token (the CRD requires one).
+NO_AUTH_CREDENTIAL = "no-auth-required"
 MAX_TOKENS = 10_485_760
 
 
@@ -140,3 +144,14 @@ class PublishRequest(BaseModel):
             McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
         )
         return Publication(provider, make_default=self.make_default, mcp_server=server)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the step published, and the files that show it."""
+
+    summary: str
+    changed: bool
+    files: dict[str, Path]
+    retired: tuple[str, ...] = ()
+    answer: str = ""

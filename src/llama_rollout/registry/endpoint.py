@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, RegistryError
 from llama_rollout.http_urls import check_http_url
+from llama_rollout.kube import Kube, api_client
 from llama_rollout.step_parameters import parameter
 from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
 
@@ -172,8 +173,6 @@ def resolve_endpoint(
             "(or registry_url to its REST URL)",
         )
     if kube is None:
-        from llama_rollout.kube import Kube, api_client
-
         kube = Kube(api_client())
     return endpoint_for(
         find_registry(kube, registry_name, registry_namespace or DEFAULT_REGISTRIES_NAMESPACE)

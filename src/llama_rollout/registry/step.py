@@ -11,7 +11,7 @@ from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.manifest import read_manifest, split_s3_uri
 
 
-def register_step(request: RegistrationRequest) -> RegisteredVersion:
+def register(request: RegistrationRequest) -> RegisteredVersion:
     """Register the mirror at ``model_uri`` (it must have its manifest) as a version.
 
     Raises:

@@ -24,9 +24,10 @@ from pathlib import Path
 from llama_rollout import registry, weights
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
-from llama_rollout.errors import IntegrityError, RolloutError
+from llama_rollout.errors import IncompleteModelError, IntegrityError, RolloutError
 from llama_rollout.serving import tool_calling
 from llama_rollout.serving.request import ServedModel, ServingRequest
+from llama_rollout.weights.bucket import read_object_into
 from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
@@ -88,16 +89,18 @@ def stage_model(connection: DataConnection, model_uri: str, root: Path | None = 
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        digest = hashlib.sha256()
-        body = client.get_object(Bucket=bucket, Key=prefix + entry.path)["Body"]
         with partial.open("wb") as out:
-            for chunk in body.iter_chunks(1024 * 1024):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != entry.sha256:
+            read = read_object_into(connection, client, prefix + entry.path, out, bucket=bucket)
+        if read is None:
+            partial.unlink()
+            raise IncompleteModelError(
+                f"{model_uri}{entry.path} is in the manifest but not in S3",
+                hint="the mirror was changed after it was written; run the mirror step again",
+            )
+        if read[0] != entry.sha256:
             partial.unlink()
             raise IntegrityError(
-                f"{model_uri}{entry.path}: sha256 {digest.hexdigest()} does not match the manifest's {entry.sha256}",
+                f"{model_uri}{entry.path}: sha256 {read[0]} does not match the manifest's {entry.sha256}",
                 hint="the copy in S3 is corrupt; run the mirror step again",
             )
         partial.replace(path)

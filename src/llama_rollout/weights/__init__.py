@@ -17,16 +17,10 @@ from llama_rollout.weights.manifest import (
     split_s3_uri,
 )
 from llama_rollout.weights.mirror import mirror
+from llama_rollout.weights.model_files import ResolvedSource, SourceFile, SourceSpec
 from llama_rollout.weights.plan import MirroredModel, MirrorSettings, model_prefix, part_size_for
 from llama_rollout.weights.reader import SourceReader
-from llama_rollout.weights.source import (
-    ResolvedSource,
-    SourceFile,
-    SourceSpec,
-    check_model_name,
-    parse_source_uri,
-    resolve,
-)
+from llama_rollout.weights.source import check_model_name, parse_source_uri, resolve
 
 __all__ = [
     "MANIFEST_NAME",

@@ -12,14 +12,14 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from llama_rollout.bounds import S3_TRANSFER
 from llama_rollout.errors import StorageError
 from llama_rollout.weights.connection import DataConnection, s3_failure, storage_error
 from llama_rollout.weights.manifest import MANIFEST_NAME, Manifest
+from llama_rollout.weights.model_files import SourceFile
 from llama_rollout.weights.plan import MirrorSettings
-from llama_rollout.weights.source import SourceFile
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -116,24 +116,7 @@ class ModelBucket:
     def stored_sha256(self, path: str, *, chunk: int = 8 * 1024 * 1024) -> tuple[str, int] | None:
         """The sha256 and size of the bytes S3 holds for ``path``, read back in full; None when
         there is no such object. Metadata says what was written; this says what is there."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        key = self.key_of(path)
-        try:
-            # Bounded in all up to its headers; its body, per read (a file's size over the
-            # link's speed fits no total).
-            body = self.short.get_object(Bucket=self.bucket, Key=key)["Body"]
-            digest, size = hashlib.sha256(), 0
-            for block in body.iter_chunks(chunk):
-                digest.update(block)
-                size += len(block)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            raise storage_error(exc, self.connection, key) from exc
-        except BotoCoreError as exc:
-            raise s3_failure(exc, self.connection, f"read {key}", S3_TRANSFER) from exc
-        return digest.hexdigest(), size
+        return read_object_into(self.connection, self.short, self.key_of(path), chunk=chunk)
 
     def put_file(self, file: SourceFile, body: bytes, sha256: str) -> None:
         """A file small enough for one request."""
@@ -169,6 +152,42 @@ class ModelBucket:
             ),
         )
         return digest
+
+
+def read_object_into(
+    connection: DataConnection,
+    client: S3Client,
+    key: str,
+    out: BinaryIO | None = None,
+    *,
+    bucket: str | None = None,
+    chunk: int = 8 * 1024 * 1024,
+) -> tuple[str, int] | None:
+    """Stream the object ``key`` of the data connection's bucket (or ``bucket``) into ``out``, or
+    only hash it: its sha256 and size; None when there is no such object. Bounded in all up to
+    its headers, its body per read (a file's size over the link's speed fits no total).
+
+    Raises:
+        StorageError: S3 refused (the message names the fix), or failed after its retries.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = bucket or connection.bucket
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        digest, size = hashlib.sha256(), 0
+        for block in body.iter_chunks(chunk):
+            digest.update(block)
+            size += len(block)
+            if out is not None:
+                out.write(block)
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND:
+            return None
+        raise storage_error(exc, connection, key, bucket=bucket) from exc
+    except BotoCoreError as exc:
+        raise s3_failure(exc, connection, f"read {key}", S3_TRANSFER) from exc
+    return digest.hexdigest(), size
 
 
 def error_code(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from llama_rollout import redaction
 from llama_rollout.bounds import CONNECT, S3_PROBE, S3_TRANSFER, Bound, EndpointSilent
+from llama_rollout.deadline import bound_botocore, deadline
 from llama_rollout.errors import (
     ConfigurationError,
     StorageError,
@@ -176,8 +177,6 @@ class DataConnection(BaseModel):
         import boto3
         from botocore.config import Config
 
-        from llama_rollout.deadline import bound_botocore
-
         config = Config(
             region_name=self.region,
             signature_version="s3v4",
@@ -251,8 +250,6 @@ def read_object(
         botocore's ClientError: any refusal but a missing object.
     """
     from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
-
-    from llama_rollout.deadline import deadline
 
     def timed_out(found: Any) -> Exception:
         return ReadTimeoutError(endpoint_url=connection.endpoint, error="no whole answer")

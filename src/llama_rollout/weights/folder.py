@@ -18,7 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from llama_rollout.errors import SourceError, SourceNotFoundError
-from llama_rollout.weights.source import (
+from llama_rollout.weights.model_files import (
     ResolvedSource,
     SourceFile,
     SourceSpec,

@@ -29,6 +29,7 @@ from llama_rollout.weights.bucket import ModelBucket
 from llama_rollout.weights.buffers import PartBuffers
 from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.manifest import Manifest, ManifestFile
+from llama_rollout.weights.model_files import ResolvedSource, SourceFile
 from llama_rollout.weights.plan import (
     MiB,
     MirroredModel,
@@ -37,7 +38,6 @@ from llama_rollout.weights.plan import (
     part_size_for,
 )
 from llama_rollout.weights.reader import SourceReader
-from llama_rollout.weights.source import ResolvedSource, SourceFile
 from llama_rollout.weights.stream import (
     ByteCount,
     Cancelled,

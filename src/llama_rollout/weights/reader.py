@@ -18,7 +18,8 @@ from urllib.parse import quote, urljoin, urlparse
 import urllib3
 
 from llama_rollout.errors import SourceError
-from llama_rollout.weights.source import ResolvedSource, SourceFile, hf_endpoint, hf_token
+from llama_rollout.weights.model_files import ResolvedSource, SourceFile
+from llama_rollout.weights.source import hf_endpoint, hf_token
 
 CHUNK_SIZE = 1024 * 1024
 MAX_REDIRECTS = 5

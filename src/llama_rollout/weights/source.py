@@ -12,83 +12,33 @@ Two kinds of source URI:
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from llama_rollout import redaction
 from llama_rollout.bounds import HUB_API, EndpointSilent
+from llama_rollout.deadline import deadline, httpx_timeout, watch_httpx
 from llama_rollout.errors import ConfigurationError, SourceError, SourceNotFoundError, first_line
 from llama_rollout.k8s_types import model_name_from, model_name_problem
+from llama_rollout.weights.folder import resolve_folder
 from llama_rollout.weights.inputs import endpoint_problem
+from llama_rollout.weights.model_files import (
+    ResolvedSource,
+    SourceFile,
+    SourceSpec,
+    select_serving_files,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
-# Repositories often carry the same weights twice (Meta's original checkpoint, .bin beside
-# .safetensors). vLLM reads safetensors, so the others would only cost transfer and storage.
-ALWAYS_SKIPPED = ("original/*", ".gitattributes")
-ALTERNATE_WEIGHT_FORMATS = ("*.bin", "*.pth", "*.pt", "*.h5", "*.msgpack", "*.ckpt", "*.gguf")
-
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _SOURCE_FORMS = "hf://ORG/REPO[@REVISION] or file:///ABSOLUTE/PATH"
 MAX_URI_LENGTH = 1024
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """A parsed source URI, before anything is looked up."""
-
-    kind: Literal["hf", "file"]
-    location: str
-    revision: str | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "hf":
-            return f"hf://{self.location}" + (f"@{self.revision}" if self.revision else "")
-        return f"file://{self.location}"
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of a model: its path in the repository and what it must hash to."""
-
-    path: str
-    size: int
-    sha256: str | None = None
-    git_blob_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ResolvedSource:
-    """A source pinned to one revision, with the files to mirror."""
-
-    spec: SourceSpec
-    revision: str
-    files: tuple[SourceFile, ...]
-    skipped: tuple[str, ...] = field(default=())
-
-    @property
-    def pinned_uri(self) -> str:
-        """The source URI with the revision it resolved to."""
-        if self.spec.kind == "hf":
-            return f"hf://{self.spec.location}@{self.revision}"
-        return str(self.spec)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    @property
-    def default_model_name(self) -> str:
-        """A valid model name from the repo or folder name (``SmolLM2-135M`` -> ``smollm2-135m``)."""
-        return model_name_from(self.spec.location.rstrip("/").rsplit("/", 1)[-1])
 
 
 def parse_source_uri(uri: str) -> SourceSpec:
@@ -157,24 +107,6 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def select_serving_files(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Split a repository's files into those vLLM needs and those it would never read.
-
-    Args:
-        paths: every file path in the repository.
-
-    Returns:
-        ``(kept, skipped)``, both in the input order.
-    """
-    has_safetensors = any(p.endswith(".safetensors") for p in paths)
-    patterns = ALWAYS_SKIPPED + (ALTERNATE_WEIGHT_FORMATS if has_safetensors else ())
-    kept: list[str] = []
-    skipped: list[str] = []
-    for path in paths:
-        (skipped if any(fnmatch.fnmatch(path, pat) for pat in patterns) else kept).append(path)
-    return kept, skipped
-
-
 HUB_HINT = "check HF_ENDPOINT and the network, or mirror from a file:// folder"
 
 
@@ -214,8 +146,6 @@ def resolve(spec: SourceSpec) -> ResolvedSource:
         SourceError: the hub could not be reached or answered with an error.
     """
     if spec.kind == "file":
-        from llama_rollout.weights.folder import resolve_folder
-
         return resolve_folder(spec)
     return _resolve_hub(spec)
 
@@ -229,8 +159,6 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
-
-    from llama_rollout.deadline import deadline, httpx_timeout, watch_httpx
 
     endpoint = hf_endpoint()
     api = HfApi(endpoint=endpoint, token=hf_token() or False)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
-from llama_rollout.weights.mirror import mirror
+from llama_rollout.weights.mirror import mirror as mirror_revision
+from llama_rollout.weights.model_files import SourceFile
 from llama_rollout.weights.plan import MirroredModel, MirrorSettings, check_base_prefix
-from llama_rollout.weights.source import SourceFile, check_model_name, parse_source_uri, resolve
+from llama_rollout.weights.source import check_model_name, parse_source_uri
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ResolvedModel:
         return len(self.files)
 
 
-def resolve_step(source_uri: str, model_name: str = "") -> ResolvedModel:
+def resolve(source_uri: str, model_name: str = "") -> ResolvedModel:
     """Pin ``source_uri`` to its revision; the model's name is checked first, or derived.
 
     Raises:
@@ -42,7 +44,7 @@ def resolve_step(source_uri: str, model_name: str = "") -> ResolvedModel:
     """
     if model_name:  # checked first, before any later step writes it anywhere
         check_model_name(model_name)
-    resolved = resolve(parse_source_uri(source_uri))
+    resolved = source.resolve(parse_source_uri(source_uri))
     return ResolvedModel(
         resolved.pinned_uri,
         resolved.revision,
@@ -52,7 +54,7 @@ def resolve_step(source_uri: str, model_name: str = "") -> ResolvedModel:
     )
 
 
-def mirror_step(
+def mirror(
     pinned_uri: str,
     model_name: str,
     s3_prefix: str = "models",
@@ -68,8 +70,8 @@ def mirror_step(
     check_model_name(model_name)
     check_base_prefix(s3_prefix)
     connection = connection or DataConnection.from_env()
-    resolved = resolve(parse_source_uri(pinned_uri))
-    return mirror(
+    resolved = source.resolve(parse_source_uri(pinned_uri))
+    return mirror_revision(
         resolved,
         connection,
         model_name=model_name,

@@ -21,9 +21,9 @@ import urllib3.exceptions
 
 from llama_rollout.errors import IntegrityError, SourceError, StorageError
 from llama_rollout.weights.buffers import PartBuffers
+from llama_rollout.weights.model_files import SourceFile
 from llama_rollout.weights.plan import MirrorSettings
 from llama_rollout.weights.reader import HubStatusError, SourceReader
-from llama_rollout.weights.source import SourceFile
 
 if TYPE_CHECKING:
     from hashlib import _Hash

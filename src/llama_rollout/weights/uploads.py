@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from llama_rollout.errors import StorageError
 from llama_rollout.weights.bucket import ModelBucket, error_code
-from llama_rollout.weights.source import SourceFile
+from llama_rollout.weights.model_files import SourceFile
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef

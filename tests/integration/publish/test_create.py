@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from llama_rollout.publish.lightspeed import PublishError
-from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.publish.openshift import publish as publish_on_openshift
 from tests.integration.publish.conftest import LIGHTSPEED_NS, REVISION_A, ROOT, install, request_for
 
 pytestmark = pytest.mark.integration

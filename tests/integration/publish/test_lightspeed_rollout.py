@@ -19,7 +19,7 @@ from llama_rollout.bounds import Bound
 from llama_rollout.publish import lease, live, rollout
 from llama_rollout.publish.lightspeed import PublishError
 from llama_rollout.publish.olsconfig import Provider
-from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.publish.openshift import publish as publish_on_openshift
 from tests.integration.publish.conftest import (
     LIGHTSPEED_NS,
     NS,
@@ -140,7 +140,7 @@ def test_a_console_plugin_never_ready_neither_fails_nor_redeploys(
     fake, kube, _, _, operator = cluster
     assert not operator.console_plugin_ready, "the console plugin stays starting for good"
     serve_version(fake, REVISION_A)
-    with caplog.at_level(logging.INFO, logger="llama_rollout.publish"):
+    with caplog.at_level(logging.INFO, logger="llama_rollout"):
         publish(cluster, versions, tmp_path)
     assert fake.get("olsconfigs", "cluster")["status"]["overallStatus"] == "NotReady"
     assert "ConsolePluginReady (Progressing)" in caplog.text, "reported, not failed on"
@@ -156,7 +156,7 @@ def test_a_starting_app_server_pod_is_not_a_failure(cluster, versions, tmp_path,
     fake, _, lightspeed, _, operator = cluster
     operator.console_plugin_ready = True
     operator.old_pod_serves = False  # ApiReady False while the new pod starts, with diagnostics
-    with caplog.at_level(logging.INFO, logger="llama_rollout.publish"):
+    with caplog.at_level(logging.INFO, logger="llama_rollout"):
         publish(cluster, versions, tmp_path)
     assert "starting: lightspeed-app-server-" in caplog.text and "ContainerCreating" in caplog.text
     assert [a["provider"] for a in lightspeed.asked] == ["llamastack"]
@@ -304,7 +304,7 @@ def test_without_the_shipped_network_policy_the_question_times_out_and_is_restor
     # A refused connection is a connect timeout (10 s), asked a few times within the step's
     # deadline; a short bound on the answer keeps an admitted question short.
     bound = Bound(read=2)
-    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    monkeypatch.setattr("llama_rollout.publish.question.LIGHTSPEED_QUERY", bound)
     started = time.monotonic()
     with pytest.raises(PublishError, match="restored to its previous spec") as failed:
         publish(cluster, versions, tmp_path / "refused")
@@ -326,11 +326,12 @@ def test_a_connection_reset_after_the_rollout_is_asked_again_a_few_times(
     # The old pod, terminating behind the Service, can reset the first connection after the
     # rollout: asked again (at most UNREACHABLE_ATTEMPTS in all), then restored.
     from llama_rollout.publish import lightspeed as publish_lightspeed
+    from llama_rollout.publish import question
 
     fake, _, _, _, operator = cluster
     operator.console_plugin_ready = True
     monkeypatch.setattr(publish_lightspeed, "OLD_CONFIGURATION_RETRY", 0.1)
-    real, calls = publish_lightspeed.request_json, []
+    real, calls = question.request_json, []
 
     def reset_first(method, url, *args, **kwargs):
         calls.append(url)
@@ -338,7 +339,7 @@ def test_a_connection_reset_after_the_rollout_is_asked_again_a_few_times(
             raise kwargs["unreachable"](f"Lightspeed is unreachable at {url}: Connection reset")
         return real(method, url, *args, **kwargs)
 
-    monkeypatch.setattr(publish_lightspeed, "request_json", reset_first)
+    monkeypatch.setattr(question, "request_json", reset_first)
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
     if resets < publish_lightspeed.UNREACHABLE_ATTEMPTS:
         assert publish(cluster, versions, tmp_path).answer == f"{MODEL} answers."

@@ -21,7 +21,7 @@ from llama_rollout.kube import KubeError
 from llama_rollout.publish import lease, live
 from llama_rollout.publish.lightspeed import LightspeedMissing, PublishError
 from llama_rollout.publish.olsconfig import McpShape
-from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.publish.openshift import publish as publish_on_openshift
 from llama_rollout.registry.publications import PUBLISHED, REMOVED, RETIRED, published_versions
 from tests.integration.publish.conftest import (
     LIGHTSPEED_NS,

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 
 from llama_rollout.bounds import Bound
 from llama_rollout.publish.lightspeed import PublishError
-from llama_rollout.publish.versions import publish_on_openshift
+from llama_rollout.publish.openshift import publish as publish_on_openshift
 from llama_rollout.stack.objects import stack_objects
 from llama_rollout.stack.step import StackRequest
 from tests.integration.publish.conftest import (
@@ -78,7 +78,7 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
     request = request_for(REVISION_A, versions[0], url)  # publishes with endpoint=llama-stack
     # A refused provider never answers: a short bound on the step's question keeps the test short.
     bound = Bound(read=3)
-    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    monkeypatch.setattr("llama_rollout.publish.question.LIGHTSPEED_QUERY", bound)
     with Edge(fake, app_server, stack_pod, Port(LLAMA_STACK_PORT), stack_url) as edge:
         lightspeed.upstreams[f"{request.llama_stack_url}/v1"] = f"{edge.url}/v1"
         if endpoint == "llama-stack":
@@ -114,7 +114,7 @@ def test_a_provider_lightspeed_cannot_reach_is_a_502_that_says_where_to_look(
     app_server = Pod(LIGHTSPEED_NS, dict(template["labels"]))
     request = request_for(REVISION_A, versions[0], url)
     lightspeed.provider_connect_timeout = 1.0
-    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", Bound(read=30))
+    monkeypatch.setattr("llama_rollout.publish.question.LIGHTSPEED_QUERY", Bound(read=30))
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
     with Edge(fake, app_server, stack_pod, Port(LLAMA_STACK_PORT), stack_url) as edge:
         lightspeed.upstreams[f"{request.llama_stack_url}/v1"] = f"{edge.url}/v1"
@@ -165,7 +165,7 @@ def test_lightspeed_reaches_vllm_only_when_the_serving_project_admits_it(
     predictor = Pod(NS, {"serving.kserve.io/inferenceservice": request.serving_name,
                          "component": "predictor"})  # fmt: skip
     bound = Bound(read=3)
-    monkeypatch.setattr("llama_rollout.publish.lightspeed.LIGHTSPEED_QUERY", bound)
+    monkeypatch.setattr("llama_rollout.publish.question.LIGHTSPEED_QUERY", bound)
     with Edge(fake, app_server, predictor, Port(8443, "https"), vllm_url) as edge:
         lightspeed.upstreams[request.serving_url] = f"{edge.url}/v1"
         if admitted:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from llama_rollout.errors import RegistryError
-from llama_rollout.publish.step import record_on_version
+from llama_rollout.publish.record import record_on_version
 from llama_rollout.registry.publications import published_versions
 from tests.integration.publish.conftest import REVISION_A, REVISION_B, request_for
 from tests.operator_policies import routers_only_policy

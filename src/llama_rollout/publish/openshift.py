@@ -20,13 +20,9 @@ from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
-from llama_rollout.publish.request import PublishRequest
-from llama_rollout.publish.step import (
-    NO_AUTH_CREDENTIAL,
-    Outcome,
-    record_on_version,
-    write_files,
-)
+from llama_rollout.publish.record import record_on_version, write_files
+from llama_rollout.publish.request import NO_AUTH_CREDENTIAL, Outcome, PublishRequest
+from llama_rollout.registry.endpoint import service_account_token
 from llama_rollout.registry.publications import (
     PUBLISHED,
     REMOVED,
@@ -92,12 +88,11 @@ def retire_replaced(
     return tuple(removed)
 
 
-def publish_on_openshift(
+def publish(
     request: PublishRequest, output_dir: Path, *, kube: Kube | None = None, token: str | None = None
 ) -> Outcome:
-    """Publish on the cluster under the Lease; the outcome and its files."""
-    from llama_rollout.registry.endpoint import service_account_token
-
+    """The publish step on OpenShift: published under the Lease, the replaced versions
+    retired; the outcome and its files."""
     kube = kube or Kube(api_client())
     namespace = request.namespace or current_namespace()
     publication = request.publication()
