@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import subprocess
@@ -102,3 +103,22 @@ def test_each_library_module_has_one_concern_of_at_most_400_lines():
         if (n := len(path.read_text().splitlines())) > 400
     }
     assert long == {}, "split these along their seams"
+
+
+def test_the_package_imports_its_own_modules_at_the_top():
+    """An import of the project's own module inside a function hides a cycle; the CLI's
+    commands alone import lazily, so that --help does not load kfp and the clients."""
+    lazy = {ROOT / "src" / "llama_rollout" / "cli" / "commands.py"}
+    inside = []
+    for path in (ROOT / "src" / "llama_rollout").rglob("*.py"):
+        if path in lazy:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                inside += [
+                    f"{path.relative_to(ROOT)}:{inner.lineno}"
+                    for inner in ast.walk(node)
+                    if isinstance(inner, ast.ImportFrom)
+                    and (inner.module or "").startswith("llama_rollout")
+                ]
+    assert inside == []
