@@ -9,9 +9,9 @@ from llama_rollout.registry.endpoint import (
     resolve_endpoint,
     service_account_token,
 )
+from llama_rollout.registry.request import RegisteredVersion
 from llama_rollout.registry.versions import (
     Provenance,
-    RegisteredVersion,
     client_errors,
     connect,
     latest_version,

@@ -1,6 +1,9 @@
-"""The registry stage's request: the register step's parameters, declared once."""
+"""The registry stage's request and result: the register step's parameters, declared once,
+and the ids of the version it registered."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +28,14 @@ class RegistrationRequest(BaseModel):
     # The pipeline's (empty: the environment's DATA_CONNECTION_NAME, for the CLI).
     data_connection: DataConnectionName
     registry: RegistryReference = Field(default_factory=RegistryReference)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """The registry ids of one model version."""
+
+    registered_model_id: str
+    model_version_id: str
+    model_version_name: str
+    model_artifact_id: str
+    created: bool

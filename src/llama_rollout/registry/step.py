@@ -5,8 +5,8 @@ The same code on both targets: the registry is found by name on a cluster, or gi
 
 from __future__ import annotations
 
-from llama_rollout.registry.request import RegistrationRequest
-from llama_rollout.registry.versions import Provenance, RegisteredVersion, connect, register_version
+from llama_rollout.registry.request import RegisteredVersion, RegistrationRequest
+from llama_rollout.registry.versions import Provenance, connect, register_version
 from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.manifest import read_manifest, split_s3_uri
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from llama_rollout.bounds import REGISTRY
 from llama_rollout.errors import RegistryError, first_line
 from llama_rollout.registry.endpoint import RegistryEndpoint
+from llama_rollout.registry.request import RegisteredVersion
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -38,17 +39,6 @@ VERSION_NAME_LENGTH = 12
 # Two runs registering at once: the loser's create answers 409, and it reads the winner's back.
 CONFLICT_ATTEMPTS = 5
 CONFLICT_PAUSE = 0.2
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    """The registry ids of one model version."""
-
-    registered_model_id: str
-    model_version_id: str
-    model_version_name: str
-    model_artifact_id: str
-    created: bool
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.config import model_id, stack_config
-from llama_rollout.stack.request import StackRequest
+from llama_rollout.stack.request import StackReport, StackRequest
 from llama_rollout.stack.settings import PORT
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _serves(url: str, wanted: str) -> bool:
     return processes.http_ok(f"{url}/v1/health") and wanted in stack_health.listed_models(url)
 
 
-def serve(request: StackRequest) -> stack_health.StackReport:
+def serve(request: StackRequest) -> StackReport:
     """The Llama Stack step on the embedded stack: start or reuse it, then prove the chain."""
     stack = EmbeddedStack()
     url = ensure_stack(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound, EndpointSilent
@@ -22,6 +21,7 @@ from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.json_http import request_json
 from llama_rollout.redaction import excerpt
 from llama_rollout.stack.config import check_version
+from llama_rollout.stack.request import StackReport
 
 logger = logging.getLogger(__name__)
 
@@ -30,21 +30,6 @@ MCP_LABEL = "cluster-health"
 
 class StackLinkError(RolloutError):
     """A link of the chain (Llama Stack, vLLM, MCP) is broken; the message says which."""
-
-
-@dataclass(frozen=True)
-class StackReport:
-    url: str
-    version: str
-    model_id: str
-    mcp_url: str = ""
-    mcp_tools: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "llama_stack": {"url": self.url, "version": self.version, "model_id": self.model_id},
-            "mcp": {"url": self.mcp_url, "tools": self.mcp_tools},
-        }
 
 
 def _request(

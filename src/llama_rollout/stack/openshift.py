@@ -26,10 +26,10 @@ from llama_rollout.kube import (
     watch_until,
 )
 from llama_rollout.stack.config import model_id
-from llama_rollout.stack.health import StackReport, verify_chain
+from llama_rollout.stack.health import verify_chain
 from llama_rollout.stack.objects import service_url, stack_objects
 from llama_rollout.stack.readiness import deployment_readiness, llsd_readiness
-from llama_rollout.stack.request import StackRequest
+from llama_rollout.stack.request import StackReport, StackRequest
 from llama_rollout.stack.settings import (
     ALLOWED_FROM_FIELD,
     CONFIG_YAML_OPERATOR_FIELDS,

@@ -1,4 +1,5 @@
-"""The Llama Stack stage's request: the step's parameters, declared once.
+"""The Llama Stack stage's request and result: the step's parameters, declared once, and the
+chain it proved.
 
 Each field is a parameter of the ``deploy_llama_stack`` component, and (unless an earlier step
 gives it) of the pipeline, under the pipeline's name where it differs.
@@ -6,7 +7,8 @@ gives it) of the pipeline, under the pipeline's name where it differs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -123,3 +125,18 @@ class StackRequest(BaseModel):
             storage_size=self.storage_size,
             allowed_namespaces=admitted,
         )
+
+
+@dataclass(frozen=True)
+class StackReport:
+    url: str
+    version: str
+    model_id: str
+    mcp_url: str = ""
+    mcp_tools: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "llama_stack": {"url": self.url, "version": self.version, "model_id": self.model_id},
+            "mcp": {"url": self.mcp_url, "tools": self.mcp_tools},
+        }

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llama_rollout.stack import embedded, openshift
-from llama_rollout.stack.health import StackReport
-from llama_rollout.stack.request import StackRequest
+from llama_rollout.stack.request import StackReport, StackRequest
 from llama_rollout.targets import Target
 
 SERVE: dict[Target, Callable[[StackRequest], StackReport]] = {

@@ -1,4 +1,5 @@
-"""The weights stage's requests: the resolve and mirror steps' parameters, declared once.
+"""The weights stage's requests: the resolve and mirror steps' parameters, declared once, and
+the resolve step's result (the mirror's, ``MirroredModel``, is the mirror's own, in ``plan``).
 
 Each field is a parameter of the step's component, and (unless an earlier step gives it) of
 the pipeline, under the pipeline's name where it differs.
@@ -6,12 +7,15 @@ the pipeline, under the pipeline's name where it differs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from llama_rollout.publish.request import LightspeedProvider
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.step_parameters import parameter
 from llama_rollout.targets import DeployNamespace
+from llama_rollout.weights.model_files import SourceFile
 
 
 class ResolveRequest(BaseModel):
@@ -56,3 +60,22 @@ class HubAccess(BaseModel):
         "hf-token",
         description="name of a Secret with key ``HF_TOKEN`` (may be empty for public repos).",
     )
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A source pinned to a revision, and the name the model goes by everywhere."""
+
+    pinned_uri: str
+    revision: str
+    model_name: str
+    files: tuple[SourceFile, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)

@@ -6,33 +6,12 @@ connection keys in the environment, which the embedded stack sets as the cluster
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from llama_rollout.weights import source
 from llama_rollout.weights.connection import DataConnection
 from llama_rollout.weights.mirror import mirror as mirror_revision
-from llama_rollout.weights.model_files import SourceFile
 from llama_rollout.weights.plan import MirroredModel, MirrorSettings, check_base_prefix
+from llama_rollout.weights.request import ResolvedModel
 from llama_rollout.weights.source import check_model_name, parse_source_uri
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """A source pinned to a revision, and the name the model goes by everywhere."""
-
-    pinned_uri: str
-    revision: str
-    model_name: str
-    files: tuple[SourceFile, ...]
-    skipped: tuple[str, ...]
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    @property
-    def file_count(self) -> int:
-        return len(self.files)
 
 
 def resolve(source_uri: str, model_name: str = "") -> ResolvedModel:
