@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import annotated_types
@@ -76,16 +76,7 @@ def parameters(model: type[BaseModel]) -> dict[str, Parameter]:
         kind = field.annotation
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             for inner in parameters(kind).values():
-                found[inner.component] = Parameter(
-                    (name, *inner.path),
-                    inner.component,
-                    inner.pipeline,
-                    inner.annotation,
-                    inner.default,
-                    inner.description,
-                    inner.low,
-                    inner.high,
-                )
+                found[inner.component] = replace(inner, path=(name, *inner.path))
             continue
         if not extra.get(_MARK):
             continue  # a setting of the stage's own, not a step parameter
