@@ -49,7 +49,6 @@ def deploy_llama_stack(
     report = serve(Target.parse(target), request)
     name = request.deployment_name(Target.parse(target))
     journal.note(
-        journal.Step.DEPLOY_LLAMA_STACK,
         journal.DeployLlamaStackNote(
             url=report.url,
             version=report.version,

@@ -57,7 +57,6 @@ def deploy_model_server(
     configure_step_logging()
     served = serve(Target.parse(target), request_from(ServingRequest, arguments))
     journal.note(
-        journal.Step.DEPLOY_MODEL_SERVER,
         journal.DeployModelServerNote(
             serving_url=served.url, serving_model=served.model, serving_name=served.name
         ),

@@ -91,7 +91,6 @@ def evaluate(
         shutil.copyfile(evaluation.files[name], artifact.path)
     measured = {k: v for k, v in evaluation.metrics.items() if not math.isnan(v)}
     journal.note(
-        journal.Step.EVALUATE,
         journal.EvaluateNote(
             passed=evaluation.passed,
             missed=list(evaluation.missed),

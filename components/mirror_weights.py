@@ -58,7 +58,6 @@ def mirror_weights(
     mirror_metrics.log_metric("files", len(mirrored.manifest.files))
     mirror_metrics.log_metric("seconds", round(time.monotonic() - started, 2))
     journal.note(
-        journal.Step.MIRROR_WEIGHTS,
         journal.MirrorWeightsNote(
             model_uri=mirrored.uri,
             files=len(mirrored.manifest.files),

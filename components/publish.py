@@ -80,7 +80,6 @@ def publish(
         f"# OLSConfig cluster after publishing\n\n```yaml\n{result}```\n"
     )
     journal.note(
-        journal.Step.PUBLISH,
         journal.PublishNote(
             summary=outcome.summary,
             changed=outcome.changed,

@@ -39,7 +39,6 @@ def register_model(
     configure_step_logging()
     registered = register(request_from(RegistrationRequest, arguments))
     journal.note(
-        journal.Step.REGISTER_MODEL,
         journal.RegisterModelNote(
             model_name=model_name,
             model_version_name=registered.model_version_name,

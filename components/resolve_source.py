@@ -65,7 +65,6 @@ def resolve_source(
         namespace=request.namespace,
     )
     journal.note(
-        journal.Step.RESOLVE_SOURCE,
         journal.ResolveSourceNote(
             pinned_uri=resolved.pinned_uri,
             revision=resolved.revision,

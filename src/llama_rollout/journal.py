@@ -174,16 +174,16 @@ def _storage_errors(connection: DataConnection, key: str, verb: str) -> Iterator
 
 
 def note(
-    step: Step,
     fields: Note,
     *,
     s3_prefix: str,
     run_id: str,
     connection: DataConnection | None = None,
 ) -> None:
-    """Write one step's outcome to the run's journal."""
-    if type(fields) is not NOTES.get(step):  # a writer's mistake, not the run's
-        raise TypeError(f"{type(fields).__name__} is not the note of step {str(step)!r}")
+    """Write one step's outcome to the run's journal, under the step its note is of."""
+    if type(fields) not in NOTES.values():  # a writer's mistake, not the run's
+        raise TypeError(f"{type(fields).__name__} is no step's note: give one of {list(NOTES)}")
+    step = fields.step
     connection = connection or DataConnection.from_env()
     key = _key(s3_prefix, run_id, step)
     # The JSON of the untyped notes, key for key: a reader of either version reads the other's.

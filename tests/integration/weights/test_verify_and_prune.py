@@ -67,7 +67,7 @@ def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_en
     client = s3_connection.client()
     # A run's journal beside the models, as old as the stopped mirror: it has no manifest, and
     # it is no mirror.
-    journal.note(journal.Step.RESOLVE_SOURCE, journal.ResolveSourceNote(changed=True),
+    journal.note(journal.ResolveSourceNote(changed=True),
                  s3_prefix="prune", run_id="run-1", connection=s3_connection)  # fmt: skip
     bucket = s3_connection.bucket
     stopped, running = f"prune/stopped/{R1}/", f"prune/running/{R2}/"

@@ -78,7 +78,7 @@ def run_on_cluster(tmp_path, run_id: str, state: str) -> tuple[dict, str]:
 )  # fmt: skip
 def test_the_cluster_s_states_with_an_empty_error(s3_connection, tmp_path, state, outcome, row):
     run_id = f"run-{uuid.uuid4().hex[:12]}"
-    journal.note(journal.Step.RESOLVE_SOURCE, RESOLVED, s3_prefix=PREFIX, run_id=run_id)
+    journal.note(RESOLVED, s3_prefix=PREFIX, run_id=run_id)
     record, markdown = run_on_cluster(tmp_path, run_id, state)
     assert (record["outcome"], record["state"]) == (outcome, state)
     assert record["notes"]["resolve source"]["pinned_uri"] == "hf://m@abc"
@@ -95,7 +95,7 @@ def test_a_published_run_on_a_cluster(s3_connection, tmp_path):
             fields = journal.EvaluateNote(passed=True, metrics={"task_success": 0.9})
         if step == "publish":
             fields = journal.PublishNote(summary="provider llamastack: model vllm/m")
-        journal.note(step, fields, s3_prefix=PREFIX, run_id=run_id)
+        journal.note(fields, s3_prefix=PREFIX, run_id=run_id)
     record, _ = run_on_cluster(tmp_path, run_id, "COMPLETE")
     assert record["outcome"] == "published"
     assert record["headline"] == "published to Lightspeed: provider llamastack: model vllm/m"
@@ -105,7 +105,7 @@ def test_a_published_run_on_a_cluster(s3_connection, tmp_path):
 def resolve_source(s3_prefix: str, run_id: str, changed: bool, fail: bool):
     from llama_rollout import journal
 
-    journal.note(journal.Step.RESOLVE_SOURCE, journal.ResolveSourceNote(
+    journal.note(journal.ResolveSourceNote(
         pinned_uri="hf://m@abc", changed=changed, reason="nothing changed: revision abc is live"),
         s3_prefix=s3_prefix, run_id=run_id)  # fmt: skip
     if fail:
