@@ -16,6 +16,7 @@ from llama_rollout.errors import invalid_settings
 from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.serving.request import EnableAuth, MaxModelLen
+from llama_rollout.serving.settings import MAX_MODEL_LEN
 from llama_rollout.stack.request import LightspeedEndpoint, McpUrl
 from llama_rollout.step_parameters import DAY, parameter
 from llama_rollout.targets import DeployNamespace
@@ -24,7 +25,6 @@ from llama_rollout.weights.connection import DataConnectionName
 MCP_SERVER_NAME = "cluster-health"
 # The provider Secret's apitoken when the endpoint takes no token (the CRD requires one).
 NO_AUTH_CREDENTIAL = "no-auth-required"
-MAX_TOKENS = 10_485_760
 
 
 # A DNS label: it names the provider's Secret (``<provider>-credentials``) too. The resolve
@@ -86,7 +86,7 @@ class PublishRequest(BaseModel):
     max_tokens: int = parameter(
         2048,
         ge=1,
-        le=MAX_TOKENS,
+        le=MAX_MODEL_LEN,  # a response fits in the largest context window
         pipeline="lightspeed_max_tokens",
         description="the model's maxTokensForResponse.",
     )
