@@ -52,6 +52,11 @@ def declared(component) -> dict:
 
 @pytest.mark.parametrize("component", DECLARED, ids=lambda c: c.name)
 def test_a_component_s_signature_is_its_request(component):
+    # The request the decorator describes is the one the pod builds.
+    request = request_of(component)
+    assert f"request_from({request.__name__}, arguments)" in inspect.getsource(
+        component.python_func
+    )
     signature = inspect.signature(component.python_func).parameters
     run = set(parameters(RunParameters))
     own = {name for name, p in signature.items() if "Output" in str(p.annotation)}
