@@ -24,6 +24,9 @@ def deploy_llama_stack(
     storage_size: str = "5Gi",
     timeout_seconds: int = 900,
     lightspeed_endpoint: str = "llama-stack",
+    lightspeed_service_account: str = "lightspeed-model-client",
+    workbench_service_account: str = "",
+    auditors: str = "llama-stack-auditors",
 ) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list, name=str):
     """Deploy Llama Stack against vLLM and check the chain Llama Stack -> vLLM and -> MCP.
 

@@ -34,6 +34,7 @@ def deploy_model_server(
     min_replicas: int = 1,
     max_replicas: int = 1,
     enable_auth: bool = False,
+    lightspeed_endpoint: str = "llama-stack",
     require_tool_calling: bool = True,
     timeout_seconds: int = 1800,
 ) -> NamedTuple("ModelServer", url=str, model=str, name=str):

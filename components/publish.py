@@ -26,6 +26,7 @@ def publish(
     endpoint: str = "llama-stack",
     serving_auth: bool = False,
     token_secret: str = "lightspeed-model-client-token",
+    service_account: str = "lightspeed-model-client",
     provider: str = "llamastack",
     make_default: bool = True,
     mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",

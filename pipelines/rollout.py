@@ -44,10 +44,9 @@ DATA_CONNECTION_KEYS = {
     )
 }
 HF_TOKEN_KEYS = {"HF_TOKEN": "HF_TOKEN"}
-# The steps that read the hub get the HF token; the ones that call Llama Stack through its
-# Service carry the label the operator's NetworkPolicy (RHOAI 2.x, upstream <= v0.7.0) admits.
+# The steps that read the hub get the HF token. The ones that call Llama Stack carry no label
+# for its NetworkPolicy: it admits the pipeline's namespace, and the stack its runner's token.
 READS_THE_HUB = (Step.RESOLVE_SOURCE, Step.MIRROR_WEIGHTS)
-CALLS_LLAMA_STACK = (Step.RESOLVE_SOURCE, Step.DEPLOY_LLAMA_STACK, Step.EVALUATE, Step.PUBLISH)
 
 
 def _rollout(**p: Any) -> None:
@@ -75,8 +74,6 @@ def _rollout(**p: Any) -> None:
         kubernetes.use_secret_as_env(
             tasks[step], secret_name=p["hf_token_secret"], secret_key_to_env=HF_TOKEN_KEYS
         )
-    for step in CALLS_LLAMA_STACK:
-        kubernetes.add_pod_label(tasks[step], "app.kubernetes.io/part-of", "llama-stack")
 
 
 def _wired(component: Any, p: dict, **given: Any) -> Any:
@@ -245,6 +242,9 @@ def rollout_pipeline(
     llama_stack_replicas: int = 1,
     llama_stack_storage_size: str = "5Gi",
     llama_stack_timeout_seconds: int = 900,
+    lightspeed_service_account: str = "lightspeed-model-client",
+    workbench_service_account: str = "",
+    llama_stack_auditors: str = "llama-stack-auditors",
     eval_dataset: str = "cluster-health",
     eval_cases: list = [],  # noqa: B006 - a KFP parameter default, never mutated
     eval_trials: int = 1,

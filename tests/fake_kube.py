@@ -117,6 +117,8 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 NO_GENERATION = {"metadata", "status", "apiVersion", "kind"}
+# Who a caller is when the fake enforces no RBAC (an admin kubeconfig's user).
+ADMIN = "system:admin"
 Key = tuple[str, str, str, str]  # (plural, namespace, name, group)
 Subscriber = Callable[[Key], None]
 
@@ -486,6 +488,8 @@ class FakeKube:
         SelfSubjectAccessReview, which every authenticated user may ask about itself (the
         ``system:basic-user`` ClusterRole, kubernetes plugin/pkg/auth/authorizer/rbac/
         bootstrappolicy/policy.go)."""
+        if (group, plural) == ("authentication.k8s.io", "selfsubjectreviews"):
+            return self._self_subject_review(request) if request.method == "POST" else None
         if (group, plural) not in (
             ("authentication.k8s.io", "tokenreviews"),
             ("authorization.k8s.io", "subjectaccessreviews"),
@@ -523,6 +527,18 @@ class FakeKube:
             if self_review:  # the asker's own right, decided as its request would be
                 self.audit.append(replace(probe, allowed=status["allowed"]))
         return _json({**review, "status": status}, 201)
+
+    def _self_subject_review(self, request: Request) -> Response:
+        """Who the caller is (kubernetes pkg/registry/authentication/selfsubjectreview): any
+        authenticated user may ask (``system:basic-user``); ``system:anonymous`` may not.
+        Without RBAC every caller is the cluster's admin, as with a kubeconfig of system:admin."""
+        user = request.state.user if self.rbac else User.of(ADMIN)
+        if user is None:
+            return _status(403, "Forbidden", 'User "system:anonymous" cannot create resource '
+                           '"selfsubjectreviews" in API group "authentication.k8s.io"')  # fmt: skip
+        info = {"username": user.name, "groups": list(user.groups)}
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        return _json({**review, "metadata": {}, "status": {"userInfo": info}}, 201)
 
     def _watch(self, rtype: ResourceType, namespace: str, request: Request) -> Response:
         """A watch of one object (``fieldSelector=metadata.name=...``), as a stream of events.

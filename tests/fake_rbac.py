@@ -30,11 +30,13 @@ class User:
 
     @classmethod
     def of(cls, name: str) -> User:
-        groups = ["system:authenticated"]
+        # In the API server's order: a service account's groups, then system:authenticated
+        # (serviceaccount/util.go, authenticated_group_adder.go); the admin is a master.
+        groups = ["system:masters"] if name == "system:admin" else []
         if name.startswith("system:serviceaccount:"):
             namespace = name.split(":")[2]
             groups += ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
-        return cls(name, tuple(groups))
+        return cls(name, (*groups, "system:authenticated"))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Any, Self
 
 import uvicorn
 
@@ -264,3 +264,21 @@ def html_app() -> object:
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(routes=[Route("/{path:path}", page, methods=methods)])
+
+
+def start_token_authority(stack: Any) -> str:
+    """Start the embedded stack's token authority alone (``up`` would start every server), as
+    ``up`` starts it: the ``tokens`` process of ``stack``; its URL."""
+    import sys
+
+    from llama_rollout.embedded import processes
+
+    port = processes.free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "llama_rollout.embedded.token_authority", "--port", str(port),
+            "--tokens", str(stack.tokens.path)]  # fmt: skip
+    stack.start_process(
+        "tokens", argv, url=url, health_url=f"{url}/readyz",
+        ready=lambda: processes.http_ok(f"{url}/readyz"), timeout=60,
+    )  # fmt: skip
+    return url

@@ -25,9 +25,11 @@ from llama_rollout.k8s_types import (
     model_name_problem,
     object_name_problem,
 )
+from llama_rollout.kube.identity import service_account
 from llama_rollout.publish.request import PublishRequest
 from llama_rollout.registry.request import RegistrationRequest
 from llama_rollout.serving.request import SETTING_FIELDS, ServingRequest
+from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
 from llama_rollout.stack.request import StackRequest
 from llama_rollout.step_parameters import (
     Parameter,
@@ -155,8 +157,10 @@ def check_parameters(values: Mapping[str, Any]) -> None:
             f"({v['max_model_len']}), the context window that also holds the prompt: lower "
             "llama_stack_max_tokens, or raise max_model_len"
         )
-    check(lambda: _serving_request(v, model).settings(namespace), SERVING_NAMES)
-    check(lambda: _stack_request(v, model).settings(namespace), STACK_NAMES)
+    check(lambda: _serving_request(v, model).settings(namespace, namespace), SERVING_NAMES)
+    # The runner is known once the step runs (it asks the API server); any name checks the rest.
+    runner = service_account(namespace, PIPELINE_RUNNER_ACCOUNT)
+    check(lambda: _stack_request(v, model).settings(namespace, runner), STACK_NAMES)
     check(lambda: _evaluation_dataset(v))
     check(lambda: check_tasks(_evaluation_request(v).quality), EVALUATION_NAMES)
     check(lambda: _publish_request(v, model).publication(), PUBLISH_NAMES)
@@ -220,6 +224,7 @@ def _validation_problems(exc: ValidationError, names: Mapping[str, str]) -> list
 
 def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
     # The mirror's place and the registry ids are not known yet: stand-ins that are valid.
+    # lightspeed_endpoint is left out: it is checked once, with the publish settings.
     return _request(
         ServingRequest,
         v,
@@ -231,6 +236,7 @@ def _serving_request(v: dict[str, Any], model: str) -> ServingRequest:
             "registered_model_id": "",
             "model_version_id": "",
             "data_connection": v["data_connection"] or "data-connection",
+            "lightspeed_endpoint": "llama-stack",
         },
     )
 

@@ -76,6 +76,8 @@ LOCAL_RUN_DEFAULTS = {
     "max_model_len": LOCAL_MAX_MODEL_LEN,
     "eval_concurrency": 8,
     "lm_eval_concurrency": 8,
+    # The notebooks call the stack as this workbench (embedded.workbench).
+    "workbench_service_account": "workbench",
 }
 
 

@@ -1,7 +1,9 @@
 """Every Kubernetes object the pipeline would apply on the cluster, without a cluster.
 
-vLLM's ServingRuntime and InferenceService, then Llama Stack's ConfigMap and
-LlamaStackDistribution (or, with ``--set stack.operator=false``, its fallback objects).
+vLLM's ServingRuntime and InferenceService, then Llama Stack's ConfigMap (with its auth: who
+may call it, ``stack.access``) and LlamaStackDistribution (or, with ``--set
+stack.operator=false``, its fallback objects). The stack admits the pipeline's runner as
+``pipeline-runner-dspa`` of the namespace here; a run admits the service account it runs as.
 
 For review, and for teams that deploy through GitOps: ``llama-rollout render --set KEY=VALUE``
 prints them as one YAML stream. Defaults match the pipeline's parameters; the mirrored model's
@@ -19,6 +21,9 @@ from pydantic.fields import FieldInfo
 from llama_rollout import serving, stack
 from llama_rollout.assignments import split_assignments, typed_value
 from llama_rollout.errors import ConfigurationError, quoted
+from llama_rollout.kube.identity import service_account
+from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
+from llama_rollout.stack.request import StackAccess
 
 DEFAULTS: dict[str, Any] = {
     "name": "smollm2-135m-instruct",
@@ -39,7 +44,11 @@ def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str,
     setting (``assignments``).
     """
     serving_fields = serving.ServingSettings.model_fields
-    stack_fields = {**stack.StackSettings.model_fields, "operator": FieldInfo(annotation=bool)}
+    stack_fields = {
+        **{k: f for k, f in stack.StackSettings.model_fields.items() if k != "clients"},
+        **StackAccess.model_fields,
+        "operator": FieldInfo(annotation=bool),
+    }
     values: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for key, raw in split_assignments(assignments):
         is_stack = key.startswith(STACK_PREFIX)
@@ -57,11 +66,23 @@ def parse_assignments(assignments: list[str]) -> tuple[dict[str, Any], dict[str,
 def render(assignments: list[str]) -> str:
     """The YAML stream of every object, for the settings ``DEFAULTS`` + ``assignments``."""
     serving_values, stack_values = parse_assignments(assignments)
-    serving_settings = serving.settings_from(**{**DEFAULTS, **serving_values})
+    # The pipeline runs where it serves, as with the pipeline's defaults.
+    namespace = serving_values.get("namespace", DEFAULTS["namespace"])
+    serving_settings = serving.settings_from(
+        **{**DEFAULTS, "pipeline_namespaces": (namespace,), **serving_values}
+    )
     operator = bool(stack_values.pop("operator", True))
     predictor = f"http://{serving_settings.name}-predictor.{serving_settings.namespace}.svc.cluster.local/v1"
+    namespace = serving_settings.namespace
+    access = StackAccess(
+        **{k: stack_values.pop(k) for k in StackAccess.model_fields if k in stack_values}
+    )
+    runner = service_account(namespace, PIPELINE_RUNNER_ACCOUNT)
     stack_settings = stack.settings_from(
-        **{"namespace": serving_settings.namespace, "vllm_url": predictor, **stack_values}
+        namespace=namespace,
+        vllm_url=predictor,
+        clients=access.clients(namespace, runner, lightspeed=True),
+        **stack_values,
     )
     objects = serving.serving_objects(serving_settings) + stack.stack_objects(
         stack_settings, operator=operator

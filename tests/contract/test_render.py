@@ -40,19 +40,19 @@ from tests.crd_schema import validate
 def test_render_validates(assignments):
     objects = list(yaml.safe_load_all(render(assignments)))
     kinds = [o["kind"] for o in objects]
-    assert kinds[:2] == ["ServingRuntime", "InferenceService"]
+    assert kinds[:3] == ["ServingRuntime", "InferenceService", "NetworkPolicy"]
     for obj in objects:
         if obj["apiVersion"].startswith(("serving.kserve.io", "llamastack.io")):
             validate(obj)
         else:
             kubernetes_validate.validate(obj, "1.31.0", strict=True)
     if "stack.operator=false" in assignments:
-        assert kinds[2:] == [
+        assert kinds[3:] == [
             "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "NetworkPolicy"
         ]  # fmt: skip
     else:
-        assert kinds[2:] == ["ConfigMap", "LlamaStackDistribution"]
-    stack_config = yaml.safe_load(objects[2]["data"]["config.yaml"])
+        assert kinds[3:] == ["ConfigMap", "LlamaStackDistribution"]
+    stack_config = yaml.safe_load(objects[3]["data"]["config.yaml"])
     isvc = objects[1]["metadata"]
     assert stack_config["providers"]["inference"][0]["config"]["base_url"] == (
         f"http://{isvc['name']}-predictor.{isvc['namespace']}.svc.cluster.local/v1"

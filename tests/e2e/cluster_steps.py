@@ -42,10 +42,9 @@ from tests.operator_policies import (
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "pipeline-runner" / "role.yaml"
 NAMESPACE = "pipelines"
 RUNNER = f"system:serviceaccount:{NAMESPACE}:pipeline-runner-dspa"
-# The steps' pods (Kubeflow Pipelines' label on every v2 pod; pipelines/rollout.py adds the
-# operator's caller label to the Llama Stack step), the default router's, the registry's.
+# The steps' pods (Kubeflow Pipelines' label on every v2 pod: the stack's policy admits their
+# namespace, and the stack their runner's token), the default router's, the registry's.
 STEP = Pod(NAMESPACE, STEP_LABELS)
-STACK_STEP = Pod(NAMESPACE, {**STEP.labels, "app.kubernetes.io/part-of": "llama-stack"})
 ROUTER = Pod(INGRESS_NAMESPACE, ROUTER_LABELS)
 REGISTRY = Pod(REGISTRIES_NAMESPACE, REGISTRY_LABELS)
 
@@ -96,7 +95,7 @@ def run_cluster_steps(
         to_registry = edges.enter_context(Edge(fake, STEP, ROUTER, Port(443), route.url))
         stack_pod = Pod(NAMESPACE, llama_stack_pod_labels(stack_name))
         to_stack = edges.enter_context(Edge(
-            fake, STACK_STEP, stack_pod, Port(LLAMA_STACK_PORT), outputs["llama_stack"]["url"]
+            fake, STEP, stack_pod, Port(LLAMA_STACK_PORT), outputs["llama_stack"]["url"]
         ))  # fmt: skip
 
         def kserve(obj: dict[str, Any], fake: FakeKube) -> None:
@@ -142,7 +141,9 @@ def run_cluster_steps(
             distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
             storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
         )  # fmt: skip
-        # The policies held: the operator's admits the stack step, the registries the routers.
+        # The policies held: the operator's admits the stack step's namespace, the registries
+        # the routers; the serving step closed vLLM to all but its clients.
+        assert fake.get("networkpolicies", f"{served.name}-clients", NAMESPACE)
         assert fake.get("networkpolicies", f"{stack_name}-network-policy", NAMESPACE)
         assert to_registry.forwarded and route.forwarded and to_stack.forwarded, "routed"
     return {"registered": registered, "served": served, "stack": stack}

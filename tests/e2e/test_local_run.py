@@ -211,6 +211,7 @@ def check_the_notebooks(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, ru
     assert "Llama Stack serves vllm/smollm2-135m-instruct" in talked
     assert "node_status: " in talked and "question: What is the status of node worker-1?" in talked
     assert "passed:   False" in talked or "passed:   True" in talked
+    assert re.search(r"your last [1-5] calls through Llama Stack", talked), talked[-2000:]
 
     for notebook in (compared,):
         assert any(
@@ -315,6 +316,41 @@ def check_publish_then_nothing_changed(env: dict[str, str]) -> None:
     assert {n: s["pid"] for n, s in after.items()} == servers, "a server was started again"
 
 
+def check_the_audit_trail(env: dict[str, str]) -> None:
+    """The demo's stack checks every caller's token, and keeps each model call with the
+    principal that made it: each principal reads its own, an auditor every one."""
+    import requests
+
+    from llama_rollout.embedded.stack import EmbeddedStack
+    from llama_rollout.embedded.token_authority import Identity
+
+    stack = EmbeddedStack(Path(env["LLAMA_ROLLOUT_STATE_DIR"]))
+    url = stack.record("llama-stack").url
+    namespace = "self-healing-platform"
+
+    def calls(identity: Identity | None, token: str | None = None) -> tuple[int, list[str]]:
+        token = stack.tokens.token(identity) if identity else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = requests.get(f"{url}/v1/chat/completions", params={"limit": 1000},
+                              headers=headers, timeout=60)  # fmt: skip
+        listed = answer.json().get("data", []) if answer.ok else []
+        return answer.status_code, [c["id"] for c in listed]
+
+    runner = calls(Identity.of_service_account(namespace, "pipeline-runner-dspa"))
+    lightspeed = calls(Identity.of_service_account(namespace, "lightspeed-model-client"))
+    workbench = calls(Identity.of_service_account(namespace, "workbench"))
+    auditor = calls(Identity.of_user("auditor", ("llama-stack-auditors",)))
+    assert runner[0] == lightspeed[0] == workbench[0] == auditor[0] == 200
+    assert len(runner[1]) > 100, "the evaluations' calls, as the pipeline's runner"
+    assert len(lightspeed[1]) >= 1, "Lightspeed's readiness question, as its service account"
+    assert len(workbench[1]) >= 1, "the notebook's questions, as the workbench"
+    assert sorted(auditor[1]) == sorted(runner[1] + lightspeed[1] + workbench[1])
+    assert calls(Identity.of_service_account(namespace, "default"))[0] == 403, "not listed"
+    assert calls(Identity.of_service_account("elsewhere", "workbench"))[0] == 403, "not listed"
+    assert calls(None, "not-a-token")[0] == 401
+    assert calls(None)[0] == 401
+
+
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
     # Two runs at once on a cold machine: the second waits for the first, then reuses it all.
     # Both gate the bundled model as the pipeline gates Llama 3.2 3B: it fails, and nothing is
@@ -377,6 +413,9 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     # real servers behind the objects they apply.
     for key, value in credentials.items():
         monkeypatch.setenv(key, value)
+    # The stack step's token for Llama Stack: the one the real stack behind it admits.
+    token_file = status["environment"]["KF_PIPELINES_SA_TOKEN_PATH"]
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", token_file)
     with openshift_ai(tmp_path, "local-models") as (fake, kubeconfig):
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         steps = run_cluster_steps(
@@ -404,6 +443,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     check_the_gate_changed_nothing(first, stack_env)
     check_a_subset_cannot_publish(stack_env)
     check_publish_then_nothing_changed(stack_env)
+    check_the_audit_trail(stack_env)
 
     down = cli("local", "down", env=stack_env)
     assert down.returncode == 0 and "s3" in down.stdout

@@ -2,10 +2,13 @@
 
 The cluster holds the operators' policies as their code writes them (tests/operator_policies.py:
 Lightspeed's app server; Llama Stack's per LlamaStackDistribution, written by a fake operator
-from the CR the stack step applied) and the project's: manifests/lightspeed-publisher's policy
-as shipped, and the fallback Deployment's own. Each connection goes through an Edge
-(tests/network_policy.py) that knows its source pod; a refused one never opens, so the
-client's connect timeout fires, as on a cluster.
+from the CR the stack step applied) and the project's: the serving step's policy for vLLM,
+manifests/mcp-server's and manifests/lightspeed-publisher's as shipped, and the fallback
+Deployment's own. Each connection goes through an Edge (tests/network_policy.py) that knows its
+source pod; a refused one never opens, so the client's connect timeout fires, as on a cluster.
+
+A policy admits namespaces and labels, not identities: a pod of an admitted namespace reaches
+Llama Stack, and its token is what the stack then refuses (tests/integration/stack/test_auth.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pytest
 import requests
 import yaml
 
+from llama_rollout.serving.objects import network_policy as serving_policy
+from llama_rollout.serving.request import ServingRequest
 from llama_rollout.stack.openshift import deploy_stack
 from llama_rollout.stack.step import StackRequest
 from tests.fake_kube import FakeKube
@@ -42,13 +47,19 @@ pytestmark = pytest.mark.integration
 
 # The pipeline server's project as the shipped manifests name it; the versions are served there.
 PIPELINE = "self-healing-platform"
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 PUBLISHER_POLICY = yaml.safe_load(
-    (
-        Path(__file__).resolve().parents[2] / "manifests/lightspeed-publisher/networkpolicy.yaml"
-    ).read_text()
+    (MANIFESTS / "lightspeed-publisher/networkpolicy.yaml").read_text()
 )
-# A step that calls Llama Stack: Kubeflow Pipelines' label on every v2 pod and the pipeline's own.
-STEP = Pod(PIPELINE, {**STEP_LABELS, "app.kubernetes.io/part-of": "llama-stack"})
+MCP_POLICY = {
+    **yaml.safe_load((MANIFESTS / "mcp-server/networkpolicy.yaml").read_text()),
+    "metadata": {"name": "cluster-health-mcp-server", "namespace": PIPELINE},  # kustomize's
+}
+# A pipeline step: Kubeflow Pipelines' label on every v2 pod, and no label of the stack's.
+STEP = Pod(PIPELINE, STEP_LABELS)
+# A pod of the pipeline's namespace that is not a step: the stack's policy admits the
+# namespace, the model's and the MCP server's do not.
+NOTEBOOK = Pod(PIPELINE, {"app": "notebook", "notebook-name": "explore"})
 LIGHTSPEED = Pod(LIGHTSPEED_NAMESPACE, APP_SERVER_LABELS)
 VLLM = Pod(
     PIPELINE, {"serving.kserve.io/inferenceservice": "llama-abcdef0", "component": "predictor"}
@@ -68,13 +79,31 @@ NAMESPACES = {
 
 @pytest.fixture
 def fake() -> FakeKube:
-    """A cluster with Lightspeed installed and the publisher's manifests applied."""
+    """A cluster with Lightspeed installed, the publisher's and the MCP server's manifests
+    applied, and the model served for Lightspeed through Llama Stack."""
     fake = FakeKube()
     for name, labels in NAMESPACES.items():
         fake.add_namespace(name, labels)
     fake.put("networkpolicies", lightspeed_app_server_policy())
     fake.put("networkpolicies", yaml.safe_load(yaml.safe_dump(PUBLISHER_POLICY)))
+    fake.put("networkpolicies", yaml.safe_load(yaml.safe_dump(MCP_POLICY)))
+    serve(fake, "llama-stack")
     return fake
+
+
+def serve(fake: FakeKube, endpoint: str) -> dict:
+    """The serving step's NetworkPolicy for a request with ``endpoint``, as it applies it."""
+    request = ServingRequest(
+        model_name="llama", model_uri="s3://models/llama/", storage_path="llama", revision="abcdef0123",
+        registered_model_id="", model_version_id="", data_connection="models",
+        lightspeed_endpoint=endpoint,
+    )  # fmt: skip
+    policy = serving_policy(request.settings(PIPELINE, PIPELINE))
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "serving.kserve.io/inferenceservice": VLLM.labels["serving.kserve.io/inferenceservice"]
+    }
+    fake.put("networkpolicies", policy)
+    return policy
 
 
 def who(name: str, seen: list[str]):
@@ -142,7 +171,7 @@ def deploy(
         serving_model="llama", revision="abcdef0123", mcp_url="http://mcp:3000/mcp",
         lightspeed_endpoint=endpoint,
     )  # fmt: skip
-    settings = request.settings(PIPELINE)
+    settings = request.settings(PIPELINE, f"system:serviceaccount:{PIPELINE}:pipeline-runner-dspa")
     if operator_installed:
         fake.on_read("llamastackdistributions", settings.name, operator(fake), namespace=PIPELINE)
     else:
@@ -186,16 +215,47 @@ def test_every_path_of_a_run_is_open_with_the_projects_policies(
     answered(fake, stack, MCP, MCP_PORT, urls["mcp"], "mcp")
     answered(fake, LIGHTSPEED, MCP, MCP_PORT, urls["mcp"], "mcp")  # lightspeed_mcp_server
     answered(fake, STEP, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # tool-call check, lm-eval
+    answered(fake, STEP, MCP, MCP_PORT, urls["mcp"], "mcp")  # the stack check, the evaluation
     answered(
         fake, STEP, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], "lightspeed"
     )  # smoke question
-    answered(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # lightspeed_endpoint=vllm
     # The registry through its Route: the step to the router, the router to the registry.
     with Edge(fake, ROUTER, REGISTRY, Port(8443), urls["registry"]) as route:
         answered(fake, STEP, ROUTER, Port(443), route.url, "registry")
-    # The policies are enforced: a pod of another project reaches neither Lightspeed nor the stack.
-    refused(fake, STRANGER, stack, STACK_PORT, urls["stack"], seen)
-    refused(fake, STRANGER, LIGHTSPEED, LIGHTSPEED_APP_PORT, urls["lightspeed"], seen)
+    # The policies are enforced: a pod of another project reaches none of them; one of the
+    # pipeline's project reaches the stack (where its token is refused), and nothing else.
+    for destination, port, name in (
+        (stack, STACK_PORT, "stack"), (LIGHTSPEED, LIGHTSPEED_APP_PORT, "lightspeed"),
+        (VLLM, VLLM_PORT, "vllm"), (MCP, MCP_PORT, "mcp"),
+    ):  # fmt: skip
+        refused(fake, STRANGER, destination, port, urls[name], seen)
+    answered(fake, NOTEBOOK, stack, STACK_PORT, urls["stack"], "stack")
+    refused(fake, NOTEBOOK, VLLM, VLLM_PORT, urls["vllm"], seen)
+    refused(fake, NOTEBOOK, MCP, MCP_PORT, urls["mcp"], seen)
+    # Lightspeed reaches vLLM only when it is published to call vLLM straight.
+    refused(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], seen)
+    serve(fake, "vllm")
+    answered(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # lightspeed_endpoint=vllm
+    answered(fake, LIGHTSPEED, VLLM, Port(8443), urls["vllm"], "vllm")  # with auth on
+
+
+@pytest.mark.parametrize(
+    ("policy", "client", "server", "port", "name"),
+    [
+        (("networkpolicies", PIPELINE, "llama-abcdef0-clients"), STRANGER, VLLM, VLLM_PORT, "vllm"),
+        (("networkpolicies", PIPELINE, "cluster-health-mcp-server"), STRANGER, MCP, MCP_PORT, "mcp"),
+    ],
+    ids=["vllm", "mcp-server"],
+)  # fmt: skip
+def test_each_policy_that_closes_a_server_is_what_keeps_strangers_out(
+    fake, servers, policy, client, server, port, name
+):
+    urls, seen = servers
+    refused(fake, client, server, port, urls[name], seen)
+    refused(fake, NOTEBOOK, server, port, urls[name], seen)
+    del fake.objects[(*policy, "networking.k8s.io")]
+    answered(fake, client, server, port, urls[name], name)
+    answered(fake, NOTEBOOK, server, port, urls[name], name)
 
 
 def test_without_the_publisher_policy_the_smoke_question_times_out(fake, servers):
@@ -235,17 +295,24 @@ def test_lightspeed_is_refused_by_a_stack_that_does_not_admit_it(
     answered(fake, STEP, stack, STACK_PORT, urls["stack"], "stack")
 
 
-def test_removing_the_allowed_from_entry_refuses_lightspeed(cluster, fake, servers):
+@pytest.mark.parametrize(
+    ("removed", "client"), [(LIGHTSPEED_NAMESPACE, LIGHTSPEED), (PIPELINE, STEP)],
+    ids=["lightspeed", "pipeline"],
+)  # fmt: skip
+def test_removing_an_allowed_from_entry_refuses_its_clients(
+    cluster, fake, servers, removed, client
+):
     urls, seen = servers
     stack = deploy(cluster, fake, operator_installed=True)
-    answered(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], "stack")
+    answered(fake, client, stack, STACK_PORT, urls["stack"], "stack")
     llsd = fake.get("llamastackdistributions", "llama-stack-abcdef0", PIPELINE)
-    assert llsd["spec"]["network"]["allowedFrom"]["namespaces"] == [LIGHTSPEED_NAMESPACE]
-    del llsd["spec"]["network"]
+    allowed = llsd["spec"]["network"]["allowedFrom"]["namespaces"]
+    assert allowed == [LIGHTSPEED_NAMESPACE, PIPELINE]
+    allowed.remove(removed)
     fake.read_hooks[("llamastackdistributions", PIPELINE, "llama-stack-abcdef0")](
         llsd, fake
     )  # reconciled
-    refused(fake, LIGHTSPEED, stack, STACK_PORT, urls["stack"], seen)
+    refused(fake, client, stack, STACK_PORT, urls["stack"], seen)
 
 
 def test_the_fallback_policy_is_what_keeps_strangers_out(cluster, fake, servers):

@@ -18,6 +18,8 @@ from kubernetes import client
 
 from llama_rollout import kube, serving, stack
 from llama_rollout.kube import Kube
+from llama_rollout.kube.identity import who_am_i
+from llama_rollout.stack.access import StackClients
 from llama_rollout.stack.openshift import deploy_stack
 from tests.fake_kube import FakeKube, running
 
@@ -121,7 +123,10 @@ def run_every_cluster_step(fake: FakeKube, api: str, namespace: str) -> None:
     serving.deploy(cluster, settings, timeout=5, interval=0.01)
 
     stack_settings = stack.StackSettings(
-        namespace=namespace, vllm_url="http://llama-predictor.svc/v1"
+        namespace=namespace,
+        vllm_url="http://llama-predictor.svc/v1",
+        # The step asks who it is (any authenticated user may): the stack admits that name.
+        clients=StackClients(pipeline=who_am_i(cluster)),
     )
     fake.on_read(
         "llamastackdistributions",

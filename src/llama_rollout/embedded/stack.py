@@ -1,7 +1,7 @@
 """The embedded stack: the servers the pipeline talks to, on loopback, on one laptop.
 
-``up`` starts what is not already running and healthy (S3, Model Registry, hub, the
-cluster-health MCP server on a snapshot), each as a
+``up`` starts what is not already running and healthy (S3, Model Registry, hub, the token
+authority that Llama Stack asks about tokens, the cluster-health MCP server on a snapshot), each as a
 detached process with its log under the state folder; ``down`` stops only the processes ``up``
 recorded; ``status`` reports endpoints, pids, health and logs. ``environment()`` gives the
 variables a pipeline step reads on the cluster (the data connection keys, ``HF_ENDPOINT``), so
@@ -25,8 +25,10 @@ from typing import Any
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.bundled_model import ensure_bundled_model
 from llama_rollout.embedded.processes import ProcessRecord
+from llama_rollout.embedded.token_authority import Identity, TokenBook
 from llama_rollout.errors import ConfigurationError, StorageError
 from llama_rollout.mcp_server import bundled_snapshot
+from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
 from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ BUNDLED_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 BUCKET = "models"
 DATA_CONNECTION_NAME = "local-models"
 START_TIMEOUT = 60.0
+# The embedded stack's callers are named as on a cluster with the pipeline's defaults.
+NAMESPACE = "self-healing-platform"
+PIPELINE_RUNNER = Identity.of_service_account(NAMESPACE, PIPELINE_RUNNER_ACCOUNT)
 
 
 def state_dir() -> Path:
@@ -126,6 +131,7 @@ class EmbeddedStack:
         self._hub_repos = hub_repos
         self.state_file = self.root / "stack.json"
         self.credentials_file = self.root / "s3-credentials.json"
+        self.tokens = TokenBook(self.root / "service-account-tokens.json")
 
     # -- services -------------------------------------------------------------------------
 
@@ -176,6 +182,20 @@ class EmbeddedStack:
                 ],
                 lambda port: f"http://127.0.0.1:{port}",
                 lambda url: processes.http_ok(f"{url}/api/models/{next(iter(self.hub_repos()))}"),
+            ),
+            _Service(
+                "tokens",
+                lambda port: [
+                    python,
+                    "-m",
+                    "llama_rollout.embedded.token_authority",
+                    "--port",
+                    str(port),
+                    "--tokens",
+                    str(self.tokens.path),
+                ],
+                lambda port: f"http://127.0.0.1:{port}",
+                lambda url: processes.http_ok(f"{url}/readyz"),
             ),
             _Service(
                 "mcp",
@@ -263,13 +283,16 @@ class EmbeddedStack:
         return names <= set(status) and all(status[n].healthy for n in names)
 
     def environment(self) -> dict[str, str]:
-        """What a pipeline step needs to reach the stack: data connection keys, hub, registry."""
+        """What a pipeline step needs to reach the stack: data connection keys, hub, registry,
+        and its service-account token."""
         records = self._records()
         env = json.loads(self.credentials_file.read_text())
         env["DATA_CONNECTION_NAME"] = DATA_CONNECTION_NAME
         env["HF_ENDPOINT"] = records["hub"].url
         env["MODEL_REGISTRY_URL"] = records["registry"].url
         env["MCP_SERVER_URL"] = f"{records['mcp'].url}/mcp"
+        # A step's calls carry its service-account token, read from this file, as on a cluster.
+        env["KF_PIPELINES_SA_TOKEN_PATH"] = str(self.tokens.issue(PIPELINE_RUNNER))
         return env
 
     # -- state ----------------------------------------------------------------------------

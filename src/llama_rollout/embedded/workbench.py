@@ -1,14 +1,16 @@
 """The environment a workbench would give the notebooks, read off the embedded stack.
 
 On OpenShift AI, a workbench gets ``AWS_*`` from its data connection and the endpoints as
-environment variables that its owner sets. On a laptop the notebooks call
-:func:`workbench_environment` instead, so that every cell after the settings cell reads the
-same variables on both.
+environment variables that its owner sets, and calls Llama Stack with its service account's
+token, mounted in the pod. On a laptop the notebooks call :func:`workbench_environment`
+instead, so that every cell after the settings cell reads the same variables on both: the
+token is the one the embedded stack's authority minted for the workbench the stack admits.
 """
 
 from __future__ import annotations
 
 from llama_rollout.embedded.stack import EmbeddedStack
+from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import ConfigurationError
 
 DATA_CONNECTION_KEYS = (
@@ -19,6 +21,8 @@ DATA_CONNECTION_KEYS = (
     "AWS_DEFAULT_REGION",
 )
 ENDPOINT_KEYS = ("LLAMA_STACK_URL", "MODEL_REGISTRY_URL", "MCP_SERVER_URL", "MODEL_NAME")
+# On a workbench the token is the pod's service-account token, at the notebooks' default path.
+TOKEN_FILE_KEY = "LLAMA_STACK_TOKEN_FILE"  # noqa: S105 - the name of a variable
 
 
 def workbench_environment(stack: EmbeddedStack | None = None) -> dict[str, str]:
@@ -39,7 +43,15 @@ def workbench_environment(stack: EmbeddedStack | None = None) -> dict[str, str]:
         )
     env = stack.environment()
     vllm = records["vllm"]
+    workbench = (records["llama-stack"].labels or {}).get("workbench")  # type: ignore[union-attr]
+    if not workbench:
+        raise ConfigurationError(
+            "the embedded Llama Stack admits no workbench",
+            hint="run the pipeline with workbench_service_account set (`make demo` sets "
+            "workbench), or pass your own token to the stack",
+        )
     return {
+        TOKEN_FILE_KEY: str(stack.tokens.issue(Identity.of_principal(workbench))),
         **{key: env[key] for key in DATA_CONNECTION_KEYS if key in env},
         "LLAMA_STACK_URL": records["llama-stack"].url,  # type: ignore[union-attr]
         "MODEL_REGISTRY_URL": env["MODEL_REGISTRY_URL"],

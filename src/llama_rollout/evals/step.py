@@ -34,7 +34,7 @@ from llama_rollout.evals.quality import (
 from llama_rollout.evals.report import html_report, markdown_summary
 from llama_rollout.evals.request import Evaluation, EvaluationRequest
 from llama_rollout.evals.storage import upload_results
-from llama_rollout.registry.endpoint import service_account_token
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.registry.scores import record_scores, score_properties
 from llama_rollout.registry.versions import connect
 from llama_rollout.stack.health import check_server, mcp_tool_definitions
@@ -73,7 +73,10 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
         settings.tool_choice,
         settings.concurrency,
     )
-    client = openai_client(f"{request.llama_stack_url.rstrip('/')}/v1")
+    # Llama Stack admits the pipeline's runner by its token (stack.access).
+    client = openai_client(
+        f"{request.llama_stack_url.rstrip('/')}/v1", api_key=service_account_token() or "none"
+    )
     results = asyncio.run(run_dataset(client, request.model_id, request.mcp_url, dataset, settings))
     if all(r.error for r in results):
         raise HarnessError(

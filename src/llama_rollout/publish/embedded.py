@@ -22,9 +22,11 @@ from typing import Any
 import yaml
 
 from llama_rollout.bounds import VLLM
-from llama_rollout.embedded.stack import EmbeddedStack
+from llama_rollout.embedded.stack import NAMESPACE, EmbeddedStack
+from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
+from llama_rollout.kube.identity import service_account
 from llama_rollout.kube.schemas import check_against, load_crd
 from llama_rollout.publish import olsconfig
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, Publication
@@ -150,8 +152,16 @@ def publish(request: PublishRequest, output_dir: Path) -> Outcome:
     """The publish step on the embedded stack: the provider merged into the stack's OLSConfig
     file, checked as Lightspeed would, and recorded on the ModelVersion."""
     publication = request.publication()
-    path = olsconfig_file(EmbeddedStack().root)
-    done = write_provider(path, publication, credential=NO_AUTH_CREDENTIAL)
+    stack = EmbeddedStack()
+    path = olsconfig_file(stack.root)
+    # Lightspeed's identity: the token the stack's authority minted for its service account.
+    account = service_account(request.namespace or NAMESPACE, request.service_account)
+    credential = (
+        stack.tokens.token(Identity.of_principal(account))
+        if request.requires_token
+        else NO_AUTH_CREDENTIAL
+    )
+    done = write_provider(path, publication, credential=credential)
     files = write_files(output_dir, done.before, done.after)
     summary = olsconfig.summary_line(publication)
     logger.info(

@@ -21,9 +21,9 @@ from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube import Kube, api_client, current_namespace
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.publish import embedded, lightspeed, olsconfig, rollout
 from llama_rollout.registry import connect
-from llama_rollout.registry.endpoint import service_account_token
 from llama_rollout.registry.publications import LiveVersion, live_version
 from llama_rollout.targets import Target
 

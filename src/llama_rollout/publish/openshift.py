@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
 from llama_rollout.publish.record import record_on_version, write_files
 from llama_rollout.publish.request import NO_AUTH_CREDENTIAL, Outcome, PublishRequest
-from llama_rollout.registry.endpoint import service_account_token
 from llama_rollout.registry.publications import (
     PUBLISHED,
     REMOVED,
@@ -34,24 +34,35 @@ from llama_rollout.serving.objects import owned_objects as serving_objects
 from llama_rollout.stack.objects import owned_objects as stack_objects
 
 logger = logging.getLogger(__name__)
+SERVICE_ACCOUNT_ANNOTATION = "kubernetes.io/service-account.name"  # on a token Secret
 
 SERVICE_CA = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
 LEASE_MARGIN = 300  # seconds beyond the rollout's timeout: the Secret, the merge, the question
 
 
-def token_from_secret(kube: Kube, namespace: str, name: str) -> str:
-    """The ``token`` of a service-account token Secret (manifests/lightspeed-publisher).
+def token_from_secret(kube: Kube, namespace: str, name: str, account: str) -> str:
+    """The ``token`` of ``account``'s service-account token Secret (manifests/lightspeed-publisher).
 
     Raises:
-        KubeError: the Secret is missing, or the token controller has not filled it.
+        KubeError: the Secret is missing, belongs to another service account (whose calls
+            Llama Stack would refuse), or the token controller has not filled it.
     """
-    secret = kube.get("v1", "Secret", name, namespace)
-    token = ((secret or {}).get("data") or {}).get("token")
+    secret = kube.get("v1", "Secret", name, namespace) or {}
+    owner = (secret.get("metadata") or {}).get("annotations", {}).get(SERVICE_ACCOUNT_ANNOTATION)
+    token = (secret.get("data") or {}).get("token")
+    if secret and owner != account:
+        raise KubeError(
+            f"Secret {namespace}/{name} holds the token of service account {owner!r}, not of "
+            f"{account!r}, whom Llama Stack and vLLM admit as Lightspeed",
+            hint="give lightspeed_token_secret the token Secret of lightspeed_service_account "
+            "(manifests/lightspeed-publisher makes both)",
+        )
     if not token:
         raise KubeError(
-            f"Secret {namespace}/{name} has no service-account token for Lightspeed to call vLLM with",
+            f"Secret {namespace}/{name} has no service-account token for Lightspeed to call the "
+            "model with",
             hint="apply manifests/lightspeed-publisher (it creates the ServiceAccount and its "
-            "token Secret), or publish through Llama Stack (lightspeed_endpoint=llama-stack)",
+            "token Secret); the token controller fills the Secret within seconds",
         )
     return base64.b64decode(token).decode()
 
@@ -97,7 +108,7 @@ def publish(
     namespace = request.namespace or current_namespace()
     publication = request.publication()
     credential = (
-        token_from_secret(kube, namespace, request.token_secret)
+        token_from_secret(kube, namespace, request.token_secret, request.service_account)
         if request.requires_token
         else NO_AUTH_CREDENTIAL
     )

@@ -17,7 +17,7 @@ from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.serving.request import EnableAuth, MaxModelLen
 from llama_rollout.serving.settings import MAX_MODEL_LEN
-from llama_rollout.stack.request import LightspeedEndpoint, McpUrl
+from llama_rollout.stack.request import LightspeedEndpoint, LightspeedServiceAccount, McpUrl
 from llama_rollout.step_parameters import DAY, parameter
 from llama_rollout.targets import DeployNamespace
 from llama_rollout.weights.connection import DataConnectionName
@@ -67,9 +67,10 @@ class PublishRequest(BaseModel):
     token_secret: str = parameter(
         "lightspeed-model-client-token",
         pipeline="lightspeed_token_secret",
-        description="a service-account token Secret for Lightspeed to call vLLM with, when "
-        "lightspeed_endpoint is vllm and enable_auth is on.",
+        description="the token Secret of lightspeed_service_account, which Lightspeed calls "
+        "Llama Stack with (and vLLM, when lightspeed_endpoint is vllm and enable_auth is on).",
     )
+    service_account: LightspeedServiceAccount
     provider: LightspeedProvider
     make_default: bool = parameter(
         True,
@@ -119,8 +120,8 @@ class PublishRequest(BaseModel):
 
     @property
     def requires_token(self) -> bool:
-        """Only vLLM can require a token: the Llama Stack this pipeline deploys has no auth."""
-        return self.endpoint == "vllm" and self.serving_auth
+        """Whether Lightspeed needs a token: Llama Stack always checks one, vLLM with auth on."""
+        return self.endpoint == "llama-stack" or self.serving_auth
 
     def publication(self) -> Publication:
         """What to merge into OLSConfig; bad values raise one ConfigurationError."""

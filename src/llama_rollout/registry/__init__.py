@@ -7,7 +7,6 @@ from llama_rollout.registry.endpoint import (
     endpoint_for,
     find_registry,
     resolve_endpoint,
-    service_account_token,
 )
 from llama_rollout.registry.request import RegisteredVersion
 from llama_rollout.registry.versions import (
@@ -32,6 +31,5 @@ __all__ = [
     "record_deployment",
     "register_version",
     "resolve_endpoint",
-    "service_account_token",
     "version_by_revision",
 ]

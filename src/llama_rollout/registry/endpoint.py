@@ -17,7 +17,6 @@ never sent to an ``http://`` URL (the official client would send the pod's token
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import tempfile
 from dataclasses import dataclass, field
@@ -26,18 +25,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError, RegistryError
 from llama_rollout.http_urls import check_http_url
 from llama_rollout.kube import Kube, api_client
+from llama_rollout.kube.identity import SERVICE_ACCOUNT_DIR, service_account_token
 from llama_rollout.step_parameters import parameter
-from llama_rollout.user_files import TOKEN_FILE_LIMIT, read_user_file
 
 logger = logging.getLogger(__name__)
 
 MODEL_REGISTRY_API = "modelregistry.opendatahub.io/v1beta1"
 DEFAULT_REGISTRIES_NAMESPACE = "rhoai-model-registries"
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # kube-rbac-proxy's and the REST API's ports (the operator's defaults: spec.kubeRBACProxy.port,
 # spec.rest.port).
 PROXY_PORT = 8443
@@ -177,22 +174,6 @@ def resolve_endpoint(
     return endpoint_for(
         find_registry(kube, registry_name, registry_namespace or DEFAULT_REGISTRIES_NAMESPACE)
     )
-
-
-def service_account_token() -> str | None:
-    """The pod's service-account token (or ``KF_PIPELINES_SA_TOKEN_PATH``'s), if there is one."""
-    path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH") or str(SERVICE_ACCOUNT_DIR / "token")
-    if not os.path.lexists(path):
-        return None
-    raw = read_user_file(
-        path,
-        what="service-account token file",
-        limit=TOKEN_FILE_LIMIT,
-        hint="point KF_PIPELINES_SA_TOKEN_PATH at a file with the token alone",
-    )
-    token = raw.decode(errors="replace").strip() or None
-    redaction.remember(token)
-    return token
 
 
 def cluster_ca_bundle() -> str | None:

@@ -1,6 +1,7 @@
 """The serving stage: vLLM serving the registered model, on KServe or as a local process.
 
-``settings`` decides the deployment, ``objects`` are the ServingRuntime and InferenceService,
+``settings`` decides the deployment (``tolerations`` its pods' tolerations), ``objects`` are
+the ServingRuntime, the InferenceService and the NetworkPolicy that admits its clients,
 ``readiness`` reads their state, ``openshift`` and ``embedded`` are the two targets, and
 ``tool_calling`` is the preflight both run.
 """
@@ -13,10 +14,10 @@ from llama_rollout.serving.settings import (
     LLAMA3_CHAT_TEMPLATE,
     LLAMA3_TOOL_PARSER,
     ServingSettings,
-    Toleration,
     json_setting,
     settings_from,
 )
+from llama_rollout.serving.tolerations import Toleration
 
 __all__ = [
     "DEFAULT_RUNTIME_IMAGE",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_rollout.serving.settings import (
+    AUTH_PORT,
     GPU_RESOURCE,
     ISVC_API,
     PORT,
@@ -18,6 +19,7 @@ from llama_rollout.serving.settings import (
     TEMPLATE_NAME,
     ServingSettings,
 )
+from llama_rollout.stack.settings import LIGHTSPEED_NAMESPACE
 
 
 def serving_runtime(settings: ServingSettings) -> dict[str, Any]:
@@ -134,12 +136,64 @@ def inference_service(settings: ServingSettings) -> dict[str, Any]:
     }
 
 
+# KServe's label on the predictor's pods; the Llama Stack pods' of the operator and of the
+# stack step's fallback Deployment; Kubeflow Pipelines' on every pod of a v2 run; the
+# Lightspeed operator's on its app server (GenerateAppServerSelectorLabels).
+PREDICTOR_LABEL = "serving.kserve.io/inferenceservice"
+LLAMA_STACK_PODS = ({"app": "llama-stack"}, {"app.kubernetes.io/name": "llama-stack"})
+PIPELINE_PODS = {"pipelines.kubeflow.org/v2_component": "true"}
+LIGHTSPEED_PODS = {"app.kubernetes.io/name": "lightspeed-service-api"}
+
+
+def network_policy_name(name: str) -> str:
+    return f"{name}-clients"
+
+
+def _in(namespace: str, pods: dict[str, str]) -> dict[str, Any]:
+    by_name = {"kubernetes.io/metadata.name": namespace}
+    return {"namespaceSelector": {"matchLabels": by_name}, "podSelector": {"matchLabels": pods}}
+
+
+def network_policy(settings: ServingSettings) -> dict[str, Any]:
+    """Who reaches the model over the network: the Llama Stacks of its namespace, the
+    pipeline's pods (the tool-calling check, lm-eval), and Lightspeed's app server when it
+    calls vLLM straight; on vLLM's port and kube-rbac-proxy's. With auth on, the proxy then
+    checks each caller's token too."""
+    peers = [{"podSelector": {"matchLabels": pods}} for pods in LLAMA_STACK_PODS]
+    peers += [_in(namespace, PIPELINE_PODS) for namespace in settings.pipeline_namespaces]
+    if settings.lightspeed_calls:
+        peers.append(_in(LIGHTSPEED_NAMESPACE, LIGHTSPEED_PODS))
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": network_policy_name(settings.name),
+            "namespace": settings.namespace,
+            "labels": {"app.kubernetes.io/part-of": "llama-rollout"},
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {PREDICTOR_LABEL: settings.name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": peers,
+                    "ports": [{"protocol": "TCP", "port": port} for port in (PORT, AUTH_PORT)],
+                }
+            ],
+        },
+    }
+
+
 def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:
     """Every object the serving stage applies, in apply order."""
-    return [serving_runtime(settings), inference_service(settings)]
+    return [serving_runtime(settings), inference_service(settings), network_policy(settings)]
 
 
 def owned_objects(name: str) -> list[tuple[str, str, str]]:
     """(apiVersion, kind, name) of everything the serving step makes for the deployment
-    ``name``: its InferenceService, and the ServingRuntime named after it."""
-    return [(ISVC_API, "InferenceService", name), (RUNTIME_API, "ServingRuntime", name)]
+    ``name``: its InferenceService, the ServingRuntime named after it, and its NetworkPolicy."""
+    return [
+        (ISVC_API, "InferenceService", name),
+        (RUNTIME_API, "ServingRuntime", name),
+        ("networking.k8s.io/v1", "NetworkPolicy", network_policy_name(name)),
+    ]

@@ -16,12 +16,9 @@ from llama_rollout.kube import (
     current_namespace,
     watch_until,
 )
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.registry import record_deployment
-from llama_rollout.registry.endpoint import (
-    MODEL_REGISTRY_API,
-    RegistryEndpoint,
-    service_account_token,
-)
+from llama_rollout.registry.endpoint import MODEL_REGISTRY_API, RegistryEndpoint
 from llama_rollout.serving import tool_calling
 from llama_rollout.serving.objects import serving_objects
 from llama_rollout.serving.readiness import check_inference_service, isvc_url
@@ -188,7 +185,7 @@ def record_in_registry(
 def serve(request: ServingRequest, *, kube: Kube | None = None) -> ServedModel:
     """The serving step on OpenShift AI (see :func:`llama_rollout.serving.step.serve`)."""
 
-    settings = request.settings(request.namespace or current_namespace())
+    settings = request.settings(request.namespace or current_namespace(), current_namespace())
     kube = kube or Kube(api_client())
     registry = request.registry.endpoint(kube)
     url, model = serve_on_openshift(

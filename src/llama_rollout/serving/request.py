@@ -24,6 +24,7 @@ from llama_rollout.serving.settings import (
     json_setting,
     settings_from,
 )
+from llama_rollout.stack.request import LightspeedEndpoint
 from llama_rollout.step_parameters import DAY, parameter
 from llama_rollout.targets import DeployNamespace
 from llama_rollout.weights.connection import DataConnectionName
@@ -106,6 +107,8 @@ class ServingRequest(BaseModel):
         1, ge=1, le=MAX_REPLICAS, description="predictor maximum replicas."
     )
     enable_auth: EnableAuth
+    # With "vllm", Lightspeed's app server calls the model straight: its NetworkPolicy admits it.
+    lightspeed_endpoint: LightspeedEndpoint
     require_tool_calling: bool = parameter(
         True, description="fail when the tool-calling preflight fails."
     )
@@ -122,9 +125,12 @@ class ServingRequest(BaseModel):
         """The InferenceService of this version: ``<model>-<revision[:7]>`` (blue/green)."""
         return versioned_name(self.model_name, self.revision)
 
-    def settings(self, namespace: str) -> ServingSettings:
-        """The deployment's settings in ``namespace``; bad values in one ConfigurationError."""
+    def settings(self, namespace: str, pipeline_namespace: str) -> ServingSettings:
+        """The deployment's settings in ``namespace``, for a pipeline whose pods run in
+        ``pipeline_namespace``; bad values in one ConfigurationError."""
         return settings_from(
+            pipeline_namespaces=(pipeline_namespace,) if pipeline_namespace else (),
+            lightspeed_calls=self.lightspeed_endpoint == "vllm",
             name=self.deployment_name,
             served_model=self.model_name,
             namespace=namespace,

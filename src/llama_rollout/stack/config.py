@@ -27,6 +27,7 @@ def stack_config(
     max_tokens: int = 4096,
     tls_verify: bool = True,
     host: str = "0.0.0.0",
+    auth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Llama Stack 0.7.x ``config.yaml`` for one remote vLLM and the Responses API.
 
@@ -38,6 +39,7 @@ def stack_config(
         max_tokens: default completion limit.
         tls_verify: verify vLLM's certificate.
         host: the bind address.
+        auth: the ``server.auth`` section (``stack.access.auth_config``); none lets anyone in.
     """
     store = f"${{env.SQLITE_STORE_DIR:={storage_dir}}}"
     return {
@@ -97,7 +99,7 @@ def stack_config(
                 "prompts": {"namespace": "prompts", "backend": "kv_default"},
             },
         },
-        "server": {"host": host, "port": PORT},
+        "server": {"host": host, "port": PORT, **({"auth": auth} if auth else {})},
     }
 
 

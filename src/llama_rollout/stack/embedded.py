@@ -1,8 +1,9 @@
 """The embedded target's Llama Stack: a ``llama stack run`` process from its own environment.
 
 ``make`` creates ``.venv-llama-stack`` (Python 3.12, ``llama-stack==0.7.3``, ``mcp<2``). The
-config is the one the cluster gets (``stack.stack_config``), pointing at the local vLLM; a
-running server whose config (and served model) is unchanged is reused.
+config is the one the cluster gets (``stack.stack_config``), pointing at the local vLLM, with
+auth on against the embedded stack's token authority, which mints a token for each identity
+the stack admits; a running server whose config (and served model) is unchanged is reused.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 import yaml
 
 from llama_rollout.embedded import processes
-from llama_rollout.embedded.stack import EmbeddedStack
+from llama_rollout.embedded.stack import NAMESPACE, PIPELINE_RUNNER, EmbeddedStack
+from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
+from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.request import StackReport, StackRequest
 from llama_rollout.stack.settings import PORT
@@ -43,8 +46,16 @@ def llama_command() -> list[str]:
     )
 
 
-def ensure_stack(stack: EmbeddedStack, *, vllm_url: str, served_model: str, revision: str) -> str:
-    """Start Llama Stack against the local vLLM, or reuse one with the same config; its URL.
+def ensure_stack(
+    stack: EmbeddedStack,
+    *,
+    vllm_url: str,
+    served_model: str,
+    revision: str,
+    clients: StackClients,
+) -> str:
+    """Start Llama Stack against the local vLLM, admitting ``clients`` alone, or reuse one
+    with the same config; its URL.
 
     A server that exits during start-up (a config it rejects, a port in use) fails with its
     last log line, and is not left running.
@@ -55,11 +66,16 @@ def ensure_stack(stack: EmbeddedStack, *, vllm_url: str, served_model: str, revi
         vllm_url=vllm_url,
         storage_dir=str(root),
         host="127.0.0.1",
+        auth=auth_config(clients, api_server_url=_token_authority(stack)),
     )
+    for admitted in (clients.lightspeed, clients.workbench):
+        if admitted:  # their tokens, for the publish step and the notebooks
+            stack.tokens.issue(Identity.of_principal(admitted))
     text = yaml.safe_dump(config, sort_keys=False)
     labels = {
         "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "model_revision": revision,
+        "workbench": clients.workbench,
     }
     wanted = model_id(served_model)
     record = stack.record(SERVICE)
@@ -99,6 +115,17 @@ def ensure_stack(stack: EmbeddedStack, *, vllm_url: str, served_model: str, revi
     return url
 
 
+def _token_authority(stack: EmbeddedStack) -> str:
+    """The URL that answers Llama Stack's token reviews: the stack's ``tokens`` server."""
+    record = stack.record("tokens")
+    if record is None:
+        raise RolloutError(
+            "the embedded stack runs no token authority for Llama Stack to check tokens with",
+            hint="run `llama-rollout local up` (or `make demo`) first",
+        )
+    return record.url
+
+
 def _await_model(url: str, wanted: str, timeout: float = 30.0) -> None:
     """Wait briefly for the model to be listed, then let check_server name the broken link."""
     deadline = time.monotonic() + timeout
@@ -120,5 +147,6 @@ def serve(request: StackRequest) -> StackReport:
         vllm_url=request.serving_url,
         served_model=request.serving_model,
         revision=request.revision,
+        clients=request.clients(request.namespace or NAMESPACE, PIPELINE_RUNNER.username),
     )
     return stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)

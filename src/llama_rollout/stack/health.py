@@ -19,6 +19,7 @@ from typing import Any
 from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound, EndpointSilent
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.json_http import request_json
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.redaction import excerpt
 from llama_rollout.stack.config import check_version
 from llama_rollout.stack.request import StackReport
@@ -32,12 +33,36 @@ class StackLinkError(RolloutError):
     """A link of the chain (Llama Stack, vLLM, MCP) is broken; the message says which."""
 
 
+class StackRefused(StackLinkError):
+    """Llama Stack refused this step's token (401) or its principal (403)."""
+
+
 def _request(
     method: str, url: str, body: dict[str, Any] | None = None, bound: Bound = LLAMA_STACK_PROBE
 ) -> tuple[int, Any]:
-    return request_json(
-        method, url, body, bound=bound, what="Llama Stack", unreachable=StackLinkError
+    """One call as the pipeline's runner: with the step's service-account token, which
+    Llama Stack checks (``stack.access``)."""
+    token = service_account_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    status, reply = request_json(
+        method,
+        url,
+        body,
+        bound=bound,
+        what="Llama Stack",
+        headers=headers,
+        unreachable=StackLinkError,
     )
+    if status in (401, 403):
+        path = url.split("/v1/", 1)[-1]
+        raise StackRefused(
+            f"Llama Stack refused this step's call to /v1/{path} ({status}: {excerpt(reply, 200)})",
+            hint="the stack admits the pipeline's runner by its service-account token: a 401 "
+            "means no token or one the API server does not know (is the token mounted?), a "
+            "403 a principal its route or access policy does not name (deploy the stack from "
+            "this run, which admits its runner)",
+        )
+    return status, reply
 
 
 def check_server(url: str, model_id: str) -> str:
@@ -70,9 +95,15 @@ def check_server(url: str, model_id: str) -> str:
 
 
 def listed_models(url: str) -> list[str]:
-    """The model ids ``/v1/models`` lists ([] when the server does not answer)."""
+    """The model ids ``/v1/models`` lists ([] when the server does not answer).
+
+    Raises:
+        StackRefused: the server refused this step's token.
+    """
     try:
         status, models = _request("GET", f"{url}/v1/models")
+    except StackRefused:
+        raise
     except StackLinkError:
         return []
     if status != 200 or not isinstance(models, dict):

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.stack.access import IN_CLUSTER_API_SERVER, IN_CLUSTER_CA, auth_config
 from llama_rollout.stack.config import stack_config
 from llama_rollout.stack.settings import (
-    CALLER_LABELS,
     CONFIG_KEY,
     CONFIG_MOUNT,
     LLSD_API,
@@ -45,6 +45,9 @@ def config_map(settings: StackSettings) -> dict[str, Any]:
         storage_dir=STORAGE_MOUNT,
         max_tokens=settings.vllm_max_tokens,
         tls_verify=settings.vllm_tls_verify,
+        auth=auth_config(
+            settings.clients, api_server_url=IN_CLUSTER_API_SERVER, tls_cafile=IN_CLUSTER_CA
+        ),
     )
     return {
         "apiVersion": "v1",
@@ -179,15 +182,17 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
 
 
 def network_policy(settings: StackSettings) -> dict[str, Any]:
-    """The fallback's NetworkPolicy: what the operator's admits (llama-stack-k8s-operator, ODH
-    fork, pkg/deploy/plugins/networkpolicy_transformer.go), so both paths behave alike: the
-    callers' label from any namespace, and each of ``allowed_namespaces`` whole. The operator's
-    own namespace has no counterpart here. Named as the operator names its own."""
+    """The fallback's NetworkPolicy: each of ``allowed_namespaces`` whole, on the stack's port.
+
+    The operator's (llama-stack-k8s-operator, ODH fork, pkg/deploy/plugins/
+    networkpolicy_transformer.go) admits these namespaces too, and besides them its own
+    namespace and pods labelled ``app.kubernetes.io/part-of: llama-stack`` from anywhere, which
+    no pod of this project carries: the token check refuses such a pod. Named as the
+    operator names its own."""
     by_name = [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
         for namespace in settings.allowed_namespaces
     ]
-    callers = {"podSelector": {"matchLabels": dict(CALLER_LABELS)}, "namespaceSelector": {}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -199,9 +204,10 @@ def network_policy(settings: StackSettings) -> dict[str, Any]:
         "spec": {
             "podSelector": {"matchLabels": _labels(settings)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [callers, *by_name], "ports": [{"protocol": "TCP", "port": PORT}]}
-            ],
+            # A rule with no peers would admit every source: with no client, admit none.
+            "ingress": [{"from": by_name, "ports": [{"protocol": "TCP", "port": PORT}]}]
+            if by_name
+            else [],
         },
     }
 

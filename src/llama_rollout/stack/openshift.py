@@ -2,8 +2,9 @@
 run it, plain objects elsewhere, then the chain checks.
 
 The namespace, the kinds and the settings are checked before anything is applied. Both paths
-admit the same callers: the operator's NetworkPolicy through ``spec.network.allowedFrom``, the
-fallback through a NetworkPolicy of its own (``objects``). Readiness
+admit the namespaces of the stack's clients (``request.network_clients``): the operator's
+NetworkPolicy through ``spec.network.allowedFrom``, the fallback through a NetworkPolicy of its
+own (``objects``); the token check tells the clients apart inside them (``access``). Readiness
 is the CR's ``status.phase`` and the operator's Deployment (operator) or the Deployment's
 rollout (fallback); failures are explained from the CR's conditions and the pods (image pull,
 crash loop with the last log line: a config the server rejects shows up as a crash loop whose
@@ -25,6 +26,7 @@ from llama_rollout.kube import (
     schema_has,
     watch_until,
 )
+from llama_rollout.kube.identity import who_am_i
 from llama_rollout.stack.config import model_id
 from llama_rollout.stack.health import verify_chain
 from llama_rollout.stack.objects import service_url, stack_objects
@@ -45,13 +47,12 @@ logger = logging.getLogger(__name__)
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
-def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSettings]:
-    """Whether the installed operator can run this project's Llama Stack, and the settings
-    for it (the pipeline's namespace admitted by its NetworkPolicy when that is elsewhere,
-    besides ``allowed_namespaces``: Lightspeed's, when it calls the stack)."""
+def operator_path(kube: Kube, settings: StackSettings) -> bool:
+    """Whether the installed operator can run this project's Llama Stack (and admit its
+    clients' namespaces, ``allowed_namespaces``, through ``spec.network.allowedFrom``)."""
     if not kube.serves(LLSD_API, "LlamaStackDistribution"):
         logger.info("the Llama Stack operator is not installed: deploying a Deployment instead")
-        return False, settings
+        return False
     schema = kube.schema_of(LLSD_API, "LlamaStackDistribution")
     if schema is not None and not all(schema_has(schema, f) for f in CONFIG_YAML_OPERATOR_FIELDS):
         logger.warning(
@@ -60,16 +61,7 @@ def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSetti
             "Llama Stack as a Deployment instead",
             " and ".join(CONFIG_YAML_OPERATOR_FIELDS),
         )
-        return False, settings
-    pipeline_namespace = current_namespace()
-    if (
-        pipeline_namespace
-        and pipeline_namespace != settings.namespace
-        and schema_has(schema, ALLOWED_FROM_FIELD)
-        and pipeline_namespace not in settings.allowed_namespaces
-    ):
-        allowed = (*settings.allowed_namespaces, pipeline_namespace)
-        settings = settings.model_copy(update={"allowed_namespaces": allowed})
+        return False
     if (
         settings.allowed_namespaces
         and schema is not None
@@ -86,7 +78,7 @@ def operator_path(kube: Kube, settings: StackSettings) -> tuple[bool, StackSetti
             settings.name,
             PORT,
         )
-    return True, settings
+    return True
 
 
 def deploy_stack(
@@ -104,7 +96,7 @@ def deploy_stack(
         ``status.serviceURL``).
     """
     kube.require_namespace(settings.namespace)
-    operator, settings = operator_path(kube, settings)
+    operator = operator_path(kube, settings)
     objects = stack_objects(settings, operator=operator)  # raises before anything is applied
     logger.info(
         "deploying Llama Stack %s/%s %s",
@@ -154,7 +146,7 @@ def serve(request: StackRequest, *, kube: Kube | None = None) -> StackReport:
     """The Llama Stack step on OpenShift AI (see :func:`llama_rollout.stack.step.serve`):
     deploy, then prove the chain to vLLM and MCP."""
 
-    settings = request.settings(request.namespace or current_namespace())
     kube = kube or Kube(api_client())
+    settings = request.settings(request.namespace or current_namespace(), who_am_i(kube))
     url = deploy_stack(kube, settings, timeout=request.timeout_seconds)
     return verify_chain(url, model_id(request.serving_model), request.mcp_url)

@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from llama_rollout.k8s_types import DnsLabel, versioned_name
+from llama_rollout.k8s_types import (
+    DnsLabel,
+    dns_label_problem,
+    object_name_problem,
+    versioned_name,
+)
+from llama_rollout.kube.identity import service_account, service_account_namespace
+from llama_rollout.stack.access import StackClients
 from llama_rollout.stack.settings import (
     DEFAULT_IMAGE,
     LIGHTSPEED_NAMESPACE,
@@ -42,6 +49,67 @@ LightspeedEndpoint = Annotated[
         "/v1, the Llama Stack model id) or ``vllm`` (vLLM's /v1).",
     ),
 ]
+
+
+LightspeedServiceAccount = Annotated[
+    DnsLabel,
+    parameter(
+        "lightspeed-model-client",
+        pipeline="lightspeed_service_account",
+        description="the service account, in the pipeline's namespace, whose token Lightspeed's "
+        "provider Secret holds (manifests/lightspeed-publisher): Lightspeed calls Llama Stack "
+        "and vLLM as it.",
+    ),
+]
+
+
+class StackAccess(BaseModel):
+    """Who may call the stack besides the pipeline's runner (``stack.access``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lightspeed_service_account: LightspeedServiceAccount
+    workbench_service_account: str = parameter(
+        "",
+        description="a workbench's service account that may call Llama Stack (the notebooks): "
+        "NAME in the stack's namespace, or NAMESPACE:NAME; empty admits no workbench.",
+    )
+    auditors: str = parameter(
+        "llama-stack-auditors",
+        pipeline="llama_stack_auditors",
+        description="the group (or user) whose members read every call Llama Stack stored: "
+        "the audit trail; empty for none.",
+    )
+
+    @field_validator("workbench_service_account")
+    @classmethod
+    def _service_account(cls, value: str) -> str:
+        namespace, _, name = value.rpartition(":")
+        problem = (namespace and dns_label_problem(namespace)) or (
+            value and object_name_problem(name)
+        )
+        if problem:
+            raise ValueError(
+                f"workbench_service_account must be NAME or NAMESPACE:NAME, and {problem}"
+            )
+        return value
+
+    def clients(self, namespace: str, runner: str, *, lightspeed: bool) -> StackClients:
+        """The principals the stack admits: ``runner`` (the pipeline's), Lightspeed's service
+        account when ``lightspeed`` calls the stack, and the workbench's, in ``namespace``
+        unless it names its own."""
+        workbench = ""
+        if self.workbench_service_account:
+            home, _, name = self.workbench_service_account.rpartition(":")
+            workbench = service_account(home or namespace, name)
+        return StackClients(
+            pipeline=runner,
+            lightspeed=service_account(namespace, self.lightspeed_service_account)
+            if lightspeed
+            else "",
+            workbench=workbench,
+            auditors=self.auditors,
+        )
 
 
 class StackRequest(BaseModel):
@@ -104,16 +172,24 @@ class StackRequest(BaseModel):
     )
     # What Lightspeed will call once published: with "llama-stack" the stack admits Lightspeed.
     lightspeed_endpoint: LightspeedEndpoint
+    access: StackAccess = Field(default_factory=lambda: StackAccess.model_validate({}))
 
     def deployment_name(self, target: Target) -> str:
         """This version's Llama Stack: ``<name>-<revision[:7]>`` on a cluster, where versions
         stand side by side (blue/green); the one local stack keeps its name."""
         return self.name if target is Target.LOCAL else versioned_name(self.name, self.revision)
 
-    def settings(self, namespace: str) -> StackSettings:
-        """The stack's settings in ``namespace``; bad values in one ConfigurationError."""
-        admitted = (LIGHTSPEED_NAMESPACE,) if self.lightspeed_endpoint == "llama-stack" else ()
+    def clients(self, namespace: str, runner: str) -> StackClients:
+        """Who may call the stack in ``namespace``, the pipeline running as ``runner``."""
+        lightspeed = self.lightspeed_endpoint == "llama-stack"
+        return self.access.clients(namespace, runner, lightspeed=lightspeed)
+
+    def settings(self, namespace: str, runner: str) -> StackSettings:
+        """The stack's settings in ``namespace``, the pipeline running as ``runner``; bad
+        values in one ConfigurationError."""
+        clients = self.clients(namespace, runner)
         return settings_from(
+            clients=clients,
             name=self.deployment_name(Target.OPENSHIFT),
             namespace=namespace,
             vllm_url=self.serving_url,
@@ -123,8 +199,20 @@ class StackRequest(BaseModel):
             distribution_name=self.distribution_name,
             replicas=self.replicas,
             storage_size=self.storage_size,
-            allowed_namespaces=admitted,
+            allowed_namespaces=network_clients(clients),
         )
+
+
+def network_clients(clients: StackClients) -> tuple[str, ...]:
+    """The namespaces the stack's NetworkPolicy admits: where its clients' pods run.
+
+    Lightspeed's pods run in its operator's namespace, whatever service account its token
+    belongs to; the runner's and the workbench's in their service accounts' namespaces. A
+    policy admits a namespace whole: inside it, the token tells the clients apart.
+    """
+    found = [LIGHTSPEED_NAMESPACE] if clients.lightspeed else []
+    found += [service_account_namespace(who) for who in (clients.pipeline, clients.workbench)]
+    return tuple(dict.fromkeys(ns for ns in found if ns))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llama_rollout.errors import invalid_settings, quoted
 from llama_rollout.k8s_types import DnsLabel, Quantity, image_reference_problem
+from llama_rollout.stack.access import StackClients
 
 LLSD_API = "llamastack.io/v1alpha1"
 PORT = 8321
@@ -31,11 +32,6 @@ ALLOWED_FROM_FIELD = "spec.network.allowedFrom.namespaces"
 # Lightspeed's app server runs here (the Lightspeed operator's namespace); it calls Llama Stack
 # when OLSConfig's provider points at the stack, so the stack's NetworkPolicy must admit it.
 LIGHTSPEED_NAMESPACE = "openshift-lightspeed"
-# The pipeline puts this label on the steps that call Llama Stack. The operator's NetworkPolicy
-# admits pods carrying it from every namespace (llama-stack-k8s-operator, ODH fork,
-# pkg/deploy/plugins/networkpolicy_transformer.go: a podSelector with an empty
-# namespaceSelector), and the fallback's policy does the same.
-CALLER_LABELS = {"app.kubernetes.io/part-of": "llama-stack"}
 MAX_TOKENS = 10_485_760
 MAX_REPLICAS = 100
 # The upstream images are tagged with the Llama Stack release they run: one outside
@@ -86,10 +82,12 @@ class StackSettings(BaseModel):
     memory_limit: Quantity = "4Gi"
     storage_size: Quantity = "5Gi"
     env: dict[str, str] = Field(default_factory=dict)
-    # Namespaces the stack's NetworkPolicy must admit besides the callers' label (the
-    # pipeline's, when the stack runs elsewhere; Lightspeed's, when it calls the stack): the
-    # operator's spec.network.allowedFrom, or the fallback's own policy.
+    # Namespaces the stack's NetworkPolicy admits, where its clients run (the pipeline's, the
+    # workbench's, Lightspeed's when it calls the stack): the operator's
+    # spec.network.allowedFrom, or the fallback's own policy.
     allowed_namespaces: tuple[DnsLabel, ...] = ()
+    # Who may call the stack once the network lets them: the token check (stack.access).
+    clients: StackClients
 
     @field_validator("vllm_url")
     @classmethod

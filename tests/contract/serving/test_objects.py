@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import jsonschema
+import kubernetes_validate
 import pytest
 from pydantic import ValidationError
 
@@ -43,8 +44,10 @@ MATRIX = {
 @pytest.mark.parametrize("overrides", MATRIX.values(), ids=MATRIX.keys())
 def test_objects_validate_against_the_crds(overrides):
     settings = serving.ServingSettings(**{**BASE, **overrides})
-    for obj in serving.serving_objects(settings):
+    *custom, policy = serving.serving_objects(settings)
+    for obj in custom:
         validate(obj)
+    kubernetes_validate.validate(policy, "1.31.0", strict=True)
 
 
 def test_publishing_removes_every_object_the_serving_step_makes():
@@ -106,7 +109,7 @@ def test_one_runtime_per_deployment_named_after_it_with_the_dashboard_annotation
     first = serving.ServingSettings(**BASE)
     second = serving.ServingSettings(**{**BASE, "name": "llama-3-3-70b"})
     for settings in (first, second):
-        runtime, isvc = serving.serving_objects(settings)
+        runtime, isvc, _ = serving.serving_objects(settings)
         assert runtime["metadata"]["name"] == isvc["metadata"]["name"] == settings.name
         assert isvc["spec"]["predictor"]["model"]["runtime"] == settings.name
         annotations = runtime["metadata"]["annotations"]
@@ -308,7 +311,7 @@ def test_a_json_parameter_with_a_key_given_twice_is_refused(name):
     ],
 )  # fmt: skip
 def test_a_toleration_means_what_kubernetes_makes_of_it(given, written):
-    from llama_rollout.serving.settings import Toleration
+    from llama_rollout.serving.tolerations import Toleration
 
     toleration = Toleration.model_validate(given)
     assert toleration.model_dump(mode="json", by_alias=True, exclude_none=True) == written
@@ -320,7 +323,7 @@ def test_a_toleration_without_a_key_must_say_exists(given):
     toleration of every taint."""
     from pydantic import ValidationError
 
-    from llama_rollout.serving.settings import Toleration
+    from llama_rollout.serving.tolerations import Toleration
 
     with pytest.raises(ValidationError, match="its operator must be Exists"):
         Toleration.model_validate(given)

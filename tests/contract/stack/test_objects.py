@@ -12,13 +12,20 @@ from pydantic import ValidationError
 
 from llama_rollout import stack
 from llama_rollout.errors import ConfigurationError, RolloutError
+from llama_rollout.stack.access import StackClients
+from llama_rollout.stack.request import StackAccess
 from llama_rollout.stack.step import StackRequest
 from tests.crd_schema import validate
 from tests.network_policy import Pod, Port, admits
 from tests.operator_policies import LLAMA_STACK_OPERATOR_NAMESPACE, llama_stack_policy
 
 KUBERNETES_VERSION = "1.31.0"  # OpenShift 4.18
-BASE = {"namespace": "ai", "vllm_url": "http://llama-predictor.ai.svc.cluster.local:8080/v1"}
+RUNNER = "system:serviceaccount:ai:pipeline-runner-dspa"
+BASE = {
+    "namespace": "ai",
+    "vllm_url": "http://llama-predictor.ai.svc.cluster.local:8080/v1",
+    "clients": StackClients(pipeline=RUNNER),
+}
 VARIANTS = {
     "defaults": {},
     "token-and-env": {
@@ -179,7 +186,7 @@ NAMESPACES = {
 
 
 @pytest.mark.parametrize(
-    "allowed", [(), ("openshift-lightspeed",), ("openshift-lightspeed", "pipelines")]
+    "allowed", [("ai",), ("openshift-lightspeed",), ("openshift-lightspeed", "pipelines")]
 )
 def test_the_fallback_policy_admits_whom_the_operator_policy_admits(allowed):
     settings = stack.StackSettings(**BASE, allowed_namespaces=allowed)
@@ -195,9 +202,11 @@ def test_the_fallback_policy_admits_whom_the_operator_policy_admits(allowed):
     for caller, source in CALLERS.items():
         by_operator = admits([operator_policy], NAMESPACES, source, operator_pod, port)
         by_fallback = admits([fallback_policy], NAMESPACES, source, fallback_pod, port)
-        assert by_operator == by_fallback, caller
-        assert by_fallback == (source.labels.get("app.kubernetes.io/part-of") == "llama-stack"
-                               or source.namespace in allowed), caller  # fmt: skip
+        # Ours admits the namespaces alone; the operator's, besides them, a pod that wears its
+        # label from anywhere (which no pod of the project does, and the token check refuses).
+        labelled = source.labels.get("app.kubernetes.io/part-of") == "llama-stack"
+        assert by_fallback == (source.namespace in allowed), caller
+        assert by_operator == (by_fallback or labelled), caller
     # The policy is about the stack's port only, and the operator's namespace has no
     # counterpart without the operator.
     assert not admits(
@@ -214,14 +223,14 @@ def test_the_fallback_policy_admits_whom_the_operator_policy_admits(allowed):
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "admitted"), [("llama-stack", ("openshift-lightspeed",)), ("vllm", ())]
+    ("endpoint", "admitted"), [("llama-stack", ("openshift-lightspeed", "ai")), ("vllm", ("ai",))]
 )
 def test_the_stack_admits_lightspeed_only_when_lightspeed_calls_it(endpoint, admitted):
     request = StackRequest(
         serving_url=BASE["vllm_url"], serving_model="llama", revision="abcdef0123", mcp_url="http://mcp:3000/mcp",
         lightspeed_endpoint=endpoint,
     )  # fmt: skip
-    settings = request.settings("ai")
+    settings = request.settings("ai", RUNNER)
     assert settings.allowed_namespaces == admitted
     llsd = stack.stack_objects(settings, operator=True)[1]
     assert llsd["spec"].get("network", {}).get("allowedFrom", {}).get("namespaces", []) == list(
@@ -272,11 +281,70 @@ def test_a_stack_name_too_long_for_its_versions_is_said_with_its_own_limit():
         mcp_url="http://mcp:3000/mcp", name="l" * 56,
     )  # fmt: skip
     with pytest.raises(ConfigurationError) as caught:
-        request.settings("ai")
+        request.settings("ai", RUNNER)
     [error] = caught.value.__cause__.errors()
     assert error["loc"] == ("name",)
     assert "-0000000" not in error["msg"]
     assert f"'{'l' * 56}' (56 characters) is longer than 55 characters" in error["msg"]
     assert (
-        request.model_copy(update={"name": "l" * 55}).settings("ai").name == "l" * 55 + "-0000000"
+        request.model_copy(update={"name": "l" * 55}).settings("ai", RUNNER).name
+        == "l" * 55 + "-0000000"
     )
+
+
+def test_the_stack_checks_tokens_with_the_api_server_and_admits_its_clients_alone():
+    request = StackRequest(
+        serving_url=BASE["vllm_url"], serving_model="llama", revision="abcdef0123",
+        mcp_url="http://mcp:3000/mcp",
+        access=StackAccess(workbench_service_account="notebook", lightspeed_service_account="ls"),
+    )  # fmt: skip
+    config_map = stack.stack_objects(request.settings("ai", RUNNER), operator=True)[0]
+    auth = yaml.safe_load(config_map["data"]["config.yaml"])["server"]["auth"]
+    assert auth["provider_config"] == {
+        "type": "kubernetes",
+        "api_server_url": "https://kubernetes.default.svc",
+        "claims_mapping": {"username": "roles", "groups": "roles"},
+        "tls_cafile": "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    }
+    named = {rule.get("when", "anyone") for rule in auth["route_policy"]}
+    assert named == {
+        "anyone",
+        f"user with {RUNNER} in roles",
+        "user with system:serviceaccount:ai:ls in roles",
+        "user with system:serviceaccount:ai:notebook in roles",
+        "user with llama-stack-auditors in roles",
+    }
+    assert auth["route_policy"][0] == {
+        "permit": {"paths": ["/v1/health", "/v1/version"]},
+        "description": "health and version: anyone",
+    }
+    callers = {
+        r["when"] for r in auth["access_policy"] if r["permit"].get("resource") == "model::*"
+    }
+    assert "user with llama-stack-auditors in roles" not in callers and len(callers) == 3
+    assert auth["access_policy"][-1]["when"] == "user is owner"
+
+
+def test_who_may_call_the_stack_follows_the_parameters():
+    def clients(**access):
+        return StackAccess(**access).clients("ai", RUNNER, lightspeed=True)
+
+    assert clients().lightspeed == "system:serviceaccount:ai:lightspeed-model-client"
+    assert clients().workbench == ""
+    assert clients(workbench_service_account="team:nb").workbench == "system:serviceaccount:team:nb"
+    assert StackAccess().clients("ai", RUNNER, lightspeed=False).lightspeed == ""
+    assert clients(auditors="").auditors == ""
+    for bad in ("Team:nb", "a:b:c", "nb/x", ":"):
+        with pytest.raises(ValidationError, match="NAME or NAMESPACE:NAME"):
+            StackAccess(workbench_service_account=bad)
+
+
+def test_a_fallback_stack_with_no_client_namespace_admits_no_one():
+    # A rule without peers would admit every source: the policy has no rule instead.
+    settings = stack.StackSettings(**BASE)
+    assert settings.allowed_namespaces == ()
+    policy = stack.stack_objects(settings, operator=False)[-1]
+    assert policy["spec"]["ingress"] == []
+    pod = Pod("ai", policy["spec"]["podSelector"]["matchLabels"])
+    for caller, source in CALLERS.items():
+        assert not admits([policy], NAMESPACES, source, pod, Port(stack.PORT)), caller

@@ -75,7 +75,8 @@ def test_publishing_merges_one_provider_waits_asks_and_records(cluster, versions
     assert spec["mcpServers"] == [{"name": "cluster-health", "url": f"http://mcp.{NS}.svc:3000/mcp",
                                    "timeout": 30}]  # fmt: skip
     secret = fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS)
-    assert secret["data"] == {"apitoken": base64.b64encode(b"no-auth-required").decode()}
+    # Llama Stack checks tokens: Lightspeed's is its service account's (the model client's).
+    assert secret["data"] == {"apitoken": base64.b64encode(b"model-client-token").decode()}
     assert "credentialKey" not in ours, "the operator reads the file apitoken whatever it says"
     # The question went through the new provider and model, after the rollout.
     assert lightspeed.asked == [{"query": lightspeed.asked[0]["query"], "provider": "llamastack",
@@ -278,6 +279,11 @@ def test_a_token_for_vllm_comes_from_the_model_client_secret(cluster, versions, 
     assert (
         ours["url"] == request.serving_url and ours["models"][0]["name"] == "llama-3-2-3b-instruct"
     )
+    token_secret = fake.get("secrets", "lightspeed-model-client-token", NS)
+    annotations = token_secret["metadata"]["annotations"]
+    annotations["kubernetes.io/service-account.name"] = "default"
+    with pytest.raises(KubeError, match="holds the token of service account 'default', not of"):
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
     del fake.objects[("secrets", NS, "lightspeed-model-client-token", "")]
     with pytest.raises(KubeError, match="manifests/lightspeed-publisher"):
         publish_on_openshift(request, tmp_path, kube=kube, token="runner")

@@ -58,7 +58,7 @@ def stack_step(fake, endpoint: str) -> Pod:
         serving_model="llama-3-2-3b-instruct", revision=REVISION_A,
         mcp_url=f"http://mcp.{NS}.svc:3000/mcp", lightspeed_endpoint=endpoint,
     )  # fmt: skip
-    settings = request.settings(NS)
+    settings = request.settings(NS, f"system:serviceaccount:{NS}:pipeline-runner-dspa")
     assert settings.name == f"llama-stack-{REVISION_A[:7]}", "the stack the publish step names"
     (llsd,) = [o for o in stack_objects(settings, operator=True) if o["kind"] != "ConfigMap"]
     fake.put("llamastackdistributions", llsd)
@@ -85,7 +85,7 @@ def test_lightspeed_reaches_the_stack_only_when_the_stack_step_admits_it(
             outcome = publish_on_openshift(request, tmp_path, kube=kube, token="runner")
             assert outcome.answer == ANSWER, "the answer is the stack's"
             assert [(a["model"], a["authorization"]) for a in asked] == [
-                ("vllm/llama-3-2-3b-instruct", "Bearer no-auth-required")
+                ("vllm/llama-3-2-3b-instruct", "Bearer model-client-token")
             ]
             assert edge.forwarded == 1 and edge.admitted
             return

@@ -10,11 +10,15 @@ import pytest
 import yaml
 
 from llama_rollout import kube, stack
+from llama_rollout.stack.access import StackClients
 from llama_rollout.stack.openshift import deploy_stack
+from llama_rollout.stack.request import StackAccess, StackRequest
 
 pytestmark = pytest.mark.integration
 SETTINGS = stack.StackSettings(
-    namespace="ai", vllm_url="http://llama-predictor.ai.svc.cluster.local:8080/v1"
+    namespace="ai",
+    vllm_url="http://llama-predictor.ai.svc.cluster.local:8080/v1",
+    clients=StackClients(pipeline="system:serviceaccount:ai:pipeline-runner-dspa"),
 )
 
 
@@ -45,7 +49,7 @@ def ready_llsd(obj, fake):
                      "version": {"llamaStackServerVersion": "0.7.3"}}  # fmt: skip
     container = {"name": "llama-stack", "env": obj["spec"]["server"]["containerSpec"]["env"]}
     deployment = {
-        "metadata": {"name": "llama-stack", "namespace": "ai", "generation": 1},
+        "metadata": {"name": obj["metadata"]["name"], "namespace": "ai", "generation": 1},
         "spec": {"replicas": 1, "template": {"spec": {"containers": [container]}}},
     }
     rolled_out(deployment)
@@ -89,15 +93,20 @@ def test_an_operator_that_cannot_run_0_7_gets_the_deployment_path(cluster, fake,
     assert "llama_stack.core.server.server with a run.yaml" in caplog.text
 
 
-def test_the_pipeline_namespace_is_admitted_when_the_stack_runs_elsewhere(
-    cluster, fake, tmp_path, monkeypatch
-):
-    (tmp_path / "namespace").write_text("pipelines\n")
-    monkeypatch.setattr(kube.client, "IN_CLUSTER_TOKEN", str(tmp_path / "token"))
-    fake.on_read("llamastackdistributions", "llama-stack", after(1, ready_llsd), namespace="ai")
-    deploy_stack(cluster, SETTINGS, timeout=10, interval=0.01)
-    llsd = fake.get("llamastackdistributions", "llama-stack", "ai")
-    assert llsd["spec"]["network"] == {"allowedFrom": {"namespaces": ["pipelines"]}}
+def test_the_namespaces_of_the_stack_s_clients_are_admitted(cluster, fake):
+    request = StackRequest(
+        serving_url=SETTINGS.vllm_url, serving_model="llama", revision="abcdef0123",
+        mcp_url="http://mcp:3000/mcp", name="llama-stack",
+        access=StackAccess(workbench_service_account="team-b:explorer"),
+    )  # fmt: skip
+    settings = request.settings("ai", "system:serviceaccount:pipelines:pipeline-runner-dspa")
+    name = settings.name
+    fake.on_read("llamastackdistributions", name, after(1, ready_llsd), namespace="ai")
+    deploy_stack(cluster, settings, timeout=10, interval=0.01)
+    llsd = fake.get("llamastackdistributions", name, "ai")
+    assert llsd["spec"]["network"] == {
+        "allowedFrom": {"namespaces": ["openshift-lightspeed", "pipelines", "team-b"]}
+    }
 
 
 def test_a_changed_config_rolls_the_pods_and_old_pods_do_not_count(cluster, fake):
