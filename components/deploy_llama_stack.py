@@ -27,7 +27,9 @@ def deploy_llama_stack(
     lightspeed_service_account: str = "lightspeed-model-client",
     workbench_service_account: str = "",
     auditors: str = "llama-stack-auditors",
-) -> NamedTuple("LlamaStack", url=str, version=str, model_id=str, mcp_tools=list, name=str):
+) -> NamedTuple(
+    "LlamaStack", url=str, version=str, model_id=str, mcp_tools=list, name=str, caller=str
+):
     """Deploy Llama Stack against vLLM and check the chain Llama Stack -> vLLM and -> MCP.
 
     Returns:
@@ -36,6 +38,8 @@ def deploy_llama_stack(
         model_id: the model's Llama Stack id (``vllm/<served name>``).
         mcp_tools: the MCP tools Llama Stack sees.
         name: this version's Llama Stack (``<name>-<revision[:7]>`` on the cluster).
+        caller: the principal the stack admits the pipeline's steps as (its audit trail's name
+            for their calls).
     """
     arguments = dict(locals())  # first: exactly the arguments
     from collections import namedtuple
@@ -58,9 +62,13 @@ def deploy_llama_stack(
             model_id=report.model_id,
             mcp_tools=report.mcp_tools,
             name=name,
+            caller=report.caller,
         ),
         s3_prefix=s3_prefix,
         run_id=run_id,
     )
-    outputs = namedtuple("LlamaStack", ["url", "version", "model_id", "mcp_tools", "name"])
-    return outputs(report.url, report.version, report.model_id, report.mcp_tools, name)
+    fields = ["url", "version", "model_id", "mcp_tools", "name", "caller"]
+    outputs = namedtuple("LlamaStack", fields)
+    return outputs(
+        report.url, report.version, report.model_id, report.mcp_tools, name, report.caller
+    )

@@ -142,6 +142,7 @@ def _deploy_and_evaluate(p: dict, resolved: Any, run_id: str) -> dict[Step, Any]
         p,
         llama_stack_url=stack.outputs["url"],
         model_id=stack.outputs["model_id"],
+        caller=stack.outputs["caller"],
         serving_url=served.outputs["url"],
         serving_model=served.outputs["model"],
         model_uri=mirrored.outputs["model_uri"],

@@ -108,6 +108,7 @@ class DeployLlamaStackNote(Note):
     model_id: str = ""
     mcp_tools: list[str] = []
     name: str = ""
+    caller: str = ""  # the principal the stack knows the pipeline's steps by
 
 
 class EvaluateNote(Note):
@@ -117,6 +118,7 @@ class EvaluateNote(Note):
     metrics: dict[str, float] = {}
     report_uri: str = ""
     report_path: str = ""
+    caller: str = ""  # who Llama Stack's records name as the evaluation's caller
 
 
 class PublishNote(Note):

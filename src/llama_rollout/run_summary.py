@@ -89,7 +89,8 @@ def _step_detail(note: Note) -> str:
             )
         case EvaluateNote():
             verdict = "gate passed" if note.passed else "gate did not pass"
-            return f"{verdict}; report {note.report_uri or 'not uploaded'}"
+            called = f"; called Llama Stack as {note.caller}" if note.caller else ""
+            return f"{verdict}; report {note.report_uri or 'not uploaded'}{called}"
         case PublishNote():
             retired = f"; removed versions {', '.join(note.retired)}" if note.retired else ""
             return note.summary + retired

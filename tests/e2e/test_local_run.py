@@ -264,6 +264,11 @@ def check_publish_then_nothing_changed(env: dict[str, str]) -> None:
     assert published["evals"]["metrics"]["cases"] == 60
     assert "the whole dataset: 60 cases" in Path(published["evals"]["report"]).read_text()
     assert [s["status"] for s in published["steps"]] == ["done"] * 7
+    # Who the evaluation was to Llama Stack: the name its records carry.
+    runner = "system:serviceaccount:self-healing-platform:pipeline-runner-dspa"
+    evaluated = next(s for s in published["steps"] if s["step"] == "evaluate")
+    assert evaluated["detail"].endswith(f"called Llama Stack as {runner}"), evaluated
+    assert f"<code>{runner}</code>" in Path(published["evals"]["report"]).read_text()
     olsconfig = yaml.safe_load(olsconfig_file(env).read_text())
     validate(olsconfig)
     assert [p["name"] for p in olsconfig["spec"]["llm"]["providers"]] == [

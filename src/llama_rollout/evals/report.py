@@ -49,7 +49,13 @@ def _extent(metrics: Mapping[str, float]) -> str:
 
 
 def markdown_summary(
-    title: str, metrics: Mapping[str, float], gate: GateResult, *, dataset: str, model: str
+    title: str,
+    metrics: Mapping[str, float],
+    gate: GateResult,
+    *,
+    dataset: str,
+    model: str,
+    caller: str = "",
 ) -> str:
     """The run's verdict and headline figures, for the KFP Markdown artifact."""
     verdict = "passed" if gate.passed else "did not pass"
@@ -59,6 +65,8 @@ def markdown_summary(
         f"**The gate {verdict}.** Model `{model}`, dataset `{dataset}`, {_extent(metrics)}.",
         "",
     ]
+    if caller:
+        lines += [f"Llama Stack's records name the evaluation's calls as `{caller}`.", ""]
     if gate.missed:
         lines += ["Thresholds missed:", "", *[f"- {m}" for m in gate.explained()], ""]
     lines += ["| score | value |", "| --- | --- |"]
@@ -93,6 +101,7 @@ def html_report(
     *,
     dataset: str,
     model: str,
+    caller: str = "",
     quality: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The whole report as one HTML document with no external resources; ``quality`` are
@@ -127,6 +136,7 @@ details {{ margin: 0.5em 0; }}
 <h1>{e(title)}</h1>
 <p class="{"passed" if gate.passed else "failed"}"><strong>The gate {verdict}.</strong>
 Model <code>{e(model)}</code>, dataset <code>{e(dataset)}</code>, {e(_extent(metrics))}.</p>
+{f"<p>Llama Stack's records name the evaluation's calls as <code>{e(caller)}</code>.</p>" if caller else ""}
 {f"<p>Thresholds missed:</p><ul>{missed}</ul>" if missed else ""}
 <h2>Scores</h2>
 <table><tr><th>score</th><th>value</th></tr>{rows}</table>

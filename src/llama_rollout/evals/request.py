@@ -48,6 +48,11 @@ class EvaluationRequest(BaseModel):
     model_id: str = parameter(description="the Llama Stack model id, e.g. vllm/llama-3-2-3b.")
     serving_url: str = parameter("", description="vLLM's OpenAI-compatible /v1 (for lm-eval).")
     serving_model: str = parameter("", description="the served model name (for lm-eval).")
+    caller: str = parameter(
+        "",
+        description="the principal Llama Stack knows this run's steps by (from "
+        "``deploy_llama_stack``): what its audit trail names as the evaluation's caller.",
+    )
     # The pipeline's.
     mcp_url: McpUrl
     dataset: str = parameter(

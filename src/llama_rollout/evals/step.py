@@ -97,7 +97,7 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
         )
         metrics |= quality.metrics
     gate = apply_gate(metrics, request.thresholds)
-    run = RunRecord(results, scores, quality, dataset.name, request.model_id)
+    run = RunRecord(results, scores, quality, dataset.name, request.model_id, request.caller)
     files = _write(output_dir, run, metrics, gate)
     logger.info("gate %s%s", "passed" if gate.passed else "did not pass: ", "; ".join(gate.missed))
     return Evaluation(gate.passed, metrics, gate.missed, dataset.name, loaded.sha256, files)
@@ -140,6 +140,7 @@ class RunRecord:
     quality: QualityResult
     dataset: str
     model: str
+    caller: str = ""
 
 
 def _write(
@@ -169,10 +170,13 @@ def _write(
             run.results,
             dataset=run.dataset,
             model=run.model,
+            caller=run.caller,
             quality=run.quality.samples,
         )
     )
     files["summary"].write_text(
-        markdown_summary(TITLE, metrics, gate, dataset=run.dataset, model=run.model)
+        markdown_summary(
+            TITLE, metrics, gate, dataset=run.dataset, model=run.model, caller=run.caller
+        )
     )
     return files

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -142,11 +143,13 @@ def _serves(url: str, wanted: str) -> bool:
 def serve(request: StackRequest) -> StackReport:
     """The Llama Stack step on the embedded stack: start or reuse it, then prove the chain."""
     stack = EmbeddedStack()
+    clients = request.clients(request.namespace or NAMESPACE, PIPELINE_RUNNER.username)
     url = ensure_stack(
         stack,
         vllm_url=request.serving_url,
         served_model=request.serving_model,
         revision=request.revision,
-        clients=request.clients(request.namespace or NAMESPACE, PIPELINE_RUNNER.username),
+        clients=clients,
     )
-    return stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    report = stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    return replace(report, caller=clients.pipeline)

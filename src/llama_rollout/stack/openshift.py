@@ -14,6 +14,7 @@ last line says so).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from llama_rollout.kube import (
@@ -147,6 +148,8 @@ def serve(request: StackRequest, *, kube: Kube | None = None) -> StackReport:
     deploy, then prove the chain to vLLM and MCP."""
 
     kube = kube or Kube(api_client())
-    settings = request.settings(request.namespace or current_namespace(), who_am_i(kube))
+    runner = who_am_i(kube)
+    settings = request.settings(request.namespace or current_namespace(), runner)
     url = deploy_stack(kube, settings, timeout=request.timeout_seconds)
-    return verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    report = verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    return replace(report, caller=runner)

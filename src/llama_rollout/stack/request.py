@@ -222,9 +222,15 @@ class StackReport:
     model_id: str
     mcp_url: str = ""
     mcp_tools: list[str] = field(default_factory=list)
+    caller: str = ""  # the principal the stack knows the pipeline's steps by
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "llama_stack": {"url": self.url, "version": self.version, "model_id": self.model_id},
+            "llama_stack": {
+                "url": self.url,
+                "version": self.version,
+                "model_id": self.model_id,
+                "caller": self.caller,
+            },
             "mcp": {"url": self.mcp_url, "tools": self.mcp_tools},
         }

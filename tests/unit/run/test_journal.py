@@ -44,18 +44,22 @@ UNTYPED_AND_TYPED = [
     ),
     (
         {"url": "http://ls", "version": "0.7.3", "model_id": "vllm/m",
-         "mcp_tools": ["node_status", "pod_logs"], "name": "llama-stack-abc"},
+         "mcp_tools": ["node_status", "pod_logs"], "name": "llama-stack-abc",
+         "caller": "system:serviceaccount:ai:pipeline-runner-dspa"},
         journal.DeployLlamaStackNote(url="http://ls", version="0.7.3", model_id="vllm/m",
                                      mcp_tools=["node_status", "pod_logs"],
-                                     name="llama-stack-abc"),
+                                     name="llama-stack-abc",
+                                     caller="system:serviceaccount:ai:pipeline-runner-dspa"),
     ),
     (
         {"passed": False, "missed": ["task_success 0.25 < 0.45"],
          "metrics": {"task_success": 0.25, "cases": 60.0}, "report_uri": "",
-         "report_path": "/root/evaluate/report"},
+         "report_path": "/root/evaluate/report",
+         "caller": "system:serviceaccount:ai:pipeline-runner-dspa"},
         journal.EvaluateNote(passed=False, missed=["task_success 0.25 < 0.45"],
                              metrics={"task_success": 0.25, "cases": 60.0}, report_uri="",
-                             report_path="/root/evaluate/report"),
+                             report_path="/root/evaluate/report",
+                             caller="system:serviceaccount:ai:pipeline-runner-dspa"),
     ),
     (
         {"summary": "provider llamastack: model vllm/m", "changed": True, "retired": ["m-0"],
@@ -160,6 +164,14 @@ def test_a_note_of_the_untyped_version_reads_as_its_step_s_type():
     assert read.as_dict() == {
         step: fields for step, (fields, _) in zip(journal.STEPS, UNTYPED_AND_TYPED, strict=True)
     }
+
+
+def test_a_note_written_before_the_stack_checked_tokens_reads_with_no_caller():
+    connection = FakeConnection()
+    key = f"models/_runs/run-1/{KEYS[list(journal.STEPS).index(Step.EVALUATE)]}"
+    connection.s3.objects[key] = json.dumps({"step": "evaluate", "passed": True}).encode()
+    read = journal.read(s3_prefix="models", run_id="run-1", connection=connection)
+    assert read.get(journal.EvaluateNote).caller == ""
 
 
 def test_a_step_that_noted_nothing_has_no_note():
