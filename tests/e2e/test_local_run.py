@@ -134,6 +134,7 @@ def evaluate_a_subset(outputs: dict) -> None:
     from llama_rollout.evals.dataset import load_dataset
     from llama_rollout.evals.harness import HarnessSettings, check_tools, openai_client, run_dataset
     from llama_rollout.evals.metrics import score_case, summarise
+    from llama_rollout.kube.identity import service_account_token
     from llama_rollout.stack.health import mcp_tool_definitions
 
     dataset = load_dataset("cluster-health").dataset.subset(EVAL_CASES)
@@ -146,7 +147,8 @@ def evaluate_a_subset(outputs: dict) -> None:
     # never as a pass.
     settings = HarnessSettings(tool_choice="required", max_infer_iters=2, max_tool_calls=1,
                                max_output_tokens=160, concurrency=2, attempts=1)  # fmt: skip
-    client = openai_client(f"{stack['url']}/v1")
+    # As the pipeline's runner: the stack refuses any other token ("none" is 401).
+    client = openai_client(f"{stack['url']}/v1", api_key=service_account_token())
     results = asyncio.run(run_dataset(client, stack["model_id"], mcp_url, dataset, settings))
     assert [r.case_id for r in results] == [c.id for c in dataset.cases]
     ran = [r for r in results if r.error is None]
