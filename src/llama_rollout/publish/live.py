@@ -96,6 +96,8 @@ def endpoint_problem(url: str, model: str, *, token: str = "") -> str | None:
     except RolloutError as exc:
         return f"its endpoint does not answer ({exc.message})"
     ids = [m.get("id") for m in answer.get("data", [])] if isinstance(answer, dict) else []
+    if status in (401, 403):
+        return f"its endpoint {url} refused this step's token (HTTP {status})"
     if status != 200 or model not in ids:
         return f"its endpoint {url} does not list model {model} (HTTP {status})"
     return None
@@ -114,7 +116,9 @@ def olsconfig_problem(spec: dict, live: LiveVersion) -> str | None:
 
 def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
     """What is wrong with the live version on the embedded stack."""
-    problems = [endpoint_problem(live.record.url, live.record.model)]
+    # Asked as the pipeline's runner: the stack checks its token, as on a cluster.
+    token = service_account_token() or ""
+    problems = [endpoint_problem(live.record.url, live.record.model, token=token)]
     problems.append(
         olsconfig_problem(embedded.read(embedded.olsconfig_file(state_root))["spec"], live)
     )
