@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llama_rollout.network_policies import ingress_policy, namespace_peer, pods_peer
 from llama_rollout.serving.settings import (
     AUTH_PORT,
     GPU_RESOURCE,
@@ -149,39 +150,23 @@ def network_policy_name(name: str) -> str:
     return f"{name}-clients"
 
 
-def _in(namespace: str, pods: dict[str, str]) -> dict[str, Any]:
-    by_name = {"kubernetes.io/metadata.name": namespace}
-    return {"namespaceSelector": {"matchLabels": by_name}, "podSelector": {"matchLabels": pods}}
-
-
 def network_policy(settings: ServingSettings) -> dict[str, Any]:
     """Who reaches the model over the network: the Llama Stacks of its namespace, the
     pipeline's pods (the tool-calling check, lm-eval), and Lightspeed's app server when it
     calls vLLM straight; on vLLM's port and kube-rbac-proxy's. With auth on, the proxy then
     checks each caller's token too."""
-    peers = [{"podSelector": {"matchLabels": pods}} for pods in LLAMA_STACK_PODS]
-    peers += [_in(namespace, PIPELINE_PODS) for namespace in settings.pipeline_namespaces]
+    peers = [pods_peer(pods) for pods in LLAMA_STACK_PODS]
+    peers += [namespace_peer(ns, PIPELINE_PODS) for ns in settings.pipeline_namespaces]
     if settings.lightspeed_calls:
-        peers.append(_in(LIGHTSPEED_NAMESPACE, LIGHTSPEED_PODS))
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": network_policy_name(settings.name),
-            "namespace": settings.namespace,
-            "labels": {"app.kubernetes.io/part-of": "llama-rollout"},
-        },
-        "spec": {
-            "podSelector": {"matchLabels": {PREDICTOR_LABEL: settings.name}},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": peers,
-                    "ports": [{"protocol": "TCP", "port": port} for port in (PORT, AUTH_PORT)],
-                }
-            ],
-        },
-    }
+        peers.append(namespace_peer(LIGHTSPEED_NAMESPACE, LIGHTSPEED_PODS))
+    return ingress_policy(
+        network_policy_name(settings.name),
+        settings.namespace,
+        labels={"app.kubernetes.io/part-of": "llama-rollout"},
+        selects={PREDICTOR_LABEL: settings.name},
+        peers=peers,
+        ports=[PORT, AUTH_PORT],
+    )
 
 
 def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from llama_rollout.errors import RolloutError
+from llama_rollout.network_policies import ingress_policy, namespace_peer
 from llama_rollout.stack.access import IN_CLUSTER_API_SERVER, IN_CLUSTER_CA, auth_config
 from llama_rollout.stack.config import stack_config
 from llama_rollout.stack.settings import (
@@ -189,27 +190,14 @@ def network_policy(settings: StackSettings) -> dict[str, Any]:
     namespace and pods labelled ``app.kubernetes.io/part-of: llama-stack`` from anywhere, which
     no pod of this project carries: the token check refuses such a pod. Named as the
     operator names its own."""
-    by_name = [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
-        for namespace in settings.allowed_namespaces
-    ]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": network_policy_name(settings.name),
-            "namespace": settings.namespace,
-            "labels": _labels(settings),
-        },
-        "spec": {
-            "podSelector": {"matchLabels": _labels(settings)},
-            "policyTypes": ["Ingress"],
-            # A rule with no peers would admit every source: with no client, admit none.
-            "ingress": [{"from": by_name, "ports": [{"protocol": "TCP", "port": PORT}]}]
-            if by_name
-            else [],
-        },
-    }
+    return ingress_policy(
+        network_policy_name(settings.name),
+        settings.namespace,
+        labels=_labels(settings),
+        selects=_labels(settings),
+        peers=[namespace_peer(namespace) for namespace in settings.allowed_namespaces],
+        ports=[PORT],
+    )
 
 
 def stack_objects(settings: StackSettings, *, operator: bool) -> list[dict[str, Any]]:
