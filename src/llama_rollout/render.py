@@ -87,7 +87,21 @@ def render(assignments: list[str]) -> str:
     objects = serving.serving_objects(serving_settings) + stack.stack_objects(
         stack_settings, operator=operator
     )
-    return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True)
+    return yaml.dump_all(objects, Dumper=_Readable, sort_keys=False, explicit_start=True)
+
+
+class _Readable(yaml.SafeDumper):
+    """YAML for review: a multi-line string (the stack's ``config.yaml``, with its auth and
+    policies) as a literal block, not one escaped line."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    )
+
+
+_Readable.add_representer(str, _text)
 
 
 __all__ = ["DEFAULTS", "parse_assignments", "render"]

@@ -53,6 +53,11 @@ def test_render_validates(assignments):
     else:
         assert kinds[3:] == ["ConfigMap", "LlamaStackDistribution"]
     stack_config = yaml.safe_load(objects[3]["data"]["config.yaml"])
+    # The stack's auth is in the render, readable: who may call it, and its policies.
+    assert "  config.yaml: |\n" in render(assignments)
+    auth = stack_config["server"]["auth"]
+    assert auth["provider_config"]["type"] == "kubernetes"
+    assert any("pipeline-runner-dspa" in rule.get("when", "") for rule in auth["route_policy"])
     isvc = objects[1]["metadata"]
     assert stack_config["providers"]["inference"][0]["config"]["base_url"] == (
         f"http://{isvc['name']}-predictor.{isvc['namespace']}.svc.cluster.local/v1"
