@@ -101,6 +101,9 @@ def test_health_and_version_are_open_and_nothing_else_is_without_a_token(guarded
     for route in ROUTES:
         assert status(url, route, None) == 401, route
         assert status(url, route, "not-a-token") == 401, route
+    # The authority was asked, and said no (were it down, the message would say so instead).
+    refused = requests.get(f"{url}/v1/models", headers={"Authorization": "Bearer nope"}, timeout=30)
+    assert refused.json()["error"]["message"] == "Token validation error: Invalid token"
 
 
 @pytest.mark.parametrize("caller", EXPECTED)
