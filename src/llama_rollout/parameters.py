@@ -294,6 +294,7 @@ def _stack_request(v: dict[str, Any], model: str) -> StackRequest:
 
 
 def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:
+    # lightspeed_service_account is left out: it is checked once, with the stack settings.
     return _request(
         PublishRequest,
         v,
@@ -303,5 +304,6 @@ def _publish_request(v: dict[str, Any], model: str) -> PublishRequest:
             "serving_model": model,
             "llama_stack_url": "http://llama-stack:8321",
             "llama_stack_model_id": f"vllm/{model}",
+            "service_account": "lightspeed-model-client",
         },
     )

@@ -419,6 +419,18 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "llama_stack_distribution": ("starter", r"distribution_name or distribution_image"),
         "vllm_token_secret": ("Token!", r"vllm_token_secret: .*DNS-1123 subdomain"),
         "lightspeed_token_secret": ("a b", r"lightspeed_token_secret: .*DNS-1123 subdomain"),
+        "lightspeed_service_account": (
+            "Lightspeed",
+            r"lightspeed_service_account: 'Lightspeed' is not a DNS-1123 label",
+        ),
+        "workbench_service_account": (
+            "team:Notebook",
+            r"workbench_service_account must be NAME or NAMESPACE:NAME",
+        ),
+        "llama_stack_auditors": (
+            "llama stack auditors",
+            r"llama_stack_auditors: .* is not a group or user name",
+        ),
         "lightspeed_url": ("lightspeed:8443", r"lightspeed_url 'lightspeed:8443' is not an http"),
         "lightspeed_endpoint": ("ollama", r"endpoint: Input should be 'llama-stack' or 'vllm'"),
         "lightspeed_provider": ("Llama Stack", r"provider: String should match pattern"),

@@ -81,6 +81,16 @@ class StackAccess(BaseModel):
         "the audit trail; empty for none.",
     )
 
+    @field_validator("auditors")
+    @classmethod
+    def _one_name(cls, value: str) -> str:
+        if any(c.isspace() for c in value):
+            raise ValueError(
+                f"{value!r} is not a group or user name: Llama Stack's policy conditions take "
+                "one word (an OpenShift group, e.g. llama-stack-auditors)"
+            )
+        return value
+
     @field_validator("workbench_service_account")
     @classmethod
     def _service_account(cls, value: str) -> str:
