@@ -328,8 +328,8 @@ def check_the_audit_trail(env: dict[str, str]) -> None:
     principal that made it: each principal reads its own, an auditor every one."""
     import requests
 
+    from llama_rollout.embedded.service_accounts import Identity
     from llama_rollout.embedded.stack import EmbeddedStack
-    from llama_rollout.embedded.token_authority import Identity
 
     stack = EmbeddedStack(Path(env["LLAMA_ROLLOUT_STATE_DIR"]))
     url = stack.record("llama-stack").url

@@ -25,7 +25,7 @@ from typing import Any
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.bundled_model import ensure_bundled_model
 from llama_rollout.embedded.processes import ProcessRecord
-from llama_rollout.embedded.token_authority import Identity, TokenBook
+from llama_rollout.embedded.service_accounts import Identity, TokenBook
 from llama_rollout.errors import ConfigurationError, StorageError
 from llama_rollout.mcp_server import bundled_snapshot
 from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT

@@ -9,8 +9,8 @@ token is the one the embedded stack's authority minted for the workbench the sta
 
 from __future__ import annotations
 
+from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import EmbeddedStack
-from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import ConfigurationError
 
 DATA_CONNECTION_KEYS = (

@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 from llama_rollout.embedded import processes
+from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import NAMESPACE, PIPELINE_RUNNER, EmbeddedStack
-from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.access import StackClients, auth_config

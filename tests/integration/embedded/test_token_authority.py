@@ -9,7 +9,8 @@ import stat
 import pytest
 import requests
 
-from llama_rollout.embedded.token_authority import REVIEWS_PATH, Identity, TokenBook, create_app
+from llama_rollout.embedded.service_accounts import Identity, TokenBook
+from llama_rollout.embedded.token_authority import REVIEWS_PATH, create_app
 from tests.servers import serve_app
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import requests
 import yaml
 
 from llama_rollout.embedded import processes
+from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import EmbeddedStack
-from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import stack_config

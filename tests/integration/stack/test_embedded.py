@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llama_rollout import stack as stack_module
+from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import EmbeddedStack
-from llama_rollout.embedded.token_authority import Identity
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import embedded as llama_stack
 from llama_rollout.stack import health as stack_health
