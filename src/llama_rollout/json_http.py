@@ -28,7 +28,7 @@ def request_json(
     *,
     bound: Bound,
     what: str,
-    headers: dict[str, str] | None = None,
+    token: str | None = None,
     ca_certs: str | None = None,
     unreachable: type[RolloutError] = RolloutError,
 ) -> tuple[int, Any]:
@@ -40,7 +40,7 @@ def request_json(
         body: the JSON body, if any.
         bound: how long the request may take.
         what: the server, for messages ("Llama Stack", "the model server").
-        headers: more headers (a bearer token).
+        token: a bearer token, sent as ``Authorization: Bearer``; none sends none.
         ca_certs: a CA bundle for HTTPS.
         unreachable: the error to raise when the server cannot be reached.
 
@@ -58,7 +58,10 @@ def request_json(
                 method,
                 url,
                 body=None if body is None else json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", **(headers or {})},
+                headers={
+                    "Content-Type": "application/json",
+                    **({"Authorization": f"Bearer {token}"} if token else {}),
+                },
                 timeout=urllib3.Timeout(connect=CONNECT, read=bound.read),
                 retries=False,
                 preload_content=False,

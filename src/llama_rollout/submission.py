@@ -137,7 +137,7 @@ class PipelinesServer:
             f"{self.host}/apis/v2beta1/healthz",
             bound=PIPELINES_API,
             what="the pipelines server",
-            headers={"Authorization": f"Bearer {self.token}"},
+            token=self.token,
             ca_certs=self.ca_cert,
             unreachable=PipelinesError,
         )

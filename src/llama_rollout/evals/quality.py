@@ -158,13 +158,12 @@ def _scored_by_likelihood(manager: Any, name: str, depth: int = 0) -> tuple[str,
 def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> None:
     """vLLM answers at ``base_url`` and serves ``model``: checked before any case runs, so
     that a wrong URL fails in a second, not after the tool-use evaluation."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     status, listing = request_json(
         "GET",
         f"{base_url.rstrip('/')}/models",
         bound=VLLM_PROBE,
         what="the model server (lm-eval)",
-        headers=headers,
+        token=api_key,
         unreachable=QualityError,
     )
     if status in (401, 403):

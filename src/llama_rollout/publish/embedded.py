@@ -113,7 +113,7 @@ def check_provider(provider: olsconfig.Provider, credential: str) -> str:
         },
         bound=VLLM,
         what=f"provider {provider.name}",
-        headers={"Authorization": f"Bearer {credential}"},
+        token=credential,
     )
     try:
         return str(answer["choices"][0]["message"]["content"]).strip()

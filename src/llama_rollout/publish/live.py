@@ -91,7 +91,7 @@ def endpoint_problem(url: str, model: str, *, token: str = "") -> str | None:
             f"{url.rstrip('/')}/models",
             bound=VLLM_PROBE,
             what="the published endpoint",
-            headers={"Authorization": f"Bearer {token}"} if token else {},
+            token=token,
         )
     except RolloutError as exc:
         return f"its endpoint does not answer ({exc.message})"

@@ -43,7 +43,7 @@ def ask(base_url: str, provider: str, model: str, *, token: str, ca_certs: str |
         bound=LIGHTSPEED_QUERY,
         what="Lightspeed",
         ca_certs=ca_certs,
-        headers={"Authorization": f"Bearer {token}"} if token else {},
+        token=token,
         unreachable=AppServerUnreachable,
     )
     text = answer.get("response") if isinstance(answer, dict) else None

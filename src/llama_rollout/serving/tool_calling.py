@@ -76,9 +76,6 @@ def check_tool_calling(
     Returns:
         ``ok`` with the parsed calls, or not ok with a message naming the fix.
     """
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
     body = {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -93,7 +90,7 @@ def check_tool_calling(
         body,
         bound=VLLM,
         what="the model server",
-        headers=headers,
+        token=api_key,
         ca_certs=ca_certs,
         unreachable=ToolCallingError,
     )

@@ -42,15 +42,13 @@ def _request(
 ) -> tuple[int, Any]:
     """One call as the pipeline's runner: with the step's service-account token, which
     Llama Stack checks (``stack.access``)."""
-    token = service_account_token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     status, reply = request_json(
         method,
         url,
         body,
         bound=bound,
         what="Llama Stack",
-        headers=headers,
+        token=service_account_token(),
         unreachable=StackLinkError,
     )
     if status in (401, 403):
