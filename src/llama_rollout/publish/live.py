@@ -83,15 +83,16 @@ def verdict(
     )
 
 
-def endpoint_problem(url: str, model: str, *, token: str = "") -> str | None:
-    """Why the published endpoint does not serve ``model`` (None when it does)."""
+def endpoint_problem(url: str, model: str) -> str | None:
+    """Why the published endpoint does not serve ``model`` (None when it does), asked as the
+    pipeline's runner: Llama Stack checks its token, on either target."""
     try:
         status, answer = request_json(
             "GET",
             f"{url.rstrip('/')}/models",
             bound=VLLM_PROBE,
             what="the published endpoint",
-            token=token,
+            token=service_account_token(),
         )
     except RolloutError as exc:
         return f"its endpoint does not answer ({exc.message})"
@@ -116,16 +117,14 @@ def olsconfig_problem(spec: dict, live: LiveVersion) -> str | None:
 
 def check_embedded(live: LiveVersion, state_root: Path) -> list[str]:
     """What is wrong with the live version on the embedded stack."""
-    # Asked as the pipeline's runner: the stack checks its token, as on a cluster.
-    token = service_account_token() or ""
-    problems = [endpoint_problem(live.record.url, live.record.model, token=token)]
+    problems = [endpoint_problem(live.record.url, live.record.model)]
     problems.append(
         olsconfig_problem(embedded.read(embedded.olsconfig_file(state_root))["spec"], live)
     )
     return [p for p in problems if p]
 
 
-def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) -> list[str]:
+def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube) -> list[str]:
     """What is wrong with the live version on the cluster."""
     problems: list[str | None] = []
     name = live.record.serving_name
@@ -149,9 +148,7 @@ def check_cluster(live: LiveVersion, namespace: str, *, kube: Kube, token: str) 
             problems.append(f"Lightspeed does not serve ({problem})")
     found = [p for p in problems if p]
     # The endpoint is asked last, and only when the rest is well: its answer takes longest.
-    return found or [
-        p for p in [endpoint_problem(live.record.url, live.record.model, token=token)] if p
-    ]
+    return found or [p for p in [endpoint_problem(live.record.url, live.record.model)] if p]
 
 
 def compare(
@@ -179,7 +176,6 @@ def compare(
                 live,
                 namespace or current_namespace(),
                 kube=Kube(api_client()),
-                token=service_account_token() or "",
             )
     check = verdict(live, revision, provider, force=False, problems=problems)
     logger.info("%s", check.reason)

@@ -147,7 +147,7 @@ def test_a_console_plugin_never_ready_neither_fails_nor_redeploys(
     # The next scheduled run finds the same revision live: nothing to redeploy.
     monkeypatch.setattr(live, "endpoint_problem", lambda *a, **k: None)
     found = registry.publications.live_version(versions[1], "llama-3-2-3b-instruct")
-    problems = live.check_cluster(found, NS, kube=kube, token="")
+    problems = live.check_cluster(found, NS, kube=kube)
     check = live.verdict(found, REVISION_A, "llamastack", force=False, problems=problems)
     assert not check.changed, check.reason
 

@@ -197,7 +197,7 @@ def test_a_second_run_fails_while_the_first_holds_the_lease(cluster, versions, t
 
 def live_check(fake, kube, connected, revision):
     found = registry.publications.live_version(connected, "llama-3-2-3b-instruct")
-    problems = live.check_cluster(found, NS, kube=kube, token="") if found else []
+    problems = live.check_cluster(found, NS, kube=kube) if found else []
     return live.verdict(found, revision, "llamastack", force=False, problems=problems)
 
 
