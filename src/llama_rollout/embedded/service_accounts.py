@@ -68,11 +68,13 @@ class TokenBook:
         """The token file of ``identity``, minting its token when it has none."""
         entries = self._entries()
         entry = entries.get(identity.username)
+        token_file = self.token_file(identity.username)
         if entry is None or list(entry["groups"]) != list(identity.groups):
             token = entry["token"] if entry else secrets.token_urlsafe(32)
             entries[identity.username] = {**identity.user_info(), "token": token}
             self._write(self.path, json.dumps(entries, indent=2))
-        token_file = self.token_file(identity.username)
+        elif token_file.exists():
+            return token_file  # minted and written before: every step's environment asks
         self._write(token_file, entries[identity.username]["token"])
         return token_file
 

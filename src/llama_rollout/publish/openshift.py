@@ -48,7 +48,9 @@ def token_from_secret(kube: Kube, namespace: str, name: str, account: str) -> st
             Llama Stack would refuse), or the token controller has not filled it.
     """
     secret = kube.get("v1", "Secret", name, namespace) or {}
-    owner = (secret.get("metadata") or {}).get("annotations", {}).get(SERVICE_ACCOUNT_ANNOTATION)
+    owner = ((secret.get("metadata") or {}).get("annotations") or {}).get(
+        SERVICE_ACCOUNT_ANNOTATION
+    )
     token = (secret.get("data") or {}).get("token")
     if secret and owner != account:
         raise KubeError(

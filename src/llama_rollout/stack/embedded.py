@@ -2,8 +2,8 @@
 
 ``make`` creates ``.venv-llama-stack`` (Python 3.12, ``llama-stack==0.7.3``, ``mcp<2``). The
 config is the one the cluster gets (``stack.stack_config``), pointing at the local vLLM, with
-auth on against the embedded stack's token authority, which mints a token for each identity
-the stack admits; a running server whose config (and served model) is unchanged is reused.
+auth on against the embedded stack's token authority (each caller's token is minted when it is
+first asked for); a running server whose config (and served model) is unchanged is reused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 import yaml
 
 from llama_rollout.embedded import processes
-from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import NAMESPACE, PIPELINE_RUNNER, EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
@@ -69,9 +68,6 @@ def ensure_stack(
         host="127.0.0.1",
         auth=auth_config(clients, api_server_url=_token_authority(stack)),
     )
-    for admitted in (clients.lightspeed, clients.workbench):
-        if admitted:  # their tokens, for the publish step and the notebooks
-            stack.tokens.issue(Identity.of_principal(admitted))
     text = yaml.safe_dump(config, sort_keys=False)
     labels = {
         "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
