@@ -74,19 +74,20 @@ def test_only_old_incomplete_mirrors_are_pruned(make_model, s3_connection, s3_en
     for name in ("config.json", "model.safetensors"):
         write_as_a_mirror(client, bucket, stopped + name)
     upload = client.create_multipart_upload(Bucket=bucket, Key=stopped + "big.safetensors")
+    stopped_written = time.monotonic()
     folder = make_model(shards=1, shard_bytes=1024, seed=32)
     complete = weights.mirror(
         source.resolve(source.parse_source_uri(f"file://{folder}")), s3_connection,
         model_name="complete", base_prefix="prune",
     )  # fmt: skip
-    time.sleep(6)
+    time.sleep(10)
     write_as_a_mirror(client, bucket, running + "config.json", b"{}")
-    written = time.monotonic()
 
     def limit() -> timedelta:
-        # Between the two prefixes' ages, 3 s from each, however long the listings took: S3's
-        # clock counts in whole seconds, and a loaded machine is slow.
-        return timedelta(seconds=time.monotonic() - written + 3)
+        # 3 s younger than the stopped mirror, whose age only grows, and at least 7 s older
+        # than the running one: S3's clock counts in whole seconds, and prune's own listing
+        # (after this limit is taken) takes seconds on a loaded machine.
+        return timedelta(seconds=time.monotonic() - stopped_written - 3)
 
     held = holdings(s3_connection, "prune")
     assert held.run_journals == ["prune/_runs/run-1/"]
