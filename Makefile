@@ -107,8 +107,11 @@ LLAMA_STACK_STAMP := $(LLAMA_STACK_VENV)/.installed
 
 llama-stack: $(LLAMA_STACK_STAMP)
 
-$(LLAMA_STACK_STAMP): | $(UV)
+# The instrumentations give each request, and each call to vLLM, its span when the stack exports
+# traces (llama_stack_otlp_endpoint); the stamp follows this file, so a new package gets in.
+$(LLAMA_STACK_STAMP): Makefile | $(UV)
 	@test -n "$(LLAMA_STACK_BASE_PYTHON)" || { echo "Llama Stack needs Python 3.12: install it (e.g. pyenv install 3.12)" >&2; exit 1; }
 	test -x $(LLAMA_STACK_VENV)/bin/python || $(LLAMA_STACK_BASE_PYTHON) -m venv $(LLAMA_STACK_VENV)
-	$(UV) pip install --quiet --python $(LLAMA_STACK_VENV)/bin/python "llama-stack==0.7.3" "mcp<2"
+	$(UV) pip install --quiet --python $(LLAMA_STACK_VENV)/bin/python "llama-stack==0.7.3" "mcp<2" \
+		opentelemetry-instrumentation-fastapi opentelemetry-instrumentation-httpx
 	touch $@

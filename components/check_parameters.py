@@ -38,6 +38,7 @@ def check_parameters(
     llama_stack_replicas: int,
     llama_stack_storage_size: str,
     llama_stack_timeout_seconds: int,
+    llama_stack_otlp_endpoint: str,
     lightspeed_service_account: str,
     workbench_service_account: str,
     llama_stack_auditors: str,

@@ -23,6 +23,7 @@ def deploy_llama_stack(
     replicas: int = 1,
     storage_size: str = "5Gi",
     timeout_seconds: int = 900,
+    otlp_endpoint: str = "",
     lightspeed_endpoint: str = "llama-stack",
     lightspeed_service_account: str = "lightspeed-model-client",
     workbench_service_account: str = "",

@@ -243,6 +243,7 @@ def rollout_pipeline(
     llama_stack_replicas: int = 1,
     llama_stack_storage_size: str = "5Gi",
     llama_stack_timeout_seconds: int = 900,
+    llama_stack_otlp_endpoint: str = "",
     lightspeed_service_account: str = "lightspeed-model-client",
     workbench_service_account: str = "",
     llama_stack_auditors: str = "llama-stack-auditors",

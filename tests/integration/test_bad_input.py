@@ -431,6 +431,11 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
             "llama stack auditors",
             r"llama_stack_auditors: .* is not a group or user name",
         ),
+        "llama_stack_otlp_endpoint": (
+            "otel-collector:4318",
+            r"llama_stack_otlp_endpoint: the collector 'otel-collector:4318' is not an http\(s\) "
+            r"URL.*OTLP over HTTP",
+        ),
         "lightspeed_url": ("lightspeed:8443", r"lightspeed_url 'lightspeed:8443' is not an http"),
         "lightspeed_endpoint": ("ollama", r"endpoint: Input should be 'llama-stack' or 'vllm'"),
         "lightspeed_provider": ("Llama Stack", r"provider: String should match pattern"),

@@ -25,6 +25,7 @@ from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.request import StackReport, StackRequest
 from llama_rollout.stack.settings import PORT
+from llama_rollout.stack.traces import INSTRUMENT, otel_environment
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,11 @@ def ensure_stack(
     served_model: str,
     revision: str,
     clients: StackClients,
+    otlp_endpoint: str = "",
 ) -> str:
     """Start Llama Stack against the local vLLM, admitting ``clients`` alone, or reuse one
-    with the same config; its URL.
+    with the same config; its URL. With ``otlp_endpoint``, it runs under
+    ``opentelemetry-instrument`` and exports its traces there (``stack.traces``).
 
     A server that exits during start-up (a config it rejects, a port in use) fails with its
     last log line, and is not left running.
@@ -73,6 +76,7 @@ def ensure_stack(
         "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "model_revision": revision,
         "workbench": clients.workbench,
+        "otlp_endpoint": otlp_endpoint,
     }
     wanted = model_id(served_model)
     record = stack.record(SERVICE)
@@ -90,6 +94,10 @@ def ensure_stack(
     port = processes.free_port(processes.port_of(record.url) if record else PORT)
     url = f"http://127.0.0.1:{port}"
     argv = [*llama_command(), "stack", "run", str(config_file), "--port", str(port)]
+    env = {"SQLITE_STORE_DIR": str(root / "store")}
+    if otlp_endpoint:
+        argv = [_instrument_command(argv[0]), *argv]
+        env |= otel_environment(otlp_endpoint, SERVICE)
     logger.info("starting Llama Stack on %s against vLLM %s", url, vllm_url)
     try:
         try:
@@ -100,7 +108,7 @@ def ensure_stack(
                 health_url=f"{url}/v1/health",
                 ready=lambda: processes.http_ok(f"{url}/v1/health"),
                 timeout=START_TIMEOUT,
-                env={"SQLITE_STORE_DIR": str(root / "store")},
+                env=env,
                 labels=labels,
             )
         except RolloutError as exc:
@@ -110,6 +118,17 @@ def ensure_stack(
         stack.stop_process(SERVICE)  # nothing left half-started
         raise
     return url
+
+
+def _instrument_command(llama: str) -> str:
+    """``opentelemetry-instrument`` of the environment that runs ``llama``."""
+    beside = Path(llama).parent / INSTRUMENT
+    if not beside.exists():
+        raise RolloutError(
+            f"no {INSTRUMENT} beside {llama}, to export Llama Stack's traces with",
+            hint="run `make llama-stack` (its environment has it), or give no OTLP endpoint",
+        )
+    return str(beside)
 
 
 def _token_authority(stack: EmbeddedStack) -> str:
@@ -146,6 +165,7 @@ def serve(request: StackRequest) -> StackReport:
         served_model=request.serving_model,
         revision=request.revision,
         clients=clients,
+        otlp_endpoint=request.otlp_endpoint,
     )
     report = stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)
     return replace(report, caller=clients.pipeline)

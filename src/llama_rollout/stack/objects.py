@@ -96,6 +96,7 @@ def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, 
                     "port": PORT,
                     "env": settings.container_env(digest),
                     "resources": settings.resources(),
+                    **_operator_command(settings),
                 },
                 "userConfig": {"configMapName": settings.config_map_name},
                 "storage": {"size": settings.storage_size, "mountPath": STORAGE_MOUNT},
@@ -103,6 +104,25 @@ def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, 
             **network,
         },
     }
+
+
+def _operator_command(settings: StackSettings) -> dict[str, list[str]]:
+    """The operator's own start command for a mounted config (controllers/resource_helper.go,
+    ``startupScript``: uvicorn's factory on the container's port, the config from
+    LLAMA_STACK_CONFIG, which the operator sets), under ``opentelemetry-instrument`` when the stack exports its traces;
+    else none, and the operator's stands."""
+    if not settings.otlp_endpoint:
+        return {}
+    uvicorn = [
+        "uvicorn",
+        "llama_stack.core.server.server:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+    ]
+    return {"command": settings.command(uvicorn)}
 
 
 def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any]]:
@@ -141,14 +161,16 @@ def fallback_objects(settings: StackSettings, digest: str) -> list[dict[str, Any
                             "name": "llama-stack",
                             "image": settings.distribution_image,
                             # command, not args: args would go to the image's own entrypoint
-                            "command": [
-                                "llama",
-                                "stack",
-                                "run",
-                                f"{CONFIG_MOUNT}/{CONFIG_KEY}",
-                                "--port",
-                                str(PORT),
-                            ],
+                            "command": settings.command(
+                                [
+                                    "llama",
+                                    "stack",
+                                    "run",
+                                    f"{CONFIG_MOUNT}/{CONFIG_KEY}",
+                                    "--port",
+                                    str(PORT),
+                                ]
+                            ),
                             "ports": [{"name": "http", "containerPort": PORT}],
                             "env": settings.container_env(digest),
                             "resources": settings.resources(),

@@ -180,6 +180,13 @@ class StackRequest(BaseModel):
         pipeline="llama_stack_timeout_seconds",
         description="how long to wait for Llama Stack.",
     )
+    otlp_endpoint: str = parameter(
+        "",
+        pipeline="llama_stack_otlp_endpoint",
+        description="an OpenTelemetry collector's OTLP/HTTP base URL (e.g. "
+        "http://otel-collector.observability.svc:4318) that Llama Stack exports its traces and "
+        "metrics to; empty exports none.",
+    )
     # What Lightspeed will call once published: with "llama-stack" the stack admits Lightspeed.
     lightspeed_endpoint: LightspeedEndpoint
     access: StackAccess = Field(default_factory=lambda: StackAccess.model_validate({}))
@@ -210,6 +217,7 @@ class StackRequest(BaseModel):
             replicas=self.replicas,
             storage_size=self.storage_size,
             allowed_namespaces=network_clients(clients),
+            otlp_endpoint=self.otlp_endpoint,
         )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llama_rollout.errors import invalid_settings, quoted
 from llama_rollout.k8s_types import DnsLabel, Quantity, image_reference_problem
 from llama_rollout.stack.access import StackClients
+from llama_rollout.stack.traces import INSTRUMENT, otel_environment, otlp_endpoint_problem
 
 LLSD_API = "llamastack.io/v1alpha1"
 PORT = 8321
@@ -88,6 +89,8 @@ class StackSettings(BaseModel):
     allowed_namespaces: tuple[DnsLabel, ...] = ()
     # Who may call the stack once the network lets them: the token check (stack.access).
     clients: StackClients
+    # An OTLP/HTTP collector the stack exports its traces and metrics to (stack.traces).
+    otlp_endpoint: str = ""
 
     @field_validator("vllm_url")
     @classmethod
@@ -95,6 +98,13 @@ class StackSettings(BaseModel):
         if not value.startswith(("http://", "https://")) or not value.rstrip("/").endswith("/v1"):
             raise ValueError(f"vllm_url must be http(s)://HOST[:PORT]/v1, got {quoted(value)}")
         return value.rstrip("/")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector(cls, value: str) -> str:
+        if problem := otlp_endpoint_problem(value):
+            raise ValueError(problem)
+        return value
 
     @field_validator("replicas")
     @classmethod
@@ -160,8 +170,14 @@ class StackSettings(BaseModel):
                     "valueFrom": {"secretKeyRef": {"name": self.vllm_token_secret, "key": "token"}},
                 }
             )
-        env += [{"name": k, "value": v} for k, v in sorted(self.env.items())]
+        exported = otel_environment(self.otlp_endpoint, self.name) if self.otlp_endpoint else {}
+        env += [{"name": k, "value": v} for k, v in sorted((exported | self.env).items())]
         return env
+
+    def command(self, server: list[str]) -> list[str]:
+        """``server``, the command that starts the stack, under ``opentelemetry-instrument``
+        when the stack exports its traces."""
+        return [INSTRUMENT, *server] if self.otlp_endpoint else server
 
     def resources(self) -> dict[str, dict[str, str]]:
         return {

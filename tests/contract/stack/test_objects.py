@@ -35,6 +35,7 @@ VARIANTS = {
     "scaled-no-tls-verify": {"replicas": 2, "vllm_tls_verify": False, "storage_size": "20Gi"},
     "operator-distribution": {"distribution_name": "rh-dev"},
     "admits-the-pipeline-namespace": {"allowed_namespaces": ("pipelines",)},
+    "exports-traces": {"otlp_endpoint": "http://otel-collector.observability.svc:4318"},
 }
 
 
@@ -75,7 +76,10 @@ def test_fallback_objects_validate(overrides):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     deployment = objects[2]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][:4] == ["llama", "stack", "run", "/etc/llama-stack/config.yaml"]
+    instrumented = ["opentelemetry-instrument"] if overrides.get("otlp_endpoint") else []
+    assert container["command"][: len(instrumented) + 4] == [
+        *instrumented, "llama", "stack", "run", "/etc/llama-stack/config.yaml",
+    ]  # fmt: skip
     assert objects[3]["metadata"]["name"] == "llama-stack-service"
 
 
@@ -348,3 +352,39 @@ def test_a_fallback_stack_with_no_client_namespace_admits_no_one():
     pod = Pod("ai", policy["spec"]["podSelector"]["matchLabels"])
     for caller, source in CALLERS.items():
         assert not admits([policy], NAMESPACES, source, pod, Port(stack.PORT)), caller
+
+
+def test_the_stack_exports_traces_where_told_and_the_operator_s_command_stands_otherwise():
+    quiet = stack.StackSettings(**BASE)
+    told = stack.StackSettings(
+        **BASE, otlp_endpoint="http://otel-collector.observability.svc:4318/"
+    )
+    for settings in (quiet, told):
+        _, llsd = stack.stack_objects(settings, operator=True)
+        container = llsd["spec"]["server"]["containerSpec"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if settings is quiet:
+            assert "command" not in container, "the operator's own start script stands"
+            assert not [name for name in env if name.startswith("OTEL_")]
+            continue
+        # The operator's start command for a mounted config, under the instrumentation.
+        assert container["command"] == [
+            "opentelemetry-instrument", "uvicorn", "llama_stack.core.server.server:create_app",
+            "--factory", "--host", "0.0.0.0", "--port", str(container["port"]),
+        ]  # fmt: skip
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability.svc:4318"
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", "the images have no gRPC"
+        assert env["OTEL_SERVICE_NAME"] == settings.name
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("otel-collector:4318", r"the collector 'otel-collector:4318' is not an http\(s\) URL"),
+        ("http://admin:hunter2@collector:4318", r"carries credentials"),
+    ],
+)
+def test_a_collector_that_is_no_url_is_refused_and_its_password_not_shown(endpoint, message):
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        stack.settings_from(**BASE, otlp_endpoint=endpoint)
+    assert "hunter2" not in str(caught.value)
