@@ -33,7 +33,7 @@ def deploy_model_server(
     extra_vllm_args: list = [],  # noqa: B006 - a KFP parameter default, never mutated
     min_replicas: int = 1,
     max_replicas: int = 1,
-    enable_auth: bool = False,
+    enable_auth: bool = True,
     lightspeed_endpoint: str = "llama-stack",
     require_tool_calling: bool = True,
     timeout_seconds: int = 1800,

@@ -39,7 +39,7 @@ def evaluate(
     lm_eval_tasks: list = ["openshift_troubleshooting"],  # noqa: B006 - never mutated
     lm_eval_concurrency: int = 4,
     lm_eval_limit: int = 0,
-    serving_auth: bool = False,
+    serving_auth: bool = True,
     model_uri: str = "",
     run_id: str = "",
     data_connection: str = "llama-rollout-models",

@@ -24,7 +24,7 @@ def publish(
     target: str = "openshift",
     s3_prefix: str = "models",
     endpoint: str = "llama-stack",
-    serving_auth: bool = False,
+    serving_auth: bool = True,
     token_secret: str = "lightspeed-model-client-token",
     service_account: str = "lightspeed-model-client",
     provider: str = "llamastack",

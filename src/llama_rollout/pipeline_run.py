@@ -367,8 +367,11 @@ def one_run_at_a_time(root: Path, *, report_every: float = 30.0) -> Iterator[Non
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> str:
-    """One chat completion from an OpenAI-compatible server."""
+def ask(
+    base_url: str, model: str, question: str, *, token: str | None = None, max_tokens: int = 64
+) -> str:
+    """One chat completion from an OpenAI-compatible server (with ``token``, when it has
+    auth on)."""
     body = {
         "model": model,
         "messages": [{"role": "user", "content": question}],
@@ -376,7 +379,12 @@ def ask(base_url: str, model: str, question: str, *, max_tokens: int = 64) -> st
         "temperature": 0,
     }
     status, answer = request_json(
-        "POST", f"{base_url}/chat/completions", body, bound=VLLM, what="the model server"
+        "POST",
+        f"{base_url}/chat/completions",
+        body,
+        bound=VLLM,
+        what="the model server",
+        token=token,
     )
     try:
         return str(answer["choices"][0]["message"]["content"]).strip()

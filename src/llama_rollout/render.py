@@ -24,6 +24,7 @@ from llama_rollout.errors import ConfigurationError, quoted
 from llama_rollout.kube.identity import service_account
 from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
 from llama_rollout.stack.request import StackAccess
+from llama_rollout.stack.settings import MODEL_CLIENT_TOKEN_SECRET, vllm_access
 
 DEFAULTS: dict[str, Any] = {
     "name": "smollm2-135m-instruct",
@@ -72,15 +73,17 @@ def render(assignments: list[str]) -> str:
         **{**DEFAULTS, "pipeline_namespaces": (namespace,), **serving_values}
     )
     operator = bool(stack_values.pop("operator", True))
-    predictor = f"http://{serving_settings.name}-predictor.{serving_settings.namespace}.svc.cluster.local/v1"
+    predictor = serving.objects.predictor_url(serving_settings)
     namespace = serving_settings.namespace
     access = StackAccess(
         **{k: stack_values.pop(k) for k in StackAccess.model_fields if k in stack_values}
     )
     runner = service_account(namespace, PIPELINE_RUNNER_ACCOUNT)
+    vllm = vllm_access(serving_settings.auth, MODEL_CLIENT_TOKEN_SECRET)
     stack_settings = stack.settings_from(
         namespace=namespace,
         vllm_url=predictor,
+        **{**vllm, **{k: stack_values.pop(k) for k in vllm if k in stack_values}},
         clients=access.clients(namespace, runner, lightspeed=True),
         **stack_values,
     )

@@ -18,7 +18,7 @@ from tests.crd_schema import validate
     "assignments",
     [
         [],
-        ["gpu_count=0", "tolerations=[]", "auth=true"],
+        ["gpu_count=0", "tolerations=[]", "auth=false"],
         [
             "gpu_count=4",
             "node_selector={nvidia.com/gpu.product: H100}",
@@ -35,7 +35,7 @@ from tests.crd_schema import validate
             "service_account=models-sa",
         ],
     ],
-    ids=["defaults", "cpu-auth", "big-gpu", "storage-uri"],
+    ids=["defaults", "cpu-no-auth", "big-gpu", "storage-uri"],
 )
 def test_render_validates(assignments):
     objects = list(yaml.safe_load_all(render(assignments)))
@@ -59,9 +59,22 @@ def test_render_validates(assignments):
     assert auth["provider_config"]["type"] == "kubernetes"
     assert any("pipeline-runner-dspa" in rule.get("when", "") for rule in auth["route_policy"])
     isvc = objects[1]["metadata"]
-    assert stack_config["providers"]["inference"][0]["config"]["base_url"] == (
-        f"http://{isvc['name']}-predictor.{isvc['namespace']}.svc.cluster.local/v1"
-    )
+    host = f"{isvc['name']}-predictor.{isvc['namespace']}.svc.cluster.local"
+    vllm = stack_config["providers"]["inference"][0]["config"]
+    text = render(assignments)
+    if "auth=false" in assignments:
+        assert isvc["annotations"]["security.opendatahub.io/enable-auth"] == "false"
+        assert vllm["base_url"] == f"http://{host}/v1"
+        assert vllm["network"]["tls"]["verify"] is True
+        assert "secretKeyRef" not in text, "no token to mount"
+    else:
+        # KServe's auth proxy: https on 8443 with a service-CA certificate, a token to pass.
+        assert isvc["annotations"]["security.opendatahub.io/enable-auth"] == "true"
+        assert vllm["base_url"] == f"https://{host}:8443/v1"
+        assert vllm["network"]["tls"]["verify"] == (
+            "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
+        )
+        assert "name: llama-stack-model-client-token" in text
 
 
 def test_llama_3_3_70b_on_four_gpus():

@@ -138,7 +138,7 @@ def run_cluster_steps(
             target="openshift", serving_url=served.url, serving_model=served.model,
             revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
             name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
-            distribution_name="", vllm_token_secret="", vllm_max_tokens=512, replicas=1,
+            distribution_name="", vllm_token_secret="", serving_auth=False, vllm_max_tokens=512, replicas=1,
             storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
         )  # fmt: skip
         # The policies held: the operator's admits the stack step's namespace, the registries

@@ -358,6 +358,37 @@ def check_the_audit_trail(env: dict[str, str]) -> None:
     assert calls(None)[0] == 401
 
 
+def check_vllm_takes_only_its_clients(env: dict[str, str]) -> None:
+    """The demo's vLLM has auth on (enable_auth's default): it takes those who may get the
+    InferenceService on a cluster (the runner, Llama Stack's and Lightspeed's model clients)
+    and refuses everyone else, the workbench included (it goes through Llama Stack)."""
+    import requests
+
+    from llama_rollout.embedded.service_accounts import Identity
+    from llama_rollout.embedded.stack import EmbeddedStack
+
+    stack = EmbeddedStack(Path(env["LLAMA_ROLLOUT_STATE_DIR"]))
+    url = stack.record("vllm").url
+
+    def status(name: str | None) -> int:
+        identity = Identity.of_service_account("self-healing-platform", name) if name else None
+        headers = {"Authorization": f"Bearer {stack.tokens.token(identity)}"} if identity else {}
+        return requests.get(f"{url}/v1/models", headers=headers, timeout=30).status_code
+
+    for client in ("pipeline-runner-dspa", "llama-stack-model-client", "lightspeed-model-client"):
+        assert status(client) == 200, client
+    assert status("workbench") == status(None) == 401
+    keys = Path(env["LLAMA_ROLLOUT_STATE_DIR"]) / "vllm" / "api-keys.yaml"
+    assert keys.stat().st_mode & 0o077 == 0, "the keys are the owner's alone"
+    argv = Path(f"/proc/{stack.record('vllm').pid}/cmdline").read_bytes().decode(errors="replace")
+    assert (
+        stack.tokens.token(
+            Identity.of_service_account("self-healing-platform", "pipeline-runner-dspa")
+        )
+        not in argv
+    )
+
+
 def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monkeypatch, tmp_path):
     # Two runs at once on a cold machine: the second waits for the first, then reuses it all.
     # Both gate the bundled model as the pipeline gates Llama 3.2 3B: it fails, and nothing is
@@ -451,6 +482,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     check_a_subset_cannot_publish(stack_env)
     check_publish_then_nothing_changed(stack_env)
     check_the_audit_trail(stack_env)
+    check_vllm_takes_only_its_clients(stack_env)
 
     down = cli("local", "down", env=stack_env)
     assert down.returncode == 0 and "s3" in down.stdout

@@ -68,7 +68,9 @@ MCP = Pod(PIPELINE, {"app.kubernetes.io/name": "cluster-health-mcp-server"})  # 
 ROUTER = Pod(INGRESS_NAMESPACE, ROUTER_LABELS)
 REGISTRY = Pod(REGISTRIES_NAMESPACE, REGISTRY_LABELS)
 STRANGER = Pod("team-b", {"app": "notebook"})
-STACK_PORT, VLLM_PORT, MCP_PORT = Port(8321), Port(8080), Port(3000)
+# vLLM with auth on (the default): its auth proxy's port; vLLM's own, 8080, is closed.
+STACK_PORT, VLLM_PORT, MCP_PORT = Port(8321), Port(8443, "https"), Port(3000)
+VLLM_OWN_PORT = Port(8080)
 LIGHTSPEED_APP_PORT = Port(LIGHTSPEED_PORT, "https")
 NAMESPACES = {
     PIPELINE: {}, LIGHTSPEED_NAMESPACE: {}, "openshift-ingress": {"network.openshift.io/policy-group": "ingress"},
@@ -167,11 +169,13 @@ def deploy(
 ) -> Pod:
     """Run the stack step's deployment for a request with ``endpoint``; the stack's pod."""
     request = StackRequest(
-        serving_url=f"http://llama-abcdef0-predictor.{PIPELINE}.svc.cluster.local:8080/v1",
+        serving_url=f"https://llama-abcdef0-predictor.{PIPELINE}.svc.cluster.local:8443/v1",
         serving_model="llama", revision="abcdef0123", mcp_url="http://mcp:3000/mcp",
         lightspeed_endpoint=endpoint,
     )  # fmt: skip
     settings = request.settings(PIPELINE, f"system:serviceaccount:{PIPELINE}:pipeline-runner-dspa")
+    fake.put("secrets", {"metadata": {"name": settings.vllm_token_secret, "namespace": PIPELINE},
+                         "type": "kubernetes.io/service-account-token", "data": {"token": "dA=="}})  # fmt: skip
     if operator_installed:
         fake.on_read("llamastackdistributions", settings.name, operator(fake), namespace=PIPELINE)
     else:
@@ -236,7 +240,9 @@ def test_every_path_of_a_run_is_open_with_the_projects_policies(
     refused(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], seen)
     serve(fake, "vllm")
     answered(fake, LIGHTSPEED, VLLM, VLLM_PORT, urls["vllm"], "vllm")  # lightspeed_endpoint=vllm
-    answered(fake, LIGHTSPEED, VLLM, Port(8443), urls["vllm"], "vllm")  # with auth on
+    # vLLM's own port, behind the auth proxy, is open to no one: the proxy's check is not passed by.
+    for client in (stack, STEP, LIGHTSPEED):
+        refused(fake, client, VLLM, VLLM_OWN_PORT, urls["vllm"], seen)
 
 
 @pytest.mark.parametrize(

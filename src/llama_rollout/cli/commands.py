@@ -116,8 +116,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     serving = outputs["serving"]
     if serving["url"]:
+        from llama_rollout.embedded.service_accounts import PIPELINE_RUNNER
+        from llama_rollout.embedded.stack import EmbeddedStack
+
         question = "What is the capital of France?"
-        print(f"\n> {question}\n{ask(serving['url'], serving['model'], question)}")
+        # As the pipeline's runner, whom the embedded vLLM takes when it has auth on.
+        token = EmbeddedStack().tokens.token(PIPELINE_RUNNER)
+        print(f"\n> {question}\n{ask(serving['url'], serving['model'], question, token=token)}")
     return 0
 
 

@@ -20,6 +20,8 @@ from typing import Any
 from llama_rollout import redaction
 from llama_rollout.errors import ConfigurationError
 from llama_rollout.kube.identity import service_account, service_account_namespace
+from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
+from llama_rollout.stack.settings import LIGHTSPEED_MODEL_CLIENT_ACCOUNT, MODEL_CLIENT_ACCOUNT
 
 AUTHENTICATED = "system:authenticated"
 
@@ -72,10 +74,10 @@ class TokenBook:
         if entry is None or list(entry["groups"]) != list(identity.groups):
             token = entry["token"] if entry else secrets.token_urlsafe(32)
             entries[identity.username] = {**identity.user_info(), "token": token}
-            self._write(self.path, json.dumps(entries, indent=2))
+            write_private(self.path, json.dumps(entries, indent=2))
         elif token_file.exists():
             return token_file  # minted and written before: every step's environment asks
-        self._write(token_file, entries[identity.username]["token"])
+        write_private(token_file, entries[identity.username]["token"])
         return token_file
 
     def token(self, identity: Identity) -> str:
@@ -107,11 +109,28 @@ class TokenBook:
             ) from exc
         return entries if isinstance(entries, dict) else {}
 
-    @staticmethod
-    def _write(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # mkstemp makes the file 0600, under a name of its own: two writers never share one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner alone, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the file 0600, under a name of its own: two writers never share one.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+# The embedded stack's callers are named as on a cluster with the pipeline's defaults.
+NAMESPACE = "self-healing-platform"
+PIPELINE_RUNNER = Identity.of_service_account(NAMESPACE, PIPELINE_RUNNER_ACCOUNT)
+
+
+def model_clients(namespace: str) -> tuple[Identity, ...]:
+    """Who may call a vLLM with auth on in ``namespace``: on a cluster, whoever may ``get`` its
+    InferenceService, which the manifests grant the pipeline's runner, Llama Stack's model
+    client and Lightspeed's (manifests/pipeline-runner, manifests/lightspeed-publisher)."""
+    return (
+        PIPELINE_RUNNER,
+        Identity.of_service_account(namespace, MODEL_CLIENT_ACCOUNT),
+        Identity.of_service_account(namespace, LIGHTSPEED_MODEL_CLIENT_ACCOUNT),
+    )

@@ -25,10 +25,9 @@ from typing import Any
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.bundled_model import ensure_bundled_model
 from llama_rollout.embedded.processes import ProcessRecord
-from llama_rollout.embedded.service_accounts import Identity, TokenBook
+from llama_rollout.embedded.service_accounts import PIPELINE_RUNNER, TokenBook
 from llama_rollout.errors import ConfigurationError, StorageError
 from llama_rollout.mcp_server import bundled_snapshot
-from llama_rollout.stack.access import PIPELINE_RUNNER_ACCOUNT
 from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
@@ -37,9 +36,6 @@ BUNDLED_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 BUCKET = "models"
 DATA_CONNECTION_NAME = "local-models"
 START_TIMEOUT = 60.0
-# The embedded stack's callers are named as on a cluster with the pipeline's defaults.
-NAMESPACE = "self-healing-platform"
-PIPELINE_RUNNER = Identity.of_service_account(NAMESPACE, PIPELINE_RUNNER_ACCOUNT)
 
 
 def state_dir() -> Path:

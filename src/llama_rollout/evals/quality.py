@@ -155,7 +155,9 @@ def _scored_by_likelihood(manager: Any, name: str, depth: int = 0) -> tuple[str,
     return None
 
 
-def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> None:
+def check_endpoint(
+    base_url: str, model: str, *, api_key: str | None = None, ca_certs: str | None = None
+) -> None:
     """vLLM answers at ``base_url`` and serves ``model``: checked before any case runs, so
     that a wrong URL fails in a second, not after the tool-use evaluation."""
     status, listing = request_json(
@@ -164,6 +166,7 @@ def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> 
         bound=VLLM_PROBE,
         what="the model server (lm-eval)",
         token=api_key,
+        ca_certs=ca_certs,
         unreachable=QualityError,
     )
     if status in (401, 403):
@@ -181,9 +184,16 @@ def check_endpoint(base_url: str, model: str, *, api_key: str | None = None) -> 
 
 
 def run_quality(
-    base_url: str, model: str, settings: QualitySettings, *, api_key: str | None = None
+    base_url: str,
+    model: str,
+    settings: QualitySettings,
+    *,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
 ) -> QualityResult:
-    """Run the tasks against the chat completions at ``base_url`` (``.../v1``) for ``model``.
+    """Run the tasks against the chat completions at ``base_url`` (``.../v1``) for ``model``;
+    an HTTPS endpoint's certificate is checked against ``ca_certs`` (lm-eval's clients,
+    requests and aiohttp, read it from the environment).
 
     Raises:
         QualityError: the server did not answer, or lm-eval could not run a task.
@@ -209,7 +219,8 @@ def run_quality(
         settings.num_concurrent,
     )
     try:
-        with _environment(_OFFLINE if settings.offline else {}):
+        trust = {"SSL_CERT_FILE": ca_certs, "REQUESTS_CA_BUNDLE": ca_certs} if ca_certs else {}
+        with _environment((_OFFLINE if settings.offline else {}) | trust):
             results = simple_evaluate(
                 model=lm,
                 tasks=list(settings.tasks),

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from llama_rollout.evals.gate import Thresholds
 from llama_rollout.evals.harness import HarnessSettings
 from llama_rollout.evals.quality import QualitySettings
+from llama_rollout.model_access import EnableAuth
 from llama_rollout.registry.endpoint import RegistryReference
-from llama_rollout.serving.request import EnableAuth
 from llama_rollout.stack.request import McpUrl
 from llama_rollout.step_parameters import parameter
 from llama_rollout.weights.connection import DataConnectionName

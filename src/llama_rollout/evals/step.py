@@ -35,6 +35,7 @@ from llama_rollout.evals.report import html_report, markdown_summary
 from llama_rollout.evals.request import Evaluation, EvaluationRequest
 from llama_rollout.evals.storage import upload_results
 from llama_rollout.kube.identity import service_account_token
+from llama_rollout.kube.trust import cluster_ca_bundle
 from llama_rollout.registry.scores import record_scores, score_properties
 from llama_rollout.registry.versions import connect
 from llama_rollout.stack.health import check_server, mcp_tool_definitions
@@ -61,8 +62,12 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     check_server(request.llama_stack_url, request.model_id)
     # vLLM with token auth takes the step's service-account token.
     serving_token = (service_account_token() or None) if request.serving_auth else None
+    # KServe's auth proxy has a service-CA certificate; lm-eval may also reach the hub.
+    serving_ca = cluster_ca_bundle() if request.serving_url.startswith("https://") else None
     if request.quality.tasks:
-        check_endpoint(request.serving_url, request.serving_model, api_key=serving_token)
+        check_endpoint(
+            request.serving_url, request.serving_model, api_key=serving_token, ca_certs=serving_ca
+        )
     settings = request.harness
     logger.info(
         "evaluating %s on %d cases of %s x %d trials (tool_choice %s, concurrency %d)",
@@ -94,6 +99,7 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
             request.serving_model,
             request.quality,
             api_key=serving_token,
+            ca_certs=serving_ca,
         )
         metrics |= quality.metrics
     gate = apply_gate(metrics, request.thresholds)

@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from llama_rollout.bounds import VLLM
-from llama_rollout.embedded.service_accounts import Identity
-from llama_rollout.embedded.stack import NAMESPACE, EmbeddedStack
+from llama_rollout.embedded.service_accounts import NAMESPACE, Identity
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.identity import service_account

@@ -18,6 +18,7 @@ from typing import Any
 
 from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
 from llama_rollout.kube.identity import service_account_token
+from llama_rollout.kube.trust import service_ca
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
@@ -36,7 +37,6 @@ from llama_rollout.stack.objects import owned_objects as stack_objects
 logger = logging.getLogger(__name__)
 SERVICE_ACCOUNT_ANNOTATION = "kubernetes.io/service-account.name"  # on a token Secret
 
-SERVICE_CA = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
 LEASE_MARGIN = 300  # seconds beyond the rollout's timeout: the Secret, the merge, the question
 
 
@@ -124,7 +124,7 @@ def publish(
             timeout=request.timeout_seconds,
             lightspeed_url=request.lightspeed_url or LIGHTSPEED_URL,
             token=(service_account_token() or "") if token is None else token,
-            ca_certs=SERVICE_CA if os.path.exists(SERVICE_CA) else None,
+            ca_certs=service_ca(),
             create_missing=request.create_missing,
         ).run()
         logger.info(

@@ -13,9 +13,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llama_rollout.errors import invalid_settings
-from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
+from llama_rollout.model_access import EnableAuth
+from llama_rollout.publish.olsconfig import (
+    SERVICE_CA_CONFIG_MAP,
+    McpServer,
+    Provider,
+    Publication,
+)
 from llama_rollout.registry.endpoint import RegistryReference
-from llama_rollout.serving.request import EnableAuth, MaxModelLen
+from llama_rollout.serving.request import MaxModelLen
 from llama_rollout.serving.settings import MAX_MODEL_LEN
 from llama_rollout.stack.request import LightspeedEndpoint, LightspeedServiceAccount, McpUrl
 from llama_rollout.step_parameters import DAY, parameter
@@ -141,10 +147,16 @@ class PublishRequest(BaseModel):
             )
         except ValidationError as exc:
             raise invalid_settings("publish settings", exc) from exc
+        # KServe's auth proxy in front of vLLM has a service-CA certificate.
+        trusted_ca = (
+            SERVICE_CA_CONFIG_MAP if url.startswith("https://") and self.endpoint == "vllm" else ""
+        )
         server = (
             McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
         )
-        return Publication(provider, make_default=self.make_default, mcp_server=server)
+        return Publication(
+            provider, make_default=self.make_default, mcp_server=server, trusted_ca=trusted_ca
+        )
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,7 @@ never sent to an ``http://`` URL (the official client would send the pod's token
 from __future__ import annotations
 
 import logging
-import ssl
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -28,7 +25,8 @@ from pydantic import BaseModel, ConfigDict
 from llama_rollout.errors import ConfigurationError, RegistryError
 from llama_rollout.http_urls import check_http_url
 from llama_rollout.kube import Kube, api_client
-from llama_rollout.kube.identity import SERVICE_ACCOUNT_DIR, service_account_token
+from llama_rollout.kube.identity import service_account_token
+from llama_rollout.kube.trust import cluster_ca_bundle
 from llama_rollout.step_parameters import parameter
 
 logger = logging.getLogger(__name__)
@@ -174,26 +172,3 @@ def resolve_endpoint(
     return endpoint_for(
         find_registry(kube, registry_name, registry_namespace or DEFAULT_REGISTRIES_NAMESPACE)
     )
-
-
-def cluster_ca_bundle() -> str | None:
-    """A CA file with the system CAs and the cluster's service CA, when there is one.
-
-    The registry's Route and Service certificates are signed by the router's or the service
-    CA; the client's ``custom_ca`` replaces the system CAs rather than adding to them, so both
-    go into one file.
-    """
-    service_ca = SERVICE_ACCOUNT_DIR / "service-ca.crt"
-    if not service_ca.exists():
-        return None
-    system = ssl.get_default_verify_paths().cafile
-    if system is None:
-        import certifi
-
-        system = certifi.where()
-    with tempfile.NamedTemporaryFile(
-        "w", prefix="llama-rollout-ca-", suffix=".pem", delete=False
-    ) as bundle:
-        for path in (system, service_ca):
-            bundle.write(Path(path).read_text() + "\n")
-    return bundle.name

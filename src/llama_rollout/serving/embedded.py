@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from llama_rollout import registry, weights
 from llama_rollout.embedded import processes
+from llama_rollout.embedded.service_accounts import NAMESPACE, model_clients, write_private
 from llama_rollout.embedded.stack import EmbeddedStack, cache_dir
 from llama_rollout.errors import IncompleteModelError, IntegrityError, RolloutError
+from llama_rollout.kube.identity import service_account_token
 from llama_rollout.serving import tool_calling
 from llama_rollout.serving.request import ServedModel, ServingRequest
 from llama_rollout.weights.bucket import read_object_into
@@ -219,10 +223,17 @@ def ensure_server(
     revision: str,
     max_model_len: int = MAX_MODEL_LEN,
     extra_args: tuple[str, ...] = (),
+    callers: tuple[str, ...] = (),
     timeout: float = START_TIMEOUT,
 ) -> LocalModelServer:
     """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision and
-    context length (Lightspeed's provider is published with that length as its window)."""
+    context length (Lightspeed's provider is published with that length as its window).
+
+    With ``callers`` (tokens), vLLM takes only a request that carries one of them, as KServe's
+    auth proxy takes only callers that may get the InferenceService: vLLM's own ``--api-key``,
+    given in a config file of the owner's alone (a command line is anyone's to read, and vLLM
+    masks the keys in its log). The first is the one this function checks the server with.
+    """
     record = stack.record(SERVICE)
     # A server started with other flags (another vLLM, an older checkout) is not reused.
     flags = serving_flags(
@@ -234,12 +245,13 @@ def ensure_server(
         "model_dir": str(model_dir),
         "max_model_len": str(max_model_len),
         "flags": " ".join(flags),
+        "auth": "on" if callers else "off",
     }
     if (
         record is not None
         and processes.is_running(record)
         and (record.labels or {}) == labels
-        and _serves(record.url, served_name)
+        and _serves(record.url, served_name, callers)
     ):
         logger.info(
             "reusing the vLLM server at %s (pid %d) for revision %s",
@@ -253,6 +265,10 @@ def ensure_server(
     argv = server_argv(
         model_dir, port, served_name=served_name, max_model_len=max_model_len, extra_args=extra_args
     )
+    if callers:
+        keys = stack.root / SERVICE / "api-keys.yaml"
+        write_private(keys, yaml.safe_dump({"api-key": list(callers)}))
+        argv += ["--config", str(keys)]
     logger.info(
         "starting vLLM for %s (revision %s); this takes a minute or two on a CPU",
         served_name,
@@ -263,7 +279,7 @@ def ensure_server(
         argv,
         url=url,
         health_url=f"{url}/health",
-        ready=lambda: _serves(url, served_name),
+        ready=lambda: _serves(url, served_name, callers),
         timeout=timeout,
         env=server_env(),
         labels=labels,
@@ -271,12 +287,16 @@ def ensure_server(
     return LocalModelServer(f"{url}/v1", served_name, reused=False)
 
 
-def _serves(url: str, model: str) -> bool:
-    """True when /health answers and /v1/models lists ``model``."""
+def _serves(url: str, model: str, callers: tuple[str, ...] = ()) -> bool:
+    """True when /health answers and /v1/models lists ``model`` (to the first of ``callers``,
+    when the server takes only them)."""
     if not processes.http_ok(f"{url}/health"):
         return False
+    listing = urllib.request.Request(f"{url}/v1/models")  # noqa: S310 - loopback
+    if callers:
+        listing.add_header("Authorization", f"Bearer {callers[0]}")
     try:
-        with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(listing, timeout=5) as response:  # noqa: S310 - loopback
             return any(m.get("id") == model for m in json.load(response).get("data", []))
     except (OSError, ValueError):
         return False
@@ -304,6 +324,7 @@ def serve(request: ServingRequest) -> ServedModel:
 
     stack = EmbeddedStack()
     model_dir = stage_model(DataConnection.from_env(), request.model_uri)
+    clients = model_clients(request.namespace or NAMESPACE) if request.enable_auth else ()
     server = ensure_server(
         stack,
         model_dir,
@@ -311,9 +332,12 @@ def serve(request: ServingRequest) -> ServedModel:
         revision=request.revision,
         max_model_len=request.max_model_len,
         extra_args=tuple(request.extra_vllm_args),
+        callers=tuple(stack.tokens.token(client) for client in clients),
     )
     # The bundled model is too small to choose tools on its own: a failure only warns here.
-    tool_calling.preflight(server.url, server.model, strict=False)
+    # The step is the pipeline's runner, whom vLLM takes with auth on.
+    token = service_account_token() if request.enable_auth else None
+    tool_calling.preflight(server.url, server.model, strict=False, api_key=token)
     if request.registry.url and request.registered_model_id:
         registry.record_deployment(
             registry.endpoint_for(request.registry.url),

@@ -153,8 +153,9 @@ def network_policy_name(name: str) -> str:
 def network_policy(settings: ServingSettings) -> dict[str, Any]:
     """Who reaches the model over the network: the Llama Stacks of its namespace, the
     pipeline's pods (the tool-calling check, lm-eval), and Lightspeed's app server when it
-    calls vLLM straight; on vLLM's port and kube-rbac-proxy's. With auth on, the proxy then
-    checks each caller's token too."""
+    calls vLLM straight. With auth on, only on the auth proxy's port, which checks each
+    caller's token: vLLM's own port still listens in the pod, and a client that reached it
+    there would pass no check. With auth off, on vLLM's port."""
     peers = [pods_peer(pods) for pods in LLAMA_STACK_PODS]
     peers += [namespace_peer(ns, PIPELINE_PODS) for ns in settings.pipeline_namespaces]
     if settings.lightspeed_calls:
@@ -165,8 +166,16 @@ def network_policy(settings: ServingSettings) -> dict[str, Any]:
         labels={"app.kubernetes.io/part-of": "llama-rollout"},
         selects={PREDICTOR_LABEL: settings.name},
         peers=peers,
-        ports=[PORT, AUTH_PORT],
+        ports=[AUTH_PORT] if settings.auth else [PORT],
     )
+
+
+def predictor_url(settings: ServingSettings) -> str:
+    """The predictor's in-cluster base URL (``/v1``), as KServe reports it in
+    ``status.address.url`` for a RawDeployment: its Service on port 80, or, with auth on, on
+    the auth proxy's https port (the Service's only one then)."""
+    host = f"{settings.name}-predictor.{settings.namespace}.svc.cluster.local"
+    return f"https://{host}:{AUTH_PORT}/v1" if settings.auth else f"http://{host}/v1"
 
 
 def serving_objects(settings: ServingSettings) -> list[dict[str, Any]]:

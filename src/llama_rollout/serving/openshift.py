@@ -17,6 +17,7 @@ from llama_rollout.kube import (
     watch_until,
 )
 from llama_rollout.kube.identity import service_account_token
+from llama_rollout.kube.trust import service_ca
 from llama_rollout.registry import record_deployment
 from llama_rollout.registry.endpoint import MODEL_REGISTRY_API, RegistryEndpoint
 from llama_rollout.serving import tool_calling
@@ -105,9 +106,15 @@ def serve_on_openshift(
     kube = kube or Kube(api_client())
     url = deploy(kube, settings, timeout=timeout, interval=interval)
     base_url = f"{url}/v1"
-    token = service_account_token() if settings.auth else None  # the runner's token has access
+    # The runner may get the InferenceService, which is what KServe's auth proxy asks; the
+    # proxy's certificate is the service CA's.
+    token = service_account_token() if settings.auth else None
     tool_calling.preflight(
-        base_url, settings.served_model_name, strict=require_tool_calling, api_key=token
+        base_url,
+        settings.served_model_name,
+        strict=require_tool_calling,
+        api_key=token,
+        ca_certs=service_ca() if base_url.startswith("https://") else None,
     )
     if registry is not None and settings.registered_model_id:
         record_in_registry(kube, settings, registry, grace=controller_grace, interval=interval)

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from llama_rollout.k8s_types import versioned_name
+from llama_rollout.model_access import EnableAuth
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.serving.settings import (
     DEFAULT_RUNTIME_IMAGE,
@@ -44,9 +45,6 @@ MaxModelLen = Annotated[
         "published with: Lightspeed's own tools need a window this size (see the README's "
         "prompt budget). ``run --local`` serves 8192 on a CPU unless it is set.",
     ),
-]
-EnableAuth = Annotated[
-    bool, parameter(False, pipeline="enable_auth", description="token auth on the endpoint.")
 ]
 # The settings' fields that the request's fields of other names become (for error messages).
 SETTING_FIELDS = {"name": "model_name", "extra_args": "extra_vllm_args", "auth": "enable_auth"}

@@ -144,7 +144,7 @@ class ServingSettings(BaseModel):
     genai_asset: bool = Field(default=True, description="list it in the Gen AI playground (3.x)")
     min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     max_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
-    auth: bool = False
+    auth: bool = True
     # Who reaches vLLM over the network (objects.network_policy): the Llama Stacks of its
     # namespace, always; the pipeline's pods from these namespaces; Lightspeed's, when it calls
     # vLLM straight.

@@ -142,10 +142,15 @@ def _left_in_content(style: str, content: str) -> str:
 
 
 def preflight(
-    base_url: str, model: str, *, strict: bool, api_key: str | None = None
+    base_url: str,
+    model: str,
+    *,
+    strict: bool,
+    api_key: str | None = None,
+    ca_certs: str | None = None,
 ) -> ToolCallCheck:
     """Run the check; fail when ``strict`` (the cluster), log a warning otherwise (the laptop)."""
-    result = check_tool_calling(base_url, model, api_key=api_key)
+    result = check_tool_calling(base_url, model, api_key=api_key, ca_certs=ca_certs)
     if result.ok:
         logger.info("tool-calling preflight: %s", result.message)
     elif strict:

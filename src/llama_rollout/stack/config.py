@@ -25,7 +25,7 @@ def stack_config(
     vllm_url: str,
     storage_dir: str,
     max_tokens: int = 4096,
-    tls_verify: bool = True,
+    tls_verify: bool | str = True,
     host: str = "0.0.0.0",
     auth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def stack_config(
         storage_dir: where the sqlite stores and files live (the distribution's volume);
             ``SQLITE_STORE_DIR`` overrides the stores' folder.
         max_tokens: default completion limit.
-        tls_verify: verify vLLM's certificate.
+        tls_verify: verify vLLM's certificate (against a CA file, when a path).
         host: the bind address.
         auth: the ``server.auth`` section (``stack.access.auth_config``); none lets anyone in.
     """

@@ -18,13 +18,14 @@ from pathlib import Path
 import yaml
 
 from llama_rollout.embedded import processes
-from llama_rollout.embedded.stack import NAMESPACE, PIPELINE_RUNNER, EmbeddedStack
+from llama_rollout.embedded.service_accounts import NAMESPACE, PIPELINE_RUNNER, Identity
+from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.request import StackReport, StackRequest
-from llama_rollout.stack.settings import PORT
+from llama_rollout.stack.settings import MODEL_CLIENT_ACCOUNT, PORT
 from llama_rollout.stack.traces import INSTRUMENT, otel_environment
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,12 @@ def ensure_stack(
     served_model: str,
     revision: str,
     clients: StackClients,
+    vllm_token: str | None = None,
     otlp_endpoint: str = "",
 ) -> str:
     """Start Llama Stack against the local vLLM, admitting ``clients`` alone, or reuse one
-    with the same config; its URL. With ``otlp_endpoint``, it runs under
+    with the same config; its URL. It calls vLLM with ``vllm_token`` (a vLLM with auth on
+    takes it), through the environment, as a pod from its Secret. With ``otlp_endpoint``, it runs under
     ``opentelemetry-instrument`` and exports its traces there (``stack.traces``).
 
     A server that exits during start-up (a config it rejects, a port in use) fails with its
@@ -77,6 +80,7 @@ def ensure_stack(
         "model_revision": revision,
         "workbench": clients.workbench,
         "otlp_endpoint": otlp_endpoint,
+        "vllm_auth": "on" if vllm_token else "off",
     }
     wanted = model_id(served_model)
     record = stack.record(SERVICE)
@@ -95,6 +99,8 @@ def ensure_stack(
     url = f"http://127.0.0.1:{port}"
     argv = [*llama_command(), "stack", "run", str(config_file), "--port", str(port)]
     env = {"SQLITE_STORE_DIR": str(root / "store")}
+    if vllm_token:
+        env["VLLM_API_TOKEN"] = vllm_token
     if otlp_endpoint:
         argv = [_instrument_command(argv[0]), *argv]
         env |= otel_environment(otlp_endpoint, SERVICE)
@@ -158,13 +164,17 @@ def _serves(url: str, wanted: str) -> bool:
 def serve(request: StackRequest) -> StackReport:
     """The Llama Stack step on the embedded stack: start or reuse it, then prove the chain."""
     stack = EmbeddedStack()
-    clients = request.clients(request.namespace or NAMESPACE, PIPELINE_RUNNER.username)
+    namespace = request.namespace or NAMESPACE
+    clients = request.clients(namespace, PIPELINE_RUNNER.username)
+    # The stack's identity towards vLLM: the account whose token Secret a cluster mounts.
+    model_client = Identity.of_service_account(namespace, MODEL_CLIENT_ACCOUNT)
     url = ensure_stack(
         stack,
         vllm_url=request.serving_url,
         served_model=request.serving_model,
         revision=request.revision,
         clients=clients,
+        vllm_token=stack.tokens.token(model_client) if request.serving_auth else None,
         otlp_endpoint=request.otlp_endpoint,
     )
     report = stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)

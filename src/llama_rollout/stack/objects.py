@@ -108,8 +108,8 @@ def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, 
 
 def _operator_command(settings: StackSettings) -> dict[str, list[str]]:
     """The operator's own start command for a mounted config (controllers/resource_helper.go,
-    ``startupScript``: uvicorn's factory on the container's port, the config from
-    LLAMA_STACK_CONFIG, which the operator sets), under ``opentelemetry-instrument`` when the stack exports its traces;
+    ``startupScript``: uvicorn's factory on LLS_PORT with LLS_WORKERS workers, the config from
+    LLAMA_STACK_CONFIG, all three set by the operator), under ``opentelemetry-instrument`` when the stack exports its traces;
     else none, and the operator's stands."""
     if not settings.otlp_endpoint:
         return {}
@@ -119,8 +119,11 @@ def _operator_command(settings: StackSettings) -> dict[str, list[str]]:
         "--factory",
         "--host",
         "0.0.0.0",
+        # Kubernetes expands these from the environment the operator gives the container.
         "--port",
-        str(PORT),
+        "$(LLS_PORT)",
+        "--workers",
+        "$(LLS_WORKERS)",
     ]
     return {"command": settings.command(uvicorn)}
 

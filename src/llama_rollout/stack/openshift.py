@@ -19,6 +19,7 @@ from typing import Any
 
 from llama_rollout.kube import (
     Kube,
+    KubeError,
     Patience,
     Readiness,
     api_client,
@@ -37,6 +38,7 @@ from llama_rollout.stack.settings import (
     ALLOWED_FROM_FIELD,
     CONFIG_YAML_OPERATOR_FIELDS,
     LLSD_API,
+    MODEL_CLIENT_ACCOUNT,
     PORT,
     StackSettings,
 )
@@ -82,6 +84,32 @@ def operator_path(kube: Kube, settings: StackSettings) -> bool:
     return True
 
 
+def check_vllm_token(kube: Kube, settings: StackSettings) -> None:
+    """The token Secret the stack will call vLLM with is there and filled: a pod whose
+    environment names a missing Secret never starts, and one with an empty token is refused
+    by KServe's auth proxy at its first call.
+
+    Raises:
+        KubeError: the Secret is missing, or has no token.
+    """
+    name, namespace = settings.vllm_token_secret, settings.namespace
+    secret = kube.get("v1", "Secret", name, namespace)
+    if secret is None:
+        raise KubeError(
+            f"no Secret {namespace}/{name} for Llama Stack to call vLLM with (vLLM has auth on)",
+            hint=f"oc apply -k manifests/pipeline-runner -n {namespace} (it creates the "
+            f"{MODEL_CLIENT_ACCOUNT} ServiceAccount and its token Secret), or give "
+            "vllm_token_secret the token Secret of another account that may get "
+            "InferenceServices here",
+        )
+    if not (secret.get("data") or {}).get("token"):
+        raise KubeError(
+            f"Secret {namespace}/{name} has no key token for Llama Stack to call vLLM with",
+            hint="give vllm_token_secret a service-account token Secret (type "
+            "kubernetes.io/service-account-token): the token controller fills it within seconds",
+        )
+
+
 def deploy_stack(
     kube: Kube,
     settings: StackSettings,
@@ -97,6 +125,8 @@ def deploy_stack(
         ``status.serviceURL``).
     """
     kube.require_namespace(settings.namespace)
+    if settings.vllm_token_secret:
+        check_vllm_token(kube, settings)
     operator = operator_path(kube, settings)
     objects = stack_objects(settings, operator=operator)  # raises before anything is applied
     logger.info(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llama_rollout.k8s_types import (
     DnsLabel,
@@ -19,14 +19,18 @@ from llama_rollout.k8s_types import (
     versioned_name,
 )
 from llama_rollout.kube.identity import service_account, service_account_namespace
+from llama_rollout.model_access import EnableAuth
 from llama_rollout.stack.access import StackClients
 from llama_rollout.stack.settings import (
     DEFAULT_IMAGE,
+    LIGHTSPEED_MODEL_CLIENT_ACCOUNT,
     LIGHTSPEED_NAMESPACE,
     MAX_REPLICAS,
     MAX_TOKENS,
+    MODEL_CLIENT_TOKEN_SECRET,
     StackSettings,
     settings_from,
+    vllm_access,
 )
 from llama_rollout.step_parameters import DAY, parameter
 from llama_rollout.targets import DeployNamespace, Target
@@ -54,7 +58,7 @@ LightspeedEndpoint = Annotated[
 LightspeedServiceAccount = Annotated[
     DnsLabel,
     parameter(
-        "lightspeed-model-client",
+        LIGHTSPEED_MODEL_CLIENT_ACCOUNT,
         pipeline="lightspeed_service_account",
         description="the service account, in the pipeline's namespace, whose token Lightspeed's "
         "provider Secret holds (manifests/lightspeed-publisher): Lightspeed calls Llama Stack "
@@ -154,8 +158,12 @@ class StackRequest(BaseModel):
         description="an operator distribution name instead of the image.",
     )
     vllm_token_secret: str = parameter(
-        "", description="a Secret with key ``token`` when vLLM has auth on."
+        MODEL_CLIENT_TOKEN_SECRET,
+        description="the token Secret (key ``token``) Llama Stack calls vLLM with when "
+        "enable_auth is on: a service-account token Secret "
+        "(manifests/pipeline-runner/llama-stack-model-client.yaml).",
     )
+    serving_auth: EnableAuth
     vllm_max_tokens: int = parameter(
         4096,
         ge=1,
@@ -191,6 +199,17 @@ class StackRequest(BaseModel):
     lightspeed_endpoint: LightspeedEndpoint
     access: StackAccess = Field(default_factory=lambda: StackAccess.model_validate({}))
 
+    @model_validator(mode="after")
+    def _a_token_for_vllm(self) -> StackRequest:
+        if self.serving_auth and not self.vllm_token_secret:
+            raise ValueError(
+                "vllm_token_secret is empty while enable_auth is on: vLLM would refuse every "
+                f"call of the stack; give the token Secret of an account that may get "
+                f"InferenceServices ({MODEL_CLIENT_TOKEN_SECRET}, from manifests/pipeline-runner), "
+                "or set enable_auth=false"
+            )
+        return self
+
     def deployment_name(self, target: Target) -> str:
         """This version's Llama Stack: ``<name>-<revision[:7]>`` on a cluster, where versions
         stand side by side (blue/green); the one local stack keeps its name."""
@@ -210,7 +229,7 @@ class StackRequest(BaseModel):
             name=self.deployment_name(Target.OPENSHIFT),
             namespace=namespace,
             vllm_url=self.serving_url,
-            vllm_token_secret=self.vllm_token_secret,
+            **vllm_access(self.serving_auth, self.vllm_token_secret),
             vllm_max_tokens=self.vllm_max_tokens,
             distribution_image=self.distribution_image,
             distribution_name=self.distribution_name,

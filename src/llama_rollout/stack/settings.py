@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llama_rollout.errors import invalid_settings, quoted
 from llama_rollout.k8s_types import DnsLabel, Quantity, image_reference_problem
+from llama_rollout.kube.trust import POD_SERVICE_CA
 from llama_rollout.stack.access import StackClients
 from llama_rollout.stack.traces import INSTRUMENT, otel_environment, otlp_endpoint_problem
 
@@ -34,6 +35,13 @@ ALLOWED_FROM_FIELD = "spec.network.allowedFrom.namespaces"
 # when OLSConfig's provider points at the stack, so the stack's NetworkPolicy must admit it.
 LIGHTSPEED_NAMESPACE = "openshift-lightspeed"
 MAX_TOKENS = 10_485_760
+# Llama Stack's identity towards a vLLM with auth on (manifests/pipeline-runner/
+# llama-stack-model-client.yaml): a service account that may `get` InferenceServices, and the
+# long-lived token Secret the token controller fills for it.
+MODEL_CLIENT_ACCOUNT = "llama-stack-model-client"
+MODEL_CLIENT_TOKEN_SECRET = f"{MODEL_CLIENT_ACCOUNT}-token"
+# Lightspeed's, by default (manifests/lightspeed-publisher/model-client.yaml).
+LIGHTSPEED_MODEL_CLIENT_ACCOUNT = "lightspeed-model-client"
 MAX_REPLICAS = 100
 # The upstream images are tagged with the Llama Stack release they run: one outside
 # SUPPORTED_VERSIONS would be refused by the step at run time, after the model is served.
@@ -71,7 +79,8 @@ class StackSettings(BaseModel):
     name: DnsLabel = "llama-stack"
     namespace: DnsLabel
     vllm_url: str = Field(description="vLLM's OpenAI-compatible base URL, ending in /v1")
-    vllm_tls_verify: bool = True
+    # True, False, or a CA file in the pod (KServe's auth proxy has a service-CA certificate).
+    vllm_tls_verify: bool | str = True
     vllm_max_tokens: int = Field(default=4096, ge=1, le=MAX_TOKENS)
     vllm_token_secret: str = Field(default="", description="Secret with key `token`, for vLLM auth")
     distribution_image: str = DEFAULT_IMAGE
@@ -184,6 +193,15 @@ class StackSettings(BaseModel):
             "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
             "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
         }
+
+
+def vllm_access(auth: bool, token_secret: str) -> dict[str, Any]:
+    """How the stack reaches vLLM: with ``auth`` on, with the token in ``token_secret`` and
+    trusting the pod's service CA, which signs the certificate of KServe's auth proxy (its
+    ``https`` port, 8443, is then the Service's only one); with it off, plain HTTP."""
+    if not auth:
+        return {"vllm_token_secret": "", "vllm_tls_verify": True}
+    return {"vllm_token_secret": token_secret, "vllm_tls_verify": POD_SERVICE_CA}
 
 
 def settings_from(**values: Any) -> StackSettings:

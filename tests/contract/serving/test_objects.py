@@ -327,3 +327,18 @@ def test_a_toleration_without_a_key_must_say_exists(given):
 
     with pytest.raises(ValidationError, match="its operator must be Exists"):
         Toleration.model_validate(given)
+
+
+@pytest.mark.parametrize(("auth", "port", "url"), [
+    (True, 8443, "https://llama-predictor.ai.svc.cluster.local:8443/v1"),
+    (False, 8080, "http://llama-predictor.ai.svc.cluster.local/v1"),
+])  # fmt: skip
+def test_with_auth_on_only_the_auth_proxy_s_port_is_open_and_the_url_is_its_https(auth, port, url):
+    settings = serving.ServingSettings(**{**BASE, "name": "llama", "namespace": "ai", "auth": auth})
+    policy = serving.objects.network_policy(settings)
+    assert [p["port"] for p in policy["spec"]["ingress"][0]["ports"]] == [port]
+    isvc = serving.objects.inference_service(settings)
+    assert (
+        isvc["metadata"]["annotations"]["security.opendatahub.io/enable-auth"] == str(auth).lower()
+    )
+    assert serving.objects.predictor_url(settings) == url

@@ -370,11 +370,18 @@ def test_the_stack_exports_traces_where_told_and_the_operator_s_command_stands_o
         # The operator's start command for a mounted config, under the instrumentation.
         assert container["command"] == [
             "opentelemetry-instrument", "uvicorn", "llama_stack.core.server.server:create_app",
-            "--factory", "--host", "0.0.0.0", "--port", str(container["port"]),
+            "--factory", "--host", "0.0.0.0", "--port", "$(LLS_PORT)", "--workers", "$(LLS_WORKERS)",
         ]  # fmt: skip
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability.svc:4318"
         assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", "the images have no gRPC"
         assert env["OTEL_SERVICE_NAME"] == settings.name
+        assert "OTEL_EXPORTER_OTLP_CERTIFICATE" not in env, "an http collector needs no CA"
+    secure = stack.StackSettings(
+        **BASE, otlp_endpoint="https://otel-collector.observability.svc:4318"
+    )
+    _, llsd = stack.stack_objects(secure, operator=True)
+    env = {e["name"]: e.get("value") for e in llsd["spec"]["server"]["containerSpec"]["env"]}
+    assert env["OTEL_EXPORTER_OTLP_CERTIFICATE"].endswith("/serviceaccount/service-ca.crt")
 
 
 @pytest.mark.parametrize(
@@ -382,9 +389,31 @@ def test_the_stack_exports_traces_where_told_and_the_operator_s_command_stands_o
     [
         ("otel-collector:4318", r"the collector 'otel-collector:4318' is not an http\(s\) URL"),
         ("http://admin:hunter2@collector:4318", r"carries credentials"),
+        ("http://collector:4317", r"OTLP's gRPC port, and the stack exports over HTTP"),
+        ("http://collector:4318/v1/traces", r"ends in a signal's path"),
     ],
 )
 def test_a_collector_that_is_no_url_is_refused_and_its_password_not_shown(endpoint, message):
     with pytest.raises(ConfigurationError, match=message) as caught:
         stack.settings_from(**BASE, otlp_endpoint=endpoint)
     assert "hunter2" not in str(caught.value)
+
+
+STEP = {"serving_url": "https://llama-predictor.ai.svc.cluster.local:8443/v1",
+        "serving_model": "llama", "revision": "a" * 40}  # fmt: skip
+
+
+def test_with_auth_on_the_stack_calls_vllm_with_its_own_token_and_trusts_the_service_ca():
+    on = StackRequest(**STEP).settings("ai", RUNNER)
+    assert on.vllm_token_secret == "llama-stack-model-client-token"
+    assert on.vllm_tls_verify == "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
+    env = {e["name"]: e for e in on.container_env("d")}
+    assert env["VLLM_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "llama-stack-model-client-token", "key": "token",
+    }  # fmt: skip
+    off = StackRequest(**STEP | {"serving_url": "http://llama-predictor/v1"}, serving_auth=False)
+    plain = off.settings("ai", RUNNER)
+    assert (plain.vllm_token_secret, plain.vllm_tls_verify) == ("", True)
+    assert "VLLM_API_TOKEN" not in {e["name"] for e in plain.container_env("d")}
+    with pytest.raises(ValidationError, match="vllm_token_secret is empty while enable_auth is on"):
+        StackRequest(**STEP, vllm_token_secret="")

@@ -113,7 +113,10 @@ def vllm_that_answers(model: str) -> object:
 
 
 def test_the_stack_exports_a_trace_of_each_model_call_to_the_collector_given(local_stack):
-    with serve_app(vllm_that_answers("llama")) as vllm, otlp_receiver() as (collector, received):
+    with (
+        serve_app(vllm_that_answers("llama")) as vllm,
+        otlp_receiver(("/v1/traces", "/v1/metrics")) as (collector, received),
+    ):
         url = llama_stack.ensure_stack(
             local_stack, vllm_url=f"{vllm}/v1", served_model="llama", revision="r1",
             clients=CLIENTS, otlp_endpoint=collector,

@@ -101,12 +101,47 @@ def test_the_namespaces_of_the_stack_s_clients_are_admitted(cluster, fake):
     )  # fmt: skip
     settings = request.settings("ai", "system:serviceaccount:pipelines:pipeline-runner-dspa")
     name = settings.name
+    fake.put("secrets", model_client_token())
     fake.on_read("llamastackdistributions", name, after(1, ready_llsd), namespace="ai")
     deploy_stack(cluster, settings, timeout=10, interval=0.01)
     llsd = fake.get("llamastackdistributions", name, "ai")
     assert llsd["spec"]["network"] == {
         "allowedFrom": {"namespaces": ["openshift-lightspeed", "pipelines", "team-b"]}
     }
+
+
+def model_client_token(token: str = "c2EtdG9rZW4=") -> dict:
+    """manifests/pipeline-runner's token Secret, filled by the token controller."""
+    return {"metadata": {"name": "llama-stack-model-client-token", "namespace": "ai",
+                         "annotations": {"kubernetes.io/service-account.name": "llama-stack-model-client"}},
+            "type": "kubernetes.io/service-account-token", "data": {"token": token} if token else {}}  # fmt: skip
+
+
+def test_with_vllm_auth_on_the_stack_gets_its_token_secret_or_nothing_is_applied(cluster, fake):
+    request = StackRequest(
+        serving_url="https://llama-predictor.ai.svc.cluster.local:8443/v1", serving_model="llama",
+        revision="abcdef0123", mcp_url="http://mcp:3000/mcp", name="llama-stack",
+    )  # fmt: skip
+    settings = request.settings("ai", "system:serviceaccount:ai:pipeline-runner-dspa")
+    with pytest.raises(
+        kube.KubeError, match=r"no Secret ai/llama-stack-model-client-token"
+    ) as caught:
+        deploy_stack(cluster, settings, timeout=10, interval=0.01)
+    assert "oc apply -k manifests/pipeline-runner -n ai" in caught.value.hint
+    fake.put("secrets", model_client_token(token=""))
+    with pytest.raises(kube.KubeError, match=r"has no key token"):
+        deploy_stack(cluster, settings, timeout=10, interval=0.01)
+    assert fake.get("llamastackdistributions", settings.name, "ai") is None, "nothing applied"
+    assert fake.get("configmaps", f"{settings.name}-config", "ai") is None
+    fake.put("secrets", model_client_token())
+    fake.on_read("llamastackdistributions", settings.name, after(1, ready_llsd), namespace="ai")
+    deploy_stack(cluster, settings, timeout=10, interval=0.01)
+    llsd = fake.get("llamastackdistributions", settings.name, "ai")
+    env = {e["name"]: e for e in llsd["spec"]["server"]["containerSpec"]["env"]}
+    assert (
+        env["VLLM_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
+        == "llama-stack-model-client-token"
+    )
 
 
 def test_a_changed_config_rolls_the_pods_and_old_pods_do_not_count(cluster, fake):

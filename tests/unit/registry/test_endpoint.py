@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from llama_rollout.errors import ConfigurationError, RegistryError
@@ -63,15 +61,6 @@ def test_no_token_goes_to_an_http_url(tmp_path, monkeypatch):
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "token"))
     assert registry_endpoint.endpoint_for("http://registry:8080").token is None
     assert registry_endpoint.endpoint_for("https://registry").token == "sa-token"
-
-
-def test_the_ca_bundle_holds_the_system_cas_and_the_service_ca(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry_endpoint, "SERVICE_ACCOUNT_DIR", tmp_path)
-    assert registry_endpoint.cluster_ca_bundle() is None
-    service_ca = "-----BEGIN CERTIFICATE-----\nSERVICE\n-----END CERTIFICATE-----"
-    (tmp_path / "service-ca.crt").write_text(service_ca)
-    bundle = Path(registry_endpoint.cluster_ca_bundle()).read_text()
-    assert service_ca in bundle and bundle.count("BEGIN CERTIFICATE") > 10
 
 
 def test_a_registry_must_be_named():
