@@ -15,10 +15,6 @@ unless named otherwise):
   whole status by one ``ResourceReconciliation`` condition per failed task (False, reason
   Failed, message ``Failed to reconcile <task>: <error>``, the CR's generation), overallStatus
   NotReady, no diagnostics.
-* ``internal/controller/appserver/assets.go`` ``addAdditionalCAFileNames``: the ConfigMap
-  ``spec.ols.additionalCAConfigMapRef`` names must exist in openshift-lightspeed, else the
-  task "reconcile OLSConfigMap" fails (phase 1). OpenShift's ``openshift-service-ca.crt`` is
-  there, as in every namespace.
 * ``internal/controller/appserver/reconciler.go`` and ``assets.go``: the spec is rendered into
   the ConfigMap ``olsconfig`` (written only when its content differs, so its resourceVersion
   moves only then).
@@ -70,7 +66,6 @@ SELECTOR = APP_SERVER_LABELS  # internal/controller/utils/utils.go GenerateAppSe
 CONFIG_MAP = "olsconfig"  # internal/controller/utils/constants.go OLSConfigCmName
 FORCE_RELOAD = "ols.openshift.io/force-reload"  # appserver/deployment.go RestartAppServer
 CONFIG_MAP_VERSION = "ols.openshift.io/olsconfig-configmap-version"  # constants.go
-SERVICE_CA = "openshift-service-ca.crt"
 
 
 @dataclass
@@ -155,9 +150,6 @@ class LightspeedOperator:
                 self.fake.put("secrets", {"metadata": {"name": name, "namespace": NAMESPACE},
                                           "data": {"apitoken": "c2stdGVzdA=="}})  # fmt: skip
         self._network_policy()
-        # OpenShift's own, in every namespace (the service-ca operator fills it).
-        self.fake.put("configmaps", {"metadata": {"name": SERVICE_CA, "namespace": NAMESPACE},
-                                     "data": {"service-ca.crt": "-----BEGIN CERTIFICATE-----\n"}})  # fmt: skip
         self.rendered = self.noticed = self._olsconfig()["metadata"]["generation"]
         self.lightspeed.reload(spec)
         self.reconcile(self._olsconfig(), self.fake)
@@ -174,15 +166,12 @@ class LightspeedOperator:
         if not self._credentials_valid(obj["spec"]):
             return
         self._network_policy()  # a task of phase 1, before the one that may fail below
-        failure = self._missing_ca(obj["spec"])
-        if not failure and self.phase1_failure and self.phase1_failure_reconciles != 0:
+        if self.phase1_failure and self.phase1_failure_reconciles != 0:
             self.phase1_failure_reconciles -= 1
-            failure = self.phase1_failure
-        if failure:
             self._write_status(obj, {"overallStatus": "NotReady", "diagnosticInfo": [], "conditions": [
                 {"type": "ResourceReconciliation", "status": "False", "reason": "Failed",
                  "observedGeneration": generation,
-                 "message": f"Failed to reconcile application server resources: {failure}"}]})  # fmt: skip
+                 "message": f"Failed to reconcile application server resources: {self.phase1_failure}"}]})  # fmt: skip
             return
         version = self._render(obj["spec"])
         if self.deployment_step_failure:
@@ -252,18 +241,6 @@ class LightspeedOperator:
             if secret is None or "apitoken" not in (secret.get("data") or {}):
                 return False
         return True
-
-    def _missing_ca(self, spec: dict[str, Any]) -> str:
-        """appserver/assets.go ``addAdditionalCAFileNames``, in the task "reconcile
-        OLSConfigMap": the additional CA ConfigMap must exist in the operator's namespace."""
-        name = ((spec.get("ols") or {}).get("additionalCAConfigMapRef") or {}).get("name")
-        if not name or self.fake.get("configmaps", name, NAMESPACE) is not None:
-            return ""
-        return (
-            "failed tasks: [reconcile OLSConfigMap]: failed to generate OLS config file, "
-            f"additional CA error: failed to get additional CA configmap {NAMESPACE}/{name}: "
-            f'configmaps "{name}" not found'
-        )
 
     def _network_policy(self) -> None:
         """The operator's app-server policy, written back when missing or changed (a write

@@ -72,7 +72,7 @@ class TokenBook:
         entry = entries.get(identity.username)
         token_file = self.token_file(identity.username)
         if entry is None or list(entry["groups"]) != list(identity.groups):
-            token = entry["token"] if entry else secrets.token_urlsafe(32)
+            token = entry["token"] if entry else secrets.token_hex(32)
             entries[identity.username] = {**identity.user_info(), "token": token}
             write_private(self.path, json.dumps(entries, indent=2))
         elif token_file.exists():

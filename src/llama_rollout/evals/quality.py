@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -192,8 +193,7 @@ def run_quality(
     ca_certs: str | None = None,
 ) -> QualityResult:
     """Run the tasks against the chat completions at ``base_url`` (``.../v1``) for ``model``;
-    an HTTPS endpoint's certificate is checked against ``ca_certs`` (lm-eval's clients,
-    requests and aiohttp, read it from the environment).
+    an HTTPS endpoint's certificate is checked against ``ca_certs``.
 
     Raises:
         QualityError: the server did not answer, or lm-eval could not run a task.
@@ -209,6 +209,7 @@ def run_quality(
         max_retries=settings.max_retries,
         timeout=settings.timeout_s,
         header=header or None,
+        verify_certificate=_certificate_check(ca_certs, settings.num_concurrent),  # type: ignore[arg-type]
         tokenizer_backend=None,
         tokenized_requests=False,
     )
@@ -219,8 +220,7 @@ def run_quality(
         settings.num_concurrent,
     )
     try:
-        trust = {"SSL_CERT_FILE": ca_certs, "REQUESTS_CA_BUNDLE": ca_certs} if ca_certs else {}
-        with _environment((_OFFLINE if settings.offline else {}) | trust):
+        with _environment(_OFFLINE if settings.offline else {}):
             results = simple_evaluate(
                 model=lm,
                 tasks=list(settings.tasks),
@@ -246,6 +246,16 @@ def run_quality(
     if results is None:  # lm-eval returns None on ranks other than 0; there is one here
         raise QualityError("lm-eval returned no results")
     return QualityResult(_metrics(results["results"]), _samples(results.get("samples", {})))
+
+
+def _certificate_check(ca_certs: str | None, concurrent: int) -> bool | str | ssl.SSLContext:
+    """What lm-eval checks the server's certificate with: it hands ``verify_certificate`` to
+    requests when it sends one request at a time (``verify``: a CA file) and to aiohttp when it
+    sends several (``ssl``: a context). The environment would not do: aiohttp reads its CAs
+    once, when it is first imported, and something else may import it first."""
+    if not ca_certs:
+        return True
+    return ca_certs if concurrent <= 1 else ssl.create_default_context(cafile=ca_certs)
 
 
 def _metrics(results: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -145,16 +145,6 @@ def write_merged(
             return _create(kube, publication, mcp_shape, create_missing)
         before = current.get("spec") or {}
         after = olsconfig.merged_spec(before, publication, mcp_shape=mcp_shape)
-        if own := olsconfig.foreign_ca(after, publication):
-            logger.warning(
-                "OLSConfig trusts the CAs of ConfigMap %s/%s, and takes one such ConfigMap: it "
-                "must hold the service CA (key %s of ConfigMap %s) for Lightspeed to reach "
-                "vLLM's https endpoint",
-                olsconfig.NAMESPACE,
-                own,
-                "service-ca.crt",
-                publication.trusted_ca,
-            )
         if olsconfig.with_defaults(after, spec_schema) == olsconfig.with_defaults(
             before, spec_schema
         ):  # what is stored already says it: no change, and none reported

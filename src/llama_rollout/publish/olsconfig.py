@@ -32,9 +32,6 @@ CREDENTIAL_KEY = "apitoken"
 APP_SERVER = "lightspeed-app-server"  # the operator's Deployment of the app server, in NAMESPACE
 MAX_PROVIDERS = 10  # the CRD's maxItems
 MCP_FEATURE_GATE = "MCPServer"
-# In every namespace of OpenShift, the service CA under the key service-ca.crt: what
-# Lightspeed must trust to reach a Service over https (vLLM behind KServe's auth proxy).
-SERVICE_CA_CONFIG_MAP = "openshift-service-ca.crt"
 
 
 class McpShape(StrEnum):
@@ -110,9 +107,6 @@ class Publication:
     provider: Provider
     make_default: bool = False
     mcp_server: McpServer | None = None
-    # A ConfigMap of CA certificates in NAMESPACE that Lightspeed must trust to reach the
-    # provider (``spec.ols.additionalCAConfigMapRef``); empty for none.
-    trusted_ca: str = ""
 
 
 def merged_spec(
@@ -122,9 +116,7 @@ def merged_spec(
 
     The provider with the same name is replaced where it stood, or appended; with
     ``make_default``, ``spec.ols`` names it; with an MCP server, the ``MCPServer`` gate is on
-    and the server with the same name is replaced or appended. With ``trusted_ca``, Lightspeed
-    trusts that ConfigMap's CAs, unless the spec names a CA ConfigMap of its own already (it
-    takes one): that one stays, and must then hold them (:func:`foreign_ca`).
+    and the server with the same name is replaced or appended.
 
     Raises:
         ConfigurationError: the spec has no room for another provider, or the CRD has no
@@ -144,8 +136,6 @@ def merged_spec(
         ols = merged.setdefault("ols", {})
         ols["defaultProvider"] = provider.name
         ols["defaultModel"] = provider.model
-    if publication.trusted_ca and not foreign_ca(merged, publication):
-        merged.setdefault("ols", {})["additionalCAConfigMapRef"] = {"name": publication.trusted_ca}
     if publication.mcp_server is not None:
         if mcp_shape is None:
             raise no_mcp_servers()
@@ -154,12 +144,6 @@ def merged_spec(
             gates.append(MCP_FEATURE_GATE)
         _put_named(merged.setdefault("mcpServers", []), publication.mcp_server.as_entry(mcp_shape))
     return merged
-
-
-def foreign_ca(spec: dict[str, Any], publication: Publication) -> str:
-    """The CA ConfigMap ``spec`` names, when it is another than the publication needs."""
-    named = ((spec.get("ols") or {}).get("additionalCAConfigMapRef") or {}).get("name") or ""
-    return named if publication.trusted_ca and named != publication.trusted_ca else ""
 
 
 def no_mcp_servers() -> ConfigurationError:

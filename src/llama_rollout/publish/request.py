@@ -14,12 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llama_rollout.errors import invalid_settings
 from llama_rollout.model_access import EnableAuth
-from llama_rollout.publish.olsconfig import (
-    SERVICE_CA_CONFIG_MAP,
-    McpServer,
-    Provider,
-    Publication,
-)
+from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.serving.request import MaxModelLen
 from llama_rollout.serving.settings import MAX_MODEL_LEN
@@ -147,16 +142,10 @@ class PublishRequest(BaseModel):
             )
         except ValidationError as exc:
             raise invalid_settings("publish settings", exc) from exc
-        # KServe's auth proxy in front of vLLM has a service-CA certificate.
-        trusted_ca = (
-            SERVICE_CA_CONFIG_MAP if url.startswith("https://") and self.endpoint == "vllm" else ""
-        )
         server = (
             McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
         )
-        return Publication(
-            provider, make_default=self.make_default, mcp_server=server, trusted_ca=trusted_ca
-        )
+        return Publication(provider, make_default=self.make_default, mcp_server=server)
 
 
 @dataclass(frozen=True)

@@ -229,10 +229,13 @@ def ensure_server(
     """Serve ``model_dir`` with vLLM, reusing a healthy server of the same revision and
     context length (Lightspeed's provider is published with that length as its window).
 
-    With ``callers`` (tokens), vLLM takes only a request that carries one of them, as KServe's
-    auth proxy takes only callers that may get the InferenceService: vLLM's own ``--api-key``,
-    given in a config file of the owner's alone (a command line is anyone's to read, and vLLM
-    masks the keys in its log). The first is the one this function checks the server with.
+    With ``callers`` (tokens), vLLM's OpenAI routes (``/v1``) take only a request that carries
+    one of them, as KServe's auth proxy takes only callers that may get the InferenceService:
+    vLLM's own ``--api-key``, given in a config file of the owner's alone (a command line is
+    anyone's to read, and vLLM masks the keys in its log). Its other routes (``/health``,
+    ``/metrics``, ``/invocations``, ...) stay open, on loopback only. The first token is the
+    one this function checks the server with; vLLM reads each as an argument, so none may
+    start with ``-`` (the token book mints hex).
     """
     record = stack.record(SERVICE)
     # A server started with other flags (another vLLM, an older checkout) is not reused.
@@ -265,6 +268,12 @@ def ensure_server(
     argv = server_argv(
         model_dir, port, served_name=served_name, max_model_len=max_model_len, extra_args=extra_args
     )
+    if any(token.startswith("-") for token in callers):  # minted before the book minted hex
+        raise RolloutError(
+            "a token of vLLM's callers starts with '-', which vLLM would read as an option",
+            hint=f"remove {stack.tokens.path} and run `llama-rollout local up`: the tokens "
+            "are minted again",
+        )
     if callers:
         keys = stack.root / SERVICE / "api-keys.yaml"
         write_private(keys, yaml.safe_dump({"api-key": list(callers)}))

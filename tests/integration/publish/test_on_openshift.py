@@ -279,13 +279,6 @@ def test_a_token_for_vllm_comes_from_the_model_client_secret(cluster, versions, 
     assert (
         ours["url"] == request.serving_url and ours["models"][0]["name"] == "llama-3-2-3b-instruct"
     )
-    # KServe's auth proxy has a service-CA certificate: Lightspeed is told to trust that CA,
-    # from the ConfigMap OpenShift keeps in every namespace, and the operator took it.
-    olsconfig = fake.get("olsconfigs", "cluster")
-    assert olsconfig["spec"]["ols"]["additionalCAConfigMapRef"] == {
-        "name": "openshift-service-ca.crt"
-    }
-    assert olsconfig["status"]["overallStatus"] == "Ready"
     token_secret = fake.get("secrets", "lightspeed-model-client-token", NS)
     annotations = token_secret["metadata"]["annotations"]
     annotations["kubernetes.io/service-account.name"] = "default"

@@ -57,8 +57,7 @@ def specs(draw):
                 "logLevel": st.sampled_from(["DEBUG", "INFO"]),
                 "maxIterations": st.integers(1, 10),
                 "queryFilters": st.just([{"name": "ip", "pattern": "[0-9.]+", "replaceWith": "x"}]),
-                "additionalCAConfigMapRef": st.sampled_from(
-                    [{"name": "openshift-service-ca.crt"}, {"name": "corporate-ca"}]),
+                "additionalCAConfigMapRef": st.just({"name": "corporate-ca"}),
             })),
         },
     }  # fmt: skip
@@ -82,9 +81,7 @@ def publications(draw):
         max_tokens_for_response=draw(st.integers(1, 2047)),
     )  # fmt: skip
     server = draw(st.one_of(st.none(), st.just(McpServer("cluster-health", "http://mcp:3000/mcp"))))
-    trusted_ca = draw(st.sampled_from(["", "openshift-service-ca.crt"]))
-    return Publication(provider, make_default=draw(st.booleans()), mcp_server=server,
-                       trusted_ca=trusted_ca)  # fmt: skip
+    return Publication(provider, make_default=draw(st.booleans()), mcp_server=server)
 
 
 def as_object(spec):
@@ -112,25 +109,14 @@ def test_the_merge_keeps_everything_not_ours_and_replaces_ours(spec, publication
     kept_ols = {
         k: v for k, v in spec["ols"].items() if k not in ("defaultProvider", "defaultModel")
     }
-    assert {k: merged["ols"][k] for k in kept_ols} == kept_ols, "a CA ConfigMap of one's own stays"
-    ca = merged["ols"].get("additionalCAConfigMapRef")
-    if publication.trusted_ca and "additionalCAConfigMapRef" not in spec["ols"]:
-        assert ca == {"name": publication.trusted_ca}
-    else:
-        assert ca == spec["ols"].get("additionalCAConfigMapRef")
-    assert bool(olsconfig.foreign_ca(merged, publication)) == (
-        bool(publication.trusted_ca) and ca != {"name": publication.trusted_ca}
-    )
+    assert {k: merged["ols"][k] for k in kept_ols} == kept_ols
     if publication.make_default:
         assert (merged["ols"]["defaultProvider"], merged["ols"]["defaultModel"]) == (
             ours,
             publication.provider.model,
         )
     else:
-        ca_apart = "additionalCAConfigMapRef"
-        assert {k: v for k, v in merged["ols"].items() if k != ca_apart} == {
-            k: v for k, v in spec["ols"].items() if k != ca_apart
-        }
+        assert merged["ols"] == spec["ols"]
     if publication.mcp_server is None:
         assert merged.get("featureGates") == spec.get("featureGates")
         assert merged.get("mcpServers") == spec.get("mcpServers")
