@@ -171,8 +171,9 @@ def test_lightspeed_reaches_vllm_only_when_the_serving_project_admits_it(
         if admitted:
             outcome = publish_on_openshift(request, tmp_path, kube=kube, token="runner")
             assert outcome.answer == ANSWER, "the answer is vLLM's"
+            # vLLM has auth on (enable_auth's default): Lightspeed presents its model client's.
             assert [(a["model"], a["authorization"]) for a in asked] == [
-                ("llama-3-2-3b-instruct", "Bearer no-auth-required")
+                ("llama-3-2-3b-instruct", "Bearer model-client-token")
             ]
             assert edge.forwarded == 1 and edge.admitted
             return
