@@ -20,6 +20,7 @@ from pydantic import Field
 from llama_rollout.errors import RolloutError
 from llama_rollout.kube import Kube, api_client
 from llama_rollout.mcp_server import health
+from llama_rollout.mcp_server.access import TOKEN_ENV, RequireToken, mcp_token
 from llama_rollout.mcp_server.cluster import ClusterSource, KubeCluster, SnapshotCluster
 
 logger = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ def create_server(source: ClusterSource) -> Any:
     return server
 
 
-def create_app(source: ClusterSource, *, host: str = "127.0.0.1") -> Any:
-    """The Starlette app serving MCP at ``/mcp`` (streamable HTTP).
+def create_app(source: ClusterSource, *, host: str = "127.0.0.1", token: str | None = None) -> Any:
+    """The Starlette app serving MCP at ``/mcp`` (streamable HTTP); with ``token``, only to
+    the clients that present it (``access``).
 
     ``host`` matters: bound to 127.0.0.1 the server rejects other Host headers (DNS-rebinding
     protection); in a pod it binds 0.0.0.0 and accepts the Service's name.
@@ -142,7 +144,8 @@ def create_app(source: ClusterSource, *, host: str = "127.0.0.1") -> Any:
     security = None
     if host not in ("127.0.0.1", "localhost", "::1"):
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return server.streamable_http_app(host=host, transport_security=security)
+    app = server.streamable_http_app(host=host, transport_security=security)
+    return RequireToken(app, token) if token else app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,7 +168,13 @@ def main(argv: list[str] | None = None) -> None:
         source: ClusterSource = SnapshotCluster(args.snapshot)
     else:
         source = KubeCluster(Kube(api_client(args.kubeconfig)))
-    logger.info("serving %s on http://%s:%d/mcp", json.dumps(source.info()), args.host, args.port)
-    uvicorn.run(
-        create_app(source, host=args.host), host=args.host, port=args.port, log_level="warning"
+    token = mcp_token()
+    logger.info(
+        "serving %s on http://%s:%d/mcp (%s)",
+        json.dumps(source.info()),
+        args.host,
+        args.port,
+        f"clients present the token in {TOKEN_ENV}" if token else "no token required",
     )
+    app = create_app(source, host=args.host, token=token)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -20,6 +20,7 @@ from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.identity import service_account_token
+from llama_rollout.mcp_server.access import Refusal, mcp_server
 from llama_rollout.redaction import excerpt
 from llama_rollout.stack.config import check_version
 from llama_rollout.stack.request import StackReport
@@ -34,7 +35,7 @@ class StackLinkError(RolloutError):
 
 
 class StackRefused(StackLinkError):
-    """Llama Stack refused this step's token (401) or its principal (403)."""
+    """Llama Stack, or the MCP server, refused this step's token (401) or its principal (403)."""
 
 
 def _request(
@@ -109,13 +110,19 @@ def listed_models(url: str) -> list[str]:
     return [m.get("id") for m in models.get("data") or []]
 
 
-def mcp_tool_definitions(mcp_url: str, *, timeout: float = MCP.read) -> list[dict[str, Any]]:
+def mcp_tool_definitions(
+    mcp_url: str, *, token: str | None = None, timeout: float = MCP.read
+) -> list[dict[str, Any]]:
     """The tools an MCP server offers (name, description, inputSchema), asked directly with an
-    MCP client."""
+    MCP client (presenting ``token``, when the server requires one)."""
     from mcp import Client
 
+    refusal = Refusal()
+
     async def definitions() -> list[dict[str, Any]]:
-        async with Client(mcp_url) as client:
+        async with Client(
+            mcp_server(mcp_url, token, read_timeout=timeout, refusal=refusal)
+        ) as client:
             tools = (await client.list_tools()).tools
             return [t.model_dump(by_alias=True, exclude_none=True) for t in tools]
 
@@ -126,6 +133,14 @@ def mcp_tool_definitions(mcp_url: str, *, timeout: float = MCP.read) -> list[dic
     except TimeoutError as exc:
         raise EndpointSilent("the MCP server", mcp_url, timeout) from exc
     except Exception as exc:  # the MCP client raises transport, protocol and timeout errors alike
+        if refusal.status:
+            raise StackRefused(
+                f"MCP server: {mcp_url} refused this step ({refusal.status}, "
+                f"{'its token' if token else 'no token'})",
+                hint="the server requires the token of the Secret it reads "
+                "(manifests/mcp-server: cluster-health-mcp-token): give that Secret's name in "
+                "mcp_token_secret",
+            ) from exc
         raise StackLinkError(
             f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {first_line(exc)})",
             hint="give the streamable HTTP endpoint of an MCP server, e.g. "
