@@ -60,8 +60,8 @@ def ensure_stack(
 ) -> str:
     """Start Llama Stack against the local vLLM, admitting ``clients`` alone, or reuse one
     with the same config; its URL. It calls vLLM with ``vllm_token`` (a vLLM with auth on
-    takes it), through the environment, as a pod from its Secret. With ``otlp_endpoint``, it runs under
-    ``opentelemetry-instrument`` and exports its traces there (``stack.traces``).
+    takes it), through the environment, as a pod from its Secret. With ``otlp_endpoint``, it
+    runs under ``opentelemetry-instrument`` and exports its traces there (``stack.traces``).
 
     A server that exits during start-up (a config it rejects, a port in use) fails with its
     last log line, and is not left running.

@@ -109,8 +109,8 @@ def llama_stack_distribution(settings: StackSettings, digest: str) -> dict[str, 
 def _operator_command(settings: StackSettings) -> dict[str, list[str]]:
     """The operator's own start command for a mounted config (controllers/resource_helper.go,
     ``startupScript``: uvicorn's factory on LLS_PORT with LLS_WORKERS workers, the config from
-    LLAMA_STACK_CONFIG, all three set by the operator), under ``opentelemetry-instrument`` when the stack exports its traces;
-    else none, and the operator's stands."""
+    LLAMA_STACK_CONFIG, all three set by the operator), under ``opentelemetry-instrument``
+    when the stack exports its traces; else none, and the operator's stands."""
     if not settings.otlp_endpoint:
         return {}
     uvicorn = [
