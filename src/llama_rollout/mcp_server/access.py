@@ -11,6 +11,7 @@ header.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_rollout import redaction
+from llama_rollout.kube import Kube, KubeError
 
 TOKEN_ENV = "MCP_SERVER_TOKEN"  # noqa: S105 - the name of a variable
 REALM = "cluster-health-mcp-server"
@@ -68,6 +70,30 @@ async def _connect(
     )
     async with http, streamable_http_client(url, http_client=http) as streams:
         yield streams
+
+
+def token_from_secret(kube: Kube, namespace: str, name: str) -> str:
+    """The ``token`` of Secret ``namespace/name``: what a step on a cluster presents to an MCP
+    server that requires one (read through the API, so that a missing Secret is an error that
+    says so, not a pod that never starts).
+
+    Raises:
+        KubeError: the Secret is missing, or has no key ``token``.
+    """
+    secret = kube.get("v1", "Secret", name, namespace)
+    value = ((secret or {}).get("data") or {}).get("token")
+    if not value:
+        raise KubeError(
+            f"no Secret {namespace}/{name} with a key token for the MCP server"
+            if secret is None
+            else f"Secret {namespace}/{name} has no key token for the MCP server",
+            hint=f"create it with the token the server reads (manifests/mcp-server: "
+            f"oc create secret generic {name} -n {namespace} --from-literal=token=...), or set "
+            "mcp_token_secret to empty for a server that requires none",
+        )
+    token = base64.b64decode(value).decode().strip()
+    redaction.remember(token)
+    return token
 
 
 class RequireToken:

@@ -148,13 +148,20 @@ def mcp_tool_definitions(
         ) from exc
 
 
-def list_mcp_tools(mcp_url: str, *, timeout: float = MCP.read) -> list[str]:
-    """The names of the tools an MCP server offers."""
-    return [t["name"] for t in mcp_tool_definitions(mcp_url, timeout=timeout)]
+def list_mcp_tools(
+    mcp_url: str, *, token: str | None = None, timeout: float = MCP.read
+) -> list[str]:
+    """The names of the tools an MCP server offers (to a client presenting ``token``)."""
+    return [t["name"] for t in mcp_tool_definitions(mcp_url, token=token, timeout=timeout)]
 
 
-def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
-    """One Responses API call with the MCP server as a tool; returns the tools Llama Stack saw."""
+def check_mcp_through_stack(
+    url: str, model_id: str, mcp_url: str, mcp_token: str | None = None
+) -> list[str]:
+    """One Responses API call with the MCP server as a tool; returns the tools Llama Stack saw.
+    Llama Stack presents ``mcp_token`` as the MCP server's bearer token: the Responses API
+    takes it in the tool's ``authorization`` (Llama Stack 0.7.3 refuses an Authorization in
+    its ``headers``), and neither stores nor returns it."""
     status, reply = _request(
         "POST",
         f"{url}/v1/responses",
@@ -167,6 +174,7 @@ def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
                     "server_label": MCP_LABEL,
                     "server_url": mcp_url,
                     "require_approval": "never",
+                    **({"authorization": mcp_token} if mcp_token else {}),
                 }
             ],
             "tool_choice": "none",
@@ -188,11 +196,14 @@ def check_mcp_through_stack(url: str, model_id: str, mcp_url: str) -> list[str]:
     return sorted(t["name"] for t in listings[0].get("tools", []))
 
 
-def verify_chain(url: str, model_id: str, mcp_url: str) -> StackReport:
-    """Every check, in order; the first broken link raises StackLinkError."""
+def verify_chain(
+    url: str, model_id: str, mcp_url: str, mcp_token: str | None = None
+) -> StackReport:
+    """Every check, in order; the first broken link raises StackLinkError. ``mcp_token`` is
+    the MCP server's, when it requires one."""
     version = check_server(url, model_id)
-    direct = list_mcp_tools(mcp_url)
-    seen = check_mcp_through_stack(url, model_id, mcp_url)
+    direct = list_mcp_tools(mcp_url, token=mcp_token)
+    seen = check_mcp_through_stack(url, model_id, mcp_url, mcp_token)
     if set(seen) != set(direct):
         raise StackLinkError(
             f"Llama Stack -> MCP: Llama Stack saw tools {seen}, the MCP server offers {direct}",

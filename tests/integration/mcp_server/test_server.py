@@ -181,3 +181,26 @@ def test_forbidden_and_missing_apis_are_tool_errors(snapshot_on_fake_api, cluste
     assert "lacks permission to list events" in error_text(events)
     assert "metrics API (metrics.k8s.io) is not available" in error_text(usage)
     assert "not OpenShift" in error_text(operators)
+
+
+def test_with_a_token_the_server_admits_only_the_clients_that_present_it():
+    import requests
+
+    from llama_rollout.stack.health import StackRefused, list_mcp_tools
+
+    source = SnapshotCluster(bundled_snapshot())
+    with serve_app(create_app(source, token="s3cret-mcp-token")) as url:
+        assert set(list_mcp_tools(f"{url}/mcp", token="s3cret-mcp-token", timeout=30)) == TOOLS
+        for given, said in (("another-token", "its token"), (None, "no token")):
+            with pytest.raises(StackRefused, match=rf"refused this step \(401, {said}\)") as caught:
+                list_mcp_tools(f"{url}/mcp", token=given, timeout=30)
+            assert "mcp_token_secret" in caught.value.hint
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        none = requests.post(f"{url}/mcp", json=body, timeout=10)
+        assert none.status_code == 401
+        assert none.headers["WWW-Authenticate"] == 'Bearer realm="cluster-health-mcp-server"'
+        wrong = requests.post(f"{url}/mcp", json=body, headers={"Authorization": "Bearer x"},
+                              timeout=10)  # fmt: skip
+        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_token"
+        assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+        assert "s3cret" not in none.text + wrong.text
