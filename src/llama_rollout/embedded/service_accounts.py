@@ -125,12 +125,17 @@ NAMESPACE = "self-healing-platform"
 PIPELINE_RUNNER = Identity.of_service_account(NAMESPACE, PIPELINE_RUNNER_ACCOUNT)
 
 
+def llama_stack_model_client(namespace: str) -> Identity:
+    """Llama Stack's identity towards vLLM: the account whose token Secret a cluster mounts."""
+    return Identity.of_service_account(namespace, MODEL_CLIENT_ACCOUNT)
+
+
 def model_clients(namespace: str) -> tuple[Identity, ...]:
     """Who may call a vLLM with auth on in ``namespace``: on a cluster, whoever may ``get`` its
     InferenceService, which the manifests grant the pipeline's runner, Llama Stack's model
     client and Lightspeed's (manifests/pipeline-runner, manifests/lightspeed-publisher)."""
     return (
         PIPELINE_RUNNER,
-        Identity.of_service_account(namespace, MODEL_CLIENT_ACCOUNT),
+        llama_stack_model_client(namespace),
         Identity.of_service_account(namespace, LIGHTSPEED_MODEL_CLIENT_ACCOUNT),
     )

@@ -18,14 +18,18 @@ from pathlib import Path
 import yaml
 
 from llama_rollout.embedded import processes
-from llama_rollout.embedded.service_accounts import NAMESPACE, PIPELINE_RUNNER, Identity
+from llama_rollout.embedded.service_accounts import (
+    NAMESPACE,
+    PIPELINE_RUNNER,
+    llama_stack_model_client,
+)
 from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import model_id, stack_config
 from llama_rollout.stack.request import StackReport, StackRequest
-from llama_rollout.stack.settings import MODEL_CLIENT_ACCOUNT, PORT
+from llama_rollout.stack.settings import PORT
 from llama_rollout.stack.traces import INSTRUMENT, otel_environment
 
 logger = logging.getLogger(__name__)
@@ -166,8 +170,7 @@ def serve(request: StackRequest) -> StackReport:
     stack = EmbeddedStack()
     namespace = request.namespace or NAMESPACE
     clients = request.clients(namespace, PIPELINE_RUNNER.username)
-    # The stack's identity towards vLLM: the account whose token Secret a cluster mounts.
-    model_client = Identity.of_service_account(namespace, MODEL_CLIENT_ACCOUNT)
+    model_client = llama_stack_model_client(namespace)
     url = ensure_stack(
         stack,
         vllm_url=request.serving_url,
