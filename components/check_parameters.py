@@ -30,6 +30,7 @@ def check_parameters(
     require_tool_calling: bool,
     serving_timeout_seconds: int,
     mcp_url: str,
+    mcp_token_secret: str,
     llama_stack_name: str,
     llama_stack_image: str,
     llama_stack_distribution: str,

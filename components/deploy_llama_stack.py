@@ -14,6 +14,7 @@ def deploy_llama_stack(
     target: str = "openshift",
     s3_prefix: str = "models",
     mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+    mcp_token_secret: str = "",
     namespace: str = "self-healing-platform",
     name: str = "llama-stack",
     distribution_image: str = "docker.io/llamastack/distribution-starter:0.7.3",

@@ -19,6 +19,8 @@ def evaluate(
     caller: str = "",
     s3_prefix: str = "models",
     mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+    mcp_token_secret: str = "",
+    namespace: str = "self-healing-platform",
     dataset: str = "cluster-health",
     cases: list = [],  # noqa: B006 - a KFP parameter default, never mutated
     tool_choice: str = "auto",

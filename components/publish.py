@@ -30,6 +30,7 @@ def publish(
     provider: str = "llamastack",
     make_default: bool = True,
     mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+    mcp_token_secret: str = "",
     register_mcp: bool = True,
     max_model_len: int = 32768,
     max_tokens: int = 2048,

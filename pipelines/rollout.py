@@ -235,6 +235,7 @@ def rollout_pipeline(
     require_tool_calling: bool = True,
     serving_timeout_seconds: int = 1800,
     mcp_url: str = "http://cluster-health-mcp-server.self-healing-platform.svc:3000/mcp",
+    mcp_token_secret: str = "",
     llama_stack_name: str = "llama-stack",
     llama_stack_image: str = "docker.io/llamastack/distribution-starter:0.7.3",
     llama_stack_distribution: str = "",

@@ -49,6 +49,7 @@ SECRET_PARAMETERS = (
     "data_connection",
     "hf_token_secret",
     "vllm_token_secret",
+    "mcp_token_secret",
     "lightspeed_token_secret",
 )
 NAMESPACE_PARAMETERS = ("namespace", "registry_name", "registry_namespace")

@@ -31,6 +31,7 @@ from llama_rollout.evals.harness import check_tools
 from llama_rollout.journal import N, Note, Step
 from llama_rollout.json_http import request_json
 from llama_rollout.local_conditions import named_output_conditions
+from llama_rollout.mcp_server.access import TOKEN_SECRET, client_token
 from llama_rollout.parameters import check_parameters
 from llama_rollout.redaction import excerpt
 from llama_rollout.registry.publications import live_details
@@ -78,6 +79,8 @@ LOCAL_RUN_DEFAULTS = {
     "lm_eval_concurrency": 8,
     # The notebooks call the stack as this workbench (embedded.workbench).
     "workbench_service_account": "workbench",
+    # The embedded MCP server requires the token of its Secret (embedded.stack).
+    "mcp_token_secret": TOKEN_SECRET,
 }
 
 
@@ -209,7 +212,8 @@ def preflight(parameters: dict[str, Any], env: dict[str, str]) -> ResolvedSource
     if parameters["eval_cases"]:
         dataset = dataset.subset(parameters["eval_cases"])
     mcp_url = env["MCP_SERVER_URL"]
-    check_tools(dataset, mcp_tool_definitions(mcp_url), mcp_url)
+    token = client_token(parameters["namespace"], parameters["mcp_token_secret"])
+    check_tools(dataset, mcp_tool_definitions(mcp_url, token=token), mcp_url)
     return resolved
 
 

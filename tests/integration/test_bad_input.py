@@ -418,6 +418,7 @@ def cases(hub: str, registry: str, html: str, folders: dict[str, Path]) -> list[
         "llama_stack_image": ("llamastack/distribution-starter", r"pin the image"),
         "llama_stack_distribution": ("starter", r"distribution_name or distribution_image"),
         "vllm_token_secret": ("Token!", r"vllm_token_secret: .*DNS-1123 subdomain"),
+        "mcp_token_secret": ("MCP Token", r"mcp_token_secret: .*DNS-1123 subdomain"),
         "lightspeed_token_secret": ("a b", r"lightspeed_token_secret: .*DNS-1123 subdomain"),
         "lightspeed_service_account": (
             "Lightspeed",

@@ -25,9 +25,12 @@ from typing import Any
 from llama_rollout.embedded import processes
 from llama_rollout.embedded.bundled_model import ensure_bundled_model
 from llama_rollout.embedded.processes import ProcessRecord
+from llama_rollout.embedded.secrets import ensure_token
 from llama_rollout.embedded.service_accounts import PIPELINE_RUNNER, TokenBook
 from llama_rollout.errors import ConfigurationError, StorageError
+from llama_rollout.kube.secrets import SECRETS_DIR_ENV
 from llama_rollout.mcp_server import bundled_snapshot
+from llama_rollout.mcp_server.access import TOKEN_ENV, TOKEN_SECRET
 from llama_rollout.weights.connection import DataConnection
 
 logger = logging.getLogger(__name__)
@@ -104,6 +107,7 @@ class _Service:
     argv: Callable[[int], list[str]]
     url: Callable[[int], str]
     healthy: Callable[[str], bool]
+    env: Callable[[], dict[str, str]] | None = None  # secrets, never on the command line
 
 
 class EmbeddedStack:
@@ -128,6 +132,7 @@ class EmbeddedStack:
         self.state_file = self.root / "stack.json"
         self.credentials_file = self.root / "s3-credentials.json"
         self.tokens = TokenBook(self.root / "service-account-tokens.json")
+        self.secrets_dir = self.root / "secrets"
 
     # -- services -------------------------------------------------------------------------
 
@@ -207,6 +212,8 @@ class EmbeddedStack:
                 lambda port: f"http://127.0.0.1:{port}",
                 # Any HTTP answer from /mcp (a GET is refused with 4xx) means it is serving.
                 lambda url: processes.http_ok(f"{url}/mcp"),
+                # It requires a token, as manifests/mcp-server's does once its Secret exists.
+                lambda: {TOKEN_ENV: ensure_token(self.secrets_dir, TOKEN_SECRET)},
             ),
         ]
 
@@ -250,6 +257,7 @@ class EmbeddedStack:
                     service.argv(port),
                     log=self.root / "logs" / f"{service.name}.log",
                     url=url,
+                    env=service.env() if service.env else None,
                 )
                 records[service.name] = record
                 self._save(records)
@@ -289,6 +297,8 @@ class EmbeddedStack:
         env["MCP_SERVER_URL"] = f"{records['mcp'].url}/mcp"
         # A step's calls carry its service-account token, read from this file, as on a cluster.
         env["KF_PIPELINES_SA_TOKEN_PATH"] = str(self.tokens.issue(PIPELINE_RUNNER))
+        # and the Secrets a step reads through the API there (kube.secrets).
+        env[SECRETS_DIR_ENV] = str(self.secrets_dir)
         return env
 
     # -- state ----------------------------------------------------------------------------

@@ -9,9 +9,11 @@ token is the one the embedded stack's authority minted for the workbench the sta
 
 from __future__ import annotations
 
+from llama_rollout.embedded.secrets import ensure_token
 from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import ConfigurationError
+from llama_rollout.mcp_server.access import TOKEN_ENV, TOKEN_SECRET
 
 DATA_CONNECTION_KEYS = (
     "AWS_ACCESS_KEY_ID",
@@ -56,5 +58,7 @@ def workbench_environment(stack: EmbeddedStack | None = None) -> dict[str, str]:
         "LLAMA_STACK_URL": records["llama-stack"].url,  # type: ignore[union-attr]
         "MODEL_REGISTRY_URL": env["MODEL_REGISTRY_URL"],
         "MCP_SERVER_URL": env["MCP_SERVER_URL"],
+        # On a workbench: an environment variable from the MCP server's Secret.
+        TOKEN_ENV: ensure_token(stack.secrets_dir, TOKEN_SECRET),
         "MODEL_NAME": (vllm.labels or {})["model"],  # type: ignore[union-attr]
     }

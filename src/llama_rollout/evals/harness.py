@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from llama_rollout.bounds import CONNECT, LLAMA_STACK_CALL
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.evals.dataset import Case, Dataset, check_against_tools
+from llama_rollout.mcp_server.access import responses_tool
 from llama_rollout.step_parameters import parameter
 
 logger = logging.getLogger(__name__)
-MCP_LABEL = "cluster-health"
 
 
 class HarnessSettings(BaseModel):
@@ -144,11 +144,12 @@ async def run_dataset(
     dataset: Dataset,
     settings: HarnessSettings,
     *,
-    mcp_headers: dict[str, str] | None = None,
+    mcp_token: str | None = None,
 ) -> list[CaseResult]:
-    """Run every case ``settings.trials`` times, at most ``settings.concurrency`` at once."""
+    """Run every case ``settings.trials`` times, at most ``settings.concurrency`` at once;
+    Llama Stack presents ``mcp_token`` to the MCP server, when it requires one."""
     gate = asyncio.Semaphore(settings.concurrency)
-    tool = mcp_tool(mcp_url, mcp_headers)
+    tool = responses_tool(mcp_url, mcp_token)
     done = 0
     total = len(dataset.cases) * settings.trials
 
@@ -174,17 +175,6 @@ async def run_dataset(
             *(one(case, trial) for trial in range(settings.trials) for case in dataset.cases)
         )
     )
-
-
-def mcp_tool(mcp_url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Responses API's ``tools`` entry that lets Llama Stack call the MCP server."""
-    return {
-        "type": "mcp",
-        "server_label": MCP_LABEL,
-        "server_url": mcp_url,
-        "require_approval": "never",
-        **({"headers": headers} if headers else {}),
-    }
 
 
 class TransportFailure(Exception):

@@ -17,8 +17,9 @@ from llama_rollout.evals.harness import HarnessSettings
 from llama_rollout.evals.quality import QualitySettings
 from llama_rollout.model_access import EnableAuth
 from llama_rollout.registry.endpoint import RegistryReference
-from llama_rollout.stack.request import McpUrl
+from llama_rollout.stack.request import McpTokenSecret, McpUrl
 from llama_rollout.step_parameters import parameter
+from llama_rollout.targets import DeployNamespace
 from llama_rollout.weights.connection import DataConnectionName
 
 
@@ -55,6 +56,8 @@ class EvaluationRequest(BaseModel):
     )
     # The pipeline's.
     mcp_url: McpUrl
+    mcp_token_secret: McpTokenSecret
+    namespace: DeployNamespace  # where the MCP token's Secret is
     dataset: str = parameter(
         "cluster-health",
         pipeline="eval_dataset",

@@ -36,6 +36,7 @@ from llama_rollout.evals.request import Evaluation, EvaluationRequest
 from llama_rollout.evals.storage import upload_results
 from llama_rollout.kube.identity import service_account_token
 from llama_rollout.kube.trust import cluster_ca_bundle
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.registry.scores import record_scores, score_properties
 from llama_rollout.registry.versions import connect
 from llama_rollout.stack.health import check_server, mcp_tool_definitions
@@ -57,7 +58,8 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     loaded = load_dataset(request.dataset)
     dataset = loaded.dataset.subset(request.cases) if request.cases else loaded.dataset
     check_tasks(request.quality)
-    tools = mcp_tool_definitions(request.mcp_url)
+    mcp_token = client_token(request.namespace, request.mcp_token_secret)
+    tools = mcp_tool_definitions(request.mcp_url, token=mcp_token)
     check_tools(dataset, tools, request.mcp_url)
     check_server(request.llama_stack_url, request.model_id)
     # vLLM with token auth takes the step's service-account token.
@@ -82,7 +84,11 @@ def run_evaluation(request: EvaluationRequest, output_dir: Path) -> Evaluation:
     client = openai_client(
         f"{request.llama_stack_url.rstrip('/')}/v1", api_key=service_account_token() or "none"
     )
-    results = asyncio.run(run_dataset(client, request.model_id, request.mcp_url, dataset, settings))
+    results = asyncio.run(
+        run_dataset(
+            client, request.model_id, request.mcp_url, dataset, settings, mcp_token=mcp_token
+        )
+    )
     if all(r.error for r in results):
         raise HarnessError(
             f"no case of {dataset.name} ran: {results[0].error}",

@@ -1,17 +1,17 @@
 """The MCP server's own access: the bearer token its clients present, when it has one.
 
-The server reads the token from ``MCP_SERVER_TOKEN`` (on a cluster, from the Secret that
-``mcp_token_secret`` names, when it exists; on the embedded stack, minted with the others) and
-then answers a request to ``/mcp`` without it with 401 and ``WWW-Authenticate: Bearer``
-(RFC 6750), as the MCP authorization spec has a resource server do. Its clients read the same
-variable: the steps pass it as the Responses API's MCP tool ``authorization`` (Llama Stack
-0.7.3 refuses an ``Authorization`` in the tool's ``headers``), or in their own MCP client's
-header.
+The server reads the token from ``MCP_SERVER_TOKEN`` (on a cluster, from the Secret
+``cluster-health-mcp-token`` when it exists, manifests/mcp-server; on the embedded stack,
+minted at ``local up``) and then answers a request without it with 401 and
+``WWW-Authenticate: Bearer`` (RFC 6750), as the MCP authorization spec has a resource server
+do. The steps read the token from the Secret that ``mcp_token_secret`` names
+(:func:`client_token`) and present it: in their own MCP client's header, and as the Responses
+API's MCP tool ``authorization`` (Llama Stack 0.7.3 refuses an ``Authorization`` in the tool's
+``headers``). Lightspeed reads it from a header Secret of its own (``publish.lightspeed``).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import os
@@ -21,17 +21,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_rollout import redaction
-from llama_rollout.kube import Kube, KubeError
+from llama_rollout.bounds import MCP
+from llama_rollout.kube.client import Kube
+from llama_rollout.kube.errors import KubeError
+from llama_rollout.kube.secrets import secret_key
 
 TOKEN_ENV = "MCP_SERVER_TOKEN"  # noqa: S105 - the name of a variable
+TOKEN_SECRET = "cluster-health-mcp-token"  # noqa: S105 - manifests/mcp-server's Secret's name
+TOKEN_KEY = "token"  # noqa: S105 - the Secret's key
 REALM = "cluster-health-mcp-server"
+LABEL = "cluster-health"  # the server's label in a Responses API call
 
 
-def mcp_token() -> str | None:
-    """The MCP server's token, for the server and for its clients; None when it has none."""
+def server_token() -> str | None:
+    """The token the server requires, from its environment; None when it requires none."""
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     redaction.remember(token)
     return token
+
+
+def responses_tool(mcp_url: str, token: str | None = None) -> dict[str, Any]:
+    """The Responses API's ``tools`` entry that lets Llama Stack call the MCP server, with the
+    server's bearer token in ``authorization`` (Llama Stack 0.7.3 refuses an Authorization in
+    ``headers``, and neither stores nor returns this field)."""
+    return {
+        "type": "mcp",
+        "server_label": LABEL,
+        "server_url": mcp_url,
+        "require_approval": "never",
+        **({"authorization": token} if token else {}),
+    }
 
 
 def bearer_headers(token: str | None) -> dict[str, str]:
@@ -46,10 +65,16 @@ class Refusal:
     status: int = 0
 
 
-def mcp_server(url: str, token: str | None, *, read_timeout: float, refusal: Refusal) -> Any:
+def mcp_server(
+    url: str,
+    token: str | None,
+    *,
+    read_timeout: float = MCP.read,
+    refusal: Refusal | None = None,
+) -> Any:
     """What an ``mcp.Client`` connects to: a streamable HTTP transport that presents
     ``token`` (when there is one) and notes a 401 or 403 in ``refusal``."""
-    return _connect(url, token, read_timeout, refusal)
+    return _connect(url, token, read_timeout, refusal or Refusal())
 
 
 @asynccontextmanager
@@ -72,27 +97,25 @@ async def _connect(
         yield streams
 
 
-def token_from_secret(kube: Kube, namespace: str, name: str) -> str:
-    """The ``token`` of Secret ``namespace/name``: what a step on a cluster presents to an MCP
-    server that requires one (read through the API, so that a missing Secret is an error that
-    says so, not a pod that never starts).
+def client_token(namespace: str, secret: str, *, kube: Kube | None = None) -> str | None:
+    """The token a step presents to the MCP server: the key ``token`` of Secret ``secret`` (in
+    ``namespace``; read through the API on a cluster, so that a missing Secret is an error that
+    says so, not a pod that never starts); None when ``secret`` is empty.
 
     Raises:
         KubeError: the Secret is missing, or has no key ``token``.
     """
-    secret = kube.get("v1", "Secret", name, namespace)
-    value = ((secret or {}).get("data") or {}).get("token")
-    if not value:
+    if not secret:
+        return None
+    token = secret_key(namespace, secret, TOKEN_KEY, kube=kube)
+    if token is None:
+        where = f"{namespace}/{secret}" if namespace else secret
         raise KubeError(
-            f"no Secret {namespace}/{name} with a key token for the MCP server"
-            if secret is None
-            else f"Secret {namespace}/{name} has no key token for the MCP server",
-            hint=f"create it with the token the server reads (manifests/mcp-server: "
-            f"oc create secret generic {name} -n {namespace} --from-literal=token=...), or set "
-            "mcp_token_secret to empty for a server that requires none",
+            f"no token in Secret {where} (key {TOKEN_KEY}) for the MCP server",
+            hint=f"create it with the token the server reads (manifests/mcp-server: oc create "
+            f'secret generic {secret} --from-literal={TOKEN_KEY}="$(openssl rand -hex 32)"), or '
+            "set mcp_token_secret to empty for a server that requires none",
         )
-    token = base64.b64decode(value).decode().strip()
-    redaction.remember(token)
     return token
 
 

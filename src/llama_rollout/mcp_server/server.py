@@ -20,7 +20,7 @@ from pydantic import Field
 from llama_rollout.errors import RolloutError
 from llama_rollout.kube import Kube, api_client
 from llama_rollout.mcp_server import health
-from llama_rollout.mcp_server.access import TOKEN_ENV, RequireToken, mcp_token
+from llama_rollout.mcp_server.access import TOKEN_ENV, RequireToken, server_token
 from llama_rollout.mcp_server.cluster import ClusterSource, KubeCluster, SnapshotCluster
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         source: ClusterSource = SnapshotCluster(args.snapshot)
     else:
         source = KubeCluster(Kube(api_client(args.kubeconfig)))
-    token = mcp_token()
+    token = server_token()
     logger.info(
         "serving %s on http://%s:%d/mcp (%s)",
         json.dumps(source.info()),

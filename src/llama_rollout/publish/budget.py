@@ -304,7 +304,12 @@ def current_spec(target: Target) -> dict[str, Any]:
 
 
 def check_before_publishing(
-    target: Target, publication: Publication, *, model_uri: str, data_connection: str = ""
+    target: Target,
+    publication: Publication,
+    *,
+    model_uri: str,
+    data_connection: str = "",
+    mcp_token: str | None = None,
 ) -> Budget | None:
     """Refuse, with the fix, a publication whose questions Lightspeed would answer with 413.
 
@@ -313,6 +318,7 @@ def check_before_publishing(
         publication: what the step is about to merge into it.
         model_uri: ``s3://BUCKET/PREFIX/`` of the mirrored model, whose tokenizer counts.
         data_connection: the data connection's name (its keys are in the environment).
+        mcp_token: the MCP server's token, when it requires one.
 
     Returns:
         The budget measured; None when the step was given no model to count with.
@@ -325,7 +331,9 @@ def check_before_publishing(
         return None
 
     server = publication.mcp_server
-    definitions = mcp_tool_definitions(server.url, timeout=MCP.read) if server else []
+    definitions = (
+        mcp_tool_definitions(server.url, token=mcp_token, timeout=MCP.read) if server else []
+    )
     tokenizer = (
         load_tokenizer(DataConnection.from_env(name=data_connection or None), model_uri)
         if definitions

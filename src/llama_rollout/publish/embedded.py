@@ -22,14 +22,16 @@ from typing import Any
 import yaml
 
 from llama_rollout.bounds import VLLM
+from llama_rollout.embedded.secrets import write_secret
 from llama_rollout.embedded.service_accounts import NAMESPACE, Identity
 from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.identity import service_account
 from llama_rollout.kube.schemas import check_against, load_crd
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.publish import olsconfig
-from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, Publication
+from llama_rollout.publish.olsconfig import API_VERSION, KIND, MCP_HEADER_KEY, NAME, Publication
 from llama_rollout.publish.record import record_on_version, write_files
 from llama_rollout.publish.request import NO_AUTH_CREDENTIAL, Outcome, PublishRequest
 from llama_rollout.redaction import excerpt
@@ -161,6 +163,10 @@ def publish(request: PublishRequest, output_dir: Path) -> Outcome:
         if request.requires_token
         else NO_AUTH_CREDENTIAL
     )
+    server = publication.mcp_server
+    if server is not None and server.header_secret:
+        token = client_token(request.namespace or NAMESPACE, request.mcp_token_secret)
+        write_secret(stack.secrets_dir, server.header_secret, MCP_HEADER_KEY, f"Bearer {token}")
     done = write_provider(path, publication, credential=credential)
     files = write_files(output_dir, done.before, done.after)
     summary = olsconfig.summary_line(publication)

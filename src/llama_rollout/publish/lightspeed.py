@@ -4,7 +4,8 @@ The sequence, each part a function here:
 
 1. ``ensure_credentials``: the provider's Secret in ``openshift-lightspeed`` (server-side apply:
    the Secret is ours alone), with a non-empty ``apitoken``, checked here because the operator
-   says nothing at all when it is missing (``rollout``).
+   says nothing at all when it is missing (``rollout``); and ``ensure_mcp_header``, the MCP
+   server's token as Lightspeed sends it, when the server requires one.
 2. ``write_merged``: read OLSConfig, merge (``olsconfig.merged_spec``), and replace it with the
    resourceVersion read as a precondition; a Conflict (another writer in between) is read and
    merged again, so that writer's change is kept, not overwritten.
@@ -86,25 +87,47 @@ def ensure_credentials(kube: Kube, provider: olsconfig.Provider, value: str) -> 
         PublishError: the Secret as stored has no non-empty ``apitoken``.
     """
     where = f"Secret {NAMESPACE}/{provider.secret_name}"
-    if not value.strip():
+    if not value.strip() or not _apply_secret(kube, provider.secret_name, CREDENTIAL_KEY, value):
         raise _no_token(where)
+
+
+def ensure_mcp_header(kube: Kube, server: olsconfig.McpServer, token: str) -> None:
+    """The Secret Lightspeed reads the MCP server's ``Authorization`` from: the operator mounts
+    it and the app server sends the key ``header`` as the header's whole value. A server whose
+    header cannot be read is skipped with only a log line, so an empty one is refused here.
+
+    Raises:
+        PublishError: there is no token, or the Secret as stored has no ``header``.
+    """
+    if not token.strip() or not _apply_secret(
+        kube, server.header_secret, olsconfig.MCP_HEADER_KEY, f"Bearer {token.strip()}"
+    ):
+        raise PublishError(
+            f"Secret {NAMESPACE}/{server.header_secret} would have no usable key "
+            f"{olsconfig.MCP_HEADER_KEY}: Lightspeed would skip MCP server {server.name} and "
+            "say so only in its log",
+            hint="give mcp_token_secret the Secret whose key token the MCP server requires",
+        )
+
+
+def _apply_secret(kube: Kube, name: str, key: str, value: str) -> str:
+    """Secret ``name`` in ``NAMESPACE`` with ``value`` under ``key`` (server-side apply: the
+    Secret is ours alone); the value as stored, which is what the operator will read."""
     stored = kube.apply(
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
-                "name": provider.secret_name,
+                "name": name,
                 "namespace": NAMESPACE,
                 "labels": {"app.kubernetes.io/managed-by": "llama-rollout"},
             },
             "type": "Opaque",
-            "stringData": {CREDENTIAL_KEY: value},
+            "stringData": {key: value},
         }
     )
-    # What the operator will read is what the API server stored, not what was sent.
-    token = (stored.get("data") or {}).get(CREDENTIAL_KEY) or ""
-    if not base64.b64decode(token).decode(errors="replace").strip():
-        raise _no_token(where)
+    encoded = (stored.get("data") or {}).get(key) or ""
+    return base64.b64decode(encoded).decode(errors="replace").strip()
 
 
 def _no_token(where: str) -> PublishError:
@@ -224,6 +247,7 @@ class ClusterPublish:
     token: str = ""
     ca_certs: str | None = None
     create_missing: bool = False
+    mcp_token: str | None = None  # the MCP server's, when it requires one
 
     def run(self) -> tuple[Written, str]:
         """Publish; the write and Lightspeed's answer. On failure after the write, the
@@ -240,8 +264,12 @@ class ClusterPublish:
             shape = olsconfig.mcp_shape_of(schema)
             if shape is None:
                 raise olsconfig.no_mcp_servers()
+            self.publication.mcp_server.as_entry(shape)  # what this CRD cannot hold, refused now
         self._check_rollout_rights()
         ensure_credentials(self.kube, provider, self.credential)
+        server = self.publication.mcp_server
+        if server is not None and server.header_secret:
+            ensure_mcp_header(self.kube, server, self.mcp_token or "")
         spec_schema = ((schema or {}).get("properties") or {}).get("spec")
         written = write_merged(
             self.kube,

@@ -32,6 +32,7 @@ CREDENTIAL_KEY = "apitoken"
 APP_SERVER = "lightspeed-app-server"  # the operator's Deployment of the app server, in NAMESPACE
 MAX_PROVIDERS = 10  # the CRD's maxItems
 MCP_FEATURE_GATE = "MCPServer"
+MCP_HEADER_KEY = "header"  # the key of an MCP header's Secret: the operator mounts it as a file
 
 
 class McpShape(StrEnum):
@@ -88,16 +89,35 @@ class Provider:
 
 @dataclass(frozen=True)
 class McpServer:
-    """An MCP server Lightspeed may call (streamable HTTP)."""
+    """An MCP server Lightspeed may call (streamable HTTP); with ``header_secret``, Lightspeed
+    sends the server's token as ``Authorization``, read from that Secret in ``NAMESPACE``
+    (its key ``header`` holds the whole value, ``Bearer <token>``)."""
 
     name: str
     url: str
     timeout: int = 30
+    header_secret: str = ""
 
     def as_entry(self, shape: McpShape) -> dict[str, Any]:
         if shape is McpShape.STREAMABLE_HTTP:
+            if self.header_secret:
+                raise ConfigurationError(
+                    "the installed OLSConfig CRD (Lightspeed operator 1.0.4-1.0.9) takes an MCP "
+                    "server's headers only as plain text in the CR, where its token would be "
+                    "readable by everyone who may read OLSConfig",
+                    hint="upgrade the Lightspeed operator to 1.0.10 or later (headers from a "
+                    "Secret), or publish without the MCP server (lightspeed_mcp_server=false)",
+                )
             return {"name": self.name, "streamableHTTP": {"url": self.url, "timeout": self.timeout}}
-        return {"name": self.name, "url": self.url, "timeout": self.timeout}
+        entry: dict[str, Any] = {"name": self.name, "url": self.url, "timeout": self.timeout}
+        if self.header_secret:
+            entry["headers"] = [
+                {
+                    "name": "Authorization",
+                    "valueFrom": {"type": "secret", "secretRef": {"name": self.header_secret}},
+                }
+            ]
+        return entry
 
 
 @dataclass(frozen=True)

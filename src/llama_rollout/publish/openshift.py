@@ -19,6 +19,7 @@ from typing import Any
 from llama_rollout.kube import Kube, KubeError, api_client, current_namespace
 from llama_rollout.kube.identity import service_account_token
 from llama_rollout.kube.trust import service_ca
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.publish import lease
 from llama_rollout.publish.lightspeed import LIGHTSPEED_URL, ClusterPublish
 from llama_rollout.publish.olsconfig import API_VERSION, KIND, NAME, summary_line
@@ -114,6 +115,7 @@ def publish(
         if request.requires_token
         else NO_AUTH_CREDENTIAL
     )
+    mcp_token = client_token(namespace, request.mcp_token_secret, kube=kube)
     # The project too: the Lease is shared by the runs of every project on the cluster.
     holder = f"{namespace}/{request.run_id or f'pid-{os.getpid()}'}"
     with lease.held(kube, holder, seconds=request.timeout_seconds + LEASE_MARGIN):
@@ -126,6 +128,7 @@ def publish(
             token=(service_account_token() or "") if token is None else token,
             ca_certs=service_ca(),
             create_missing=request.create_missing,
+            mcp_token=mcp_token,
         ).run()
         logger.info(
             "Lightspeed answered through provider %s: %r", publication.provider.name, answer[:80]

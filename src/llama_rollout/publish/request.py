@@ -18,12 +18,19 @@ from llama_rollout.publish.olsconfig import McpServer, Provider, Publication
 from llama_rollout.registry.endpoint import RegistryReference
 from llama_rollout.serving.request import MaxModelLen
 from llama_rollout.serving.settings import MAX_MODEL_LEN
-from llama_rollout.stack.request import LightspeedEndpoint, LightspeedServiceAccount, McpUrl
+from llama_rollout.stack.request import (
+    LightspeedEndpoint,
+    LightspeedServiceAccount,
+    McpTokenSecret,
+    McpUrl,
+)
 from llama_rollout.step_parameters import DAY, parameter
 from llama_rollout.targets import DeployNamespace
 from llama_rollout.weights.connection import DataConnectionName
 
 MCP_SERVER_NAME = "cluster-health"
+# Lightspeed's copy of the MCP server's token, in openshift-lightspeed, as its header.
+MCP_HEADER_SECRET = f"{MCP_SERVER_NAME}-mcp-header"
 # The provider Secret's apitoken when the endpoint takes no token (the CRD requires one).
 NO_AUTH_CREDENTIAL = "no-auth-required"
 
@@ -79,6 +86,7 @@ class PublishRequest(BaseModel):
         description="make the provider and model Lightspeed's default.",
     )
     mcp_url: McpUrl
+    mcp_token_secret: McpTokenSecret
     register_mcp: bool = parameter(
         True,
         pipeline="lightspeed_mcp_server",
@@ -143,7 +151,13 @@ class PublishRequest(BaseModel):
         except ValidationError as exc:
             raise invalid_settings("publish settings", exc) from exc
         server = (
-            McpServer(MCP_SERVER_NAME, self.mcp_url) if self.register_mcp and self.mcp_url else None
+            McpServer(
+                MCP_SERVER_NAME,
+                self.mcp_url,
+                header_secret=MCP_HEADER_SECRET if self.mcp_token_secret else "",
+            )
+            if self.register_mcp and self.mcp_url
+            else None
         )
         return Publication(provider, make_default=self.make_default, mcp_server=server)
 

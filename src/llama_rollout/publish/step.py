@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.publish import budget, embedded, openshift
 from llama_rollout.publish.request import Outcome, PublishRequest
 from llama_rollout.targets import Target
@@ -26,10 +27,14 @@ PUBLISH: dict[Target, Callable[[PublishRequest, Path], Outcome]] = {
 
 def publish(target: Target, request: PublishRequest, output_dir: Path) -> Outcome:
     """Publish the version on ``target``; the outcome and its files."""
+    publication = request.publication()
     budget.check_before_publishing(
         target,
-        request.publication(),
+        publication,
         model_uri=request.model_uri,
         data_connection=request.data_connection,
+        mcp_token=client_token(request.namespace, request.mcp_token_secret)
+        if publication.mcp_server
+        else None,
     )
     return PUBLISH[target](request, output_dir)

@@ -25,6 +25,7 @@ from llama_rollout.embedded.service_accounts import (
 )
 from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import RolloutError
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.stack import health as stack_health
 from llama_rollout.stack.access import StackClients, auth_config
 from llama_rollout.stack.config import model_id, stack_config
@@ -171,6 +172,7 @@ def serve(request: StackRequest) -> StackReport:
     namespace = request.namespace or NAMESPACE
     clients = request.clients(namespace, PIPELINE_RUNNER.username)
     model_client = llama_stack_model_client(namespace)
+    mcp_token = client_token(namespace, request.mcp_token_secret)
     url = ensure_stack(
         stack,
         vllm_url=request.serving_url,
@@ -180,5 +182,7 @@ def serve(request: StackRequest) -> StackReport:
         vllm_token=stack.tokens.token(model_client) if request.serving_auth else None,
         otlp_endpoint=request.otlp_endpoint,
     )
-    report = stack_health.verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    report = stack_health.verify_chain(
+        url, model_id(request.serving_model), request.mcp_url, mcp_token
+    )
     return replace(report, caller=clients.pipeline)

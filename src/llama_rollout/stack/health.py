@@ -20,14 +20,12 @@ from llama_rollout.bounds import LLAMA_STACK_CALL, LLAMA_STACK_PROBE, MCP, Bound
 from llama_rollout.errors import RolloutError, first_line
 from llama_rollout.json_http import request_json
 from llama_rollout.kube.identity import service_account_token
-from llama_rollout.mcp_server.access import Refusal, mcp_server
+from llama_rollout.mcp_server.access import Refusal, mcp_server, responses_tool
 from llama_rollout.redaction import excerpt
 from llama_rollout.stack.config import check_version
 from llama_rollout.stack.request import StackReport
 
 logger = logging.getLogger(__name__)
-
-MCP_LABEL = "cluster-health"
 
 
 class StackLinkError(RolloutError):
@@ -168,15 +166,7 @@ def check_mcp_through_stack(
         {
             "model": model_id,
             "input": "Which cluster health tools can you use?",
-            "tools": [
-                {
-                    "type": "mcp",
-                    "server_label": MCP_LABEL,
-                    "server_url": mcp_url,
-                    "require_approval": "never",
-                    **({"authorization": mcp_token} if mcp_token else {}),
-                }
-            ],
+            "tools": [responses_tool(mcp_url, mcp_token)],
             "tool_choice": "none",
             "max_output_tokens": 32,
         },

@@ -29,6 +29,7 @@ from llama_rollout.kube import (
     watch_until,
 )
 from llama_rollout.kube.identity import who_am_i
+from llama_rollout.mcp_server.access import client_token
 from llama_rollout.stack.config import model_id
 from llama_rollout.stack.health import verify_chain
 from llama_rollout.stack.objects import service_url, stack_objects
@@ -180,6 +181,7 @@ def serve(request: StackRequest, *, kube: Kube | None = None) -> StackReport:
     kube = kube or Kube(api_client())
     runner = who_am_i(kube)
     settings = request.settings(request.namespace or current_namespace(), runner)
+    mcp_token = client_token(settings.namespace, request.mcp_token_secret, kube=kube)
     url = deploy_stack(kube, settings, timeout=request.timeout_seconds)
-    report = verify_chain(url, model_id(request.serving_model), request.mcp_url)
+    report = verify_chain(url, model_id(request.serving_model), request.mcp_url, mcp_token)
     return replace(report, caller=runner)

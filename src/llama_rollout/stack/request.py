@@ -44,6 +44,16 @@ McpUrl = Annotated[
         description="the cluster-health MCP server (streamable HTTP endpoint).",
     ),
 ]
+McpTokenSecret = Annotated[
+    str,
+    parameter(
+        "",
+        pipeline="mcp_token_secret",
+        description="the Secret (key ``token``, in ``namespace``) of the bearer token the MCP "
+        "server requires (manifests/mcp-server: cluster-health-mcp-token); empty for a server "
+        "that requires none.",
+    ),
+]
 LightspeedEndpoint = Annotated[
     Literal["llama-stack", "vllm"],
     parameter(
@@ -141,6 +151,7 @@ class StackRequest(BaseModel):
     )
     # The pipeline's.
     mcp_url: McpUrl
+    mcp_token_secret: McpTokenSecret
     namespace: DeployNamespace
     name: DnsLabel = parameter(
         "llama-stack",
