@@ -41,6 +41,11 @@ unless named otherwise):
   (``internal/controller/appserver/assets.go``, tests/operator_policies.py) is written when it
   is missing or differs, so it admits only Prometheus, the console and the routers unless
   another policy (the project's, manifests/lightspeed-publisher) adds a peer.
+* ``internal/controller/appserver/deployment.go`` (423-442) and ``utils/utils.go`` (831-845):
+  each MCP server header's Secret is mounted whole (no ``items``, not ``optional``) under
+  ``/etc/mcp/headers/<secret>``, whether or not the ``MCPServer`` gate is on; the operator does
+  not check that it exists, so a new pod whose header Secret is missing waits in
+  ContainerCreating and the rollout never ends (``Pod.mounts_missing``).
 * lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start (``runner.py`` calls
   ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the Lightspeed stand-in switches
   configuration only when the new pod becomes available (``Lightspeed.reload``).
@@ -75,11 +80,15 @@ class Pod:
     name: str
     spec: dict[str, Any]  # the configuration it reads at its start
     age: int = 0  # moments since it was created
+    mounts_missing: tuple[str, ...] = ()  # Secrets it mounts that do not exist
 
     def diagnostics(self, starts_in: int, crash_loops: bool) -> list[dict[str, Any]]:
         """What ``collectDeploymentDiagnostics`` reports for it, at this age."""
         entry = {"failedComponent": "ApiReady", "podName": self.name,
                  "containerName": "lightspeed-service-api"}  # fmt: skip
+        if self.age <= 1 or self.mounts_missing:
+            return [{**entry, "reason": "ContainerCreating", "type": "ContainerWaiting",
+                     "message": "Container waiting - check pod status for details"}]  # fmt: skip
         if crash_loops and self.age > 1:
             return [
                 {**entry, "reason": "CrashLoopBackOff", "type": "ContainerWaiting",
@@ -87,9 +96,6 @@ class Pod:
                 {**entry, "reason": "PreviousCrash: Error", "type": "ContainerTerminated",
                  "message": "Previous container crash - check pod logs for details", "exitCode": 1},
             ]  # fmt: skip
-        if self.age <= 1:
-            return [{**entry, "reason": "ContainerCreating", "type": "ContainerWaiting",
-                     "message": "Container waiting - check pod status for details"}]  # fmt: skip
         if self.age < starts_in:
             return [{"failedComponent": "ApiReady", "podName": self.name, "type": "PodCondition",
                      "reason": "ContainersNotReady",
@@ -235,6 +241,12 @@ class LightspeedOperator:
         return {"type": kind, "status": "False", "reason": "Progressing",
                 "message": "Progressing", "observedGeneration": generation}  # fmt: skip
 
+    def _missing_header_secrets(self, spec: dict[str, Any]) -> tuple[str, ...]:
+        names = [header["valueFrom"]["secretRef"]["name"]
+                 for server in spec.get("mcpServers") or [] for header in server.get("headers") or []
+                 if header["valueFrom"].get("type") == "secret"]  # fmt: skip
+        return tuple(n for n in names if self.fake.get("secrets", n, NAMESPACE) is None)
+
     def _credentials_valid(self, spec: dict[str, Any]) -> bool:
         for provider in (spec.get("llm") or {}).get("providers") or []:
             secret = self.fake.get("secrets", provider["credentialsSecretRef"]["name"], NAMESPACE)
@@ -271,7 +283,8 @@ class LightspeedOperator:
         stamps[FORCE_RELOAD] = str(self.moments)
         deployment["metadata"]["generation"] += 1
         self.fake.put("deployments", deployment)
-        self.pod = Pod(f"{APP_SERVER}-{deployment['metadata']['generation']}x7", spec)
+        self.pod = Pod(f"{APP_SERVER}-{deployment['metadata']['generation']}x7", spec,
+                       mounts_missing=self._missing_header_secrets(spec))  # fmt: skip
         self.cannot_start = self.lightspeed.start_error(spec) is not None
 
     def _write_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
@@ -306,7 +319,7 @@ class LightspeedOperator:
             self._deployment_status(replicas=1 + old, updated=1, available=old)  # a pod surges
             return
         pod.age += 1
-        if self.crash_loops or self.cannot_start or pod.age < self.starts_in:
+        if self.crash_loops or self.cannot_start or pod.mounts_missing or pod.age < self.starts_in:
             if pod.age >= self.deadline_in:  # never ready: the Deployment gives up on it
                 self._deployment_status(replicas=1 + old, updated=1, available=old, stuck=True)
             return
@@ -348,7 +361,10 @@ class LightspeedOperator:
         if pod is not None:
             stamps[pod.name] = current
         if pod is not None:
-            if (self.crash_loops or self.cannot_start) and pod.age > 1:
+            if pod.mounts_missing:
+                wanted[pod.name] = {"ready": False, "restartCount": 0,
+                                    "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+            elif (self.crash_loops or self.cannot_start) and pod.age > 1:
                 wanted[pod.name] = {"ready": False, "restartCount": pod.age - 1, "state": {
                     "waiting": {"reason": "CrashLoopBackOff",
                                 "message": "back-off 40s restarting failed container"}},

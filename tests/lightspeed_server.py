@@ -33,7 +33,8 @@ lightspeed-operator ``internal/controller/appserver/assets.go``) once any MCP se
 documentation search is configured, else 0 (``config.py`` 1467-1490). The operator configures
 its own OpenShift MCP server unless ``spec.ols.introspectionEnabled`` is false, the
 documentation search (``solr_hybrid``) unless ``spec.ols.byokRAGOnly`` is true, and the CR's
-``mcpServers`` only under the ``MCPServer`` feature gate (``assets.go`` 346, 392, 421); a model
+``mcpServers`` only under the ``MCPServer`` feature gate (``assets.go`` 346, 392, 421), and
+of those only the ones whose header Secrets hold a ``header`` (``_headers_readable``); a model
 without ``maxTokensForResponse`` gets 4096 (``ols/constants.py``: the operator omits a zero).
 The prompt (system instructions, the documentation guidance when the search is on, and the
 question) and then every tool definition (``json.dumps([{name, description, schema}])``: the
@@ -140,16 +141,32 @@ class Lightspeed:
             float(parameters.get("toolBudgetRatio", DEFAULT_TOOL_BUDGET_RATIO)),
         )
 
-    @staticmethod
-    def _tool_sources(spec: dict[str, Any]) -> tuple[bool, bool, bool]:
+    def _tool_sources(self, spec: dict[str, Any]) -> tuple[bool, bool, bool]:
         """(the operator's OpenShift MCP server, the documentation search, the CR's servers)."""
         ols = spec.get("ols") or {}
-        servers = "MCPServer" in (spec.get("featureGates") or []) and bool(spec.get("mcpServers"))
+        servers = "MCPServer" in (spec.get("featureGates") or []) and any(
+            self._headers_readable(server) for server in spec.get("mcpServers") or []
+        )
         return (
             ols.get("introspectionEnabled") is not False,
             ols.get("byokRAGOnly") is not True,
             servers,
         )
+
+    def _headers_readable(self, server: dict[str, Any]) -> bool:
+        """Whether the app server keeps an MCP server: each header from a Secret is the file
+        ``header`` of that Secret's mount, read whole (``ols/utils/checks.py`` 147-205, the
+        value ``rstrip``-ed and sent as it is); a missing or empty one drops the server with a
+        warning in the log and nothing else (``validate_mcp_servers`` 208-243)."""
+        for header in server.get("headers") or []:
+            source = header["valueFrom"]
+            if source.get("type") != "secret":
+                continue
+            secret = self.fake.get("secrets", source["secretRef"]["name"], NAMESPACE) or {}
+            value = base64.b64decode((secret.get("data") or {}).get("header", "")).decode()
+            if not value.rstrip():
+                return False
+        return True
 
     def over_budget(self, query: str, model: dict[str, Any]) -> bool:
         """Whether the question and the MCP tool definitions exceed the model's prompt budget."""

@@ -18,6 +18,7 @@ before the fake cluster exists).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from llama_rollout.mcp_server.access import TOKEN_SECRET as MCP_TOKEN_SECRET
 from tests.fake_kube import FakeKube, running, write_kubeconfig
 from tests.network_policy import Edge, Pod, Port
 from tests.operator_policies import (
@@ -75,15 +77,18 @@ def openshift_ai(tmp_path: Path, connection: str) -> Iterator[tuple[FakeKube, Pa
 
 
 def run_cluster_steps(
-    fake: FakeKube, outputs: dict[str, Any], registry_url: str, connection: str
+    fake: FakeKube, outputs: dict[str, Any], registry_url: str, connection: str, mcp_token: str
 ) -> dict[str, Any]:
     """register_model, deploy_model_server and deploy_llama_stack on their cluster paths, with
-    KServe and the Llama Stack operator played by hooks that point at the embedded servers."""
+    KServe and the Llama Stack operator played by hooks that point at the embedded servers.
+    The embedded MCP server's token is the Secret the stack step reads, as on a cluster."""
     from components.deploy_llama_stack import deploy_llama_stack
     from components.deploy_model_server import deploy_model_server
     from components.register_model import register_model
 
     model = outputs["serving"]["model"]
+    fake.put("secrets", {"metadata": {"name": MCP_TOKEN_SECRET, "namespace": NAMESPACE},
+                         "data": {"token": base64.b64encode(mcp_token.encode()).decode()}})  # fmt: skip
     # Each version has its own InferenceService and Llama Stack, named after its revision.
     short = outputs["revision"][:7]
     stack_name = f"llama-stack-{short}"
@@ -136,8 +141,8 @@ def run_cluster_steps(
         )  # fmt: skip
         stack = deploy_llama_stack.python_func(
             target="openshift", serving_url=served.url, serving_model=served.model,
-            revision=outputs["revision"], mcp_url=outputs["mcp"]["url"], namespace=NAMESPACE,
-            name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
+            revision=outputs["revision"], mcp_url=outputs["mcp"]["url"],
+            mcp_token_secret=MCP_TOKEN_SECRET, namespace=NAMESPACE, name="llama-stack", distribution_image="docker.io/llamastack/distribution-starter:0.7.3",
             distribution_name="", vllm_token_secret="", serving_auth=False, vllm_max_tokens=512, replicas=1,
             storage_size="5Gi", timeout_seconds=60, lightspeed_endpoint="llama-stack", **journal,
         )  # fmt: skip

@@ -126,20 +126,33 @@ def check_in_chromium(report: Path) -> None:
     assert screenshot.stat().st_size > 20_000
 
 
-def evaluate_a_subset(outputs: dict) -> None:
+def evaluate_a_subset(outputs: dict, mcp_token: str) -> None:
     """A subset of the built-in dataset through the real Llama Stack, vLLM and MCP server: the
-    trajectories, the scores and the figures agree with each other."""
+    trajectories, the scores and the figures agree with each other. The MCP server takes only
+    its token, from the steps and through Llama Stack."""
     import asyncio
 
     from llama_rollout.evals.dataset import load_dataset
     from llama_rollout.evals.harness import HarnessSettings, check_tools, openai_client, run_dataset
     from llama_rollout.evals.metrics import score_case, summarise
     from llama_rollout.kube.identity import service_account_token
-    from llama_rollout.stack.health import mcp_tool_definitions
+    from llama_rollout.stack.health import (
+        StackLinkError,
+        StackRefused,
+        check_mcp_through_stack,
+        mcp_tool_definitions,
+    )
 
     dataset = load_dataset("cluster-health").dataset.subset(EVAL_CASES)
     mcp_url, stack = outputs["mcp"]["url"], outputs["llama_stack"]
-    tools = mcp_tool_definitions(mcp_url)
+    for wrong in (None, mcp_token[::-1]):
+        with pytest.raises(StackRefused, match=r"refused this step \(401"):
+            mcp_tool_definitions(mcp_url, token=wrong)
+    with pytest.raises(StackLinkError, match="Llama Stack -> MCP"):
+        check_mcp_through_stack(stack["url"], stack["model_id"], mcp_url)
+    seen = check_mcp_through_stack(stack["url"], stack["model_id"], mcp_url, mcp_token)
+    tools = mcp_tool_definitions(mcp_url, token=mcp_token)
+    assert seen == sorted(t["name"] for t in tools), "Llama Stack presented the token"
     check_tools(dataset, tools, mcp_url)
     # Under "required" the 135M model calls a tool (the demo's own choice for it), which
     # walks the call path. A case that still fails (Llama Stack 0.7.3 answers a 500 to a call
@@ -149,7 +162,9 @@ def evaluate_a_subset(outputs: dict) -> None:
                                max_output_tokens=160, concurrency=2, attempts=1)  # fmt: skip
     # As the pipeline's runner: the stack refuses any other token ("none" is 401).
     client = openai_client(f"{stack['url']}/v1", api_key=service_account_token())
-    results = asyncio.run(run_dataset(client, stack["model_id"], mcp_url, dataset, settings))
+    results = asyncio.run(
+        run_dataset(client, stack["model_id"], mcp_url, dataset, settings, mcp_token=mcp_token)
+    )
     assert [r.case_id for r in results] == [c.id for c in dataset.cases]
     ran = [r for r in results if r.error is None]
     assert ran, f"no case ran: {[r.error for r in results]}"
@@ -285,6 +300,15 @@ def check_publish_then_nothing_changed(env: dict[str, str]) -> None:
         Path(published["lightspeed"]["olsconfig"]).with_name("olsconfig-patch.json").read_text()
     )
     assert set(patch["spec"]) == {"llm", "ols", "featureGates", "mcpServers"}
+    # The embedded MCP server requires its token: Lightspeed's entry reads it from a Secret.
+    (server,) = olsconfig["spec"]["mcpServers"]
+    assert server["headers"] == [{"name": "Authorization", "valueFrom": {
+        "type": "secret", "secretRef": {"name": "cluster-health-mcp-header"}}}]  # fmt: skip
+    secrets = Path(env["LLAMA_ROLLOUT_STATE_DIR"]) / "secrets"
+    token = (secrets / "cluster-health-mcp-token" / "token").read_text()
+    header = secrets / "cluster-health-mcp-header" / "header"
+    assert header.read_text() == f"Bearer {token}" and header.stat().st_mode & 0o077 == 0
+    assert token not in olsconfig_file(env).read_text()
 
     # A run's journal sits beside the models: it is no mirror, and prune leaves it.
     status = last_json(cli("local", "status", "--json", env=env))
@@ -447,6 +471,13 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
         assert credentials["AWS_SECRET_ACCESS_KEY"] not in environ, f"{name} holds the S3 secret"
         assert "AWS_SECRET_ACCESS_KEY" not in environ and "HF_TOKEN" not in environ, name
 
+    # The embedded MCP server requires its token, kept as a Secret of the state folder.
+    secrets = Path(status["environment"]["LLAMA_ROLLOUT_SECRETS_DIR"])
+    mcp_token = (secrets / "cluster-health-mcp-token" / "token").read_text()
+    assert (secrets / "cluster-health-mcp-token" / "token").stat().st_mode & 0o077 == 0
+    mcp_cmdline = Path(f"/proc/{status['services']['mcp']['pid']}/cmdline").read_bytes()
+    assert mcp_token.encode() not in mcp_cmdline, "the token is not on the server's command line"
+
     # The components' cluster paths, against the fake API as the pipeline runner, with these
     # real servers behind the objects they apply.
     for key, value in credentials.items():
@@ -457,7 +488,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     with openshift_ai(tmp_path, "local-models") as (fake, kubeconfig):
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         steps = run_cluster_steps(
-            fake, first, status["environment"]["MODEL_REGISTRY_URL"], "local-models"
+            fake, first, status["environment"]["MODEL_REGISTRY_URL"], "local-models", mcp_token
         )
     assert [a for a in fake.audit if not a.allowed] == []
     assert steps["registered"].model_version_id == first["model_version_id"]
@@ -474,7 +505,7 @@ def test_run_local_mirrors_and_registers_the_bundled_model_once(stack_env, monke
     assert [v["name"] for v in held["model_versions"]] == [first["model_version_name"]]
     check_the_pipeline_s_evaluation(first, second, held["model_versions"][0], credentials)
 
-    evaluate_a_subset(first)
+    evaluate_a_subset(first, mcp_token)
 
     check_the_notebooks(stack_env, monkeypatch, first)
 

@@ -103,10 +103,11 @@ class McpServer:
             if self.header_secret:
                 raise ConfigurationError(
                     "the installed OLSConfig CRD (Lightspeed operator 1.0.4-1.0.9) takes an MCP "
-                    "server's headers only as plain text in the CR, where its token would be "
-                    "readable by everyone who may read OLSConfig",
-                    hint="upgrade the Lightspeed operator to 1.0.10 or later (headers from a "
-                    "Secret), or publish without the MCP server (lightspeed_mcp_server=false)",
+                    "server's headers as a map of strings whose meaning changed in 1.0.6 (the "
+                    "header's value before, a Secret's name since): a token written there could "
+                    "end up as plain text in the CR, readable by everyone who may read OLSConfig",
+                    hint="upgrade the Lightspeed operator to 1.0.10 or later (headers[].valueFrom "
+                    "a Secret), or publish without the MCP server (lightspeed_mcp_server=false)",
                 )
             return {"name": self.name, "streamableHTTP": {"url": self.url, "timeout": self.timeout}}
         entry: dict[str, Any] = {"name": self.name, "url": self.url, "timeout": self.timeout}

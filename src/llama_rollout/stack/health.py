@@ -35,6 +35,8 @@ class StackLinkError(RolloutError):
 class StackRefused(StackLinkError):
     """Llama Stack, or the MCP server, refused this step's token (401) or its principal (403)."""
 
+    status: int = 0
+
 
 def _request(
     method: str, url: str, body: dict[str, Any] | None = None, bound: Bound = LLAMA_STACK_PROBE
@@ -52,13 +54,15 @@ def _request(
     )
     if status in (401, 403):
         path = url.split("/v1/", 1)[-1]
-        raise StackRefused(
+        refused = StackRefused(
             f"Llama Stack refused this step's call to /v1/{path} ({status}: {excerpt(reply, 200)})",
             hint="the stack admits the pipeline's runner by its service-account token: a 401 "
             "means no token or one the API server does not know (is the token mounted?), a "
             "403 a principal its route or access policy does not name (deploy the stack from "
             "this run, which admits its runner)",
         )
+        refused.status = status
+        raise refused
     return status, reply
 
 
@@ -160,18 +164,31 @@ def check_mcp_through_stack(
     Llama Stack presents ``mcp_token`` as the MCP server's bearer token: the Responses API
     takes it in the tool's ``authorization`` (Llama Stack 0.7.3 refuses an Authorization in
     its ``headers``), and neither stores nor returns it."""
-    status, reply = _request(
-        "POST",
-        f"{url}/v1/responses",
-        {
-            "model": model_id,
-            "input": "Which cluster health tools can you use?",
-            "tools": [responses_tool(mcp_url, mcp_token)],
-            "tool_choice": "none",
-            "max_output_tokens": 32,
-        },
-        bound=LLAMA_STACK_CALL,
-    )
+    try:
+        status, reply = _request(
+            "POST",
+            f"{url}/v1/responses",
+            {
+                "model": model_id,
+                "input": "Which cluster health tools can you use?",
+                "tools": [responses_tool(mcp_url, mcp_token)],
+                "tool_choice": "none",
+                "max_output_tokens": 32,
+            },
+            bound=LLAMA_STACK_CALL,
+        )
+    except StackRefused as refused:
+        if refused.status != 401:
+            raise
+        # Llama Stack answers 401 too when the MCP server refuses its call (its
+        # AuthenticationRequiredError): whether the stack takes this step's token, ask it.
+        _request("GET", f"{url}/v1/models")
+        raise StackLinkError(
+            f"Llama Stack -> MCP: the MCP server at {mcp_url} refused Llama Stack's call "
+            f"({'with' if mcp_token else 'without'} a token)",
+            hint="the server requires the token of the Secret it reads (manifests/mcp-server: "
+            "cluster-health-mcp-token): give that Secret's name in mcp_token_secret",
+        ) from refused
     if status != 200:
         raise StackLinkError(
             f"Llama Stack -> MCP: the Responses API call with the MCP server {mcp_url} failed ({status}: {reply})",

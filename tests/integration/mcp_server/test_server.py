@@ -204,3 +204,37 @@ def test_with_a_token_the_server_admits_only_the_clients_that_present_it():
         assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_token"
         assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
         assert "s3cret" not in none.text + wrong.text
+
+
+def test_a_step_reads_the_token_from_the_secret_on_either_target(
+    tmp_path, monkeypatch, fake, cluster
+):
+    import base64
+
+    from llama_rollout.embedded.secrets import ensure_token
+    from llama_rollout.kube import KubeError
+    from llama_rollout.kube.secrets import SECRETS_DIR_ENV
+    from llama_rollout.mcp_server.access import TOKEN_SECRET, client_token
+    from llama_rollout.redaction import redact
+
+    # The embedded stack: minted once, kept, the owner's alone; read from the folder.
+    folder = tmp_path / "secrets"
+    token = ensure_token(folder, TOKEN_SECRET)
+    assert ensure_token(folder, TOKEN_SECRET) == token
+    assert (folder / TOKEN_SECRET / "token").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(folder))
+    assert client_token("ai", TOKEN_SECRET) == token
+    assert client_token("ai", "") is None, "no Secret named: no token required"
+    with pytest.raises(KubeError, match=r"no token in Secret ai/another") as caught:
+        client_token("ai", "another")
+    assert "oc create secret generic another" in caught.value.hint
+    # A cluster: read through the API, and redacted from then on.
+    monkeypatch.delenv(SECRETS_DIR_ENV)
+    encoded = base64.b64encode(b"api-held-mcp-token\n").decode()
+    fake.put("secrets", {"metadata": {"name": TOKEN_SECRET, "namespace": "ai"},
+                         "data": {"token": encoded}})  # fmt: skip
+    assert client_token("ai", TOKEN_SECRET, kube=cluster) == "api-held-mcp-token"
+    assert "api-held-mcp-token" not in redact("the server said api-held-mcp-token")
+    fake.put("secrets", {"metadata": {"name": TOKEN_SECRET, "namespace": "ai"}, "data": {}})
+    with pytest.raises(KubeError, match=r"no token in Secret ai/cluster-health-mcp-token"):
+        client_token("ai", TOKEN_SECRET, kube=cluster)

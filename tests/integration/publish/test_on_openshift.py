@@ -321,3 +321,66 @@ def test_each_rule_of_the_publisher_manifests_is_needed(cluster, versions, tmp_p
     with contextlib.suppress(RolloutError):  # a refusal after the write is restored, and said
         publish_a_then_b(fake, kube, versions[0], url, tmp_path)
     assert any(not a.allowed and a.rule == triple for a in fake.audit), f"nothing needed {triple}"
+
+
+def test_an_mcp_server_that_requires_a_token_gets_it_from_a_header_secret(
+    cluster, versions, tmp_path
+):
+    fake, kube, lightspeed, url, _ = cluster
+    request = request_for(REVISION_A, versions[0], url, mcp_token_secret="cluster-health-mcp-token")
+    serve_version(fake, REVISION_A)
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    # The MCP server's Secret missing: refused before anything is written.
+    with pytest.raises(
+        KubeError, match=r"no token in Secret .*/cluster-health-mcp-token"
+    ) as caught:
+        publish_on_openshift(request, tmp_path / "missing", kube=kube, token="runner")
+    assert "oc create secret generic cluster-health-mcp-token" in caught.value.hint
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+    assert fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS) is None
+
+    fake.put("secrets", {"metadata": {"name": "cluster-health-mcp-token", "namespace": NS},
+                         "data": {"token": base64.b64encode(b"mcp-s3cret-token\n").decode()}})  # fmt: skip
+    outcome = publish_on_openshift(request, tmp_path / "ok", kube=kube, token="runner")
+    spec = fake.get("olsconfigs", "cluster")["spec"]
+    assert spec["mcpServers"] == [{
+        "name": "cluster-health", "url": f"http://mcp.{NS}.svc:3000/mcp", "timeout": 30,
+        "headers": [{"name": "Authorization", "valueFrom": {
+            "type": "secret", "secretRef": {"name": "cluster-health-mcp-header"}}}],
+    }]  # fmt: skip
+    header = fake.get("secrets", "cluster-health-mcp-header", LIGHTSPEED_NS)
+    assert base64.b64decode(header["data"]["header"]) == b"Bearer mcp-s3cret-token"
+    assert lightspeed.asked, "Lightspeed answered with the MCP server configured"
+    assert [a for a in fake.audit if not a.allowed] == []
+    for written in outcome.files.values():
+        assert "mcp-s3cret-token" not in written.read_text()
+
+
+OLSCONFIG_GVK = ("ols.openshift.io", "v1alpha1", "OLSConfig")
+
+
+def test_an_operator_that_takes_mcp_headers_only_in_the_cr_is_refused_before_any_write(
+    cluster, versions, tmp_path, monkeypatch
+):
+    fake, kube, _, url, _ = cluster
+    fake.put("secrets", {"metadata": {"name": "cluster-health-mcp-token", "namespace": NS},
+                         "data": {"token": base64.b64encode(b"mcp-s3cret-token").decode()}})  # fmt: skip
+    # The CRD of operators 1.0.4-1.0.9 (lightspeed-operator api/v1alpha1 olsconfig_types.go at
+    # 1.0.9): an MCP server's headers are a map of plain strings in the CR.
+    served = copy.deepcopy(fake.schemas[OLSCONFIG_GVK])
+    served["properties"]["spec"]["properties"]["mcpServers"]["items"] = {
+        "type": "object", "required": ["name"],
+        "properties": {"name": {"type": "string"}, "streamableHTTP": {"type": "object", "properties": {
+            "url": {"type": "string"}, "timeout": {"type": "integer"},
+            "sseReadTimeout": {"type": "integer"}, "enableSSE": {"type": "boolean"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+    }  # fmt: skip
+    monkeypatch.setitem(fake.schemas, OLSCONFIG_GVK, served)
+    request = request_for(REVISION_A, versions[0], url, mcp_token_secret="cluster-health-mcp-token")
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    with pytest.raises(RolloutError, match="only as plain text in the CR") as caught:
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    assert "1.0.10" in caught.value.hint
+    assert fake.get("olsconfigs", "cluster")["spec"] == before
+    assert fake.get("secrets", "cluster-health-mcp-header", LIGHTSPEED_NS) is None
+    assert fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS) is None
