@@ -103,3 +103,42 @@ def test_a_dataset_that_cannot_run_is_refused_before_any_case(document, says, tm
             evaluate(request(tmp_path, llama_stack_url=stack.url, mcp_url=mcp_url,
                              dataset=str(path)), tmp_path / "out")  # fmt: skip
         assert stack.accepted == []
+
+
+def test_an_mcp_server_that_requires_a_token_gets_it_from_the_step_and_through_the_stack(
+    tmp_path, monkeypatch
+):
+    from fastapi import Request
+
+    from llama_rollout.embedded.secrets import ensure_token
+    from llama_rollout.kube.errors import KubeError
+    from llama_rollout.kube.secrets import SECRETS_DIR_ENV
+    from llama_rollout.mcp_server.access import TOKEN_SECRET
+
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path / "secrets"))
+    token = ensure_token(tmp_path / "secrets", TOKEN_SECRET)
+    stack = llama_stack_that_fails_every_response()
+    tools_sent: list = []
+
+    @stack.middleware("http")
+    async def note_the_tools(request: Request, call_next):
+        if request.url.path == "/v1/responses":
+            tools_sent.append((await request.json())["tools"])
+        return await call_next(request)
+
+    guarded = create_app(SnapshotCluster(bundled_snapshot()), token=token)
+    with serve_app(guarded) as mcp, serve_app(stack) as stack_url:
+        asked = request(tmp_path, llama_stack_url=stack_url, mcp_url=f"{mcp}/mcp", cases=("hello",))
+        # No Secret named: the server's 401 is named, before Llama Stack is asked.
+        with pytest.raises(StackLinkError, match=r"refused this step \(401, no token\)"):
+            evaluate(asked, tmp_path / "none")
+        with pytest.raises(KubeError, match=r"no token in Secret .*/another"):
+            evaluate(asked.model_copy(update={"mcp_token_secret": "another"}), tmp_path / "x")
+        assert tools_sent == []
+        with pytest.raises(HarnessError, match="no case of cluster-health ran"):
+            evaluate(asked.model_copy(update={"mcp_token_secret": TOKEN_SECRET}), tmp_path / "ok")
+    assert tools_sent and all(
+        tools == [{"type": "mcp", "server_label": "cluster-health", "server_url": f"{mcp}/mcp",
+                   "require_approval": "never", "authorization": token}]
+        for tools in tools_sent
+    )  # fmt: skip

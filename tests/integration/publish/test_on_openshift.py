@@ -384,3 +384,22 @@ def test_an_operator_that_takes_mcp_headers_only_in_the_cr_is_refused_before_any
     assert fake.get("olsconfigs", "cluster")["spec"] == before
     assert fake.get("secrets", "cluster-health-mcp-header", LIGHTSPEED_NS) is None
     assert fake.get("secrets", "llamastack-credentials", LIGHTSPEED_NS) is None
+
+
+def test_without_its_header_secret_lightspeed_s_new_pod_never_starts_and_is_restored(
+    cluster, versions, tmp_path, monkeypatch
+):
+    """What writing the header Secret first prevents: the operator mounts it whole and not
+    optional, so a pod without it waits in ContainerCreating until the rollout's deadline."""
+    from llama_rollout.publish import lightspeed as publishing
+
+    fake, kube, _, url, _ = cluster
+    fake.put("secrets", {"metadata": {"name": "cluster-health-mcp-token", "namespace": NS},
+                         "data": {"token": base64.b64encode(b"mcp-s3cret-token").decode()}})  # fmt: skip
+    monkeypatch.setattr(publishing, "ensure_mcp_header", lambda *args: None)
+    before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
+    request = request_for(REVISION_A, versions[0], url, mcp_token_secret="cluster-health-mcp-token")
+    with pytest.raises(PublishError, match="restored to its previous spec") as failed:
+        publish_on_openshift(request, tmp_path, kube=kube, token="runner")
+    assert "exceeded its progress deadline" in str(failed.value)
+    assert fake.get("olsconfigs", "cluster")["spec"] == before

@@ -272,3 +272,17 @@ def test_the_fallback_applies_its_network_policy(cluster, fake):
             "matchLabels": {"kubernetes.io/metadata.name": "openshift-lightspeed"}
         }
     } in (policy["spec"]["ingress"][0]["from"])
+
+
+def test_the_mcp_server_s_token_is_read_before_anything_is_applied(cluster, fake):
+    from llama_rollout.stack.openshift import serve
+
+    request = StackRequest(
+        serving_url="http://llama-predictor.ai.svc.cluster.local:8080/v1", serving_model="llama",
+        revision="abcdef0123", mcp_url="http://mcp:3000/mcp", namespace="ai", serving_auth=False,
+        mcp_token_secret="cluster-health-mcp-token",
+    )  # fmt: skip
+    with pytest.raises(kube.KubeError, match=r"no token in Secret ai/cluster-health-mcp-token"):
+        serve(request, kube=cluster)
+    assert fake.get("llamastackdistributions", "llama-stack-abcdef0", "ai") is None
+    assert fake.get("configmaps", "llama-stack-abcdef0-config", "ai") is None
