@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_rollout import redaction
-from llama_rollout.bounds import MCP
+from llama_rollout.bounds import CONNECT, MCP
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import KubeError
 from llama_rollout.kube.secrets import secret_key
@@ -90,7 +90,7 @@ async def _connect(
 
     http = httpx2.AsyncClient(
         headers=bearer_headers(token),
-        timeout=httpx2.Timeout(30.0, read=read_timeout),
+        timeout=httpx2.Timeout(read_timeout, connect=CONNECT),
         event_hooks={"response": [note]},
     )
     async with http, streamable_http_client(url, http_client=http) as streams:
