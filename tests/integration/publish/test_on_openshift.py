@@ -378,7 +378,7 @@ def test_an_operator_that_takes_mcp_headers_only_in_the_cr_is_refused_before_any
     monkeypatch.setitem(fake.schemas, OLSCONFIG_GVK, served)
     request = request_for(REVISION_A, versions[0], url, mcp_token_secret="cluster-health-mcp-token")
     before = copy.deepcopy(fake.get("olsconfigs", "cluster")["spec"])
-    with pytest.raises(RolloutError, match="whose meaning changed in 1.0.6") as caught:
+    with pytest.raises(RolloutError, match=r"whose meaning changed in 1\.0\.6") as caught:
         publish_on_openshift(request, tmp_path, kube=kube, token="runner")
     assert "1.0.10" in caught.value.hint
     assert fake.get("olsconfigs", "cluster")["spec"] == before
