@@ -44,8 +44,11 @@ unless named otherwise):
 * ``internal/controller/appserver/deployment.go`` (423-442) and ``utils/utils.go`` (831-845):
   each MCP server header's Secret is mounted whole (no ``items``, not ``optional``) under
   ``/etc/mcp/headers/<secret>``, whether or not the ``MCPServer`` gate is on; the operator does
-  not check that it exists, so a new pod whose header Secret is missing waits in
-  ContainerCreating and the rollout never ends (``Pod.mounts_missing``).
+  not check that it exists, so a new pod whose header Secret is missing waits (phase Pending,
+  the app server's container ``PodInitializing`` behind the init container that cannot start)
+  until the Secret appears, and the rollout does not end before (``Pod.mounts_missing``). Not
+  played: the operator's watch on those Secrets (``watchers.go``), which restarts the app
+  server when one is created or its data changes.
 * lightspeed-service (47c96d87) reads ``olsconfig.yaml`` only at start (``runner.py`` calls
   ``ols/utils/config.py`` ``reload_from_yaml_file`` once), so the Lightspeed stand-in switches
   configuration only when the new pod becomes available (``Lightspeed.reload``).
@@ -319,6 +322,7 @@ class LightspeedOperator:
             self._deployment_status(replicas=1 + old, updated=1, available=old)  # a pod surges
             return
         pod.age += 1
+        pod.mounts_missing = self._missing_header_secrets(pod.spec)  # the kubelet retries
         if self.crash_loops or self.cannot_start or pod.mounts_missing or pod.age < self.starts_in:
             if pod.age >= self.deadline_in:  # never ready: the Deployment gives up on it
                 self._deployment_status(replicas=1 + old, updated=1, available=old, stuck=True)
@@ -363,7 +367,7 @@ class LightspeedOperator:
         if pod is not None:
             if pod.mounts_missing:
                 wanted[pod.name] = {"ready": False, "restartCount": 0,
-                                    "state": {"waiting": {"reason": "ContainerCreating"}}}  # fmt: skip
+                                    "state": {"waiting": {"reason": "PodInitializing"}}}  # fmt: skip
             elif (self.crash_loops or self.cannot_start) and pod.age > 1:
                 wanted[pod.name] = {"ready": False, "restartCount": pod.age - 1, "state": {
                     "waiting": {"reason": "CrashLoopBackOff",
@@ -383,8 +387,8 @@ class LightspeedOperator:
             self.fake.put("pods", {
                 "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(SELECTOR),
                              "annotations": stamp},
-                "status": {"phase": "Running", "containerStatuses": [
-                    {"name": "lightspeed-service-api", **container}]},
+                "status": {"phase": "Pending" if "PodInitializing" in str(container) else "Running",
+                           "containerStatuses": [{"name": "lightspeed-service-api", **container}]},
             })  # fmt: skip
 
     def _deployment_status(

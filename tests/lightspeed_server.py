@@ -33,8 +33,9 @@ lightspeed-operator ``internal/controller/appserver/assets.go``) once any MCP se
 documentation search is configured, else 0 (``config.py`` 1467-1490). The operator configures
 its own OpenShift MCP server unless ``spec.ols.introspectionEnabled`` is false, the
 documentation search (``solr_hybrid``) unless ``spec.ols.byokRAGOnly`` is true, and the CR's
-``mcpServers`` only under the ``MCPServer`` feature gate (``assets.go`` 346, 392, 421), and
-of those only the ones whose header Secrets hold a ``header`` (``_headers_readable``); a model
+``mcpServers`` only under the ``MCPServer`` feature gate (``assets.go`` 410), and of those only
+the ones whose header Secrets held a ``header`` when the pod started (``_headers_readable``;
+the app server resolves headers once, at load: ``config.py`` 1452-1465); a model
 without ``maxTokensForResponse`` gets 4096 (``ols/constants.py``: the operator omits a zero).
 The prompt (system instructions, the documentation guidance when the search is on, and the
 question) and then every tool definition (``json.dumps([{name, description, schema}])``: the
@@ -108,6 +109,7 @@ class Lightspeed:
         self.fake = fake
         self.asked: list[dict[str, Any]] = []
         self.loaded: dict[str, Any] = {}  # the spec the serving pod started with
+        self.loaded_sources = (False, False, False)  # its tool sources, as it resolved them
         # What the configured MCP servers list (tools/list): name, description, inputSchema.
         self.mcp_tools: list[dict[str, Any]] = []
         # A provider's URL as OLSConfig names it -> where the app server's pod reaches it.
@@ -119,6 +121,7 @@ class Lightspeed:
         """A new pod is serving: it read ``spec`` (by default, the current one) at its start."""
         current = spec if spec is not None else self.fake.get("olsconfigs", "cluster")["spec"]
         self.loaded = json.loads(json.dumps(current))
+        self.loaded_sources = self._tool_sources(self.loaded)  # headers read once, at the start
 
     def start_error(self, spec: dict[str, Any]) -> str | None:
         """Why an app server given ``spec`` stops at its start (None when it starts): a model
@@ -171,7 +174,7 @@ class Lightspeed:
     def over_budget(self, query: str, model: dict[str, Any]) -> bool:
         """Whether the question and the MCP tool definitions exceed the model's prompt budget."""
         window, response, ratio = self._window(model)
-        introspection, docs_search, servers = self._tool_sources(self.loaded)
+        introspection, docs_search, servers = self.loaded_sources
         tools = int(window * ratio) if introspection or docs_search or servers else 0
         definitions = json.dumps([
             {"name": t["name"], "description": t.get("description", ""),

@@ -7,15 +7,13 @@ line instead of halfway through a run.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import inspect
+import json
 import logging
 import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from typing import Any
 from llama_rollout import journal, registry
 from llama_rollout.assignments import split_assignments, typed_value
 from llama_rollout.bounds import VLLM
-from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack, usable_folder
+from llama_rollout.embedded.run_lock import one_run_at_a_time
+from llama_rollout.embedded.stack import DATA_CONNECTION_NAME, EmbeddedStack
 from llama_rollout.errors import ConfigurationError, RolloutError, quoted
 from llama_rollout.evals.dataset import load_dataset
 from llama_rollout.evals.gate import Thresholds
@@ -197,6 +196,23 @@ def parse_parameter_assignments(
     return values
 
 
+def run_record(task: Any, pipeline_root: Path) -> dict[str, Any]:
+    """The exit handler's record of a kfp.local run: the pipeline's output when the run
+    succeeded. A failed run returns no output at all, so then summarize-run's own output file,
+    the newest in ``pipeline_root``; empty when the exit handler never ran."""
+    outputs = dict(task.outputs) if task is not None else {}
+    if len(outputs) == 1:
+        return dict(next(iter(outputs.values())) or {})
+    written = sorted(
+        pipeline_root.glob("*/summarize-run/executor_output.json"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    if not written:
+        return {}
+    values = json.loads(written[-1].read_text()).get("parameterValues") or {}
+    return dict(values.get("record") or {})
+
+
 def preflight(parameters: dict[str, Any], env: dict[str, str]) -> ResolvedSource:
     """Check every input a step will use; raise the first problem as a RolloutError.
 
@@ -306,7 +322,7 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
                 "mcp_url": env["MCP_SERVER_URL"],
             }
         )
-    record = dict(task.output) if task is not None and task.output else {}
+    record = run_record(task, pipeline_root)
     if not record:
         raise RolloutError(
             f"the pipeline failed on the embedded stack for {resolved.pinned_uri}",
@@ -331,44 +347,6 @@ def _run_on(stack: EmbeddedStack, parameters: dict[str, Any]) -> LocalRun:
             hint=f"the failing step's log is in {log_file}",
         )
     return run
-
-
-@contextlib.contextmanager
-def one_run_at_a_time(root: Path, *, report_every: float = 30.0) -> Iterator[None]:
-    """Hold the embedded stack's run lock; a second local run waits for the first.
-
-    Runs share the stack's S3, registry and vLLM, and a served model belongs to one run at a
-    time. The lock is an flock on ``run.lock``: the kernel releases it when its holder exits,
-    however it exits, so a killed run never blocks the next one.
-    """
-    usable_folder(root, "state", "LLAMA_ROLLOUT_STATE_DIR", create=True)
-    with (root / "run.lock").open("a+") as lock:
-        started = time.monotonic()
-        reported: float | None = None
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                now = time.monotonic()
-                if reported is None or now - reported >= report_every:
-                    lock.seek(0)
-                    holder = lock.read().strip() or "unknown"
-                    logger.info(
-                        "another local run (pid %s) is using the embedded stack: waiting for it "
-                        "(%.0f s so far)",
-                        holder,
-                        now - started,
-                    )
-                    reported = now
-                time.sleep(0.5)
-        try:
-            lock.truncate(0)
-            lock.write(f"{os.getpid()}\n")
-            lock.flush()
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ask(

@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 
-from llama_rollout.pipeline_run import one_run_at_a_time
+from llama_rollout.embedded.run_lock import one_run_at_a_time
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from llama_rollout.pipeline_run import one_run_at_a_time
+from llama_rollout.embedded.run_lock import one_run_at_a_time
 with one_run_at_a_time(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

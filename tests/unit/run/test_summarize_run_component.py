@@ -17,6 +17,7 @@ from kfp.dsl.executor import Executor
 
 from components.summarize_run import summarize_run
 from llama_rollout import journal
+from llama_rollout.pipeline_run import run_record
 
 pytestmark = pytest.mark.integration
 PREFIX = "models"
@@ -125,9 +126,12 @@ def run_locally(tmp_path, *, changed: bool, fail: bool) -> dict:
     root = tmp_path / "root"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
                raise_on_error=False)  # fmt: skip
-    guarded(s3_prefix=PREFIX, run_id=f"run-{uuid.uuid4().hex[:12]}", changed=changed, fail=fail)
+    task = guarded(s3_prefix=PREFIX, run_id=f"run-{uuid.uuid4().hex[:12]}", changed=changed,
+                   fail=fail)  # fmt: skip
     (written,) = root.glob("guarded-*/summarize-run/executor_output.json")
-    return json.loads(written.read_text())["parameterValues"]["record"]
+    record = json.loads(written.read_text())["parameterValues"]["record"]
+    assert run_record(task, root) == record, "what `run --local` reports"
+    return record
 
 
 def test_kfp_local_says_succeeded(s3_connection, tmp_path):
