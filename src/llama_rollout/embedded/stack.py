@@ -212,10 +212,13 @@ class EmbeddedStack:
                 lambda port: f"http://127.0.0.1:{port}",
                 # Any HTTP answer from /mcp (a GET is refused with 4xx) means it is serving.
                 lambda url: processes.http_ok(f"{url}/mcp"),
-                # It requires a token, as manifests/mcp-server's does once its Secret exists.
-                lambda: {TOKEN_ENV: ensure_token(self.secrets_dir, TOKEN_SECRET)},
+                lambda: {TOKEN_ENV: self.mcp_token()},
             ),
         ]
+
+    def mcp_token(self) -> str:
+        """The MCP server's token (manifests/mcp-server's, once its Secret exists): minted once."""
+        return ensure_token(self.secrets_dir, TOKEN_SECRET)
 
     def _s3_healthy(self) -> bool:
         """A signed HEAD of the bucket with the stack's key: up, provisioned and serving."""
@@ -295,9 +298,8 @@ class EmbeddedStack:
         env["HF_ENDPOINT"] = records["hub"].url
         env["MODEL_REGISTRY_URL"] = records["registry"].url
         env["MCP_SERVER_URL"] = f"{records['mcp'].url}/mcp"
-        # A step's calls carry its service-account token, read from this file, as on a cluster.
+        # As on a cluster: the step's service-account token file, and its Secrets (kube.secrets).
         env["KF_PIPELINES_SA_TOKEN_PATH"] = str(self.tokens.issue(PIPELINE_RUNNER))
-        # and the Secrets a step reads through the API there (kube.secrets).
         env[SECRETS_DIR_ENV] = str(self.secrets_dir)
         return env
 

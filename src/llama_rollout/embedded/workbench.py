@@ -9,11 +9,10 @@ token is the one the embedded stack's authority minted for the workbench the sta
 
 from __future__ import annotations
 
-from llama_rollout.embedded.secrets import ensure_token
 from llama_rollout.embedded.service_accounts import Identity
 from llama_rollout.embedded.stack import EmbeddedStack
 from llama_rollout.errors import ConfigurationError
-from llama_rollout.mcp_server.access import TOKEN_ENV, TOKEN_SECRET
+from llama_rollout.mcp_server.access import TOKEN_ENV
 
 DATA_CONNECTION_KEYS = (
     "AWS_ACCESS_KEY_ID",
@@ -59,6 +58,6 @@ def workbench_environment(stack: EmbeddedStack | None = None) -> dict[str, str]:
         "MODEL_REGISTRY_URL": env["MODEL_REGISTRY_URL"],
         "MCP_SERVER_URL": env["MCP_SERVER_URL"],
         # On a workbench: an environment variable from the MCP server's Secret.
-        TOKEN_ENV: ensure_token(stack.secrets_dir, TOKEN_SECRET),
+        TOKEN_ENV: stack.mcp_token(),
         "MODEL_NAME": (vllm.labels or {})["model"],  # type: ignore[union-attr]
     }

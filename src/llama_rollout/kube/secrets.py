@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 from llama_rollout import redaction
 from llama_rollout.kube.client import Kube, api_client, current_namespace
@@ -25,6 +26,13 @@ def embedded_secrets_dir() -> Path | None:
     """The embedded stack's Secrets folder, when this step runs on it."""
     configured = os.environ.get(SECRETS_DIR_ENV, "").strip()
     return Path(configured) if configured else None
+
+
+def data_value(secret: dict[str, Any], key: str) -> str:
+    """The value of ``key`` in a Secret object's ``data``, decoded and stripped; empty when
+    the key is missing."""
+    encoded = (secret.get("data") or {}).get(key) or ""
+    return base64.b64decode(encoded).decode(errors="replace").strip()
 
 
 def secret_key(namespace: str, name: str, key: str, *, kube: Kube | None = None) -> str | None:
@@ -45,7 +53,6 @@ def secret_key(namespace: str, name: str, key: str, *, kube: Kube | None = None)
     else:
         kube = kube or Kube(api_client())
         secret = kube.get("v1", "Secret", name, namespace or current_namespace()) or {}
-        encoded = (secret.get("data") or {}).get(key)
-        value = base64.b64decode(encoded).decode(errors="replace").strip() if encoded else ""
+        value = data_value(secret, key)
     redaction.remember(value or None)
     return value or None

@@ -3,10 +3,10 @@
 The server reads the token from ``MCP_SERVER_TOKEN`` (on a cluster, from the Secret
 ``cluster-health-mcp-token`` when it exists, manifests/mcp-server; on the embedded stack,
 minted at ``local up``) and then answers a request without it with 401 and
-``WWW-Authenticate: Bearer`` (RFC 6750). It is no OAuth resource server: it publishes no RFC 9728
-metadata, which the MCP authorization spec asks of one, since its clients hold a static token
-and never discover an authorization server. The steps read the token from the Secret that ``mcp_token_secret`` names
-(:func:`client_token`) and present it: in their own MCP client's header, and as the Responses
+``WWW-Authenticate: Bearer`` (RFC 6750). It is no OAuth resource server: it publishes no
+RFC 9728 metadata, which the MCP authorization spec asks of one, since its clients hold a
+static token and never discover an authorization server. The steps read the token from the
+Secret that ``mcp_token_secret`` names (:func:`client_token`) and present it: in their own MCP client's header, and as the Responses
 API's MCP tool ``authorization`` (Llama Stack 0.7.3 refuses an ``Authorization`` in the tool's
 ``headers``). Lightspeed reads it from a header Secret of its own (``publish.lightspeed``).
 """

@@ -166,7 +166,8 @@ def publish(request: PublishRequest, output_dir: Path) -> Outcome:
     server = publication.mcp_server
     if server is not None and server.header_secret:
         token = client_token(request.namespace or NAMESPACE, request.mcp_token_secret)
-        write_secret(stack.secrets_dir, server.header_secret, MCP_HEADER_KEY, f"Bearer {token}")
+        header = olsconfig.mcp_header(token or "")
+        write_secret(stack.secrets_dir, server.header_secret, MCP_HEADER_KEY, header)
     done = write_provider(path, publication, credential=credential)
     files = write_files(output_dir, done.before, done.after)
     summary = olsconfig.summary_line(publication)

@@ -19,7 +19,6 @@ The sequence, each part a function here:
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 from llama_rollout.errors import RolloutError
 from llama_rollout.kube.client import Kube
 from llama_rollout.kube.errors import Conflict, KubeError, NotReady
+from llama_rollout.kube.secrets import data_value
 from llama_rollout.publish import olsconfig, rollout
 from llama_rollout.publish.olsconfig import (
     API_VERSION,
@@ -100,7 +100,7 @@ def ensure_mcp_header(kube: Kube, server: olsconfig.McpServer, token: str) -> No
         PublishError: there is no token, or the Secret as stored has no ``header``.
     """
     if not token.strip() or not _apply_secret(
-        kube, server.header_secret, olsconfig.MCP_HEADER_KEY, f"Bearer {token.strip()}"
+        kube, server.header_secret, olsconfig.MCP_HEADER_KEY, olsconfig.mcp_header(token)
     ):
         raise PublishError(
             f"Secret {NAMESPACE}/{server.header_secret} would have no usable key "
@@ -126,8 +126,7 @@ def _apply_secret(kube: Kube, name: str, key: str, value: str) -> str:
             "stringData": {key: value},
         }
     )
-    encoded = (stored.get("data") or {}).get(key) or ""
-    return base64.b64decode(encoded).decode(errors="replace").strip()
+    return data_value(stored, key)
 
 
 def _no_token(where: str) -> PublishError:

@@ -35,6 +35,12 @@ MCP_FEATURE_GATE = "MCPServer"
 MCP_HEADER_KEY = "header"  # the key of an MCP header's Secret: the operator mounts it as a file
 
 
+def mcp_header(token: str) -> str:
+    """The value of an MCP server's ``Authorization`` header as its Secret holds it: the app
+    server sends the file's content whole (lightspeed-service ``ols/utils/checks.py``)."""
+    return f"Bearer {token.strip()}"
+
+
 class McpShape(StrEnum):
     """How the installed CRD spells an MCP server."""
 

@@ -28,6 +28,12 @@ from llama_rollout.stack.request import StackReport
 logger = logging.getLogger(__name__)
 
 
+MCP_ACCESS_HINT = (
+    "the server requires the token of the Secret it reads (manifests/mcp-server: "
+    "cluster-health-mcp-token): give that Secret's name in mcp_token_secret"
+)
+
+
 class StackLinkError(RolloutError):
     """A link of the chain (Llama Stack, vLLM, MCP) is broken; the message says which."""
 
@@ -139,9 +145,7 @@ def mcp_tool_definitions(
             raise StackRefused(
                 f"MCP server: {mcp_url} refused this step ({refusal.status}, "
                 f"{'its token' if token else 'no token'})",
-                hint="the server requires the token of the Secret it reads "
-                "(manifests/mcp-server: cluster-health-mcp-token): give that Secret's name in "
-                "mcp_token_secret",
+                hint=MCP_ACCESS_HINT,
             ) from exc
         raise StackLinkError(
             f"MCP server: {mcp_url} is not a reachable MCP server ({type(exc).__name__}: {first_line(exc)})",
@@ -186,8 +190,7 @@ def check_mcp_through_stack(
         raise StackLinkError(
             f"Llama Stack -> MCP: the MCP server at {mcp_url} refused Llama Stack's call "
             f"({'with' if mcp_token else 'without'} a token)",
-            hint="the server requires the token of the Secret it reads (manifests/mcp-server: "
-            "cluster-health-mcp-token): give that Secret's name in mcp_token_secret",
+            hint=MCP_ACCESS_HINT,
         ) from refused
     if status != 200:
         raise StackLinkError(
